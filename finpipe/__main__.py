@@ -1,0 +1,3 @@
+from finpipe.cli import main
+
+main()

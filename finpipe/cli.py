@@ -1,0 +1,82 @@
+"""The ``finpipe`` command: the one composition root.
+
+Each subcommand reads the settings once, builds the adapters it needs and hands them to the code in
+``ingest`` and ``worker``. Subcommands for a whole area live in ``finpipe/cmd_*.py`` and are
+registered at the bottom of this file.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from schemas.errors import ConfigError, FinpipeError
+from schemas.settings import Settings
+
+log = logging.getLogger("finpipe")
+
+
+class Context:
+    """What every subcommand receives: the validated settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="finpipe")
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    default=None,
+    help="Override FINPIPE_LOG_LEVEL (default INFO).",
+)
+@click.pass_context
+def cli(ctx: click.Context, log_level: str | None) -> None:
+    """finpipe turns unstructured financial reports into clean, queryable numbers.
+
+    Reports enter through the inbox (watch, ingest, schedule) or POST /submit (serve), travel as
+    one RabbitMQ message each, and workers (worker) extract, normalize and upsert their facts into
+    MongoDB collection financial_data. Configuration comes from environment variables; see the
+    README for the full list.
+    """
+    from finpipe import logs
+
+    try:
+        settings = Settings.from_env(log_level=log_level.upper() if log_level else None)
+    except ConfigError as exc:
+        click.echo(f"finpipe: configuration error: {exc}", err=True)
+        sys.exit(2)
+    logs.configure(settings.log_level)
+    ctx.obj = Context(settings)
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except FinpipeError as exc:  # pragma: no cover - last resort, commands handle their own
+        click.echo(f"finpipe: {exc}", err=True)
+        sys.exit(1)
+
+
+def _register() -> None:
+    from finpipe import cmd_pipeline
+
+    cmd_pipeline.register(cli)
+    # Other areas register here (one module each): extract/normalize, inbox, export/status, dlq.
+    for name in ("cmd_standards", "cmd_inbox", "cmd_export", "cmd_ops"):
+        try:
+            module = __import__(f"finpipe.{name}", fromlist=["register"])
+        except ModuleNotFoundError as exc:
+            if exc.name != f"finpipe.{name}":
+                raise
+            continue
+        module.register(cli)
+
+
+_register()

@@ -1,0 +1,134 @@
+"""``finpipe serve``, ``finpipe worker`` and ``finpipe facts``: the core path's commands."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+import click
+
+from schemas.errors import FinpipeError
+from schemas.settings import Settings, redact_url
+
+log = logging.getLogger("finpipe")
+
+
+def build_extractor(settings: Settings, store: Any = None) -> Any:
+    """The extraction provider the settings ask for, announced loudly."""
+    if settings.effective_provider == "openai":
+        from worker.llm_provider import OpenAIProvider
+
+        log.warning(
+            "EXTRACTOR: OpenAI-compatible model %s at %s",
+            settings.model,
+            redact_url(settings.openai_base_url or "https://api.openai.com/v1"),
+        )
+        return OpenAIProvider(settings, cache=store)
+    from worker.extract import RulesExtractor
+
+    log.warning("EXTRACTOR: offline rules (no OPENAI_API_KEY set, or FINPIPE_PROVIDER=rules)")
+    return RulesExtractor()
+
+
+def register(cli: click.Group) -> None:
+    from finpipe.cli import Context, pass_ctx
+
+    @cli.command()
+    @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+    @click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+    @pass_ctx
+    def serve(ctx: Context, host: str, port: int) -> None:
+        """Run the HTTP shim: POST /submit, GET /healthz, GET /reports/<id>.
+
+        POST /submit takes {"raw_text": "...", "source", "company_hint", "reported_at"} or a
+        JSON array of those, publishes one message per report and answers 202 with its
+        report_id once the broker has confirmed it.
+        """
+        from ingest.app import create_app
+
+        app = create_app(ctx.settings)
+        log.info(
+            "serving on http://%s:%d (broker %s)", host, port, redact_url(ctx.settings.amqp_url)
+        )
+        app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+    @cli.command()
+    @click.option(
+        "--burst",
+        is_flag=True,
+        help="Process what is queued, then exit once the queue stays empty.",
+    )
+    @pass_ctx
+    def worker(ctx: Context, burst: bool) -> None:
+        """Consume reports, extract and normalize their facts, upsert them into MongoDB.
+
+        A message is acknowledged only after its facts are written. Transient failures go to
+        delayed-retry queues, permanent ones to the dead-letter queue with their reason.
+        SIGTERM/SIGINT finish the batch in hand and exit 0; a second signal exits at once.
+        """
+        from worker.consumer import Consumer
+        from worker.pipeline import Pipeline
+        from worker.store import MongoStore
+
+        settings = ctx.settings
+        store = MongoStore.from_settings(settings)
+        try:
+            store.ping()
+            store.ensure_indexes()
+        except FinpipeError as exc:
+            log.error("%s", exc)
+            sys.exit(1)
+        pipeline = Pipeline(build_extractor(settings, store), store)
+
+        def on_dead(report_id: str, reason: str) -> None:
+            from datetime import UTC, datetime
+
+            try:
+                store.mark_reports([report_id], "dead", datetime.now(UTC), error=reason)
+            except FinpipeError as exc:
+                log.warning("could not record dead status of %s: %s", report_id[:12], exc)
+
+        consumer = Consumer(settings, pipeline, on_dead=on_dead, burst=burst)
+        consumer.install_signal_handlers()
+        code = consumer.run()
+        store.close()
+        sys.exit(code)
+
+    @cli.command()
+    @click.option("--report", "report_id", default=None, help="Only the facts of this report.")
+    @click.option("--company", default=None, help="Only the facts of this company.")
+    @click.option("--limit", default=50, show_default=True, type=int, help="At most this many.")
+    @click.option("--full", is_flag=True, help="Print every provenance field too.")
+    @pass_ctx
+    def facts(
+        ctx: Context, report_id: str | None, company: str | None, limit: int, full: bool
+    ) -> None:
+        """Print stored facts from financial_data, one JSON object per line."""
+        from worker.store import MongoStore
+
+        store = MongoStore.from_settings(ctx.settings)
+        query: dict[str, Any] = {}
+        if report_id:
+            query["report_id"] = report_id
+        if company:
+            query["company"] = company
+        try:
+            docs = store.facts(query, limit=limit)
+        except FinpipeError as exc:
+            raise click.ClickException(str(exc)) from exc
+        core = (
+            "company",
+            "metric",
+            "value",
+            "currency",
+            "unit",
+            "quarter",
+            "value_text",
+            "report_id",
+            "extractor",
+        )
+        for d in docs:
+            shown = d if full else {k: d.get(k) for k in core}
+            click.echo(json.dumps(shown, default=str, ensure_ascii=False))

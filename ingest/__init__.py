@@ -1,0 +1,1 @@
+"""Everything before the queue: readers, the inbox watcher, the /submit shim, the publisher."""

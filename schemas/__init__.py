@@ -1,0 +1,1 @@
+"""Contracts shared by intake and workers: messages, facts, standards, settings, errors."""

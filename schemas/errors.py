@@ -1,0 +1,69 @@
+"""One exception tree for finpipe.
+
+The consumer acts on the two branches: a :class:`TransientError` is retried later (the message goes
+to a delayed-retry queue), a :class:`PermanentError` is dead-lettered at once with its reason.
+Adapters translate library errors at the boundary with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+
+class FinpipeError(Exception):
+    """Base of every error finpipe raises on purpose."""
+
+
+class ConfigError(FinpipeError):
+    """A setting is missing or invalid; raised at start-up, naming the variable."""
+
+
+class TransientError(FinpipeError):
+    """Something we depend on is unavailable right now; the same work may succeed later."""
+
+
+class BrokerUnavailable(TransientError):
+    """RabbitMQ cannot be reached or dropped the connection."""
+
+
+class PublishNotConfirmed(TransientError):
+    """The broker did not confirm (nacked or returned) a published message."""
+
+
+class StoreUnavailable(TransientError):
+    """The MongoDB server cannot be reached or refused the write."""
+
+
+class ModelUnavailable(TransientError):
+    """The model API timed out, rate-limited us, or answered with a server error."""
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class PermanentError(FinpipeError):
+    """The input itself is wrong; retrying cannot help. Dead-letter it with the reason."""
+
+
+class InvalidMessage(PermanentError):
+    """A queue message that cannot be decoded or has the wrong schema version."""
+
+
+class InvalidReport(PermanentError):
+    """A report that violates the contract (empty text, too large, bad field)."""
+
+
+class NormalizationError(PermanentError):
+    """An amount, currency, period or metric that cannot be normalized."""
+
+    def __init__(self, raw: str, reason: str) -> None:
+        super().__init__(f"cannot normalize {raw!r}: {reason}")
+        self.raw = raw
+        self.reason = reason
+
+
+class ModelRejected(PermanentError):
+    """The model API refused the request as malformed (HTTP 400) for this input."""
+
+
+class ModelConfigError(FinpipeError):
+    """The model API refused our credentials or model name (HTTP 401/403/404): stop the worker."""

@@ -1,0 +1,59 @@
+"""Facts: what an extractor proposes, and the normalized fact the standard accepts."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from schemas.standards import CURRENCIES, Unit, is_known_metric, is_period_label, unit_of
+
+FACT_SCHEMA_VERSION = 1
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class Fact(BaseModel):
+    """One normalized fact. ``quarter`` holds the period label (the seed's field name)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    company: Name | None = None
+    metric: Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1)]
+    metric_known: bool = True
+    value: Decimal = Field(allow_inf_nan=False)
+    currency: str | None = None
+    unit: Unit
+    quarter: str | None = None
+    value_text: Annotated[str, StringConstraints(min_length=1)]
+    #: character span of ``value_text`` in the snippet it came from
+    start: int | None = Field(None, ge=0)
+    end: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _check_standard(self) -> Fact:
+        known = is_known_metric(self.metric)
+        if self.metric_known and not known:
+            raise ValueError(f"metric {self.metric!r} is not in the vocabulary; mark it unknown")
+        if known and not self.metric_known:
+            raise ValueError(f"metric {self.metric!r} is in the vocabulary but marked unknown")
+        expected = unit_of(self.metric)
+        if expected is not None and expected != self.unit:
+            raise ValueError(f"metric {self.metric!r} is reported in {expected}, not {self.unit}")
+        if self.unit in (Unit.CURRENCY, Unit.CURRENCY_PER_SHARE):
+            if self.currency not in CURRENCIES:
+                raise ValueError(
+                    f"unit {self.unit} needs an ISO 4217 currency, got {self.currency!r}"
+                )
+        elif self.currency is not None:
+            raise ValueError(f"unit {self.unit} takes no currency, got {self.currency!r}")
+        if self.quarter is not None and not is_period_label(self.quarter):
+            raise ValueError(f"period {self.quarter!r} does not match the period grammar")
+        return self
+
+    def json_value(self) -> int | float:
+        """The value as stored: an int when whole, else the shortest float equal to the decimal."""
+        if self.value == self.value.to_integral_value():
+            return int(self.value)
+        return float(str(self.value))

@@ -1,0 +1,110 @@
+"""The report message: what intake publishes and workers consume, one per report."""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from datetime import UTC, date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+SCHEMA_VERSION = 1
+
+NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+def normalize_text(text: str) -> str:
+    """Canonical form for identity: Unicode NFC, whitespace runs folded to one space, trimmed."""
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def report_id_for(text: str) -> str:
+    """sha256 of the normalized text: the same text from any channel is the same report."""
+    return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()
+
+
+class SubmitReport(BaseModel):
+    """One report as posted to ``/submit`` or read from a JSONL line."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    raw_text: NonBlank
+    source: ShortText | None = None
+    company_hint: ShortText | None = None
+    reported_at: date | datetime | None = None
+
+
+class Provenance(BaseModel):
+    """Where a report came from, carried to every fact extracted from it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channel: Literal["api", "file"]
+    file_name: str | None = None
+    file_sha256: str | None = None
+    line: int | None = Field(None, ge=1, description="JSONL line or CSV physical line, 1-based")
+    row: int | None = Field(None, ge=1, description="CSV data row, 1-based")
+    page_offsets: list[int] | None = Field(
+        None, description="PDF: character offset in raw_text where each page (1-based) starts"
+    )
+    ingested_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class ReportMessage(BaseModel):
+    """The body of one queue message (JSON, UTF-8)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: int = SCHEMA_VERSION
+    report_id: str = Field(pattern=r"^[0-9a-f]{64}$")
+    raw_text: NonBlank
+    source: str | None = None
+    company_hint: str | None = None
+    reported_at: date | datetime | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    provenance: Provenance
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_version(cls, v: int) -> int:
+        if v != SCHEMA_VERSION:
+            raise ValueError(f"unsupported schema_version {v}, this worker reads {SCHEMA_VERSION}")
+        return v
+
+    @classmethod
+    def build(
+        cls,
+        report: SubmitReport,
+        provenance: Provenance,
+        metadata: dict[str, str] | None = None,
+    ) -> ReportMessage:
+        return cls(
+            report_id=report_id_for(report.raw_text),
+            raw_text=report.raw_text,
+            source=report.source,
+            company_hint=report.company_hint,
+            reported_at=report.reported_at,
+            metadata=metadata or {},
+            provenance=provenance,
+        )
+
+    def to_body(self) -> bytes:
+        return self.model_dump_json().encode("utf-8")
+
+    @classmethod
+    def from_body(cls, body: bytes) -> ReportMessage:
+        """Decode a queue body; raises ``pydantic.ValidationError`` or ``ValueError``."""
+        return cls.model_validate_json(body)
+
+    def page_of(self, offset: int) -> int | None:
+        """1-based PDF page holding character ``offset`` of ``raw_text``, if pages are known."""
+        offsets = self.provenance.page_offsets
+        if not offsets:
+            return None
+        page = 1
+        for i, start in enumerate(offsets, start=1):
+            if start <= offset:
+                page = i
+        return page

@@ -1,0 +1,86 @@
+"""RabbitMQ topology as data: names and arguments both sides declare. Pure (no pika here).
+
+- ``<queue>``: durable quorum work queue with a delivery limit; rejected or over-delivered messages
+  are dead-lettered (at-least-once) through ``<queue>.dlx`` into ``<queue>.dead``.
+- ``<queue>.retry.<n>``: delay queues, one per backoff step; a message waits there for the step's
+  TTL and is dead-lettered back into the work queue. One queue per step (queue-level TTL) so a long
+  delay never holds back a short one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: backoff steps for transient failures, seconds
+RETRY_DELAYS_S: tuple[int, ...] = (2, 10, 60, 300, 1800)
+
+HEADER_REASON = "x-finpipe-reason"
+HEADER_ATTEMPT = "x-finpipe-attempt"
+HEADER_ERROR_KIND = "x-finpipe-error"
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Topology:
+    queue: str
+    delivery_limit: int = 5
+    retry_delays_s: tuple[int, ...] = RETRY_DELAYS_S
+
+    @property
+    def dlx(self) -> str:
+        return f"{self.queue}.dlx"
+
+    @property
+    def dead_queue(self) -> str:
+        return f"{self.queue}.dead"
+
+    def retry_queue(self, step: int) -> str:
+        return f"{self.queue}.retry.{self.retry_delays_s[step]}s"
+
+    def work_spec(self) -> QueueSpec:
+        return QueueSpec(
+            self.queue,
+            {
+                "x-queue-type": "quorum",
+                "x-delivery-limit": self.delivery_limit,
+                "x-dead-letter-exchange": self.dlx,
+                "x-dead-letter-routing-key": self.dead_queue,
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+            },
+        )
+
+    def dead_spec(self) -> QueueSpec:
+        return QueueSpec(self.dead_queue, {"x-queue-type": "quorum"})
+
+    def retry_specs(self) -> list[QueueSpec]:
+        return [
+            QueueSpec(
+                self.retry_queue(i),
+                {
+                    "x-message-ttl": delay * 1000,
+                    "x-dead-letter-exchange": "",
+                    "x-dead-letter-routing-key": self.queue,
+                },
+            )
+            for i, delay in enumerate(self.retry_delays_s)
+        ]
+
+    def all_queues(self) -> list[str]:
+        return [self.queue, self.dead_queue, *(s.name for s in self.retry_specs())]
+
+    def all_exchanges(self) -> list[str]:
+        return [self.dlx]
+
+    def retry_step(self, attempt: int) -> int | None:
+        """Index of the delay queue for a message that already failed ``attempt`` times (1-based);
+        ``None`` once the steps are used up and the message belongs in the dead-letter queue."""
+        if attempt < 1 or attempt > len(self.retry_delays_s):
+            return None
+        return attempt - 1

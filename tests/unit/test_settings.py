@@ -1,0 +1,65 @@
+import pytest
+
+from schemas.errors import ConfigError
+from schemas.settings import Settings, redact_url
+
+
+def test_defaults_are_the_local_services() -> None:
+    s = Settings.from_env({})
+    assert s.amqp_url == "amqp://guest:guest@127.0.0.1:5672/%2F"
+    assert s.mongo_uri == "mongodb://127.0.0.1:27017"
+    assert s.mongo_db == "finpipe"
+    assert s.model == "gpt-4o-mini"
+    assert s.effective_provider == "rules"
+
+
+def test_an_api_key_selects_the_openai_provider() -> None:
+    s = Settings.from_env({"OPENAI_API_KEY": "k-123", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
+    assert s.effective_provider == "openai"
+    assert (
+        Settings.from_env({"OPENAI_API_KEY": "k", "FINPIPE_PROVIDER": "rules"}).effective_provider
+        == "rules"
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"FINPIPE_AMQP_URL": "http://host"}, "FINPIPE_AMQP_URL"),
+        ({"FINPIPE_MONGO_URI": "postgres://x"}, "FINPIPE_MONGO_URI"),
+        ({"FINPIPE_BATCH_SNIPPETS": "zero"}, "FINPIPE_BATCH_SNIPPETS"),
+        ({"FINPIPE_BATCH_SNIPPETS": "0"}, "FINPIPE_BATCH_SNIPPETS"),
+        ({"FINPIPE_MONGO_DB": "bad name"}, "FINPIPE_MONGO_DB"),
+        ({"FINPIPE_TIMEZONE": "Mars/Olympus"}, "FINPIPE_TIMEZONE"),
+        ({"OPENAI_BASE_URL": "ftp://x"}, "OPENAI_BASE_URL"),
+        ({"FINPIPE_WRITE_CONCERN": "most"}, "FINPIPE_WRITE_CONCERN"),
+    ],
+)
+def test_a_bad_value_fails_naming_the_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env(env)
+    assert str(err.value).startswith(f"{variable}=")
+    assert "\n" not in str(err.value)
+
+
+def test_secrets_never_appear_in_repr_or_errors() -> None:
+    s = Settings.from_env(
+        {"OPENAI_API_KEY": "k-secret-value", "FINPIPE_AMQP_URL": "amqp://u:hunter2@h:5672/%2F"}
+    )
+    assert "k-secret-value" not in repr(s)
+    assert "hunter2" not in repr(s)
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env({"FINPIPE_MONGO_URI": "mysql://u:hunter2@h"})
+    assert "hunter2" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("amqp://guest:guest@127.0.0.1:5672/%2F", "amqp://guest:***@127.0.0.1:5672/%2F"),
+        ("mongodb://127.0.0.1:27017", "mongodb://127.0.0.1:27017"),
+        ("mongodb://user@h", "mongodb://user@h"),
+    ],
+)
+def test_redact_url(url: str, shown: str) -> None:
+    assert redact_url(url) == shown

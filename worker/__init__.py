@@ -1,0 +1,1 @@
+"""Everything after the queue: consuming, splitting, extracting, normalizing, storing, exporting."""

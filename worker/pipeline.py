@@ -1,0 +1,108 @@
+"""One batch of reports through extraction, normalization and storage.
+
+Runs off the connection's thread; returns one outcome per report and never touches the broker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from schemas.errors import FinpipeError, PermanentError, TransientError
+from schemas.message import ReportMessage
+from worker.extract import Extractor
+from worker.records import fact_document
+from worker.store import MongoStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the consumer should do with a report's message: ack, delay-retry or dead-letter."""
+
+    action: Literal["ack", "retry", "dead"]
+    facts: int = 0
+    reason: str | None = None
+    retry_after_s: float | None = None
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        extractor: Extractor,
+        store: MongoStore,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.extractor = extractor
+        self.store = store
+        self.clock = clock
+
+    def process(self, reports: Sequence[ReportMessage]) -> dict[str, Outcome]:
+        """Outcome per ``report_id``. Duplicate reports in one batch are processed once."""
+        unique = list({r.report_id: r for r in reports}.values())
+        try:
+            extraction = self.extractor.extract(unique)
+        except TransientError as exc:
+            retry_after = getattr(exc, "retry_after_s", None)
+            log.warning(
+                "batch of %d report(s): extraction unavailable, retry later: %s", len(unique), exc
+            )
+            return {
+                r.report_id: Outcome("retry", reason=str(exc), retry_after_s=retry_after)
+                for r in unique
+            }
+        except PermanentError as exc:
+            if len(unique) > 1:
+                log.info(
+                    "batch of %d report(s) rejected (%s); processing them one by one",
+                    len(unique),
+                    exc,
+                )
+                out: dict[str, Outcome] = {}
+                for r in unique:
+                    out.update(self.process([r]))
+                return out
+            log.info("report %s rejected: %s", unique[0].report_id[:12], exc)
+            return {unique[0].report_id: Outcome("dead", reason=f"{type(exc).__name__}: {exc}")}
+
+        now = self.clock()
+        docs = {
+            r.report_id: [fact_document(r, f, now) for f in extraction[r.report_id].facts]
+            for r in unique
+        }
+        try:
+            self.store.replace_report_facts(docs)
+            for r in unique:
+                ex = extraction[r.report_id]
+                self.store.mark_reports(
+                    [r.report_id],
+                    "done",
+                    now,
+                    fact_count=len(ex.facts),
+                    snippets=ex.snippets,
+                    snippets_without_amount=ex.snippets_without_amount,
+                    rejected=ex.rejected[:50],
+                    source=r.source,
+                    file_name=r.provenance.file_name,
+                    error=None,
+                )
+        except FinpipeError as exc:
+            log.warning("batch of %d report(s): storing failed, retry later: %s", len(unique), exc)
+            return {r.report_id: Outcome("retry", reason=str(exc)) for r in unique}
+        for r in unique:
+            log.info(
+                "report %s stored: %d fact(s) by %s",
+                r.report_id[:12],
+                len(docs[r.report_id]),
+                self.extractor.name,
+            )
+        return {r.report_id: Outcome("ack", facts=len(docs[r.report_id])) for r in unique}

@@ -1,0 +1,60 @@
+"""Turning facts into stored documents: identity keys and provenance. Pure."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from schemas.fact import FACT_SCHEMA_VERSION
+from schemas.message import ReportMessage
+from worker.extract import FoundFact
+
+
+def fact_key(report_id: str, found: FoundFact) -> str:
+    """Identity of a fact: the report's content hash, where the amount stands in the report,
+    and what it is a value of. The same text processed again yields the same key."""
+    f = found.fact
+    start = found.snippet.start + (f.start or 0)
+    end = found.snippet.start + (f.end if f.end is not None else len(found.snippet.text))
+    ident = "|".join(
+        [report_id, str(start), str(end), f.metric, f.unit.value, f.currency or "", f.quarter or ""]
+    )
+    return hashlib.sha256(ident.encode("utf-8")).hexdigest()
+
+
+def fact_document(message: ReportMessage, found: FoundFact, now: datetime) -> dict[str, Any]:
+    """The ``financial_data`` document for one fact (``_id`` is the fact key)."""
+    f = found.fact
+    snip = found.snippet
+    prov = message.provenance
+    value_start = snip.start + (f.start or 0)
+    return {
+        "_id": fact_key(message.report_id, found),
+        "report_id": message.report_id,
+        "company": f.company or message.company_hint,
+        "metric": f.metric,
+        "metric_known": f.metric_known,
+        "value": f.json_value(),
+        "value_decimal": format(f.value.normalize(), "f") if f.value != 0 else "0",
+        "currency": f.currency,
+        "unit": f.unit.value,
+        "quarter": f.quarter,
+        "value_text": f.value_text,
+        "value_start": value_start,
+        "snippet": snip.text,
+        "snippet_start": snip.start,
+        "snippet_end": snip.end,
+        "page": message.page_of(value_start),
+        "source": message.source,
+        "file_name": prov.file_name,
+        "file_sha256": prov.file_sha256,
+        "line": prov.line,
+        "row": prov.row,
+        "channel": prov.channel,
+        "extractor": found.extractor,
+        "model": found.model,
+        "prompt_version": found.prompt_version,
+        "extracted_at": now,
+        "schema_version": FACT_SCHEMA_VERSION,
+    }
