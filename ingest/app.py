@@ -66,18 +66,28 @@ def create_app(
     local = threading.local()
     make_publisher = publisher_factory or (lambda: Publisher.from_settings(settings))
     make_store = store_factory or (lambda: MongoStore.from_settings(settings))
+    opened: list[Publisher | MongoStore] = []  # every adapter any thread opened
 
     def publisher() -> Publisher:
         if getattr(local, "publisher", None) is None:
             local.publisher = make_publisher()
+            opened.append(local.publisher)
         pub: Publisher = local.publisher
         return pub
 
     def store() -> MongoStore:
         if getattr(local, "store", None) is None:
             local.store = make_store()
+            opened.append(local.store)
         st: MongoStore = local.store
         return st
+
+    def close_adapters() -> None:
+        """Close every connection the app opened (call at shutdown)."""
+        while opened:
+            opened.pop().close()
+
+    app.extensions["finpipe.close"] = close_adapters
 
     def error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
         return jsonify({"error": message, **extra}), status
@@ -178,6 +188,7 @@ def create_app(
             publisher().publish_many(good)
         except FinpipeError as exc:
             log.warning("submit: %d report(s) not queued: %s", len(good), exc)
+            publisher().close()
             local.publisher = None
             return error(503, "message broker unavailable; nothing was queued, retry later")
         try:
@@ -196,6 +207,7 @@ def create_app(
             publisher().check()
             checks["broker"] = "ok"
         except FinpipeError:
+            publisher().close()
             local.publisher = None
             checks["broker"] = "unavailable"
         try:

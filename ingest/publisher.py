@@ -42,7 +42,8 @@ def declare_topology(channel: BlockingChannel, topology: Topology) -> None:
 
 
 def connect(amqp_url: str, *, attempts: int = 1, backoff_s: float = 0.5) -> BlockingConnection:
-    """Open a blocking connection, translating pika's errors into ``BrokerUnavailable``."""
+    """Open a blocking connection, translating pika's errors into ``BrokerUnavailable``.
+    ``attempts`` tries with exponential backoff (capped at 5 s between tries)."""
     params = pika.URLParameters(amqp_url)
     params.connection_attempts = 1
     params.socket_timeout = 5
@@ -69,7 +70,7 @@ class Publisher:
         *,
         confirm_window: int = 1000,
         timeout_s: float = 30.0,
-        reconnect_attempts: int = 5,
+        reconnect_attempts: int = 12,
     ) -> None:
         self.amqp_url = amqp_url
         self.topology = topology
@@ -86,7 +87,7 @@ class Publisher:
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> Publisher:
-        return cls(settings.amqp_url, Topology(settings.queue, settings.delivery_limit), **kwargs)
+        return cls(settings.amqp_url, Topology.for_settings(settings), **kwargs)
 
     # -- connection -------------------------------------------------------------------------
     def _open(self, attempts: int = 1) -> None:

@@ -7,12 +7,45 @@ import unicodedata
 from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
 
 SCHEMA_VERSION = 1
 
 NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+def _parse_when(value: object) -> date | None:
+    """An ISO 8601 date ("2024-05-01") or date-time ("2024-05-01T08:00:00Z")."""
+    if value is None or isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if len(text) == 10:
+                return date.fromisoformat(text)
+            return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+    raise ValueError("must be an ISO 8601 date (2024-05-01) or date-time (2024-05-01T08:00:00Z)")
+
+
+#: ``date`` or ``datetime``, read from ISO 8601 and written back the same way
+When = Annotated[
+    date | None,
+    PlainValidator(_parse_when),
+    PlainSerializer(lambda v: v.isoformat() if v is not None else None, return_type=str | None),
+    WithJsonSchema({"anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}]}),
+]
 
 
 def normalize_text(text: str) -> str:
@@ -33,7 +66,7 @@ class SubmitReport(BaseModel):
     raw_text: NonBlank
     source: ShortText | None = None
     company_hint: ShortText | None = None
-    reported_at: date | datetime | None = None
+    reported_at: When = None
 
 
 class Provenance(BaseModel):
@@ -62,7 +95,7 @@ class ReportMessage(BaseModel):
     raw_text: NonBlank
     source: str | None = None
     company_hint: str | None = None
-    reported_at: date | datetime | None = None
+    reported_at: When = None
     metadata: dict[str, str] = Field(default_factory=dict)
     provenance: Provenance
 

@@ -38,6 +38,7 @@ ENV_VARS: dict[str, str] = {
     "max_cost_usd": "FINPIPE_MAX_COST_USD",
     "prefetch": "FINPIPE_PREFETCH",
     "delivery_limit": "FINPIPE_DELIVERY_LIMIT",
+    "retry_delays_s": "FINPIPE_RETRY_DELAYS_S",
     "write_concern": "FINPIPE_WRITE_CONCERN",
     "inbox": "FINPIPE_INBOX",
     "export_dir": "FINPIPE_EXPORT_DIR",
@@ -88,6 +89,7 @@ class Settings(BaseModel):
     max_cost_usd: float | None = Field(None, gt=0)
     prefetch: int = Field(200, ge=1, le=65535)
     delivery_limit: int = Field(5, ge=1)
+    retry_delays_s: tuple[int, ...] = (2, 10, 60, 300, 1800)
     write_concern: str = "majority"
     inbox: Path = Path("inbox")
     export_dir: Path = Path("exports")
@@ -117,6 +119,18 @@ class Settings(BaseModel):
     def _http_scheme(cls, v: str | None) -> str | None:
         if v is not None and urlsplit(v).scheme not in ("http", "https"):
             raise ValueError("must start with http:// or https://")
+        return v
+
+    @field_validator("retry_delays_s", mode="before")
+    @classmethod
+    def _delays(cls, v: object) -> object:
+        if isinstance(v, str):
+            try:
+                v = tuple(int(x) for x in v.split(",") if x.strip())
+            except ValueError as exc:
+                raise ValueError("must be comma-separated whole seconds, e.g. 2,10,60") from exc
+        if isinstance(v, tuple | list) and (not v or any(int(x) < 1 for x in v)):
+            raise ValueError("needs at least one delay, each of 1 s or more")
         return v
 
     @field_validator("write_concern")

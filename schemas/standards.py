@@ -69,9 +69,18 @@ def unit_of(metric: str) -> Unit | None:
     return METRICS.get(metric_base(metric))
 
 
+def _words(text: str) -> frozenset[str]:
+    """A set of words written as one whitespace-separated block."""
+    return frozenset(text.split())
+
+
 #: ISO 4217 codes finpipe accepts (the common reporting currencies plus historic European ones).
-CURRENCIES = frozenset(
-    ["USD", "EUR", "GBP", "JPY", "CNY", "HKD", "SGD", "INR", "CAD", "AUD", "NZD", "CHF", "SEK", "NOK", "DKK", "ISK", "PLN", "CZK", "HUF", "RON", "BGN", "HRK", "RUB", "UAH", "TRY", "ZAR", "BRL", "MXN", "ARS", "CLP", "COP", "PEN", "KRW", "TWD", "THB", "MYR", "IDR", "PHP", "VND", "PKR", "BDT", "LKR", "AED", "SAR", "QAR", "KWD", "BHD", "OMR", "ILS", "EGP", "NGN", "KES", "MAD", "LVL", "LTL", "EEK"]
+CURRENCIES = _words(
+    """
+    USD EUR GBP JPY CNY HKD SGD INR CAD AUD NZD CHF SEK NOK DKK ISK PLN CZK HUF RON BGN HRK RUB
+    UAH TRY ZAR BRL MXN ARS CLP COP PEN KRW TWD THB MYR IDR PHP VND PKR BDT LKR AED SAR QAR KWD
+    BHD OMR ILS EGP NGN KES MAD LVL LTL EEK
+    """
 )
 
 #: Period labels: Q1 2024, H1 2024, 9M 2024, FY 2023, Q4 FY2024, H1 FY2021, 9M FY2020,

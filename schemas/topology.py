@@ -10,9 +10,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-#: backoff steps for transient failures, seconds
+if TYPE_CHECKING:
+    from schemas.settings import Settings
+
+#: backoff steps for transient failures, seconds (``FINPIPE_RETRY_DELAYS_S``)
 RETRY_DELAYS_S: tuple[int, ...] = (2, 10, 60, 300, 1800)
 
 HEADER_REASON = "x-finpipe-reason"
@@ -31,6 +34,10 @@ class Topology:
     queue: str
     delivery_limit: int = 5
     retry_delays_s: tuple[int, ...] = RETRY_DELAYS_S
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Topology:
+        return cls(settings.queue, settings.delivery_limit, tuple(settings.retry_delays_s))
 
     @property
     def dlx(self) -> str:

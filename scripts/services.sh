@@ -116,7 +116,7 @@ mongo_up() {
   bin=$(ferretdb_bin)
   say "starting FerretDB $FERRETDB_VERSION (SQLite backend, data in $STATE/mongo-data)"
   nohup "$bin" --handler=sqlite --sqlite-url="file:$STATE/mongo-data/" \
-    --listen-addr=127.0.0.1:$MONGO_PORT --telemetry=disable --log-level=warn \
+    --listen-addr=127.0.0.1:$MONGO_PORT --telemetry=disable --log-level=warn --state-dir="$STATE" \
     --debug-addr=- >"$STATE/ferretdb.log" 2>&1 &
   echo $! >"$STATE/ferretdb.pid"
   wait_port $MONGO_PORT 60 FerretDB
@@ -153,5 +153,16 @@ case "${1:-up}" in
   down) mongo_down; rabbit_down ;;
   status) status ;;
   ferretdb-bin) ferretdb_bin ;;
+  # Used by the fault tests: stop or start one local service without touching the other.
+  rabbit-stop) export PATH=$PATH:/usr/sbin; rabbitmqctl -q stop_app ;;
+  rabbit-start) export PATH=$PATH:/usr/sbin; rabbitmqctl -q start_app
+    rabbitmqctl -q await_startup --timeout 60; wait_port $AMQP_PORT 60 RabbitMQ ;;
+  mongo-stop)
+    [ -f "$STATE/ferretdb.pid" ] || command -v mongod >/dev/null \
+      || die "the MongoDB server was not started by this script; cannot stop it"
+    mongo_down
+    for _ in $(seq 1 40); do port_open $MONGO_PORT || exit 0; sleep 0.25; done
+    die "MongoDB server still listening" ;;
+  mongo-start) mongo_up ;;
   *) die "usage: $0 up|down|status" ;;
 esac

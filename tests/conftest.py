@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from schemas.settings import Settings
+from schemas.topology import Topology
 
 AMQP_URL = os.environ.get("FINPIPE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 MONGO_URI = os.environ.get("FINPIPE_MONGO_URI", "mongodb://127.0.0.1:27017")
@@ -64,17 +65,14 @@ def settings(amqp_url: str, mongo_client: object, tmp_path: object) -> Iterator[
         export_dir=os.path.join(str(tmp_path), "exports"),
     )
     yield s
-    delete_topology(amqp_url, s.queue)
+    delete_topology(amqp_url, Topology.for_settings(s))
     mongo_client.drop_database(s.mongo_db)  # type: ignore[attr-defined]
 
 
-def delete_topology(amqp_url: str, queue: str) -> None:
+def delete_topology(amqp_url: str, topo: Topology) -> None:
     """Delete the work queue and every queue and exchange derived from its name."""
     import pika
 
-    from schemas.topology import Topology
-
-    topo = Topology(queue)
     conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
     try:
         ch = conn.channel()

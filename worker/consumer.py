@@ -67,7 +67,7 @@ class Consumer:
     ) -> None:
         self.settings = settings
         self.pipeline = pipeline
-        self.topology = Topology(settings.queue, settings.delivery_limit)
+        self.topology = Topology.for_settings(settings)
         self.on_dead = on_dead
         self.burst = burst
         self._pool = ThreadPoolExecutor(settings.llm_concurrency, thread_name_prefix="extract")
@@ -130,7 +130,7 @@ class Consumer:
                 return 0
             log.info("reconnecting to RabbitMQ in %.1f s", backoff)
             self._stopping.wait(backoff)
-            backoff = min(backoff * 2, 30.0)
+            backoff = min(backoff * 2, 5.0)
 
     def _connect(self) -> None:
         self._conn = connect(self.settings.amqp_url)

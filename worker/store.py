@@ -115,7 +115,7 @@ class MongoStore:
         ]
         try:
             if ops:
-                self._bulk(ops)
+                self._bulk(FACTS, ops)
             for report_id, docs in facts_by_report.items():
                 keep = [d["_id"] for d in docs]
                 stale = self.db[FACTS].delete_many({"report_id": report_id, "_id": {"$nin": keep}})
@@ -129,12 +129,12 @@ class MongoStore:
             raise self._fail("fact upsert", exc) from exc
         return len(ops)
 
-    def _bulk(self, ops: list[UpdateOne]) -> None:
-        # Two workers upserting the same new _id at once may see one duplicate-key error; the
+    def _bulk(self, collection: str, ops: list[UpdateOne]) -> None:
+        # Two processes upserting the same new _id at once may see one duplicate-key error; the
         # document exists then, so a second pass turns every upsert into an update.
         for attempt in (1, 2):
             try:
-                self.db[FACTS].bulk_write(ops, ordered=False)
+                self.db[collection].bulk_write(ops, ordered=False)
                 return
             except pymongo.errors.BulkWriteError as exc:
                 dup_only = all(e.get("code") == 11000 for e in exc.details.get("writeErrors", []))
@@ -160,7 +160,7 @@ class MongoStore:
         if not ops:
             return
         try:
-            self.db[REPORTS].bulk_write(ops, ordered=False)
+            self._bulk(REPORTS, ops)
         except pymongo.errors.PyMongoError as exc:
             raise self._fail("report status update", exc) from exc
 
@@ -184,7 +184,7 @@ class MongoStore:
         if not ops:
             return
         try:
-            self.db[REPORTS].bulk_write(ops, ordered=False)
+            self._bulk(REPORTS, ops)
         except pymongo.errors.PyMongoError as exc:
             raise self._fail("report status update", exc) from exc
 

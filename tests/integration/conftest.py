@@ -33,6 +33,8 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
             continue
         if hasattr(value, "get_secret_value"):
             value = value.get_secret_value()
+        elif isinstance(value, tuple):
+            value = ",".join(str(v) for v in value)
         env[var] = str(value)
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)

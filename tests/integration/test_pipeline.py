@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import signal
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pika
 import pytest
 
 from ingest.app import create_app
+from ingest.publisher import declare_topology
 from schemas.settings import Settings
 from schemas.topology import Topology
 from tests.integration.conftest import wait_until
@@ -18,18 +20,34 @@ SEED = "Company XYZ reported a net income of $5.3 million for Q1 2024."
 
 
 def queue_depth(settings: Settings) -> int:
+    """Ready messages in the work queue (declared first, so an unused queue counts 0)."""
     conn = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
     try:
-        return int(conn.channel().queue_declare(settings.queue, passive=True).method.message_count)
+        ch = conn.channel()
+        declare_topology(ch, Topology.for_settings(settings))
+        return int(ch.queue_declare(settings.queue, passive=True).method.message_count)
     finally:
         conn.close()
 
 
 @pytest.fixture
-def client(settings: Settings) -> Any:
-    app = create_app(settings)
-    app.config["TESTING"] = True
-    return app.test_client()
+def make_client() -> Iterator[Callable[[Settings], Any]]:
+    apps = []
+
+    def make(settings: Settings) -> Any:
+        app = create_app(settings)
+        app.config["TESTING"] = True
+        apps.append(app)
+        return app.test_client()
+
+    yield make
+    for app in apps:
+        app.extensions["finpipe.close"]()
+
+
+@pytest.fixture
+def client(settings: Settings, make_client: Callable[[Settings], Any]) -> Any:
+    return make_client(settings)
 
 
 def test_seed_example_is_stored_as_the_normalized_record(client, start_worker, db) -> None:
@@ -119,17 +137,17 @@ def test_bad_requests_get_a_clear_error_and_queue_nothing(
     assert queue_depth(settings) == 0
 
 
-def test_body_over_the_limit_is_413(settings) -> None:
+def test_body_over_the_limit_is_413(settings, make_client) -> None:
     small = settings.model_copy(update={"max_body_bytes": 200})
-    client = create_app(small).test_client()
+    client = make_client(small)
     resp = client.post("/submit", json={"raw_text": "x" * 500})
     assert resp.status_code == 413
     assert "FINPIPE_MAX_BODY_BYTES" in resp.get_json()["error"]
 
 
-def test_unreachable_broker_is_503_never_202(settings) -> None:
+def test_unreachable_broker_is_503_never_202(settings, make_client) -> None:
     down = settings.model_copy(update={"amqp_url": "amqp://guest:guest@127.0.0.1:1/%2F"})
-    client = create_app(down).test_client()
+    client = make_client(down)
     resp = client.post("/submit", json={"raw_text": SEED})
     assert resp.status_code == 503
     health = client.get("/healthz")
@@ -189,6 +207,6 @@ def test_worker_killed_before_acknowledging_stores_each_report_once(
     values = sorted(d["value"] for d in db.financial_data.find({}, {"value": 1}))
     assert values == [i * 1_000_000 + 1_500_000 for i in range(n)]
     conn = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
-    dead = conn.channel().queue_declare(Topology(settings.queue).dead_queue, passive=True)
+    dead = conn.channel().queue_declare(Topology.for_settings(settings).dead_queue, passive=True)
     conn.close()
     assert dead.method.message_count == 0

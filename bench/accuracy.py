@@ -1,0 +1,207 @@
+"""Fact-level accuracy of ``finpipe extract`` on a labelled gold file.
+
+    python bench/accuracy.py ../shared/data/dev_snippets.jsonl [--provider rules] [--subprocess]
+
+The gold file holds one JSON object per line: ``{"id", "text", "facts": [{"company", "metric",
+"value", "currency", "unit", "period", "value_text"}]}``. A predicted fact matches a gold fact when
+metric, unit, currency and period are equal and the value is within 0.5%; company names are
+compared ignoring case, punctuation and legal suffixes, and a gold fact without a company accepts
+any; a bare "$" in the gold ``value_text`` whose labelled currency is not USD also matches USD.
+Predicted facts whose metric lies outside the labelled vocabulary count neither way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from schemas.standards import LABELLED_METRICS, metric_base  # noqa: E402
+
+VALUE_TOLERANCE = Decimal("0.005")
+_LEGAL = re.compile(
+    r"\b(?:oyj|abp|inc|incorporated|corp|corporation|ltd|limited|plc|ag|sa|nv|ab|asa|as|se|spa|"
+    r"gmbh|llc|lp|co|company|holdings?|group)\b"
+)
+
+
+def company_key(name: str) -> str:
+    """ "Rautaruukki Oyj" -> "rautaruukki"; "Walmart Inc." -> "walmart"."""
+    s = re.sub(r"[^\w\s]", " ", name.lower())
+    s = _LEGAL.sub(" ", s)
+    return " ".join(s.split())
+
+
+def company_matches(gold: str | None, predicted: str | None) -> bool:
+    if gold is None:
+        return True
+    if predicted is None:
+        return False
+    g, p = company_key(gold), company_key(predicted)
+    if not g or not p:
+        return g == p
+    return g == p or g in p or p in g
+
+
+def _bare_dollar(value_text: str) -> bool:
+    return bool(re.search(r"(?<![A-Za-z])\$", value_text))
+
+
+def currency_matches(gold: dict[str, Any], predicted: dict[str, Any]) -> bool:
+    if gold.get("currency") == predicted.get("currency"):
+        return True
+    return predicted.get("currency") == "USD" and _bare_dollar(str(gold.get("value_text", "")))
+
+
+def value_matches(gold: Any, predicted: Any) -> bool:
+    g, p = Decimal(str(gold)), Decimal(str(predicted))
+    if g == 0:
+        return p == 0
+    return abs(p - g) <= abs(g) * VALUE_TOLERANCE
+
+
+def fact_matches(gold: dict[str, Any], predicted: dict[str, Any]) -> bool:
+    period = predicted.get("quarter", predicted.get("period"))
+    return (
+        gold["metric"] == predicted["metric"]
+        and gold["unit"] == predicted["unit"]
+        and gold.get("period") == period
+        and currency_matches(gold, predicted)
+        and value_matches(gold["value"], predicted["value"])
+        and company_matches(gold.get("company"), predicted.get("company"))
+    )
+
+
+def scored(predicted: dict[str, Any]) -> bool:
+    """Only facts in the labelled vocabulary count (``adjusted `` stripped)."""
+    return metric_base(str(predicted.get("metric", ""))) in LABELLED_METRICS
+
+
+@dataclass
+class Score:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    misses: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    false_positives: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def score(
+    gold: dict[str, list[dict[str, Any]]], predicted: dict[str, list[dict[str, Any]]]
+) -> Score:
+    """Match predicted facts to gold facts per document id (each used at most once)."""
+    result = Score()
+    for doc_id, gold_facts in gold.items():
+        preds = [p for p in predicted.get(doc_id, []) if scored(p)]
+        used: set[int] = set()
+        for g in gold_facts:
+            hit = next(
+                (i for i, p in enumerate(preds) if i not in used and fact_matches(g, p)), None
+            )
+            if hit is None:
+                result.fn += 1
+                result.misses.append((doc_id, g))
+            else:
+                used.add(hit)
+                result.tp += 1
+        for i, p in enumerate(preds):
+            if i not in used:
+                result.fp += 1
+                result.false_positives.append((doc_id, p))
+    for doc_id, preds in predicted.items():
+        if doc_id not in gold:
+            for p in preds:
+                if scored(p):
+                    result.fp += 1
+                    result.false_positives.append((doc_id, p))
+    return result
+
+
+def run_extract(lines: list[str], provider: str, *, use_subprocess: bool) -> list[dict[str, Any]]:
+    """Run ``finpipe extract`` on JSONL input lines; returns its output records."""
+    if use_subprocess:
+        proc = subprocess.run(
+            [sys.executable, "-m", "finpipe", "extract", "--provider", provider],
+            input="\n".join(lines) + "\n",
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
+        out = proc.stdout
+    else:
+        import io
+
+        from finpipe.cmd_standards import extract_stream
+
+        buf, err = io.StringIO(), io.StringIO()
+        extract_stream(iter(lines), buf, err, provider=provider)
+        out = buf.getvalue()
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("gold", type=Path)
+    parser.add_argument("--provider", default="rules", choices=["rules", "openai"])
+    parser.add_argument(
+        "--subprocess", action="store_true", help="run the finpipe CLI instead of in-process"
+    )
+    parser.add_argument("--quiet", action="store_true", help="only the summary line")
+    args = parser.parse_args(argv)
+    records = [
+        json.loads(x) for x in args.gold.read_text(encoding="utf-8").splitlines() if x.strip()
+    ]
+    gold = {r["id"]: r["facts"] for r in records}
+    lines = [json.dumps({"id": r["id"], "text": r["text"]}) for r in records]
+    predicted = {
+        r["id"]: r["facts"]
+        for r in run_extract(lines, args.provider, use_subprocess=args.subprocess)
+    }
+    result = score(gold, predicted)
+    if not args.quiet:
+        for doc_id, g in result.misses:
+            print(f"MISS {doc_id}: {_fmt(g)}")
+        for doc_id, p in result.false_positives:
+            print(f"FP   {doc_id}: {_fmt(p)}")
+    print(
+        f"facts: gold {result.tp + result.fn}, predicted {result.tp + result.fp}, "
+        f"matched {result.tp}, missed {result.fn}, false positives {result.fp}"
+    )
+    print(f"precision {result.precision:.3f}  recall {result.recall:.3f}  F1 {result.f1:.3f}")
+    return 0
+
+
+def _fmt(f: dict[str, Any]) -> str:
+    period = f.get("period", f.get("quarter"))
+    return (
+        f"{f.get('company')!s} | {f['metric']} | {f['value']} {f.get('currency')} {f['unit']} | "
+        f"{period} | {f.get('value_text')!r}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

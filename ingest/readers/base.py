@@ -1,0 +1,185 @@
+"""What every reader shares: its options, its result, file-level errors and text decoding. Pure."""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from schemas.errors import PermanentError
+from schemas.message import Provenance, ReportMessage, SubmitReport
+
+#: SubmitReport fields besides ``raw_text`` that a row or object may carry
+REPORT_FIELDS = ("source", "company_hint", "reported_at")
+
+
+class UnreadableFile(PermanentError):
+    """A file that cannot be read at all (empty, binary, encrypted, corrupt, too large)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """What a reader needs besides the bytes; the caller hashes the file and picks the clock."""
+
+    file_name: str
+    file_sha256: str
+    ingested_at: datetime
+    max_report_bytes: int = 1_000_000
+    text_column: str | None = None
+
+
+@dataclass(frozen=True)
+class Reject:
+    """One row, line or array item that was not published, and why (in words a user understands)."""
+
+    reason: str
+    line: int | None = None
+    row: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.line is not None:
+            out["line"] = self.line
+        if self.row is not None:
+            out["row"] = self.row
+        out["reason"] = self.reason
+        return out
+
+
+@dataclass
+class ReadResult:
+    """The good reports of a file as ready-to-publish messages, plus the rejects."""
+
+    messages: list[ReportMessage] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+
+
+def provenance(
+    options: ReadOptions,
+    *,
+    line: int | None = None,
+    row: int | None = None,
+    page_offsets: list[int] | None = None,
+) -> Provenance:
+    return Provenance(
+        channel="file",
+        file_name=options.file_name,
+        file_sha256=options.file_sha256,
+        line=line,
+        row=row,
+        page_offsets=page_offsets,
+        ingested_at=options.ingested_at,
+    )
+
+
+def check_report_size(text: str, options: ReadOptions) -> str | None:
+    """A reason when ``text`` is over the report limit, else ``None``."""
+    size = len(text.encode("utf-8"))
+    if size > options.max_report_bytes:
+        return (
+            f"report text is {size} bytes, over the limit of {options.max_report_bytes} bytes "
+            "(FINPIPE_MAX_REPORT_BYTES)"
+        )
+    return None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """``field reported_at: 'autumn' is not a date ...`` for the first error, plus a count."""
+    errors = exc.errors()
+    first = errors[0]
+    name = str(first["loc"][0]) if first["loc"] else "report"
+    if name == "reported_at":
+        msg = f"field reported_at: {first['input']!r} is not a date (use YYYY-MM-DD or ISO 8601)"
+    elif name == "raw_text" and first["type"] == "string_too_short":
+        msg = "raw_text is empty"
+    elif first["type"] == "extra_forbidden":
+        msg = f"unknown field {name}"
+    else:
+        msg = f"field {name}: {first['msg']}"
+    others = {str(e["loc"][0]) for e in errors[1:] if e["loc"]} - {name}
+    if others:
+        msg += f" (also: {', '.join(sorted(others))})"
+    return msg
+
+
+def build_message(
+    fields: dict[str, Any],
+    metadata: dict[str, str],
+    prov: Provenance,
+    options: ReadOptions,
+) -> ReportMessage:
+    """Validate one report like ``/submit`` does; raises ``ValueError`` with a readable reason."""
+    text = fields.get("raw_text")
+    if isinstance(text, str):
+        too_big = check_report_size(text, options)
+        if too_big:
+            raise ValueError(too_big)
+    try:
+        report = SubmitReport(**fields)
+    except ValidationError as exc:
+        raise ValueError(describe_validation_error(exc)) from None
+    return ReportMessage.build(report, prov, metadata)
+
+
+# --- decoding ----------------------------------------------------------------------------------
+
+_SNIFF_BYTES = 8192
+#: control bytes that never occur in text files (tab, newline, carriage return, form feed and
+#: escape are allowed)
+_CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27)) + b"\x7f"
+
+
+def looks_binary(data: bytes) -> bool:
+    """NUL bytes or many control bytes near the start: an image, archive or office file."""
+    head = data[:_SNIFF_BYTES]
+    if not head:
+        return False
+    if b"\x00" in head:
+        return True
+    controls = sum(head.count(bytes([c])) for c in _CONTROL)
+    return controls / len(head) > 0.05
+
+
+def decode_text(data: bytes) -> tuple[str, str]:
+    """Decode a text file: UTF-8 (BOM stripped), UTF-16 with a BOM, else Windows-1252.
+
+    Returns ``(text, encoding)``. Raises :class:`UnreadableFile` for empty files, binary content
+    and bytes that no supported encoding reads. Windows line endings are kept; readers handle them.
+    """
+    if not data.strip():
+        raise UnreadableFile("file is empty")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise UnreadableFile(f"file has a UTF-16 mark but is not UTF-16: {exc}") from None
+        return _check_text(text.lstrip("\ufeff"), "utf-16")
+    if looks_binary(data):
+        raise UnreadableFile(
+            "file looks binary (NUL or control bytes), not text; check that the extension matches "
+            "the content"
+        )
+    try:
+        return _check_text(data.decode("utf-8-sig"), "utf-8")
+    except UnicodeDecodeError as exc:
+        utf8_error = exc
+    try:
+        return _check_text(data.decode("cp1252"), "cp1252")
+    except UnicodeDecodeError:
+        raise UnreadableFile(
+            f"text is neither UTF-8 nor Windows-1252: invalid byte 0x{data[utf8_error.start]:02x} "
+            f"at offset {utf8_error.start}; save the file as UTF-8"
+        ) from None
+
+
+def _check_text(text: str, encoding: str) -> tuple[str, str]:
+    if not text.strip():
+        raise UnreadableFile("file is empty")
+    return text, encoding

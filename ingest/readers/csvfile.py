@@ -1,0 +1,140 @@
+"""CSV: one report per data row. Pure.
+
+The text column is ``--text-column`` or the first of ``raw_text``, ``text``, ``content``, ``body``
+(case-insensitive). ``source``, ``company_hint`` (or ``company``) and ``reported_at`` fill the
+report's fields; every other non-empty column travels as metadata. The delimiter (``,``, ``;``,
+tab or ``|``) is taken from the header line; quoting, embedded newlines, a BOM and Windows line
+endings are handled.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from typing import Any
+
+from ingest.readers.base import (
+    ReadOptions,
+    ReadResult,
+    Reject,
+    UnreadableFile,
+    build_message,
+    decode_text,
+    provenance,
+)
+from schemas.message import ReportMessage
+
+TEXT_COLUMNS = ("raw_text", "text", "content", "body")
+DELIMITERS = (",", ";", "\t", "|")
+_FIELD_ALIASES = {
+    "source": "source",
+    "company_hint": "company_hint",
+    "company": "company_hint",
+    "reported_at": "reported_at",
+}
+
+
+def sniff_delimiter(header_line: str) -> str:
+    """The delimiter that occurs most often outside quotes in the header line (``,`` on a tie)."""
+    counts = dict.fromkeys(DELIMITERS, 0)
+    quoted = False
+    for ch in header_line:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch in counts:
+            counts[ch] += 1
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] > 0 else ","
+
+
+def find_text_column(header: list[str], wanted: str | None) -> int:
+    """Index of the text column; raises :class:`UnreadableFile` naming the columns it saw."""
+    folded = [h.strip().casefold() for h in header]
+    names = [wanted] if wanted else list(TEXT_COLUMNS)
+    for name in names:
+        if name.strip().casefold() in folded:
+            return folded.index(name.strip().casefold())
+    shown = ", ".join(repr(h) for h in header) or "none"
+    if wanted:
+        raise UnreadableFile(f"CSV has no column {wanted!r} (--text-column); its columns: {shown}")
+    raise UnreadableFile(
+        f"CSV has no text column: expected one of {', '.join(TEXT_COLUMNS)} (any case) or "
+        f"--text-column NAME; its columns: {shown}"
+    )
+
+
+def read_csv(data: bytes, options: ReadOptions) -> ReadResult:
+    text, _ = decode_text(data)
+    first_line = text.lstrip("\r\n").split("\n", 1)[0]
+    delimiter = sniff_delimiter(first_line)
+    _raise_field_limit(options.max_report_bytes)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise UnreadableFile("file is empty") from None
+    except csv.Error as exc:
+        raise UnreadableFile(f"CSV header cannot be parsed: {exc}") from None
+    header = [h.strip() for h in header]
+    text_idx = find_text_column(header, options.text_column)
+    names = [h or f"column_{i + 1}" for i, h in enumerate(header)]
+
+    result = ReadResult()
+    row_no = 0
+    line_no = reader.line_num + 1  # physical line where the next record starts
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            result.rejects.append(
+                Reject(f"CSV cannot be parsed from here on: {exc}; rest of file skipped", line_no)
+            )
+            break
+        start_line, line_no = line_no, reader.line_num + 1
+        if not cells or all(not c.strip() for c in cells):
+            continue  # blank line
+        row_no += 1
+        try:
+            message = _row_message(cells, names, text_idx, start_line, row_no, options)
+            result.messages.append(message)
+        except ValueError as exc:
+            result.rejects.append(Reject(str(exc), start_line, row_no))
+    return result
+
+
+def _row_message(
+    cells: list[str],
+    names: list[str],
+    text_idx: int,
+    line: int,
+    row: int,
+    options: ReadOptions,
+) -> ReportMessage:
+    if len(cells) > len(names):
+        raise ValueError(
+            f"row has {len(cells)} fields but the header has {len(names)}; "
+            "check quoting of the text column"
+        )
+    if text_idx >= len(cells) or not cells[text_idx].strip():
+        raise ValueError(f"text column {names[text_idx]!r} is empty")
+    fields: dict[str, Any] = {"raw_text": cells[text_idx]}
+    metadata: dict[str, str] = {}
+    for i, value in enumerate(cells):
+        if i == text_idx or not value.strip():
+            continue
+        target = _FIELD_ALIASES.get(names[i].casefold())
+        if target and target not in fields:
+            fields[target] = value.strip()
+        else:
+            metadata[names[i]] = value.strip()
+    return build_message(fields, metadata, provenance(options, line=line, row=row), options)
+
+
+def _raise_field_limit(max_report_bytes: int) -> None:
+    """Let a cell be as large as a report may be (the csv module's default is 128 KiB)."""
+    wanted = min(sys.maxsize, max_report_bytes * 4 + 1024)
+    if csv.field_size_limit() < wanted:
+        csv.field_size_limit(wanted)

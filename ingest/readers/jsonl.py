@@ -1,0 +1,116 @@
+"""JSON Lines (``.jsonl``, ``.ndjson``: one report per line) and ``.json`` (one object or an
+array of objects). Pure.
+
+Objects carry ``raw_text`` and the optional ``source``, ``company_hint`` and ``reported_at`` of
+``/submit``; any other key travels as metadata (non-string values as compact JSON).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ingest.readers.base import (
+    REPORT_FIELDS,
+    ReadOptions,
+    ReadResult,
+    Reject,
+    UnreadableFile,
+    build_message,
+    decode_text,
+    provenance,
+)
+from schemas.message import Provenance, ReportMessage
+
+
+def read_jsonl(data: bytes, options: ReadOptions) -> ReadResult:
+    text, _ = decode_text(data)
+    result = ReadResult()
+    lines = text.split("\n")
+    ends_with_newline = text.endswith("\n")
+    last_index = len(lines) - 1 if not ends_with_newline else len(lines) - 2
+    for index, raw_line in enumerate(lines):
+        line_no = index + 1
+        line = raw_line.strip()
+        if not line:
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if index == last_index and not ends_with_newline and _is_truncated(exc, line):
+                reason = "last line is truncated (incomplete JSON at end of file); was the file "
+                reason += "copied before it was completely written?"
+            elif _is_truncated(exc, line):
+                reason = "invalid JSON: the line ends before the object is closed (missing }?)"
+            else:
+                reason = f"invalid JSON: {exc.msg} at column {exc.colno}"
+            result.rejects.append(Reject(reason, line=line_no))
+            continue
+        try:
+            result.messages.append(_object_message(obj, provenance(options, line=line_no), options))
+        except ValueError as exc:
+            result.rejects.append(Reject(str(exc), line=line_no))
+    return result
+
+
+def read_json(data: bytes, options: ReadOptions) -> ReadResult:
+    text, _ = decode_text(data)
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UnreadableFile(
+            f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    if isinstance(doc, dict):
+        try:
+            return ReadResult(messages=[_object_message(doc, provenance(options), options)])
+        except ValueError as exc:
+            raise UnreadableFile(str(exc)) from None
+    if not isinstance(doc, list):
+        raise UnreadableFile(
+            f"JSON holds {_kind(doc)}; expected an object with raw_text or an array of them"
+        )
+    result = ReadResult()
+    for index, obj in enumerate(doc):
+        try:
+            prov = provenance(options, row=index + 1)
+            result.messages.append(_object_message(obj, prov, options))
+        except ValueError as exc:
+            result.rejects.append(Reject(str(exc), row=index + 1))
+    return result
+
+
+def _object_message(obj: Any, prov: Provenance, options: ReadOptions) -> ReportMessage:
+    if not isinstance(obj, dict):
+        raise ValueError(f"expected an object with raw_text, got {_kind(obj)}")
+    if "raw_text" not in obj:
+        keys = ", ".join(sorted(obj)) or "none"
+        raise ValueError(f"object has no raw_text field (its keys: {keys})")
+    fields = {k: obj[k] for k in ("raw_text", *REPORT_FIELDS) if obj.get(k) is not None}
+    metadata = {
+        str(k): v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))
+        for k, v in obj.items()
+        if k not in fields and k != "raw_text" and v is not None
+    }
+    return build_message(fields, metadata, prov, options)
+
+
+def _is_truncated(exc: json.JSONDecodeError, line: str) -> bool:
+    """The parser ran off the end of the line (rather than meeting a wrong character)."""
+    return exc.pos >= len(line) - 1 or exc.msg.startswith("Unterminated")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    return f"a {type(value).__name__}"

@@ -1,0 +1,86 @@
+"""``.pdf``: text extracted with pypdf, one report per document. Pure (bytes in).
+
+Pages are joined with a blank line; ``Provenance.page_offsets`` holds the character offset where
+each page starts in the report text, so a fact can be traced to its page.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from ingest.readers.base import (
+    ReadOptions,
+    ReadResult,
+    UnreadableFile,
+    build_message,
+    provenance,
+)
+
+log = logging.getLogger(__name__)
+
+PAGE_SEPARATOR = "\n\n"
+
+
+def join_pages(pages: list[str]) -> tuple[str, list[int]]:
+    """Join page texts and return ``(text, page_offsets)``; the text is stripped at both ends and
+    the offsets point into the stripped text (an empty page starts where the next one does)."""
+    parts = [p.strip() for p in pages]
+    offsets: list[int] = []
+    pos = 0
+    for i, part in enumerate(parts):
+        offsets.append(pos)
+        pos += len(part) + (len(PAGE_SEPARATOR) if i < len(parts) - 1 else 0)
+    text = PAGE_SEPARATOR.join(parts)
+    lead = len(text) - len(text.lstrip())
+    text = text.strip()
+    return text, [min(max(0, o - lead), len(text)) for o in offsets]
+
+
+def extract_pages(data: bytes) -> list[str]:
+    """Text of each page; raises :class:`UnreadableFile` for encrypted or corrupt documents."""
+    from pypdf import PdfReader
+    from pypdf.errors import FileNotDecryptedError, PyPdfError
+
+    if not data.strip():
+        raise UnreadableFile("file is empty")
+    if not data.lstrip().startswith(b"%PDF-"):
+        raise UnreadableFile("not a PDF (no %PDF- header); check that the extension matches")
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            try:
+                ok = reader.decrypt("")
+            except (FileNotDecryptedError, NotImplementedError, PyPdfError) as exc:
+                raise UnreadableFile(f"PDF is encrypted and cannot be opened: {exc}") from None
+            if not ok:
+                raise UnreadableFile(
+                    "PDF is encrypted with a password; save an unprotected copy and drop that"
+                )
+        return [page.extract_text() or "" for page in reader.pages]
+    except UnreadableFile:
+        raise
+    except FileNotDecryptedError:
+        raise UnreadableFile(
+            "PDF is encrypted with a password; save an unprotected copy and drop that"
+        ) from None
+    except Exception as exc:  # pypdf raises many kinds on damaged files
+        reason = f"PDF is corrupt or unsupported: {type(exc).__name__}: {exc}"
+        raise UnreadableFile(reason) from None
+
+
+def read_pdf(data: bytes, options: ReadOptions) -> ReadResult:
+    pages = extract_pages(data)
+    text, offsets = join_pages(pages)
+    if not text:
+        raise UnreadableFile(
+            f"PDF has {len(pages)} page(s) but no extractable text (a scan?); OCR is not supported"
+        )
+    metadata = {"pages": str(len(pages))}
+    try:
+        message = build_message(
+            {"raw_text": text}, metadata, provenance(options, page_offsets=offsets), options
+        )
+    except ValueError as exc:
+        raise UnreadableFile(str(exc)) from None
+    return ReadResult(messages=[message])

@@ -1,0 +1,125 @@
+"""``finpipe schedule``: APScheduler 3 running cron jobs, the inbox sweep first among them.
+
+A job is a name, a cron expression and a function of no arguments. Other areas add theirs with
+:func:`register_job` (a factory called with the settings), so the list grows without touching
+this module. Every job coalesces missed runs into one and never runs twice at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from schemas.errors import ConfigError
+from schemas.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One scheduled job; ``env_var`` names the variable its cron expression came from."""
+
+    name: str
+    cron: str
+    func: Callable[[], Any]
+    env_var: str = ""
+
+
+JobFactory = Callable[[Settings], Job]
+_FACTORIES: list[JobFactory] = []
+
+
+def register_job(factory: JobFactory) -> JobFactory:
+    """Add a job factory to ``finpipe schedule`` (usable as a decorator); idempotent."""
+    if factory not in _FACTORIES:
+        _FACTORIES.append(factory)
+    return factory
+
+
+def registered_jobs(settings: Settings) -> list[Job]:
+    """The jobs of every registered factory, in registration order."""
+    return [factory(settings) for factory in _FACTORIES]
+
+
+def inbox_sweep_job(settings: Settings) -> Job:
+    """The nightly sweep of the inbox, as ``finpipe ingest INBOX`` would do it."""
+
+    def sweep() -> str:
+        from ingest.inbox import Inbox
+        from ingest.publisher import Publisher
+
+        with Publisher.from_settings(settings) as publisher:
+            return Inbox.from_settings(settings).sweep(publisher).line()
+
+    return Job("inbox-sweep", settings.sweep_cron, sweep, "FINPIPE_SWEEP_CRON")
+
+
+def cron_trigger(expr: str, timezone: str, env_var: str = "") -> CronTrigger:
+    """A trigger from a five-field crontab expression; a bad one is a ``ConfigError``."""
+    try:
+        return CronTrigger.from_crontab(expr, timezone=ZoneInfo(timezone))
+    except ValueError as exc:
+        where = f"{env_var}={expr!r}" if env_var else repr(expr)
+        raise ConfigError(f"{where} is not a valid cron expression: {exc}") from None
+
+
+def build_scheduler(
+    jobs: list[Job],
+    timezone: str,
+    *,
+    blocking: bool = True,
+    run_now: bool = False,
+    now: datetime | None = None,
+) -> BaseScheduler:
+    """A scheduler holding ``jobs`` (not started). ``run_now`` fires each job once right away,
+    then on its schedule. Missed runs are coalesced; a job never overlaps itself."""
+    tz = ZoneInfo(timezone)
+    scheduler: BaseScheduler = (
+        BlockingScheduler(timezone=tz) if blocking else BackgroundScheduler(timezone=tz)
+    )
+    for job in jobs:
+        options: dict[str, Any] = {}
+        if run_now:
+            options["next_run_time"] = now or datetime.now(tz)
+        scheduler.add_job(
+            _logged(job),
+            trigger=cron_trigger(job.cron, timezone, job.env_var),
+            id=job.name,
+            name=job.name,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,
+            replace_existing=True,
+            **options,
+        )
+    return scheduler
+
+
+def _logged(job: Job) -> Callable[[], None]:
+    def run() -> None:
+        log.info("job %s starting", job.name)
+        try:
+            result = job.func()
+        except Exception:
+            log.exception("job %s failed", job.name)
+            return
+        log.info("job %s done%s", job.name, f": {result}" if result is not None else "")
+
+    return run
+
+
+def next_fire_time(job: Job, timezone: str, now: datetime) -> datetime | None:
+    """When ``job`` fires next after ``now`` (for the start-up log and tests). Pure."""
+    trigger = cron_trigger(job.cron, timezone, job.env_var)
+    fire: datetime | None = trigger.get_next_fire_time(None, now)
+    return fire

@@ -1,0 +1,374 @@
+"""A local OpenAI-compatible chat completions server for tests and benchmarks.
+
+A real HTTP server on 127.0.0.1 (stdlib ``http.server`` in a thread) answering
+``POST /v1/chat/completions``. It insists on ``response_format`` of type ``json_schema`` with
+``strict: true`` (400 otherwise), records every request, and answers from a per-test script
+(a queue of actions) or, when the script is empty, by "echo rules": it runs the rules extractor
+over each snippet of the request and answers with those facts, so pipelines and benchmarks get
+correct answers without a model.
+
+    with FakeOpenAI() as server:
+        server.script(Status(429, retry_after="1"), Reply({"snippets": []}))
+        settings = Settings(openai_base_url=server.base_url, openai_api_key="test", ...)
+
+Standalone: ``python -m tests.fake_openai --port 8099 --base-ms 0``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from worker.llm_schema import request_snippets
+
+Snippets = list[dict[str, str]]
+
+
+@dataclass
+class Reply:
+    """Answer with this content: a dict (sent as JSON), a string (sent as is), or a function of
+    the request's snippets returning either."""
+
+    content: dict[str, Any] | str | Callable[[Snippets], dict[str, Any] | str]
+    finish_reason: str = "stop"
+
+
+@dataclass
+class Status:
+    """Answer with an HTTP error status (429 with ``retry_after``, 500, 401, 400...)."""
+
+    code: int
+    retry_after: str | None = None
+    message: str = "scripted error"
+    param: str | None = None
+
+
+@dataclass
+class Delay:
+    """Wait ``seconds`` before answering with ``then`` (the default behaviour when None)."""
+
+    seconds: float
+    then: Action | None = None
+
+
+@dataclass
+class Refuse:
+    text: str = "I'm sorry, I cannot help with that."
+
+
+@dataclass
+class Echo:
+    """Answer as the rules extractor reads each snippet. ``corrupt(text)`` true: that snippet's
+    facts get a ``value_text`` absent from it; ``drop(text)`` true: its entry is left out;
+    ``finish_reason`` lets an echo be marked truncated."""
+
+    corrupt: Callable[[str], bool] | None = None
+    drop: Callable[[str], bool] | None = None
+    finish_reason: str = "stop"
+
+
+Action = Reply | Status | Delay | Refuse | Echo
+
+
+def malformed() -> Reply:
+    """Content that is not JSON at all."""
+    return Reply('{"snippets": [{"id": "s1", "facts": [')
+
+
+def truncated() -> Reply:
+    """A cut-off answer with ``finish_reason: "length"``."""
+    return Reply('{"snippets": [{"id": "s1", "facts": [{"company": "XY', finish_reason="length")
+
+
+def echo_rules(
+    snippets: Snippets,
+    corrupt: Callable[[str], bool] | None = None,
+    drop: Callable[[str], bool] | None = None,
+) -> dict[str, Any]:
+    """What a careful model would answer: the rules extractor's facts of each snippet."""
+    from worker.rules import extract_facts
+
+    entries = []
+    for snip in snippets:
+        text = snip["text"]
+        if drop is not None and drop(text):
+            continue
+        facts = []
+        for rf in extract_facts(text):
+            f = rf.fact
+            value_text = f.value_text
+            if corrupt is not None and corrupt(text):
+                value_text = "$987.6 million"
+            facts.append(
+                {
+                    "company": f.company,
+                    "metric": _metric_as_written(f.metric, f.value, f.value_text),
+                    "value_text": value_text,
+                    "value": float(f.value),
+                    "period": f.quarter,
+                    "currency": f.currency,
+                }
+            )
+        entries.append({"id": snip["id"], "facts": facts})
+    return {"snippets": entries}
+
+
+_LOSS_NAMES = {
+    "net income": "net loss",
+    "operating income": "operating loss",
+    "profit before tax": "loss before tax",
+    "earnings per share": "loss per share",
+    "gross profit": "gross loss",
+}
+
+
+def _metric_as_written(metric: str, value: Any, value_text: str) -> str:
+    """A model writes "net loss" where the text does; the rules give "net income" < 0."""
+    signed = any(mark in value_text.lower() for mark in ("-", "−", "(", "negative"))
+    if value < 0 and not signed:
+        prefix = "adjusted " if metric.startswith("adjusted ") else ""
+        return prefix + _LOSS_NAMES.get(metric.removeprefix("adjusted "), metric)
+    return metric
+
+
+@dataclass
+class Recorded:
+    """One request as received."""
+
+    body: dict[str, Any]
+    snippets: Snippets
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeOpenAI:
+    """The server. ``base_url`` is what ``OPENAI_BASE_URL`` should be set to."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        base_ms: float = 0.0,
+        per_snippet_ms: float = 0.0,
+        api_key: str | None = None,
+        cached_tokens: int = 0,
+    ) -> None:
+        self.base_ms = base_ms
+        self.per_snippet_ms = per_snippet_ms
+        self.api_key = api_key
+        self.cached_tokens = cached_tokens
+        self.requests: list[Recorded] = []
+        self._script: deque[Action] = deque()
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._httpd.daemon_threads = True
+        self._httpd.block_on_close = False
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> FakeOpenAI:
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ scripting and records
+
+    def script(self, *actions: Action) -> None:
+        """Queue actions, one per coming request; when the queue is empty, echo rules."""
+        with self._lock:
+            self._script.extend(actions)
+
+    def next_action(self) -> Action:
+        with self._lock:
+            return self._script.popleft() if self._script else Echo()
+
+    def record(self, rec: Recorded) -> None:
+        with self._lock:
+            self.requests.append(rec)
+
+    @property
+    def calls(self) -> int:
+        with self._lock:
+            return len(self.requests)
+
+    @property
+    def snippets_per_call(self) -> list[int]:
+        with self._lock:
+            return [len(r.snippets) for r in self.requests]
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self._script.clear()
+
+
+def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length)
+            if not self.path.rstrip("/").endswith("/chat/completions"):
+                self._error(404, "unknown path", None)
+                return
+            if server.api_key is not None and (
+                self.headers.get("Authorization") != f"Bearer {server.api_key}"
+            ):
+                self._error(401, "Incorrect API key provided", None)
+                return
+            try:
+                body = json.loads(raw)
+                snippets = request_snippets(body.get("messages") or [])
+            except (ValueError, KeyError, TypeError) as exc:
+                self._error(400, f"cannot read the request: {exc}", "messages")
+                return
+            server.record(Recorded(body, snippets, dict(self.headers.items())))
+            fmt = body.get("response_format") or {}
+            schema = fmt.get("json_schema") or {}
+            if fmt.get("type") != "json_schema" or schema.get("strict") is not True:
+                self._error(400, "response_format must be a strict json_schema", "response_format")
+                return
+            delay_s = (server.base_ms + server.per_snippet_ms * len(snippets)) / 1000.0
+            if delay_s > 0:
+                time.sleep(delay_s)
+            try:
+                self._act(server.next_action(), body, snippets)
+            except Exception as exc:  # a broken script or echo: say so instead of hanging up
+                self._error(500, f"fake server failed: {exc!r}", None)
+
+        def _act(self, action: Action, body: dict[str, Any], snippets: Snippets) -> None:
+            if isinstance(action, Delay):
+                time.sleep(action.seconds)
+                self._act(action.then or Echo(), body, snippets)
+            elif isinstance(action, Status):
+                self._error(action.code, action.message, action.param, action.retry_after)
+            elif isinstance(action, Refuse):
+                self._completion(body, None, "stop", refusal=action.text)
+            elif isinstance(action, Echo):
+                content = echo_rules(snippets, action.corrupt, action.drop)
+                self._completion(body, json.dumps(content), action.finish_reason)
+            else:
+                made = action.content(snippets) if callable(action.content) else action.content
+                text = made if isinstance(made, str) else json.dumps(made)
+                self._completion(body, text, action.finish_reason)
+
+        def _completion(
+            self,
+            body: dict[str, Any],
+            content: str | None,
+            finish_reason: str,
+            refusal: str | None = None,
+        ) -> None:
+            prompt_chars = sum(len(str(m.get("content", ""))) for m in body.get("messages", []))
+            completion_tokens = len(content or refusal or "") // 4
+            prompt_tokens = prompt_chars // 4
+            payload = {
+                "id": f"chatcmpl-fake-{server.calls}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model", "fake"),
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content, "refusal": refusal},
+                        "finish_reason": finish_reason,
+                        "logprobs": None,
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                    "prompt_tokens_details": {
+                        "cached_tokens": min(server.cached_tokens, prompt_tokens)
+                    },
+                },
+            }
+            self._send(200, payload)
+
+        def _error(
+            self, code: int, message: str, param: str | None, retry_after: str | None = None
+        ) -> None:
+            kind = {400: "invalid_request_error", 401: "invalid_api_key", 429: "rate_limit"}
+            payload = {
+                "error": {
+                    "message": message,
+                    "type": kind.get(code, "server_error"),
+                    "param": param,
+                    "code": None,
+                }
+            }
+            headers = {"retry-after": retry_after} if retry_after is not None else {}
+            self._send(code, payload, headers)
+
+        def _send(self, code: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(payload).encode("utf-8")
+            try:
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (timeout test)
+
+    return Handler
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8099)
+    parser.add_argument("--base-ms", type=float, default=0.0, help="latency of every answer")
+    parser.add_argument("--per-snippet-ms", type=float, default=0.0, help="latency per snippet")
+    parser.add_argument("--api-key", default=None, help="answer 401 unless this key is sent")
+    args = parser.parse_args(argv)
+    server = FakeOpenAI(
+        host=args.host,
+        port=args.port,
+        base_ms=args.base_ms,
+        per_snippet_ms=args.per_snippet_ms,
+        api_key=args.api_key,
+    )
+    print(f"fake OpenAI server on {server.base_url} (echo rules)", flush=True)
+    server._httpd.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,260 @@
+"""Real faults against real processes and services. Each test ends with a count check: every
+accepted report is stored exactly once, or sits in the dead-letter queue with a reason."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pika
+import pytest
+
+from ingest.publisher import Publisher
+from schemas.message import Provenance, ReportMessage, SubmitReport
+from schemas.settings import Settings
+from schemas.topology import HEADER_REASON, Topology
+from tests.integration.conftest import ROOT, settings_env, wait_until
+from worker.deadletters import DeadLetterQueue
+
+
+def reports(n: int, tag: str = "") -> list[ReportMessage]:
+    return [
+        ReportMessage.build(
+            SubmitReport(
+                raw_text=f"Firm{tag}{i} reported revenue of ${i + 1}.25 million for Q2 2024."
+            ),
+            Provenance(channel="api"),
+        )
+        for i in range(n)
+    ]
+
+
+def publish(settings: Settings, msgs: list[ReportMessage]) -> None:
+    with Publisher.from_settings(settings) as pub:
+        assert pub.publish_many(msgs) == len(msgs)
+
+
+def depth(settings: Settings, queue: str | None = None) -> tuple[int, int]:
+    """(ready messages, consumers) of the work queue or another queue."""
+    conn = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+    try:
+        ok = conn.channel().queue_declare(queue or settings.queue, passive=True)
+        return int(ok.method.message_count), int(ok.method.consumer_count)
+    finally:
+        conn.close()
+
+
+def assert_each_stored_once(db: Any, msgs: list[ReportMessage]) -> None:
+    ids = {m.report_id for m in msgs}
+    assert db.reports.count_documents({"status": "done"}) == len(ids)
+    per_report = list(
+        db.financial_data.aggregate([{"$group": {"_id": "$report_id", "n": {"$sum": 1}}}])
+    )
+    assert {r["_id"] for r in per_report} == ids
+    assert all(r["n"] == 1 for r in per_report)
+
+
+def finpipe_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "finpipe", *args],
+        env=settings_env(settings),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_poison_messages_go_straight_to_the_dead_letter_queue_with_a_reason(
+    settings, start_worker, db
+) -> None:
+    good = reports(1)[0]
+    wrong_version = json.loads(good.to_body())
+    wrong_version["schema_version"] = 99
+    wrong_version["report_id"] = "f" * 64
+    too_big = ReportMessage.build(
+        SubmitReport(raw_text="Big Co reported revenue of $1 million for Q1 2024. " + "x" * 3000),
+        Provenance(channel="api"),
+    )
+    conn = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+    ch = conn.channel()
+    from ingest.publisher import declare_topology
+
+    declare_topology(ch, Topology.for_settings(settings))
+    bodies = {
+        "not-json": b"\xff\xfe not json at all",
+        "wrong-version": json.dumps(wrong_version).encode(),
+        "too-big": too_big.to_body(),
+        "good": good.to_body(),
+    }
+    for mid, body in bodies.items():
+        ch.basic_publish("", settings.queue, body, pika.BasicProperties(message_id=mid))
+    conn.close()
+
+    worker = start_worker(FINPIPE_MAX_REPORT_BYTES="2000")
+    wait_until(lambda: DeadLetterQueue(settings).count() == 3, 30, "three dead letters")
+    wait_until(lambda: db.reports.count_documents({"status": "done"}) == 1, 30, "good report")
+    assert worker.stop() == 0
+    dead = {d.id: d for d in DeadLetterQueue(settings).letters()}
+    assert set(dead) == {"not-json", "wrong-version", "too-big"}
+    assert "undecodable" in dead["not-json"].reason
+    assert "schema_version" in dead["wrong-version"].reason
+    assert "FINPIPE_MAX_REPORT_BYTES" in dead["too-big"].reason
+    assert all(d.attempts == 0 for d in dead.values())  # no retries for poison
+    assert db.financial_data.count_documents({}) == 1
+
+    listed = finpipe_cli(settings, "dlq", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert {json.loads(line)["id"] for line in listed.stdout.splitlines()} == set(dead)
+    shown = finpipe_cli(settings, "dlq", "show", "too-big")
+    assert json.loads(shown.stdout)["headers"][HEADER_REASON] == dead["too-big"].reason
+
+
+def test_replayed_dead_letter_is_processed_once_fixed(settings, start_worker, db) -> None:
+    msg = ReportMessage.build(
+        SubmitReport(
+            raw_text="Replay Corp reported revenue of $7 million for Q1 2024. " + "y" * 900
+        ),
+        Provenance(channel="api"),
+    )
+    publish(settings, [msg])
+    first = start_worker(FINPIPE_MAX_REPORT_BYTES="500")
+    wait_until(lambda: DeadLetterQueue(settings).count() == 1, 30, "dead letter")
+    assert first.stop() == 0
+    assert db.reports.find_one({"_id": msg.report_id})["status"] == "dead"
+
+    replay = finpipe_cli(settings, "dlq", "replay", msg.report_id)
+    assert replay.returncode == 0, replay.stderr
+    assert DeadLetterQueue(settings).count() == 0
+    second = start_worker()  # default size limit: the report now fits
+    wait_until(
+        lambda: db.reports.find_one({"_id": msg.report_id, "status": "done"}), 30, "replayed"
+    )
+    assert second.stop() == 0
+    assert db.financial_data.count_documents({"report_id": msg.report_id}) == 1
+
+
+@pytest.mark.parametrize("workers", [2, 4])
+def test_several_workers_on_one_queue_store_each_report_once(
+    settings, start_worker, db, workers: int
+) -> None:
+    msgs = reports(2000, tag=f"w{workers}-")
+    publish(settings, msgs)
+    procs = [start_worker(FINPIPE_PREFETCH="50") for _ in range(workers)]
+    wait_until(lambda: db.reports.count_documents({"status": "done"}) == 2000, 120, "2000 reports")
+    wait_until(lambda: depth(settings)[0] == 0, 30, "queue drained")
+    codes = [p.stop() for p in procs]
+    assert codes == [0] * workers
+    acked = [int(p.log().split(" acked")[0].rsplit(" ", 1)[-1]) for p in procs]
+    assert sum(acked) == 2000
+    assert sum(1 for a in acked if a > 0) >= 2, f"work was not shared: {acked}"
+    assert_each_stored_once(db, msgs)
+
+
+def test_sigterm_during_a_batch_finishes_it_and_exits_zero(settings, start_worker, db) -> None:
+    msgs = reports(600, tag="t-")
+    publish(settings, msgs)
+    worker = start_worker(FINPIPE_BATCH_SNIPPETS="5", FINPIPE_LLM_CONCURRENCY="1")
+    wait_until(lambda: db.financial_data.count_documents({}) >= 10, 60, "work in progress")
+    assert worker.stop(signal.SIGTERM) == 0
+    done = db.reports.count_documents({"status": "done"})
+    ready, consumers = depth(settings)
+    assert consumers == 0
+    assert done < 600, "the worker finished everything before the signal"
+    # Nothing unacknowledged: what is not done is back on the queue, ready.
+    assert done + ready == 600
+    assert f"{done} acked" in worker.log()
+
+    rest = start_worker("--burst")
+    assert rest.proc.wait(timeout=90) == 0
+    assert_each_stored_once(db, msgs)
+
+
+def test_a_second_signal_exits_at_once_and_loses_nothing(settings, start_worker, db) -> None:
+    msgs = reports(300, tag="s-")
+    publish(settings, msgs)
+    worker = start_worker(FINPIPE_BATCH_SNIPPETS="5", FINPIPE_LLM_CONCURRENCY="1")
+    wait_until(lambda: db.financial_data.count_documents({}) >= 5, 60, "work in progress")
+    worker.proc.send_signal(signal.SIGTERM)
+    worker.proc.send_signal(signal.SIGTERM)
+    assert worker.proc.wait(timeout=10) != 0
+    wait_until(lambda: depth(settings)[1] == 0, 10, "consumer gone")
+    rest = start_worker("--burst")
+    assert rest.proc.wait(timeout=90) == 0
+    assert_each_stored_once(db, msgs)
+
+
+def services(*args: str) -> None:
+    out = subprocess.run(
+        [str(ROOT / "scripts" / "services.sh"), *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert out.returncode == 0, f"services.sh {' '.join(args)} failed: {out.stderr}"
+
+
+def test_rabbitmq_restart_while_publishing_and_consuming_loses_nothing(
+    settings, start_worker, db
+) -> None:
+    msgs = reports(10_000, tag="r-")
+    outage: list[threading.Thread] = []
+
+    def restart_broker() -> None:
+        services("rabbit-stop")
+        time.sleep(2)  # the outage itself
+        services("rabbit-start")
+
+    def feed() -> Iterator[ReportMessage]:
+        for i, m in enumerate(msgs):
+            if i == 3000:  # pull the broker away in the middle of the publishing run
+                t = threading.Thread(target=restart_broker)
+                t.start()
+                outage.append(t)
+            yield m
+
+    worker = start_worker(FINPIPE_PREFETCH="100")
+    with Publisher.from_settings(settings) as pub:
+        confirmed = pub.publish_many(feed())
+    outage[0].join(timeout=120)
+    assert confirmed >= 10_000
+    wait_until(
+        lambda: db.reports.count_documents({"status": "done"}) == 10_000, 240, "10,000 reports"
+    )
+    wait_until(lambda: depth(settings)[0] == 0, 60, "queue drained")
+    assert worker.stop() == 0
+    assert "RabbitMQ connection lost" in worker.log()
+    assert DeadLetterQueue(settings).count() == 0
+    assert_each_stored_once(db, msgs)
+
+
+def test_mongodb_down_for_30_seconds_delays_but_loses_nothing(settings, start_worker, db) -> None:
+    msgs = reports(300, tag="m-")
+    publish(settings, msgs)
+    worker = start_worker(
+        FINPIPE_RETRY_DELAYS_S="1,2,4,8,16,32",
+        FINPIPE_BATCH_SNIPPETS="5",
+        FINPIPE_LLM_CONCURRENCY="1",
+    )
+    wait_until(lambda: db.financial_data.count_documents({}) >= 10, 60, "work in progress")
+    services("mongo-stop")
+    try:
+        time.sleep(30)  # the outage itself
+    finally:
+        services("mongo-start")
+    wait_until(
+        lambda: db.reports.count_documents({"status": "done"}) == 300, 120, "all 300 reports"
+    )
+    wait_until(lambda: depth(settings)[0] == 0, 60, "queue drained")
+    assert worker.stop() == 0
+    assert "retrying in" in worker.log()
+    assert DeadLetterQueue(settings).count() == 0
+    assert_each_stored_once(db, msgs)

@@ -1,0 +1,255 @@
+"""Inbox logic: selection, naming, settling, summaries, and moves with a recording publisher."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ingest.inbox import (
+    FileOutcome,
+    FileStamp,
+    Inbox,
+    ReadLimits,
+    Settling,
+    Summary,
+    expand_paths,
+    ingest_paths,
+    is_ignored_name,
+    unique_name,
+)
+from schemas.errors import BrokerUnavailable
+from schemas.message import ReportMessage
+
+NOW = datetime(2024, 8, 1, 23, 30, tzinfo=UTC)
+SEED = '{"raw_text": "Company XYZ reported a net income of $5.3 million for Q1 2024."}\n'
+
+
+class RecordingPublisher:
+    def __init__(self, fail: bool = False) -> None:
+        self.published: list[ReportMessage] = []
+        self.fail = fail
+
+    def publish_many(self, messages: Iterable[ReportMessage]) -> int:
+        if self.fail:
+            raise BrokerUnavailable("RabbitMQ unreachable")
+        batch = list(messages)
+        self.published.extend(batch)
+        return len(batch)
+
+
+@pytest.mark.parametrize(
+    ("name", "ignored"),
+    [
+        ("report.csv", False),
+        ("Q2 results.pdf", False),
+        (".hidden.csv", True),
+        (".finpipe-ledger.jsonl", True),
+        ("report.csv.part", True),
+        ("report.csv.PART", True),
+        ("report.tmp", True),
+        ("download.pdf.crdownload", True),
+        ("report.csv~", True),
+        ("~$report.csv", True),
+        ("notes.swp", True),
+        ("", True),
+    ],
+)
+def test_partial_hidden_and_backup_files_are_ignored(name: str, ignored: bool) -> None:
+    assert is_ignored_name(name) is ignored
+
+
+@pytest.mark.parametrize(
+    ("name", "taken", "expected"),
+    [
+        ("report.csv", set(), "report.csv"),
+        ("report.csv", {"report.csv"}, "report-1.csv"),
+        ("report.csv", {"report.csv", "report-1.csv"}, "report-2.csv"),
+        ("README", {"README"}, "README-1"),
+        (".env", {".env"}, ".env-1"),
+        ("a.tar.gz", {"a.tar.gz"}, "a.tar-1.gz"),
+    ],
+)
+def test_name_clash_gets_a_numbered_suffix(name: str, taken: set[str], expected: str) -> None:
+    assert unique_name(name, taken.__contains__) == expected
+
+
+def test_settling_waits_for_size_and_mtime_to_stay_put() -> None:
+    s = Settling(settle_s=1.0)
+    p = Path("x.csv")
+    assert not s.observe(p, FileStamp(10, 1), now_s=100.0)
+    assert not s.observe(p, FileStamp(20, 2), now_s=100.8)  # still growing: clock restarts
+    assert not s.observe(p, FileStamp(20, 2), now_s=101.5)
+    assert s.observe(p, FileStamp(20, 2), now_s=101.8)
+    s.forget(p)
+    assert s.pending() == []
+
+
+def test_settling_takes_an_old_file_at_once() -> None:
+    assert Settling(2.0).observe(Path("old.csv"), FileStamp(5, 1), now_s=10.0, age_s=3600)
+
+
+def test_summary_counts_and_prints_the_four_totals() -> None:
+    s = Summary()
+    s.add(FileOutcome(Path("a"), "published", reports=3, rejects=1))
+    s.add(FileOutcome(Path("b"), "failed", reason="empty"))
+    s.add(FileOutcome(Path("c"), "duplicate"))
+    s.add(FileOutcome(Path("d"), "skipped"))
+    assert s.line() == (
+        "files: 3, reports published: 3, rows rejected: 1, files failed: 1, already ingested: 1"
+    )
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Inbox:
+    box = Inbox(
+        tmp_path / "inbox", ReadLimits(max_file_bytes=10_000), settle_s=0.0, clock=lambda: NOW
+    )
+    box.ensure_layout()
+    return box
+
+
+def test_candidates_skip_managed_folders_hidden_and_partial_files(inbox: Inbox) -> None:
+    root = inbox.root
+    for rel in [
+        "a.csv",
+        "sub/b.jsonl",
+        "c.csv.part",
+        ".d.csv",
+        "processed/2024-01-01/e.csv",
+        "failed/f.csv",
+        ".cache/g.csv",
+        "notes.docx",
+    ]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("x")
+    assert [p.relative_to(root).as_posix() for p in inbox.candidates()] == [
+        "a.csv",
+        "notes.docx",
+        "sub/b.jsonl",
+    ]
+
+
+def test_published_file_moves_to_processed_by_local_date_with_suffix_on_clash(
+    tmp_path: Path,
+) -> None:
+    box = Inbox(tmp_path / "in", settle_s=0.0, timezone="Europe/Helsinki", clock=lambda: NOW)
+    box.ensure_layout()
+    day = box.processed / "2024-08-02"  # 23:30 UTC is already the 2nd in Helsinki
+    day.mkdir(parents=True)
+    (day / "feed.jsonl").write_text("an earlier file with the same name")
+    (box.root / "feed.jsonl").write_text(SEED)
+    pub = RecordingPublisher()
+    summary = box.sweep(pub)
+    assert summary.reports_published == 1
+    assert (day / "feed-1.jsonl").read_text() == SEED
+    assert not (box.root / "feed.jsonl").exists()
+    assert pub.published[0].provenance.file_name == "feed.jsonl"
+
+
+def test_redropped_file_is_moved_without_publishing_again(inbox: Inbox) -> None:
+    pub = RecordingPublisher()
+    (inbox.root / "feed.jsonl").write_text(SEED)
+    inbox.sweep(pub)
+    (inbox.root / "again.jsonl").write_text(SEED)
+    summary = inbox.sweep(pub)
+    assert len(pub.published) == 1
+    assert summary.duplicates == 1
+    assert (inbox.processed / "2024-08-01" / "again.jsonl").exists()
+
+
+def test_ledger_is_rebuilt_from_processed_when_missing(inbox: Inbox, tmp_path: Path) -> None:
+    (inbox.root / "feed.jsonl").write_text(SEED)
+    inbox.sweep(RecordingPublisher())
+    (inbox.root / ".finpipe-ledger.jsonl").unlink()
+    fresh = Inbox(inbox.root, settle_s=0.0, clock=lambda: NOW)
+    (inbox.root / "again.jsonl").write_text(SEED)
+    pub = RecordingPublisher()
+    assert fresh.sweep(pub).duplicates == 1
+    assert pub.published == []
+
+
+def test_unreadable_file_goes_to_failed_with_an_error_sidecar(inbox: Inbox) -> None:
+    (inbox.root / "empty.csv").write_bytes(b"")
+    (inbox.root / "empty-1.csv").write_bytes(b"")
+    (inbox.failed / "empty.csv").write_bytes(b"from an earlier day")
+    summary = inbox.sweep(RecordingPublisher())
+    assert summary.files_failed == 2
+    error = json.loads((inbox.failed / "empty-2.csv.error.json").read_text())
+    assert error["file"] in ("empty.csv", "empty-1.csv")
+    assert error["reason"] == "file is empty"
+    assert (inbox.failed / "empty.csv").read_bytes() == b"from an earlier day"
+
+
+def test_partly_bad_file_publishes_good_rows_and_lists_rejects(inbox: Inbox) -> None:
+    (inbox.root / "mix.jsonl").write_text(SEED + '{"raw_text": ""}\n{"oops"\n')
+    pub = RecordingPublisher()
+    summary = inbox.sweep(pub)
+    assert (summary.reports_published, summary.rows_rejected, summary.files_failed) == (1, 2, 0)
+    lines = (inbox.failed / "mix.jsonl.rejects.jsonl").read_text().splitlines()
+    assert [json.loads(x)["line"] for x in lines] == [2, 3]
+    assert (inbox.processed / "2024-08-01" / "mix.jsonl").exists()
+
+
+def test_file_with_only_bad_rows_fails(inbox: Inbox) -> None:
+    (inbox.root / "bad.jsonl").write_text('{"raw_text": ""}\n')
+    summary = inbox.sweep(RecordingPublisher())
+    assert summary.files_failed == 1
+    reason = json.loads((inbox.failed / "bad.jsonl.error.json").read_text())["reason"]
+    assert reason.startswith("no valid reports: all 1 rejected (first, line 1: raw_text is empty)")
+
+
+def test_file_over_the_size_limit_fails_without_being_read(inbox: Inbox) -> None:
+    (inbox.root / "huge.txt").write_bytes(b"a" * 10_001)
+    inbox.sweep(RecordingPublisher())
+    reason = json.loads((inbox.failed / "huge.txt.error.json").read_text())["reason"]
+    assert "10001 bytes, over the limit of 10000 bytes (FINPIPE_MAX_FILE_BYTES)" in reason
+
+
+def test_symlink_out_of_the_inbox_is_not_followed(inbox: Inbox, tmp_path: Path) -> None:
+    secret = tmp_path / "elsewhere.txt"
+    secret.write_text("Outside reported revenue of $1 million for Q1 2024.")
+    os.symlink(secret, inbox.root / "link.txt")
+    pub = RecordingPublisher()
+    summary = inbox.sweep(pub)
+    assert pub.published == []
+    assert summary.files_failed == 1
+    assert (inbox.failed / "link.txt").is_symlink()
+    assert "outside the inbox" in (inbox.failed / "link.txt.error.json").read_text()
+    assert secret.exists()
+
+
+def test_broker_failure_leaves_files_in_the_inbox(inbox: Inbox) -> None:
+    (inbox.root / "a.jsonl").write_text(SEED)
+    (inbox.root / "b.txt").write_text("B reported revenue of $1 million for Q1 2024.")
+    summary = inbox.sweep(RecordingPublisher(fail=True))
+    assert summary.left == 2
+    assert (inbox.root / "a.jsonl").exists() and (inbox.root / "b.txt").exists()
+
+
+def test_ingest_leaves_files_outside_the_inbox_where_they_are(inbox: Inbox, tmp_path: Path) -> None:
+    outside = tmp_path / "samples"
+    outside.mkdir()
+    (outside / "feed.jsonl").write_text(SEED)
+    (outside / "notes.docx").write_bytes(b"PK\x03\x04")
+    (outside / "empty.txt").write_text("")
+    (inbox.root / "in.jsonl").write_text(SEED)
+    pub = RecordingPublisher()
+    summary = ingest_paths(expand_paths([outside, inbox.root], inbox), inbox, pub)
+    assert (summary.files, summary.reports_published, summary.files_failed) == (3, 2, 1)
+    assert (outside / "feed.jsonl").exists() and (outside / "empty.txt").exists()
+    assert not (inbox.failed / "empty.txt").exists()
+    assert (inbox.processed / "2024-08-01" / "in.jsonl").exists()
+
+
+def test_file_still_being_written_is_left_for_the_next_run(tmp_path: Path) -> None:
+    box = Inbox(tmp_path / "in", settle_s=5.0)
+    box.ensure_layout()
+    (box.root / "fresh.jsonl").write_text(SEED)
+    summary = box.sweep(RecordingPublisher(), max_wait_s=0.0)
+    assert summary.left == 1
+    assert (box.root / "fresh.jsonl").exists()

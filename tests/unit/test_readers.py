@@ -1,0 +1,384 @@
+"""Readers: every format and every bad input, from bytes, without touching the file system."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from ingest.readers import ReadOptions, ReadResult, UnreadableFile, read_bytes, reader_for
+from ingest.readers.base import decode_text, looks_binary
+from ingest.readers.csvfile import find_text_column, sniff_delimiter
+from ingest.readers.pdf import join_pages
+from schemas.message import report_id_for
+
+NOW = datetime(2024, 8, 1, 9, 30, tzinfo=UTC)
+SHA = "ab" * 32
+SEED = "Company XYZ reported a net income of $5.3 million for Q1 2024."
+
+
+def read(name: str, data: bytes, **kw: object) -> ReadResult:
+    return read_bytes(data, ReadOptions(name, SHA, NOW, **kw))  # type: ignore[arg-type]
+
+
+def reasons(result: ReadResult) -> list[str]:
+    return [r.reason for r in result.rejects]
+
+
+# --- dispatch and decoding ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "known"),
+    [
+        ("a.csv", True),
+        ("A.CSV", True),
+        ("feed.jsonl", True),
+        ("feed.ndjson", True),
+        ("one.json", True),
+        ("dump.txt", True),
+        ("q3.PDF", True),
+        ("notes.docx", False),
+        ("README", False),
+    ],
+)
+def test_reader_is_chosen_by_extension(name: str, known: bool) -> None:
+    assert (reader_for(name) is not None) is known
+
+
+def test_unsupported_extension_is_unreadable_with_the_supported_list() -> None:
+    with pytest.raises(UnreadableFile, match=r"unsupported file type '\.docx'.*\.csv"):
+        read("notes.docx", b"hello")
+
+
+def test_utf8_bom_is_stripped() -> None:
+    assert decode_text("\ufeffrevenue".encode()) == ("revenue", "utf-8")
+
+
+def test_windows_1252_is_the_fallback_for_invalid_utf8() -> None:
+    text, encoding = decode_text("Café Noir reported revenue of €3 million".encode("cp1252"))
+    assert encoding == "cp1252"
+    assert "Café" in text
+    assert "€3" in text
+
+
+def test_bytes_neither_utf8_nor_cp1252_are_rejected_with_the_offset() -> None:
+    with pytest.raises(UnreadableFile, match=r"neither UTF-8 nor Windows-1252.*0x81 at offset 4"):
+        decode_text(b"abcd\x81\x8d\x90 end")
+
+
+def test_utf16_with_bom_is_read() -> None:
+    assert decode_text("\ufeffrevenue of $1".encode("utf-16"))[0] == "revenue of $1"
+
+
+@pytest.mark.parametrize("data", [b"", b"   \n\r\n\t"])
+@pytest.mark.parametrize("name", ["a.csv", "a.jsonl", "a.json", "a.txt", "a.pdf"])
+def test_empty_file_is_unreadable(name: str, data: bytes) -> None:
+    with pytest.raises(UnreadableFile, match="file is empty"):
+        read(name, data)
+
+
+@pytest.mark.parametrize("name", ["a.csv", "a.jsonl", "a.json", "a.txt"])
+def test_binary_junk_with_a_text_extension_is_unreadable(name: str) -> None:
+    junk = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
+    with pytest.raises(UnreadableFile, match="looks binary"):
+        read(name, junk)
+
+
+def test_text_with_a_few_control_bytes_is_not_binary() -> None:
+    assert not looks_binary(b"Revenue rose.\x0c Page two.\x1b[0m" + b"x" * 200)
+
+
+# --- CSV ---------------------------------------------------------------------------------------
+
+
+def test_csv_yields_one_message_per_row_with_metadata_and_provenance() -> None:
+    data = (
+        b"date,company,text,url\n"
+        b"2024-08-01,Acme Corp,Acme Corp reported revenue of $12.4 million for Q2 2024.,"
+        b"https://example.com/a\n"
+        b"2024-08-02,Borealis,Borealis reported a net income of $3.2 million for Q2 2024.,\n"
+    )
+    result = read("news.csv", data)
+    assert result.rejects == []
+    first, second = result.messages
+    assert first.raw_text == "Acme Corp reported revenue of $12.4 million for Q2 2024."
+    assert first.company_hint == "Acme Corp"
+    assert first.metadata == {"date": "2024-08-01", "url": "https://example.com/a"}
+    assert first.report_id == report_id_for(first.raw_text)
+    prov = first.provenance
+    assert (prov.channel, prov.file_name, prov.file_sha256) == ("file", "news.csv", SHA)
+    assert (prov.line, prov.row, prov.ingested_at) == (2, 1, NOW)
+    assert (second.provenance.line, second.provenance.row) == (3, 2)
+    assert second.metadata == {"date": "2024-08-02"}
+
+
+def test_csv_quoting_and_embedded_newlines_keep_line_numbers_right() -> None:
+    data = (
+        b"company,text\n"
+        b'"Acme, Inc.","Acme said ""record quarter"".\nSecond line of the same report."\n'
+        b"Borealis,Borealis reported revenue of $1 million for Q1 2024.\n"
+    )
+    result = read("q.csv", data)
+    first, second = result.messages
+    assert first.company_hint == "Acme, Inc."
+    assert first.raw_text == 'Acme said "record quarter".\nSecond line of the same report.'
+    assert (first.provenance.line, first.provenance.row) == (2, 1)
+    assert (second.provenance.line, second.provenance.row) == (4, 2)
+
+
+def test_csv_with_bom_semicolons_and_crlf() -> None:
+    data = (
+        "\ufeffRaw_Text;Source;Amount note\r\n"
+        "Delta reported revenue of €215,6 million for Q2 2024.;wire;comma decimals\r\n"
+        '"Echo reported EBITDA of €9 million; a record.";wire;\r\n'
+    ).encode()
+    result = read("eu.csv", data)
+    assert reasons(result) == []
+    first, second = result.messages
+    assert first.raw_text == "Delta reported revenue of €215,6 million for Q2 2024."
+    assert first.source == "wire"
+    assert first.metadata == {"Amount note": "comma decimals"}
+    assert second.raw_text == "Echo reported EBITDA of €9 million; a record."
+    assert (second.provenance.line, second.provenance.row) == (3, 2)
+
+
+def test_csv_text_column_can_be_named() -> None:
+    data = b"headline,story\nA,Acme reported revenue of $1 million for Q1 2024.\n"
+    result = read("n.csv", data, text_column="Story")
+    assert result.messages[0].raw_text.startswith("Acme reported")
+    assert result.messages[0].metadata == {"headline": "A"}
+
+
+def test_csv_without_text_column_names_the_columns_it_saw() -> None:
+    with pytest.raises(UnreadableFile, match=r"no text column.*'date', 'headline'"):
+        read("n.csv", b"date,headline\n2024-01-01,Acme up\n")
+
+
+def test_csv_named_text_column_that_is_missing_is_unreadable() -> None:
+    with pytest.raises(UnreadableFile, match=r"no column 'story' \(--text-column\)"):
+        read("n.csv", b"date,text\n2024-01-01,Acme up\n", text_column="story")
+
+
+def test_csv_bad_rows_are_rejected_and_good_rows_kept() -> None:
+    data = (
+        b"text,company,reported_at\n"
+        b"Acme reported revenue of $1 million for Q1 2024.,Acme,2024-04-01\n"
+        b",Empty Co,\n"
+        b"Borealis reported revenue of $2 million for Q1 2024.,Borealis,next tuesday\n"
+        b"Cobalt reported revenue of $3 million for Q1 2024.,Cobalt,2024-04-02,extra\n"
+        b"\n"
+        b"Delta reported revenue of $4 million for Q1 2024.,Delta,\n"
+    )
+    result = read("mixed.csv", data)
+    assert [m.company_hint for m in result.messages] == ["Acme", "Delta"]
+    assert [(r.line, r.row) for r in result.rejects] == [(3, 2), (4, 3), (5, 4)]
+    assert "text column 'text' is empty" in result.rejects[0].reason
+    assert "'next tuesday' is not a date" in result.rejects[1].reason
+    assert "row has 4 fields but the header has 3" in result.rejects[2].reason
+    assert result.messages[1].provenance.line == 7
+
+
+def test_csv_report_over_the_size_limit_is_rejected() -> None:
+    data = b"text\nshort report of $1 million\n" + b'"' + b"x" * 500 + b'"\n'
+    result = read("big.csv", data, max_report_bytes=100)
+    assert len(result.messages) == 1
+    assert "500 bytes, over the limit of 100 bytes" in result.rejects[0].reason
+
+
+@pytest.mark.parametrize(
+    ("header", "delimiter"),
+    [("a,b,c", ","), ("a;b;c", ";"), ("a\tb", "\t"), ("a|b", "|"), ('"x;y",b', ","), ("a", ",")],
+)
+def test_delimiter_is_sniffed_from_the_header(header: str, delimiter: str) -> None:
+    assert sniff_delimiter(header) == delimiter
+
+
+def test_text_column_candidates_are_taken_in_order_ignoring_case() -> None:
+    assert find_text_column(["Body", "CONTENT", "id"], None) == 1
+    assert find_text_column([" raw_text ", "text"], None) == 0
+
+
+# --- JSONL and JSON ----------------------------------------------------------------------------
+
+
+def test_jsonl_canonical_line_becomes_one_message() -> None:
+    result = read("feed.jsonl", json.dumps({"raw_text": SEED}).encode() + b"\n")
+    (message,) = result.messages
+    assert message.raw_text == SEED
+    assert message.report_id == report_id_for(SEED)
+    assert message.provenance.line == 1
+
+
+def test_jsonl_optional_fields_and_extra_keys() -> None:
+    line = {
+        "raw_text": SEED,
+        "source": "wire",
+        "company_hint": "XYZ",
+        "reported_at": "2024-04-20",
+        "url": "https://example.com/x",
+        "tags": ["q1", "earnings"],
+    }
+    (message,) = read("f.ndjson", json.dumps(line).encode()).messages
+    assert (message.source, message.company_hint, str(message.reported_at)) == (
+        "wire",
+        "XYZ",
+        "2024-04-20",
+    )
+    assert message.metadata == {"url": "https://example.com/x", "tags": '["q1","earnings"]'}
+
+
+def test_jsonl_bad_lines_are_rejected_with_line_numbers_and_good_lines_kept() -> None:
+    data = (
+        b'{"raw_text": "A reported revenue of $1 million for Q1 2024."}\r\n'
+        b"\r\n"
+        b'{"raw_text": "B reported revenue of $2 million for Q1 2024."\r\n'
+        b'["not", "an", "object"]\n'
+        b'{"text": "no raw_text key"}\n'
+        b'{"raw_text": "   "}\n'
+        b'{"raw_text": "C", "reported_at": "soon"}\n'
+        b'{"raw_text": "D reported revenue of $4 million for Q1 2024."}\n'
+    )
+    result = read("f.jsonl", data)
+    assert [m.provenance.line for m in result.messages] == [1, 8]
+    assert [r.line for r in result.rejects] == [3, 4, 5, 6, 7]
+    why = reasons(result)
+    assert "ends before the object is closed" in why[0]
+    assert "expected an object with raw_text, got an array" in why[1]
+    assert "no raw_text field (its keys: text)" in why[2]
+    assert why[3] == "raw_text is empty"
+    assert "'soon' is not a date" in why[4]
+
+
+def test_jsonl_truncated_last_line_is_rejected_as_truncated() -> None:
+    data = b'{"raw_text": "A reported revenue of $1 million for Q1 2024."}\n{"raw_text": "B rep'
+    result = read("f.jsonl", data)
+    assert len(result.messages) == 1
+    (reject,) = result.rejects
+    assert reject.line == 2
+    assert "last line is truncated" in reject.reason
+
+
+def test_json_object_and_array() -> None:
+    one = read("one.json", json.dumps({"raw_text": SEED}).encode())
+    assert [m.raw_text for m in one.messages] == [SEED]
+    many = read("many.json", json.dumps([{"raw_text": SEED}, {"raw_text": ""}, 7]).encode())
+    assert [m.provenance.row for m in many.messages] == [1]
+    assert [(r.row, r.reason) for r in many.rejects] == [
+        (2, "raw_text is empty"),
+        (3, "expected an object with raw_text, got a number"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (b'{"raw_text": ', "invalid JSON: .* line 1"),
+        (b'"just a string"', "JSON holds a string"),
+        (b'{"headline": "x"}', "no raw_text field"),
+    ],
+)
+def test_json_that_cannot_be_read(data: bytes, match: str) -> None:
+    with pytest.raises(UnreadableFile, match=match):
+        read("x.json", data)
+
+
+# --- text ----------------------------------------------------------------------------------------
+
+
+def test_text_file_is_one_report() -> None:
+    text = "ACME CORP Q2 2024\r\n\r\nAcme Corp reported revenue of $12.4 million for Q2 2024.\r\n"
+    (message,) = read("acme.txt", text.encode()).messages
+    assert message.raw_text.startswith("ACME CORP Q2 2024")
+    assert message.provenance.line is None
+    assert message.metadata == {}
+
+
+def test_text_in_windows_1252_is_read_and_says_so() -> None:
+    (message,) = read(
+        "cafe.txt", "Café Noir reported revenue of €3 million.".encode("cp1252")
+    ).messages
+    assert message.raw_text == "Café Noir reported revenue of €3 million."
+    assert message.metadata == {"encoding": "cp1252"}
+
+
+def test_text_over_the_report_limit_is_unreadable() -> None:
+    with pytest.raises(UnreadableFile, match="over the limit of 50 bytes"):
+        read("big.txt", b"y" * 51, max_report_bytes=50)
+
+
+# --- PDF -----------------------------------------------------------------------------------------
+
+
+def make_pdf(pages: list[str], *, password: str | None = None) -> bytes:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    for text in pages:
+        pdf.add_page()
+        pdf.set_font("Helvetica", size=12)
+        if text:
+            pdf.multi_cell(0, 8, text)
+    if password is not None:
+        pdf.set_encryption(owner_password="owner-secret", user_password=password)
+    out = io.BytesIO()
+    pdf.output(out)
+    return out.getvalue()
+
+
+def test_pdf_is_one_report_with_page_offsets() -> None:
+    pages = [
+        "Orion reported revenue of $73.4 million for Q3 2024.",
+        "Orion reported a net income of $8.9 million for Q3 2024.",
+    ]
+    (message,) = read("orion.pdf", make_pdf(pages)).messages
+    offsets = message.provenance.page_offsets
+    assert offsets is not None and len(offsets) == 2 and offsets[0] == 0
+    assert message.raw_text[offsets[1] :].startswith("Orion reported a net income")
+    assert message.page_of(message.raw_text.index("net income")) == 2
+    assert message.page_of(message.raw_text.index("revenue")) == 1
+    assert message.metadata == {"pages": "2"}
+
+
+def test_pdf_with_an_empty_user_password_is_opened() -> None:
+    data = make_pdf(["Orion reported revenue of $1 million for Q3 2024."], password="")
+    (message,) = read("restricted.pdf", data).messages
+    assert "Orion reported revenue" in message.raw_text
+
+
+def test_encrypted_pdf_is_unreadable() -> None:
+    data = make_pdf(["secret numbers"], password="s3cret")
+    with pytest.raises(UnreadableFile, match="encrypted with a password"):
+        read("locked.pdf", data)
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (b"%PDF-1.4\n1 0 obj << /Type /Catalog >> garbage", "corrupt or unsupported"),
+        (b"this is a text file named .pdf", "not a PDF"),
+    ],
+)
+def test_corrupt_pdf_is_unreadable(data: bytes, match: str) -> None:
+    with pytest.raises(UnreadableFile, match=match):
+        read("broken.pdf", data)
+
+
+def test_truncated_pdf_is_unreadable() -> None:
+    data = make_pdf(["Orion reported revenue of $73.4 million for Q3 2024."])
+    with pytest.raises(UnreadableFile):
+        read("cut.pdf", data[: len(data) // 3])
+
+
+def test_pdf_without_text_is_unreadable() -> None:
+    with pytest.raises(UnreadableFile, match="no extractable text"):
+        read("scan.pdf", make_pdf(["", ""]))
+
+
+def test_join_pages_offsets_point_into_the_stripped_text() -> None:
+    text, offsets = join_pages(["", "  page two  ", "page three"])
+    assert text == "page two\n\npage three"
+    assert offsets == [0, 0, 10]
+    assert text[offsets[2] :] == "page three"

@@ -1,0 +1,68 @@
+"""Scheduler wiring: cron from settings in the configured time zone, coalescing, one at a time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from ingest import scheduler
+from ingest.scheduler import Job, build_scheduler, cron_trigger, next_fire_time
+from schemas.errors import ConfigError
+from schemas.settings import Settings
+
+
+def test_default_sweep_runs_at_two_at_night_in_the_configured_zone() -> None:
+    settings = Settings.from_env({}, timezone="Europe/Helsinki")
+    job = scheduler.inbox_sweep_job(settings)
+    now = datetime(2024, 6, 30, 22, 0, tzinfo=ZoneInfo("UTC"))  # 01:00 in Helsinki
+    fire = next_fire_time(job, settings.timezone, now)
+    assert fire is not None
+    assert (fire.month, fire.day, fire.hour, fire.minute) == (7, 1, 2, 0)
+    assert str(fire.utcoffset()) == "3:00:00"
+
+
+def test_bad_cron_expression_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match=r"FINPIPE_SWEEP_CRON='0 25 \* \* \*' is not a valid"):
+        cron_trigger("0 25 * * *", "UTC", "FINPIPE_SWEEP_CRON")
+
+
+def test_jobs_coalesce_and_never_overlap() -> None:
+    jobs = [Job("a", "*/5 * * * *", lambda: None), Job("b", "30 2 * * *", lambda: None)]
+    sched = build_scheduler(jobs, "UTC", blocking=False)
+    sched.start(paused=True)
+    try:
+        got = {j.id: j for j in sched.get_jobs()}
+        assert set(got) == {"a", "b"}
+        for job in got.values():
+            assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, None)
+    finally:
+        sched.shutdown(wait=False)
+
+
+def test_run_now_schedules_the_first_run_immediately() -> None:
+    now = datetime(2024, 5, 1, 12, 0, tzinfo=ZoneInfo("UTC"))
+    sched = build_scheduler(
+        [Job("a", "0 2 * * *", lambda: None)], "UTC", blocking=False, run_now=True, now=now
+    )
+    sched.start(paused=True)
+    try:
+        (job,) = sched.get_jobs()
+        assert job.next_run_time == now
+    finally:
+        sched.shutdown(wait=False)
+
+
+def test_registered_factories_extend_the_job_list() -> None:
+    def export_job(settings: Settings) -> Job:
+        return Job("export", settings.export_cron, lambda: None, "FINPIPE_EXPORT_CRON")
+
+    scheduler.register_job(scheduler.inbox_sweep_job)
+    scheduler.register_job(export_job)
+    scheduler.register_job(export_job)  # idempotent
+    try:
+        names = [j.name for j in scheduler.registered_jobs(Settings.from_env({}))]
+        assert names.count("export") == 1 and "inbox-sweep" in names
+    finally:
+        scheduler._FACTORIES.remove(export_job)

@@ -1,0 +1,745 @@
+"""Export summaries as DataFrames. Pure: DataFrames in, DataFrames out; no I/O, no clock.
+
+``facts_table`` turns the stored documents into a tidy table; the other builders derive from it:
+
+- ``summary_by_company_period``: one row per company and period, one column per metric with the
+  currency beside it. A metric that one company reports in two currencies for the same period gets
+  one column pair per currency; values are never added or compared across currencies or units.
+- ``metric_stats``: per metric, unit and currency: count, companies, min, median, max and the
+  latest period.
+- ``period_over_period``: change between consecutive periods of the same kind (Q1 -> Q2,
+  Q4 2023 -> Q1 2024, H1 -> H2, FY 2023 -> FY 2024, 9M 2023 -> 9M 2024, quarter-end dates), only
+  where both periods exist, for the same company, metric, unit and currency.
+
+When several stored facts give the same company, period, metric, unit and currency (the same
+figure from two reports), the summaries use the most recently extracted one; ``facts.csv`` keeps
+them all. Money stays ``Decimal`` from ``value_decimal``; ``csv_text`` writes numbers exactly
+(integers as integers, no float artefacts, no scientific notation) and neutralizes spreadsheet
+formulas in text columns only.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+import pandas as pd
+
+from schemas.standards import ADJUSTED_PREFIX, METRICS
+
+#: Fields read from ``financial_data`` (the reader's projection).
+STORED_FIELDS: tuple[str, ...] = (
+    "_id",
+    "report_id",
+    "company",
+    "metric",
+    "metric_known",
+    "value",
+    "value_decimal",
+    "currency",
+    "unit",
+    "quarter",
+    "value_text",
+    "snippet",
+    "snippet_start",
+    "snippet_end",
+    "page",
+    "source",
+    "file_name",
+    "line",
+    "row",
+    "extractor",
+    "model",
+    "prompt_version",
+    "extracted_at",
+)
+
+FACT_COLUMNS: tuple[str, ...] = (
+    "company",
+    "period",
+    "metric",
+    "value",
+    "currency",
+    "unit",
+    "metric_known",
+    "value_text",
+    "report_id",
+    "source",
+    "file_name",
+    "page",
+    "row",
+    "line",
+    "snippet",
+    "snippet_start",
+    "snippet_end",
+    "extractor",
+    "model",
+    "prompt_version",
+    "extracted_at",
+    "fact_id",
+)
+FACT_TEXT_COLUMNS = frozenset(
+    {
+        "company",
+        "period",
+        "metric",
+        "currency",
+        "unit",
+        "value_text",
+        "report_id",
+        "source",
+        "file_name",
+        "snippet",
+        "extractor",
+        "model",
+        "prompt_version",
+        "fact_id",
+    }
+)
+
+SUMMARY_KEY_COLUMNS: tuple[str, ...] = ("company", "period")
+
+METRIC_STATS_COLUMNS: tuple[str, ...] = (
+    "metric",
+    "unit",
+    "currency",
+    "count",
+    "companies",
+    "min",
+    "median",
+    "max",
+    "latest_period",
+)
+METRIC_STATS_TEXT_COLUMNS = frozenset({"metric", "unit", "currency", "latest_period"})
+
+POP_COLUMNS: tuple[str, ...] = (
+    "company",
+    "metric",
+    "unit",
+    "currency",
+    "comparison",
+    "previous_period",
+    "period",
+    "previous_value",
+    "value",
+    "change",
+    "change_pct",
+)
+POP_TEXT_COLUMNS = frozenset(
+    {"company", "metric", "unit", "currency", "comparison", "previous_period", "period"}
+)
+
+#: Characters that make a spreadsheet treat a cell as a formula (OWASP's list).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+_PCT_QUANTUM = Decimal("0.01")
+
+
+# -- periods ------------------------------------------------------------------------------------
+_PERIOD_RE = re.compile(r"^(?P<sub>Q[1-4]|H[12]|9M|FY)(?: (?P<fy>FY)?(?P<year>\d{4}))?$")
+_DATE_RE = re.compile(r"^(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})$")
+_QUARTER_ENDS = {(3, 31): 1, (6, 30): 2, (9, 30): 3, (12, 31): 4}
+
+_COMPARISON = {
+    "quarter": "quarter to quarter",
+    "half": "half to half",
+    "nine months": "year to year",
+    "year": "year to year",
+    "quarter end": "quarter end to quarter end",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A parsed period label. ``step`` numbers the periods of one series (``kind`` and
+    ``basis``); two periods are consecutive when their steps differ by one."""
+
+    label: str
+    kind: str  # quarter | half | nine months | year | quarter end | date | "" (unknown)
+    basis: str  # calendar | fiscal | "" (years, dates)
+    year: int | None
+    end_month: int
+    end_day: int
+    span_months: int
+    step: int | None
+
+    @property
+    def series(self) -> tuple[str, str]:
+        return (self.kind, self.basis)
+
+    @property
+    def sort_key(self) -> tuple[int, int, int, int, int, str, str]:
+        if self.kind == "":
+            return (2, 0, 0, 0, 0, "", self.label)
+        if self.year is None:
+            return (1, 0, self.end_month, self.span_months, 0, self.basis, self.label)
+        return (
+            0,
+            self.year,
+            self.end_month,
+            self.span_months,
+            self.end_day,
+            self.basis,
+            self.label,
+        )
+
+
+def parse_period(label: str | None) -> Period:
+    """``Q1 2024``, ``H2 2023``, ``9M 2024``, ``FY 2023``, ``Q4 FY2024``, year-less ``Q4``/``FY``,
+    or an ISO date. Anything else (or ``None``) sorts last and is never compared."""
+    text = (label or "").strip()
+    m = _PERIOD_RE.match(text)
+    if m and not text.startswith("FY FY"):
+        sub = m.group("sub")
+        year = int(m.group("year")) if m.group("year") else None
+        basis = "fiscal" if m.group("fy") else "calendar"
+        if sub.startswith("Q"):
+            n = int(sub[1])
+            kind, end_month, span = "quarter", 3 * n, 3
+            step = year * 4 + n - 1 if year is not None else None
+        elif sub.startswith("H"):
+            n = int(sub[1])
+            kind, end_month, span = "half", 6 * n, 6
+            step = year * 2 + n - 1 if year is not None else None
+        elif sub == "9M":
+            kind, end_month, span, step = "nine months", 9, 9, year
+        else:
+            kind, end_month, span, step, basis = "year", 12, 12, year, ""
+        return Period(text, kind, basis, year, end_month, 31, span, step)
+    d = _DATE_RE.match(text)
+    if d:
+        try:
+            when = date(int(d.group("y")), int(d.group("m")), int(d.group("d")))
+        except ValueError:
+            when = None
+        if when is not None:
+            q = _QUARTER_ENDS.get((when.month, when.day))
+            if q is not None:
+                return Period(
+                    text,
+                    "quarter end",
+                    "",
+                    when.year,
+                    when.month,
+                    when.day,
+                    0,
+                    when.year * 4 + q - 1,
+                )
+            return Period(text, "date", "", when.year, when.month, when.day, 0, None)
+    return Period(text, "", "", None, 0, 0, 0, None)
+
+
+# -- values -------------------------------------------------------------------------------------
+def exact_value(value_decimal: Any, value: Any) -> Decimal | None:
+    """The stored amount as a ``Decimal``: ``value_decimal`` when present, else ``value``
+    (a float through its shortest ``repr``, so 5.3 stays 5.3)."""
+    for candidate in (value_decimal, value):
+        if _missing(candidate) or isinstance(candidate, bool):
+            continue
+        try:
+            if isinstance(candidate, float):
+                return Decimal(repr(candidate))
+            return Decimal(str(candidate).strip())
+        except (InvalidOperation, ValueError):
+            continue
+    return None
+
+
+def format_decimal(d: Decimal) -> str:
+    """``Decimal('5.3E+6')`` -> ``5300000``; ``Decimal('1.50')`` -> ``1.5``; never exponents."""
+    if d == d.to_integral_value():
+        return str(int(d))
+    return format(d.normalize(), "f")
+
+
+def neutralize(text: str) -> str:
+    """Prefix a cell a spreadsheet would execute with ``'`` so it is shown as text."""
+    if text.startswith(FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
+def iso_utc(when: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``; milliseconds only when present (MongoDB's precision)."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    when = when.astimezone(UTC)
+    spec = "milliseconds" if when.microsecond else "seconds"
+    return when.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+def _missing(x: Any) -> bool:
+    if x is None or x is pd.NaT:
+        return True
+    return bool(isinstance(x, float) and math.isnan(x))
+
+
+def _text(x: Any) -> str | None:
+    return None if _missing(x) else str(x)
+
+
+def _int(x: Any) -> int | None:
+    if _missing(x) or isinstance(x, bool):
+        return None
+    try:
+        return int(x)
+    except (TypeError, ValueError):
+        return None
+
+
+def _datetime(x: Any) -> datetime | None:
+    if _missing(x):
+        return None
+    if isinstance(x, pd.Timestamp):
+        x = x.to_pydatetime()
+    if isinstance(x, datetime):
+        return x if x.tzinfo is not None else x.replace(tzinfo=UTC)
+    return None
+
+
+def _metric_order(metric: str) -> tuple[int, int, str]:
+    """Vocabulary order (revenue, net income, ...), adjusted variants after their base,
+    unknown metrics last in alphabetical order."""
+    order = list(METRICS)
+    base = metric.removeprefix(ADJUSTED_PREFIX)
+    if base in METRICS:
+        return (0, order.index(base) * 2 + (base != metric), metric)
+    return (1, 0, metric)
+
+
+# -- the facts table ----------------------------------------------------------------------------
+def facts_table(raw: pd.DataFrame) -> pd.DataFrame:
+    """Stored documents (columns ``STORED_FIELDS``) -> ``FACT_COLUMNS``, one row per fact with
+    ``value`` as ``Decimal``, sorted by company, period (chronologically) and metric."""
+    rows: list[dict[str, Any]] = []
+    for doc in raw.to_dict("records") if len(raw) else []:
+        value = exact_value(doc.get("value_decimal"), doc.get("value"))
+        if value is None:
+            continue
+        known = doc.get("metric_known")
+        rows.append(
+            {
+                "company": _text(doc.get("company")),
+                "period": _text(doc.get("quarter")),
+                "metric": _text(doc.get("metric")) or "",
+                "value": value,
+                "currency": _text(doc.get("currency")),
+                "unit": _text(doc.get("unit")) or "",
+                "metric_known": None if _missing(known) else bool(known),
+                "value_text": _text(doc.get("value_text")),
+                "report_id": _text(doc.get("report_id")),
+                "source": _text(doc.get("source")),
+                "file_name": _text(doc.get("file_name")),
+                "page": _int(doc.get("page")),
+                "row": _int(doc.get("row")),
+                "line": _int(doc.get("line")),
+                "snippet": _text(doc.get("snippet")),
+                "snippet_start": _int(doc.get("snippet_start")),
+                "snippet_end": _int(doc.get("snippet_end")),
+                "extractor": _text(doc.get("extractor")),
+                "model": _text(doc.get("model")),
+                "prompt_version": _text(doc.get("prompt_version")),
+                "extracted_at": _datetime(doc.get("extracted_at")),
+                "fact_id": _text(doc.get("_id")),
+            }
+        )
+    rows.sort(
+        key=lambda r: (
+            r["company"] is None,
+            (r["company"] or "").casefold(),
+            r["company"] or "",
+            parse_period(r["period"]).sort_key,
+            r["metric"],
+            r["unit"],
+            r["currency"] or "",
+            r["extracted_at"] or datetime.min.replace(tzinfo=UTC),
+            r["fact_id"] or "",
+        )
+    )
+    return _frame(rows, FACT_COLUMNS)
+
+
+def _frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
+    """An object-dtype frame (keeps ``Decimal``, ``None`` and Python ints as they are)."""
+    return pd.DataFrame(
+        {c: pd.Series([r.get(c) for r in rows], dtype=object) for c in columns},
+        columns=list(columns),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Value:
+    company: str
+    period: str
+    metric: str
+    unit: str
+    currency: str
+    value: Decimal
+
+
+def latest_values(facts: pd.DataFrame) -> list[_Value]:
+    """One value per company, period, metric, unit and currency: the most recently extracted."""
+    best: dict[tuple[str, str, str, str, str], tuple[tuple[Any, ...], Decimal]] = {}
+    for r in facts.to_dict("records") if len(facts) else []:
+        key = (r["company"] or "", r["period"] or "", r["metric"], r["unit"], r["currency"] or "")
+        when = _datetime(r["extracted_at"]) or datetime.min.replace(tzinfo=UTC)
+        rank = (when, r["fact_id"] or "")
+        if key not in best or rank > best[key][0]:
+            best[key] = (rank, r["value"])
+    return [_Value(*key, value) for key, (_, value) in best.items()]
+
+
+# -- summary by company and period --------------------------------------------------------------
+def _value_header(metric: str, unit: str) -> str:
+    if unit == "percent":
+        return f"{metric} (%)"
+    if unit == "currency_per_share" and "per share" not in metric:
+        return f"{metric} (per share)"
+    if unit == "count":
+        return f"{metric} (count)"
+    return metric
+
+
+def summary_by_company_period(facts: pd.DataFrame) -> pd.DataFrame:
+    """One row per company and period; per metric a value column and, for money, its currency
+    column beside it. Where one company and period has a metric in several currencies, the metric
+    is split into one column pair per currency (``revenue [EUR]``, ``revenue [EUR] currency``)."""
+    values = latest_values(facts)
+    # which (metric, unit) pairs need a column pair per currency
+    currencies_per_cell: dict[tuple[str, str, str, str], set[str]] = defaultdict(set)
+    for v in values:
+        currencies_per_cell[(v.company, v.period, v.metric, v.unit)].add(v.currency)
+    split = {(m, u) for (_, _, m, u), cur in currencies_per_cell.items() if len(cur) > 1}
+
+    def group_of(v: _Value) -> tuple[str, str, str]:
+        return (v.metric, v.unit, v.currency if (v.metric, v.unit) in split else "")
+
+    groups = sorted(
+        {group_of(v) for v in values},
+        key=lambda g: (_metric_order(g[0]), g[1], g[2]),
+    )
+    columns: list[str] = list(SUMMARY_KEY_COLUMNS)
+    value_col: dict[tuple[str, str, str], str] = {}
+    currency_col: dict[tuple[str, str, str], str | None] = {}
+    for g in groups:
+        metric, unit, cur = g
+        name = _value_header(metric, unit)
+        if cur:
+            name = f"{name} [{cur}]"
+        value_col[g] = name
+        columns.append(name)
+        if unit in ("currency", "currency_per_share"):
+            currency_col[g] = f"{name} currency"
+            columns.append(f"{name} currency")
+        else:
+            currency_col[g] = None
+    if len(set(columns)) != len(columns):  # two units for one metric name: name the unit
+        columns = list(SUMMARY_KEY_COLUMNS)
+        for g in groups:
+            name = f"{g[0]} ({g[1]})" + (f" [{g[2]}]" if g[2] else "")
+            value_col[g] = name
+            columns.append(name)
+            if currency_col[g] is not None:
+                currency_col[g] = f"{name} currency"
+                columns.append(f"{name} currency")
+
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for v in values:
+        row = rows.setdefault(
+            (v.company, v.period), {"company": v.company or None, "period": v.period or None}
+        )
+        g = group_of(v)
+        row[value_col[g]] = v.value
+        cur_col = currency_col[g]
+        if cur_col is not None:
+            row[cur_col] = v.currency or None
+    ordered = sorted(
+        rows.items(),
+        key=lambda kv: (
+            kv[0][0] == "",
+            kv[0][0].casefold(),
+            kv[0][0],
+            parse_period(kv[0][1]).sort_key,
+        ),
+    )
+    return _frame([row for _, row in ordered], columns)
+
+
+def summary_text_columns(summary: pd.DataFrame) -> frozenset[str]:
+    return frozenset(
+        c for c in summary.columns if c in SUMMARY_KEY_COLUMNS or str(c).endswith(" currency")
+    )
+
+
+# -- metric statistics --------------------------------------------------------------------------
+def metric_stats(facts: pd.DataFrame) -> pd.DataFrame:
+    """Per metric, unit and currency (never across them): how many company-period values, how
+    many companies, min, median, max, and the latest dated period."""
+    by_group: dict[tuple[str, str, str], list[_Value]] = defaultdict(list)
+    for v in latest_values(facts):
+        by_group[(v.metric, v.unit, v.currency)].append(v)
+    rows = []
+    for (metric, unit, currency), vals in sorted(by_group.items()):
+        numbers = [v.value for v in vals]
+        dated = [parse_period(v.period) for v in vals if parse_period(v.period).year is not None]
+        latest = max(dated, key=lambda p: p.sort_key).label if dated else None
+        rows.append(
+            {
+                "metric": metric,
+                "unit": unit,
+                "currency": currency or None,
+                "count": len(vals),
+                "companies": len({v.company for v in vals if v.company}),
+                "min": min(numbers),
+                "median": statistics.median(numbers),
+                "max": max(numbers),
+                "latest_period": latest,
+            }
+        )
+    return _frame(rows, METRIC_STATS_COLUMNS)
+
+
+# -- period over period -------------------------------------------------------------------------
+def percent_change(previous: Decimal, current: Decimal) -> Decimal | None:
+    """Change relative to the size of the previous value, in percent, to two decimals (half up);
+    ``None`` from zero. A loss shrinking from -100 to -50 is +50 %."""
+    if previous == 0:
+        return None
+    return ((current - previous) * 100 / abs(previous)).quantize(_PCT_QUANTUM, ROUND_HALF_UP)
+
+
+def period_over_period(facts: pd.DataFrame) -> pd.DataFrame:
+    """Changes between consecutive periods of the same kind for each company, metric, unit and
+    currency, only where both periods exist."""
+    series: dict[tuple[str, str, str, str, str, str], dict[int, tuple[Period, Decimal]]]
+    series = defaultdict(dict)
+    for v in latest_values(facts):
+        p = parse_period(v.period)
+        if p.step is None:
+            continue
+        series[(v.company, v.metric, v.unit, v.currency, p.kind, p.basis)][p.step] = (p, v.value)
+    rows: list[dict[str, Any]] = []
+    for (company, metric, unit, currency, kind, _basis), points in series.items():
+        for step in sorted(points):
+            if step - 1 not in points:
+                continue
+            prev_p, prev_v = points[step - 1]
+            cur_p, cur_v = points[step]
+            rows.append(
+                {
+                    "company": company or None,
+                    "metric": metric,
+                    "unit": unit,
+                    "currency": currency or None,
+                    "comparison": _COMPARISON[kind],
+                    "previous_period": prev_p.label,
+                    "period": cur_p.label,
+                    "previous_value": prev_v,
+                    "value": cur_v,
+                    "change": cur_v - prev_v,
+                    "change_pct": percent_change(prev_v, cur_v),
+                    "_key": (
+                        company == "",
+                        company.casefold(),
+                        company,
+                        metric,
+                        unit,
+                        currency,
+                        cur_p.sort_key,
+                    ),
+                }
+            )
+    rows.sort(key=lambda r: r["_key"])
+    return _frame(rows, POP_COLUMNS)
+
+
+# -- charts (data only; the writer draws them) --------------------------------------------------
+@dataclass(frozen=True)
+class ChartSpec:
+    """One line chart: a line per company across ``periods``; ``None`` where a company has no
+    value. ``scale`` divides the values for display (millions, billions)."""
+
+    filename: str
+    title: str
+    ylabel: str
+    periods: list[str]
+    series: dict[str, list[Decimal | None]] = field(default_factory=dict)
+    scale: int = 1
+
+
+_KIND_WORD = {
+    "quarter": "quarterly",
+    "half": "half-yearly",
+    "nine months": "nine months",
+    "year": "yearly",
+    "quarter end": "at quarter end",
+}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "metric"
+
+
+def chart_specs(facts: pd.DataFrame, *, min_points: int = 2) -> list[ChartSpec]:
+    """A chart per metric, unit, currency and kind of period where at least one company has
+    ``min_points`` values; metrics in vocabulary order."""
+    groups: dict[tuple[str, str, str, str, str], dict[str, dict[Period, Decimal]]]
+    groups = defaultdict(lambda: defaultdict(dict))
+    for v in latest_values(facts):
+        p = parse_period(v.period)
+        if p.step is None:
+            continue
+        groups[(v.metric, v.unit, v.currency, p.kind, p.basis)][v.company or "(no company)"][p] = (
+            v.value
+        )
+    specs = []
+    for (metric, unit, currency, kind, basis), by_company in sorted(
+        groups.items(), key=lambda kv: (_metric_order(kv[0][0]), *kv[0][1:])
+    ):
+        if max(len(points) for points in by_company.values()) < min_points:
+            continue
+        periods = sorted({p for pts in by_company.values() for p in pts}, key=lambda p: p.step or 0)
+        biggest = max(abs(v) for pts in by_company.values() for v in pts.values())
+        scale, scale_word = 1, ""
+        if unit == "currency":
+            if biggest >= 10**12:
+                scale, scale_word = 10**12, " trillions"
+            elif biggest >= 10**9:
+                scale, scale_word = 10**9, " billions"
+            elif biggest >= 10**6:
+                scale, scale_word = 10**6, " millions"
+        if unit == "percent":
+            ylabel = "%"
+        elif unit == "count":
+            ylabel = "count"
+        elif unit == "currency_per_share":
+            ylabel = f"{currency} per share"
+        else:
+            ylabel = f"{currency}{scale_word}"
+        what = f"{metric[:1].upper()}{metric[1:]}"
+        detail = ", ".join(
+            x for x in (currency, _KIND_WORD[kind], basis if basis == "fiscal" else "") if x
+        )
+        name = "-".join(
+            x
+            for x in (
+                _slug(metric),
+                currency.lower(),
+                "" if unit == "currency" else _slug(unit),
+                _slug(kind),
+                basis if basis == "fiscal" else "",
+            )
+            if x
+        )
+        specs.append(
+            ChartSpec(
+                filename=f"chart-{name}.png",
+                title=f"{what} ({detail})",
+                ylabel=ylabel,
+                periods=[p.label for p in periods],
+                series={
+                    company: [pts.get(p) for p in periods]
+                    for company, pts in sorted(by_company.items())
+                },
+                scale=scale,
+            )
+        )
+    return specs
+
+
+# -- CSV ----------------------------------------------------------------------------------------
+def format_cell(x: Any, *, text: bool) -> str:
+    """One CSV cell: numbers exact, dates ISO 8601, booleans ``true``/``false``, missing empty;
+    text cells neutralized against formula execution."""
+    if _missing(x):
+        return ""
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    if isinstance(x, Decimal):
+        return format_decimal(x)
+    if isinstance(x, int):
+        return str(x)
+    if isinstance(x, float):
+        return format_decimal(Decimal(repr(x)))
+    if isinstance(x, pd.Timestamp | datetime):
+        dt = _datetime(x)
+        return iso_utc(dt) if dt is not None else ""
+    if isinstance(x, date):
+        return x.isoformat()
+    s = str(x)
+    return neutralize(s) if text else s
+
+
+def csv_text(frame: pd.DataFrame, text_columns: Iterable[str]) -> str:
+    """The frame as CSV (UTF-8 text, header row, ``\\n`` line ends), every cell formatted by
+    ``format_cell``; columns not in ``text_columns`` are numbers and are never neutralized.
+    Header cells are text (metric names come from reports) and are neutralized too."""
+    text_set = frozenset(text_columns)
+    formatted = pd.DataFrame(
+        {
+            c: pd.Series(
+                [format_cell(x, text=c in text_set) for x in frame[c].tolist()], dtype=object
+            )
+            for c in frame.columns
+        },
+        columns=list(frame.columns),
+    )
+    formatted.columns = pd.Index([neutralize(str(c)) for c in frame.columns], dtype=object)
+    out: str = formatted.to_csv(index=False, lineterminator="\n")
+    return out
+
+
+@dataclass(frozen=True)
+class ExportFrames:
+    facts: pd.DataFrame
+    summary: pd.DataFrame
+    stats: pd.DataFrame
+    pop: pd.DataFrame
+
+    def csv_files(self) -> dict[str, str]:
+        """File name -> CSV text, in the order an analyst reads them."""
+        return {
+            "facts.csv": csv_text(self.facts, FACT_TEXT_COLUMNS),
+            "summary_by_company_period.csv": csv_text(
+                self.summary, summary_text_columns(self.summary)
+            ),
+            "metric_stats.csv": csv_text(self.stats, METRIC_STATS_TEXT_COLUMNS),
+            "period_over_period.csv": csv_text(self.pop, POP_TEXT_COLUMNS),
+        }
+
+
+def build_frames(raw: pd.DataFrame) -> ExportFrames:
+    facts = facts_table(raw)
+    return ExportFrames(
+        facts=facts,
+        summary=summary_by_company_period(facts),
+        stats=metric_stats(facts),
+        pop=period_over_period(facts),
+    )
+
+
+# -- run report ---------------------------------------------------------------------------------
+def coverage(facts: pd.DataFrame) -> dict[str, Any]:
+    """What an export covers: counts of facts, companies, metrics, periods and the span of
+    extraction times."""
+    times = [t for t in (_datetime(x) for x in facts["extracted_at"].tolist()) if t is not None]
+    periods = sorted(
+        {p for p in facts["period"].tolist() if not _missing(p)},
+        key=lambda p: parse_period(p).sort_key,
+    )
+    return {
+        "facts": len(facts),
+        "companies": sorted({c for c in facts["company"].tolist() if not _missing(c)}),
+        "metrics": sorted({m for m in facts["metric"].tolist() if m}),
+        "periods": periods,
+        "currencies": sorted({c for c in facts["currency"].tolist() if not _missing(c)}),
+        "first_extracted_at": iso_utc(min(times)) if times else None,
+        "last_extracted_at": iso_utc(max(times)) if times else None,
+    }
