@@ -64,7 +64,10 @@ def create_app(
     app = Flask("finpipe")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     local = threading.local()
-    make_publisher = publisher_factory or (lambda: Publisher.from_settings(settings))
+    # A request must not wait for reconnects: one try, then 503 and the client retries.
+    make_publisher = publisher_factory or (
+        lambda: Publisher.from_settings(settings, reconnect_attempts=1, timeout_s=10)
+    )
     make_store = store_factory or (lambda: MongoStore.from_settings(settings))
     opened: list[Publisher | MongoStore] = []  # every adapter any thread opened
 
@@ -192,7 +195,7 @@ def create_app(
             local.publisher = None
             return error(503, "message broker unavailable; nothing was queued, retry later")
         try:
-            store().mark_queued([m.report_id for m in good], now, source=None)
+            store().mark_queued([m.report_id for m in good], now, channel="api")
         except StoreUnavailable as exc:  # the report is safe on the broker; status comes later
             log.warning("submit: could not record queued status: %s", exc)
         log.info("submit: queued %d report(s), rejected %d", len(good), len(results) - len(good))

@@ -80,29 +80,35 @@ class Pipeline:
             for r in unique
         }
         try:
-            self.store.replace_report_facts(docs)
-            for r in unique:
-                ex = extraction[r.report_id]
-                self.store.mark_reports(
-                    [r.report_id],
-                    "done",
-                    now,
-                    fact_count=len(ex.facts),
-                    snippets=ex.snippets,
-                    snippets_without_amount=ex.snippets_without_amount,
-                    rejected=ex.rejected[:50],
-                    source=r.source,
-                    file_name=r.provenance.file_name,
-                    error=None,
-                )
+            self.store.save_results(
+                docs,
+                {
+                    r.report_id: {
+                        "snippets": extraction[r.report_id].snippets,
+                        "snippets_without_amount": extraction[r.report_id].snippets_without_amount,
+                        "rejected": extraction[r.report_id].rejected[:50],
+                        "source": r.source,
+                        "file_name": r.provenance.file_name,
+                        "error": None,
+                    }
+                    for r in unique
+                },
+                now,
+            )
         except FinpipeError as exc:
             log.warning("batch of %d report(s): storing failed, retry later: %s", len(unique), exc)
             return {r.report_id: Outcome("retry", reason=str(exc)) for r in unique}
         for r in unique:
-            log.info(
+            log.debug(
                 "report %s stored: %d fact(s) by %s",
                 r.report_id[:12],
                 len(docs[r.report_id]),
                 self.extractor.name,
             )
+        log.info(
+            "stored %d report(s) with %d fact(s) by %s",
+            len(unique),
+            sum(len(d) for d in docs.values()),
+            self.extractor.name,
+        )
         return {r.report_id: Outcome("ack", facts=len(docs[r.report_id])) for r in unique}
