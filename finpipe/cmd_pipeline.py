@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import logging
+import signal
 import sys
 from typing import Any
 
@@ -18,14 +20,14 @@ log = logging.getLogger("finpipe")
 def build_extractor(settings: Settings, store: Any = None) -> Any:
     """The extraction provider the settings ask for, announced loudly."""
     if settings.effective_provider == "openai":
-        from worker.llm_provider import OpenAIProvider
+        from worker.llm import OpenAIExtractor
 
         log.warning(
-            "EXTRACTOR: OpenAI-compatible model %s at %s",
+            "EXTRACTOR: OpenAI-compatible model %s at %s (offline rules as fallback)",
             settings.model,
             redact_url(settings.openai_base_url or "https://api.openai.com/v1"),
         )
-        return OpenAIProvider(settings, cache=store)
+        return OpenAIExtractor(settings, cache=store)
     from worker.extract import RulesExtractor
 
     log.warning("EXTRACTOR: offline rules (no OPENAI_API_KEY set, or FINPIPE_PROVIDER=rules)")
@@ -33,7 +35,7 @@ def build_extractor(settings: Settings, store: Any = None) -> Any:
 
 
 def register(cli: click.Group) -> None:
-    from finpipe.cli import Context, pass_ctx
+    from finpipe.context import Context, pass_ctx
 
     @cli.command()
     @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
@@ -80,7 +82,8 @@ def register(cli: click.Group) -> None:
         except FinpipeError as exc:
             log.error("%s", exc)
             sys.exit(1)
-        pipeline = Pipeline(build_extractor(settings, store), store)
+        extractor = build_extractor(settings, store)
+        pipeline = Pipeline(extractor, store)
 
         def on_dead(report_id: str, reason: str) -> None:
             from datetime import UTC, datetime
@@ -92,7 +95,11 @@ def register(cli: click.Group) -> None:
 
         consumer = Consumer(settings, pipeline, on_dead=on_dead, burst=burst)
         consumer.install_signal_handlers()
+        # `kill -USR1 <pid>` prints every thread's stack to stderr: what is it doing right now?
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
         code = consumer.run()
+        if hasattr(extractor, "close"):
+            extractor.close()
         store.close()
         sys.exit(code)
 

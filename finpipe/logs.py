@@ -27,8 +27,11 @@ def configure(level: str = "INFO") -> None:
             },
             "root": {"level": level, "handlers": ["stderr"]},
             "loggers": {
-                "pika": {"level": "WARNING"},
+                # pika logs every reconnect attempt at ERROR with a traceback; finpipe says
+                # what happened in one line of its own.
+                "pika": {"level": "CRITICAL"},
                 "httpx": {"level": "WARNING"},
+                "httpx2": {"level": "WARNING"},
                 "openai": {"level": "WARNING"},
                 "werkzeug": {"level": "WARNING"},
                 "apscheduler": {"level": "WARNING"},

@@ -29,6 +29,7 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 from pydantic import ValidationError
 
 from ingest.publisher import connect, declare_topology
+from schemas.errors import BrokerUnavailable, ModelConfigError
 from schemas.message import ReportMessage
 from schemas.settings import Settings
 from schemas.topology import HEADER_ATTEMPT, HEADER_ERROR_KIND, HEADER_REASON, Topology
@@ -82,6 +83,7 @@ class Consumer:
         self._in_flight: dict[int, _Batch] = {}
         self._stopping = threading.Event()
         self._signals = 0
+        self._fatal: BaseException | None = None
         self.stats = {"acked": 0, "retried": 0, "dead": 0, "facts": 0}
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -116,14 +118,10 @@ class Consumer:
                     self.stats["dead"],
                     self.stats["facts"],
                 )
-                return 0
+                return 3 if self._fatal is not None else 0
             except (pika.exceptions.AMQPError, OSError) as exc:
                 self._lost(exc)
-            except Exception as exc:
-                from schemas.errors import BrokerUnavailable
-
-                if not isinstance(exc, BrokerUnavailable):
-                    raise
+            except BrokerUnavailable as exc:
                 log.warning("%s", exc)
             if self._stopping.is_set():
                 self._pool.shutdown(wait=True)
@@ -186,6 +184,11 @@ class Consumer:
                 if self._tag is not None:
                     self._ch.basic_cancel(self._tag)
                 cancelled = True
+            if self._fatal is not None and self._buffer:
+                for d in self._buffer:  # not processed: back to the queue for a fixed worker
+                    self._ch.basic_nack(d.tag, requeue=True)
+                self._buffer.clear()
+                self._buffer_snippets = 0
             if (
                 self._buffer
                 and len(self._in_flight) < self.settings.llm_concurrency
@@ -235,6 +238,7 @@ class Consumer:
                 "report text is over the limit "
                 f"(FINPIPE_MAX_REPORT_BYTES={self.settings.max_report_bytes})",
                 "too_large",
+                report.report_id,
             )
             return
         n = sum(1 for s in split_snippets(report.raw_text) if has_amount(s))
@@ -267,6 +271,14 @@ class Consumer:
         del self._in_flight[key]
         try:
             outcomes = future.result()
+        except ModelConfigError as exc:
+            log.error("stopping the worker: %s", exc)
+            self._fatal = exc
+            self.stop()
+            assert self._ch is not None
+            for d in batch.deliveries:
+                self._ch.basic_nack(d.tag, requeue=True)
+            return
         except Exception as exc:
             log.error(
                 "batch of %d report(s) failed unexpectedly; retrying later",
