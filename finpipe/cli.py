@@ -1,8 +1,8 @@
 """The ``finpipe`` command: the one composition root.
 
-Each subcommand reads the settings once, builds the adapters it needs and hands them to the code in
-``ingest`` and ``worker``. Subcommands for a whole area live in ``finpipe/cmd_*.py`` and are
-registered at the bottom of this file.
+The group reads the settings once; each subcommand builds the adapters it needs and hands them to
+the code in ``ingest`` and ``worker``. Subcommands for a whole area live in ``finpipe/cmd_*.py``
+and are registered at the bottom of this file.
 """
 
 from __future__ import annotations
@@ -12,20 +12,11 @@ import sys
 
 import click
 
+from finpipe.context import Context
 from schemas.errors import ConfigError, FinpipeError
 from schemas.settings import Settings
 
 log = logging.getLogger("finpipe")
-
-
-class Context:
-    """What every subcommand receives: the validated settings."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-
-
-pass_ctx = click.make_pass_decorator(Context)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -65,17 +56,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from finpipe import cmd_pipeline
+    from finpipe import cmd_export, cmd_inbox, cmd_ops, cmd_pipeline, cmd_standards
 
-    cmd_pipeline.register(cli)
-    # Other areas register here (one module each): extract/normalize, inbox, export/status, dlq.
-    for name in ("cmd_standards", "cmd_inbox", "cmd_export", "cmd_ops"):
-        try:
-            module = __import__(f"finpipe.{name}", fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"finpipe.{name}":
-                raise
-            continue
+    for module in (cmd_pipeline, cmd_inbox, cmd_standards, cmd_export, cmd_ops):
         module.register(cli)
 
 

@@ -115,7 +115,7 @@ def _day(value: datetime | None) -> date | None:
 
 
 def register(cli: click.Group) -> None:
-    from finpipe.cli import Context, pass_ctx
+    from finpipe.context import Context, pass_ctx
 
     @cli.command("export")
     @click.option(

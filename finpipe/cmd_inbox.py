@@ -16,10 +16,11 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from finpipe.cli import Context, pass_ctx
+from finpipe.context import Context, pass_ctx
 from ingest import scheduler
 from ingest.inbox import Inbox, Progress, Summary, expand_paths, ingest_paths
 from schemas.errors import ConfigError, TransientError
+from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,6 @@ SETTLE_HELP = "Seconds a file's size and time must stay unchanged before it is r
 
 
 def register(cli: click.Group) -> None:
-    scheduler.register_job(scheduler.inbox_sweep_job)
     cli.add_command(watch)
     cli.add_command(ingest)
     cli.add_command(schedule)
@@ -103,26 +103,42 @@ def ingest(ctx: Context, paths: tuple[Path, ...], text_column: str | None, settl
         sys.exit(1)
 
 
+def nightly_jobs(settings: Settings) -> list[scheduler.Job]:
+    """What ``finpipe schedule`` runs, in order: the inbox sweep, then the export."""
+    from finpipe.cmd_export import export_after_drain
+
+    return [
+        scheduler.inbox_sweep_job(settings),
+        scheduler.Job(
+            "export",
+            settings.export_cron,
+            lambda: export_after_drain(settings),
+            "FINPIPE_EXPORT_CRON",
+        ),
+    ]
+
+
 @click.command()
 @click.option("--run-now", is_flag=True, help="Run every job once right away, then on schedule.")
 @pass_ctx
 def schedule(ctx: Context, run_now: bool) -> None:
-    """Run the nightly jobs: sweep the inbox like `finpipe ingest` does.
+    """Run the nightly jobs: sweep the inbox like `finpipe ingest` does, then export.
 
     The sweep runs on FINPIPE_SWEEP_CRON (default "0 2 * * *", 02:00 every night) in
-    FINPIPE_TIMEZONE (default UTC). Runs missed while the machine slept are coalesced into one,
+    FINPIPE_TIMEZONE (default UTC). The export runs on FINPIPE_EXPORT_CRON (default
+    "30 2 * * *") once the work queue has drained or FINPIPE_EXPORT_WAIT_S has passed.
+    Runs missed while the machine slept are coalesced into one,
     and a job never runs twice at the same time. Stop with Ctrl-C.
     """
     settings = ctx.settings
     try:
-        sched = scheduler.build_scheduler(
-            scheduler.registered_jobs(settings), settings.timezone, run_now=run_now
-        )
+        jobs = nightly_jobs(settings)
+        sched = scheduler.build_scheduler(jobs, settings.timezone, run_now=run_now)
     except ConfigError as exc:
         click.echo(f"finpipe: configuration error: {exc}", err=True)
         sys.exit(2)
     now = datetime.now(ZoneInfo(settings.timezone))
-    for job in scheduler.registered_jobs(settings):
+    for job in jobs:
         when = "now" if run_now else scheduler.next_fire_time(job, settings.timezone, now)
         log.info("job %s on %r (%s), next run %s", job.name, job.cron, settings.timezone, when)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)

@@ -13,7 +13,7 @@ log = logging.getLogger("finpipe")
 
 
 def register(cli: click.Group) -> None:
-    from finpipe.cli import Context, pass_ctx
+    from finpipe.context import Context, pass_ctx
 
     @cli.group()
     def dlq() -> None:

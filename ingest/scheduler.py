@@ -1,8 +1,8 @@
 """``finpipe schedule``: APScheduler 3 running cron jobs, the inbox sweep first among them.
 
-A job is a name, a cron expression and a function of no arguments. Other areas add theirs with
-:func:`register_job` (a factory called with the settings), so the list grows without touching
-this module. Every job coalesces missed runs into one and never runs twice at once.
+A job is a name, a cron expression and a function of no arguments; the composition root
+(``finpipe schedule``) decides the list, so adding a job never touches this module. Every job
+coalesces missed runs into one and never runs twice at once.
 """
 
 from __future__ import annotations
@@ -33,22 +33,6 @@ class Job:
     cron: str
     func: Callable[[], Any]
     env_var: str = ""
-
-
-JobFactory = Callable[[Settings], Job]
-_FACTORIES: list[JobFactory] = []
-
-
-def register_job(factory: JobFactory) -> JobFactory:
-    """Add a job factory to ``finpipe schedule`` (usable as a decorator); idempotent."""
-    if factory not in _FACTORIES:
-        _FACTORIES.append(factory)
-    return factory
-
-
-def registered_jobs(settings: Settings) -> list[Job]:
-    """The jobs of every registered factory, in registration order."""
-    return [factory(settings) for factory in _FACTORIES]
 
 
 def inbox_sweep_job(settings: Settings) -> Job:

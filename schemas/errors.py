@@ -52,6 +52,14 @@ class InvalidReport(PermanentError):
     """A report that violates the contract (empty text, too large, bad field)."""
 
 
+class UnreadableFile(PermanentError):
+    """A file that cannot be read at all (empty, binary, encrypted, corrupt, too large)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class NormalizationError(PermanentError):
     """An amount, currency, period or metric that cannot be normalized."""
 

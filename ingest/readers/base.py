@@ -9,19 +9,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from schemas.errors import PermanentError
+from schemas.errors import UnreadableFile
 from schemas.message import Provenance, ReportMessage, SubmitReport
 
 #: SubmitReport fields besides ``raw_text`` that a row or object may carry
 REPORT_FIELDS = ("source", "company_hint", "reported_at")
-
-
-class UnreadableFile(PermanentError):
-    """A file that cannot be read at all (empty, binary, encrypted, corrupt, too large)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)

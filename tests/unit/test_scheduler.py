@@ -54,15 +54,14 @@ def test_run_now_schedules_the_first_run_immediately() -> None:
         sched.shutdown(wait=False)
 
 
-def test_registered_factories_extend_the_job_list() -> None:
-    def export_job(settings: Settings) -> Job:
-        return Job("export", settings.export_cron, lambda: None, "FINPIPE_EXPORT_CRON")
+def test_schedule_runs_the_sweep_then_the_export_on_their_own_crons() -> None:
+    from finpipe.cmd_inbox import nightly_jobs
 
-    scheduler.register_job(scheduler.inbox_sweep_job)
-    scheduler.register_job(export_job)
-    scheduler.register_job(export_job)  # idempotent
-    try:
-        names = [j.name for j in scheduler.registered_jobs(Settings.from_env({}))]
-        assert names.count("export") == 1 and "inbox-sweep" in names
-    finally:
-        scheduler._FACTORIES.remove(export_job)
+    settings = Settings.from_env(
+        {"FINPIPE_SWEEP_CRON": "0 1 * * *", "FINPIPE_EXPORT_CRON": "0 3 * * *"}
+    )
+    jobs = nightly_jobs(settings)
+    assert [(j.name, j.cron, j.env_var) for j in jobs] == [
+        ("inbox-sweep", "0 1 * * *", "FINPIPE_SWEEP_CRON"),
+        ("export", "0 3 * * *", "FINPIPE_EXPORT_CRON"),
+    ]
