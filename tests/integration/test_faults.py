@@ -19,6 +19,7 @@ from ingest.publisher import Publisher
 from schemas.message import Provenance, ReportMessage, SubmitReport
 from schemas.settings import Settings
 from schemas.topology import HEADER_REASON, Topology
+from tests.fake_openai import FakeOpenAI
 from tests.integration.conftest import ROOT, settings_env, wait_until
 from worker.deadletters import DeadLetterQueue
 
@@ -180,11 +181,21 @@ def test_sigterm_during_a_batch_finishes_it_and_exits_zero(settings, start_worke
 def test_a_second_signal_exits_at_once_and_loses_nothing(settings, start_worker, db) -> None:
     msgs = reports(300, tag="s-")
     publish(settings, msgs)
-    worker = start_worker(FINPIPE_BATCH_SNIPPETS="5", FINPIPE_LLM_CONCURRENCY="1")
-    wait_until(lambda: db.financial_data.count_documents({}) >= 5, 60, "work in progress")
-    worker.proc.send_signal(signal.SIGTERM)
-    worker.proc.send_signal(signal.SIGTERM)
-    assert worker.proc.wait(timeout=10) != 0
+    with FakeOpenAI(base_ms=4000) as slow_model:  # every batch takes 4 s
+        worker = start_worker(
+            FINPIPE_BATCH_SNIPPETS="5",
+            FINPIPE_LLM_CONCURRENCY="1",
+            FINPIPE_PROVIDER="openai",
+            OPENAI_API_KEY="test",
+            OPENAI_BASE_URL=slow_model.base_url,
+        )
+        wait_until(lambda: slow_model.calls >= 1, 30, "a model call in flight")
+        worker.proc.send_signal(signal.SIGTERM)
+        wait_until(lambda: "finishing the batch in hand" in worker.log(), 10, "first signal")
+        started = time.monotonic()
+        worker.proc.send_signal(signal.SIGTERM)
+        assert worker.proc.wait(timeout=10) == 130
+        assert time.monotonic() - started < 2, "the second signal did not exit at once"
     wait_until(lambda: depth(settings)[1] == 0, 10, "consumer gone")
     rest = start_worker("--burst")
     assert rest.proc.wait(timeout=90) == 0
@@ -237,7 +248,7 @@ def test_rabbitmq_restart_while_publishing_and_consuming_loses_nothing(
 
 
 def test_mongodb_down_for_30_seconds_delays_but_loses_nothing(settings, start_worker, db) -> None:
-    msgs = reports(300, tag="m-")
+    msgs = reports(3000, tag="m-")
     publish(settings, msgs)
     worker = start_worker(
         FINPIPE_RETRY_DELAYS_S="1,2,4,8,16,32",
@@ -251,7 +262,7 @@ def test_mongodb_down_for_30_seconds_delays_but_loses_nothing(settings, start_wo
     finally:
         services("mongo-start")
     wait_until(
-        lambda: db.reports.count_documents({"status": "done"}) == 300, 120, "all 300 reports"
+        lambda: db.reports.count_documents({"status": "done"}) == 3000, 180, "all 3000 reports"
     )
     wait_until(lambda: depth(settings)[0] == 0, 60, "queue drained")
     assert worker.stop() == 0

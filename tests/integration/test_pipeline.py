@@ -183,7 +183,7 @@ def test_worker_killed_before_acknowledging_stores_each_report_once(
     from ingest.publisher import Publisher
     from schemas.message import Provenance, ReportMessage, SubmitReport
 
-    n = 400
+    n = 1000
     msgs = [
         ReportMessage.build(
             SubmitReport(raw_text=f"Firm{i} reported revenue of ${i + 1}.5 million for Q3 2024."),
