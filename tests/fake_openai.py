@@ -74,7 +74,16 @@ class Echo:
     finish_reason: str = "stop"
 
 
-Action = Reply | Status | Delay | Refuse | Echo
+@dataclass
+class Garbage:
+    """Answer ``200`` with a body that is not a chat completion at all (a proxy's HTML page, a
+    cut connection's half a JSON document)."""
+
+    body: str = "<html><body>502 Bad Gateway</body></html>"
+    content_type: str = "text/html"
+
+
+Action = Reply | Status | Delay | Refuse | Echo | Garbage
 
 
 def malformed() -> Reply:
@@ -166,6 +175,7 @@ class FakeOpenAI:
         self.cached_tokens = cached_tokens
         self.requests: list[Recorded] = []
         self._script: deque[Action] = deque()
+        self._rules: list[tuple[Callable[[Snippets], bool], Action]] = []
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -208,8 +218,17 @@ class FakeOpenAI:
         with self._lock:
             self._script.extend(actions)
 
-    def next_action(self) -> Action:
+    def always(self, when: Callable[[Snippets], bool], action: Action) -> None:
+        """Answer every coming request whose snippets satisfy ``when`` with ``action``, before
+        the script is consulted (a report the model always fails on)."""
         with self._lock:
+            self._rules.append((when, action))
+
+    def next_action(self, snippets: Snippets | None = None) -> Action:
+        with self._lock:
+            for when, action in self._rules:
+                if snippets is not None and when(snippets):
+                    return action
             return self._script.popleft() if self._script else Echo()
 
     def record(self, rec: Recorded) -> None:
@@ -230,6 +249,7 @@ class FakeOpenAI:
         with self._lock:
             self.requests.clear()
             self._script.clear()
+            self._rules.clear()
 
 
 def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
@@ -266,7 +286,7 @@ def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             if delay_s > 0:
                 time.sleep(delay_s)
             try:
-                self._act(server.next_action(), body, snippets)
+                self._act(server.next_action(snippets), body, snippets)
             except Exception as exc:  # a broken script or echo: say so instead of hanging up
                 self._error(500, f"fake server failed: {exc!r}", None)
 
@@ -276,6 +296,8 @@ def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 self._act(action.then or Echo(), body, snippets)
             elif isinstance(action, Status):
                 self._error(action.code, action.message, action.param, action.retry_after)
+            elif isinstance(action, Garbage):
+                self._send_raw(200, action.body.encode("utf-8"), action.content_type)
             elif isinstance(action, Refuse):
                 self._completion(body, None, "stop", refusal=action.text)
             elif isinstance(action, Echo):
@@ -336,10 +358,18 @@ def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             self._send(code, payload, headers)
 
         def _send(self, code: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(payload).encode("utf-8")
+            self._send_raw(code, json.dumps(payload).encode("utf-8"), "application/json", headers)
+
+        def _send_raw(
+            self,
+            code: int,
+            data: bytes,
+            content_type: str,
+            headers: dict[str, str] | None = None,
+        ) -> None:
             try:
                 self.send_response(code)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 for name, value in (headers or {}).items():
                     self.send_header(name, value)

@@ -376,6 +376,25 @@ def rules_fallback(request: SnippetRequest) -> list[Fact]:
     return out
 
 
+def fill_from_context(request: SnippetRequest, facts: list[Fact]) -> list[Fact]:
+    """Company and period for grounded facts whose snippet does not name them ("The board
+    proposes a dividend of 4 cents per share."): the model sees the snippet alone, so they are
+    taken from the rules extractor's reading of the same amount with the report text before it.
+    What the model did give is never replaced."""
+    if all(f.company is not None and f.quarter is not None for f in facts):
+        return facts
+    by_span = {(r.start, r.end): r for r in rules_fallback(request)}
+    out = []
+    for f in facts:
+        r = by_span.get((f.start, f.end))
+        if r is not None and (f.company is None or f.quarter is None):
+            f = f.model_copy(
+                update={"company": f.company or r.company, "quarter": f.quarter or r.quarter}
+            )
+        out.append(f)
+    return out
+
+
 # --------------------------------------------------------------------------- the engine
 
 
@@ -557,7 +576,8 @@ class OpenAIExtractor:
     def _apply(self, request: SnippetRequest, outcome: SnippetOutcome, final: _Final) -> None:
         if final.status == EXTRACTOR_OPENAI:
             kept, rejected = ground_all(request, final.facts)
-            outcome.facts.extend(ExtractedFact(f, EXTRACTOR_OPENAI) for f, _ in kept)
+            facts = fill_from_context(request, [f for f, _ in kept])
+            outcome.facts.extend(ExtractedFact(f, EXTRACTOR_OPENAI) for f in facts)
             outcome.rejected.extend(rejected)
         else:
             outcome.fallback_reason = final.reason
@@ -718,9 +738,15 @@ class OpenAIExtractor:
                     ) from exc
             except (openai.APITimeoutError, openai.APIConnectionError) as exc:
                 error, retry_after = exc, None
+            except (json.JSONDecodeError, openai.APIResponseValidationError) as exc:
+                # a 200 whose body is cut off or not the expected document
+                error, retry_after = _unreadable(exc), None
             else:
-                call = self._usage(completion, n_snippets, purpose, started)
-                return completion, call
+                if isinstance(getattr(completion, "choices", None), list):
+                    call = self._usage(completion, n_snippets, purpose, started)
+                    return completion, call
+                # a 200 that is no chat completion at all (a proxy's HTML page)
+                error, retry_after = _unreadable(completion), None
             if attempt >= retries:
                 raise ModelUnavailable(
                     f"model API unavailable after {attempt + 1} attempt(s): "
@@ -800,6 +826,11 @@ def _entry_from_final(final: _Final) -> dict[str, Any]:
     if final.status == EXTRACTOR_OPENAI:
         return {"status": EXTRACTOR_OPENAI, "facts": [f.model_dump() for f in final.facts]}
     return {"status": EXTRACTOR_FALLBACK, "reason": final.reason}
+
+
+def _unreadable(answer: object) -> ModelUnavailable:
+    shown = str(answer).replace("\n", " ")[:200]
+    return ModelUnavailable(f"the model API's answer is not a chat completion: {shown!r}")
 
 
 def _retry_after_s(headers: Mapping[str, str]) -> float | None:

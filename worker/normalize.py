@@ -225,7 +225,7 @@ def _amount_from_match(m: re.Match[str]) -> tuple[Amount, bool, bool]:
         elif currency is None:
             currency = "USD"
     # "(1.2)", "$(1.2) million", "(1.2) EUR", "($1.2 million)" are accounting negatives;
-    # "(USD 22.3 m)" is a conversion or comparative written in parentheses, not a negative.
+    # "(USD 43.5 m)" is a conversion or comparative written in parentheses, not a negative.
     inner = bool(m.group("open") or m.group("open2")) and bool(m.group("close2"))
     outer = bool(m.group("open")) and bool(m.group("close"))
     outer = outer and not m.group("suf") and not (m.group("pre") or "$")[-1].isalpha()

@@ -499,7 +499,7 @@ def _sentence_facts(s: str, carry: str | None = None) -> tuple[list[_Candidate],
                 cur.dropped = True  # "27.5% ( 27.5 % )"
                 continue
             if pa.currency and ca.currency and pa.currency != ca.currency:
-                cur.dropped = True  # "EUR 16.9 million ( USD 22.3 m )": a conversion
+                cur.dropped = True  # "EUR 40.0 million ( USD 43.5 m )": a conversion
                 continue
             if "(" in between and not cur.mention.negative_marked:
                 cur.comparative = True  # Nordic "( EUR 72,473 thousand )": bare comparative
@@ -742,7 +742,7 @@ def _governing_metric(
             return following
         of_in = _OF_IN_AFTER.match(after)
         if of_in and of_in.group(1).lower() not in _PERIODISH:
-            return None  # "$36.1 billion of cash used for ...": a component
+            return None  # "$2.5 billion of cash used for ...": a component
     preceding = [x for x in metrics if x.end <= cur.start and not x.base]
     if not preceding:
         return None
@@ -767,7 +767,7 @@ def _gap_ok(s: str, lo: int, hi: int, covered: list[tuple[int, int]]) -> bool:
 
 
 def _name_before_metric(text: str) -> str | None:
-    """ "In 2006 , TeliaSonera net sales were ..." -> "TeliaSonera"."""
+    """ "In 2023 , Northwind net sales were ..." -> "Northwind"."""
     for m in re.finditer(rf"(?:^|[,;]\s|\b\d{{4}}\s,?\s?)((?:{_CAP}\s){{0,2}}{_CAP})\s", text):
         rest = text[m.end() :]
         mention = _MENTION_RE.match(rest)

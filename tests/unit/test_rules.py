@@ -64,7 +64,14 @@ def test_seed_example_is_extracted() -> None:
             "three months ended June 30, 2024.",
             [
                 (None, "net income", 12000000, "USD", "currency", "Q2 2024"),
-                (None, "earnings per share", Decimal("0.45"), "USD", "currency_per_share", "Q2 2024"),
+                (
+                    None,
+                    "earnings per share",
+                    Decimal("0.45"),
+                    "USD",
+                    "currency_per_share",
+                    "Q2 2024",
+                ),
             ],
         ),
         (
@@ -81,7 +88,16 @@ def test_seed_example_is_extracted() -> None:
         ),
         (
             "The board proposed a dividend of 12.5p per share for 2023.",
-            [(None, "dividend per share", Decimal("0.125"), "GBP", "currency_per_share", "FY 2023")],
+            [
+                (
+                    None,
+                    "dividend per share",
+                    Decimal("0.125"),
+                    "GBP",
+                    "currency_per_share",
+                    "FY 2023",
+                )
+            ],
         ),
         (
             "Operating profit was EUR 3.0 million, corresponding to an operating margin of 6.1 % "
@@ -170,7 +186,7 @@ def test_bare_comparative_without_period_is_left_out() -> None:
         ("Finnish Talentum reports its operating profit increased.", "Talentum"),
         ("Nordea Group 's operating profit increased.", "Nordea Group"),
         ("Apple Inc. reported record revenue.", "Apple Inc."),
-        ("HELSINKI ( AFX ) - Nokian Tyres reported a profit.", "Nokian Tyres"),
+        ("OSLO ( Wire ) - Fjordline Shipping reported a profit.", "Fjordline Shipping"),
         ("Net sales increased to EUR 5 mn.", None),
         ("The group 's net profit rose.", None),
     ],
