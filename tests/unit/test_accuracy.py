@@ -1,0 +1,106 @@
+"""The accuracy benchmark: its scoring rules, and the accuracy gate on the dev set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.accuracy import company_matches, run_extract, score
+
+DEV = Path(__file__).resolve().parents[3] / "shared" / "data" / "dev_snippets.jsonl"
+
+
+def gold_fact(**kw: Any) -> dict[str, Any]:
+    fact: dict[str, Any] = {
+        "company": "Acme Oyj",
+        "metric": "revenue",
+        "value": 1000000,
+        "currency": "EUR",
+        "unit": "currency",
+        "period": "FY 2023",
+        "value_text": "EUR 1 million",
+    }
+    fact.update(kw)
+    return fact
+
+
+def predicted(**kw: Any) -> dict[str, Any]:
+    fact = gold_fact(**kw)
+    fact["quarter"] = fact.pop("period")
+    return fact
+
+
+def test_identical_fact_matches() -> None:
+    result = score({"d": [gold_fact()]}, {"d": [predicted()]})
+    assert (result.tp, result.fp, result.fn) == (1, 0, 0)
+    assert result.f1 == 1.0
+
+
+@pytest.mark.parametrize(
+    ("change", "matches"),
+    [
+        ({"value": 1004999}, True),
+        ({"value": 1006000}, False),
+        ({"period": "FY 2022"}, False),
+        ({"currency": "USD"}, False),
+        ({"unit": "currency_per_share"}, False),
+        ({"metric": "net income"}, False),
+        ({"company": "ACME"}, True),
+        ({"company": "Other Corp"}, False),
+        ({"company": None}, False),
+    ],
+)
+def test_matching_rule(change: dict[str, Any], matches: bool) -> None:
+    result = score({"d": [gold_fact()]}, {"d": [predicted(**change)]})
+    assert result.tp == int(matches)
+
+
+def test_gold_without_company_accepts_any() -> None:
+    result = score({"d": [gold_fact(company=None)]}, {"d": [predicted(company="Whoever")]})
+    assert result.tp == 1
+
+
+def test_bare_dollar_matches_usd() -> None:
+    gold = gold_fact(currency="CAD", value_text="$1 million")
+    assert score({"d": [gold]}, {"d": [predicted(currency="USD")]}).tp == 1
+    gold = gold_fact(currency="CAD", value_text="C$1 million")
+    assert score({"d": [gold]}, {"d": [predicted(currency="USD")]}).tp == 0
+
+
+def test_facts_outside_the_labelled_vocabulary_count_neither_way() -> None:
+    extra = predicted(metric="capital expenditure")
+    result = score({"d": [gold_fact()]}, {"d": [predicted(), extra]})
+    assert (result.tp, result.fp, result.fn) == (1, 0, 0)
+
+
+def test_misses_and_false_positives_are_listed() -> None:
+    result = score({"d": [gold_fact()]}, {"d": [predicted(value=5)]})
+    assert (result.tp, result.fp, result.fn) == (0, 1, 1)
+    assert result.misses[0][0] == "d" and result.false_positives[0][0] == "d"
+    assert result.precision == 0.0 and result.recall == 0.0 and result.f1 == 0.0
+
+
+@pytest.mark.parametrize(
+    ("gold", "pred", "ok"),
+    [
+        ("Rautaruukki Oyj", "Ruukki", True),
+        ("Walmart Inc.", "Walmart", True),
+        ("Neste oil", "Neste Oil Corporation", True),
+        ("Fiskars", "Nokia", False),
+    ],
+)
+def test_lenient_company_names(gold: str, pred: str, ok: bool) -> None:
+    assert company_matches(gold, pred) is ok
+
+
+@pytest.mark.skipif(not DEV.exists(), reason="the dev set is not checked out next to the project")
+def test_rules_extractor_meets_the_accuracy_gate_on_the_dev_set() -> None:
+    records = [json.loads(x) for x in DEV.read_text(encoding="utf-8").splitlines() if x.strip()]
+    lines = [json.dumps({"id": r["id"], "text": r["text"]}) for r in records]
+    out = run_extract(lines, "rules", use_subprocess=False)
+    result = score({r["id"]: r["facts"] for r in records}, {r["id"]: r["facts"] for r in out})
+    assert result.precision >= 0.90, result.false_positives
+    assert result.f1 >= 0.70, result.misses
