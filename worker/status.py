@@ -122,6 +122,7 @@ def gather_status(settings: Settings, *, now: datetime | None = None) -> dict[st
         "dead_letters": None,
         "reports": None,
         "facts_stored": None,
+        "model": None,
         "last_sweep": None,
         "last_export": None,
     }
@@ -148,6 +149,7 @@ def gather_status(settings: Settings, *, now: datetime | None = None) -> dict[st
         db.command("ping")
         status["reports"] = export_source.report_counts(db)
         status["facts_stored"] = export_source.facts_stored(db)
+        status["model"] = export_source.usage_totals(db)
         status["last_sweep"] = _when(export_source.last_run(db, "last_sweep"))
         status["last_export"] = _when(export_source.last_run(db, "last_export"))
     except Exception as exc:  # any failure here means the database is not usable
@@ -195,6 +197,18 @@ def format_status(status: dict[str, Any]) -> str:
         lines.append(f"  reports       {r['received']} received: {by}")
     if status["facts_stored"] is not None:
         lines.append(f"  facts stored  {status['facts_stored']}")
+    m = status.get("model")
+    if m is not None:
+        cost = m["estimated_cost_usd"]
+        if m["model_calls"] == 0:
+            shown_cost = "$0"
+        else:
+            shown_cost = "unknown" if cost is None else f"${cost:.4f}"
+        lines.append(
+            f"  model calls   {m['model_calls']} ({m['prompt_tokens']} prompt + "
+            f"{m['completion_tokens']} completion tokens, {m['cached_tokens']} cached), "
+            f"{m['cache_hits']} cache hit(s), estimated cost {shown_cost}"
+        )
     for key, label in (("last_sweep", "last sweep"), ("last_export", "last export")):
         run = status[key]
         if run is None:
