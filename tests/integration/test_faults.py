@@ -4,6 +4,7 @@ accepted report is stored exactly once, or sits in the dead-letter queue with a 
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -269,3 +270,52 @@ def test_mongodb_down_for_30_seconds_delays_but_loses_nothing(settings, start_wo
     assert "retrying in" in worker.log()
     assert DeadLetterQueue(settings).count() == 0
     assert_each_stored_once(db, msgs)
+
+
+def test_same_file_dropped_three_times_and_same_text_posted_ten_times_store_one_set(
+    settings, start_worker, db
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ingest.app import create_app
+    from ingest.inbox import Inbox
+    from worker.rules import extract_facts
+
+    feed = ROOT / "samples" / "feed.jsonl"
+    box = Inbox.from_settings(settings, settle_s=0)
+    box.root.mkdir(parents=True, exist_ok=True)
+    with Publisher.from_settings(settings) as pub:
+        for name in ("feed.jsonl", "feed.jsonl", "copy-of-feed.jsonl"):
+            shutil.copyfile(feed, box.root / name)
+            box.sweep(pub)
+    assert not [p for p in box.root.iterdir() if p.is_file() and not p.name.startswith(".")]
+
+    text = "Quillon Systems reported revenue of $88.2 million for Q3 2024."
+    app = create_app(settings)
+    try:
+        with ThreadPoolExecutor(10) as pool:
+            codes = list(
+                pool.map(
+                    lambda _: app.test_client().post("/submit", json={"raw_text": text}),
+                    range(10),
+                )
+            )
+    finally:
+        app.extensions["finpipe.close"]()
+    assert [r.status_code for r in codes] == [202] * 10
+    assert len({r.get_json()["report_id"] for r in codes}) == 1
+
+    texts = [json.loads(line)["raw_text"] for line in feed.read_text().splitlines()] + [text]
+    expected = sum(len(extract_facts(t)) for t in texts)
+    worker = start_worker()
+    wait_until(
+        lambda: db.reports.count_documents({"status": "done"}) == len(texts), 60, "all reports"
+    )
+    wait_until(lambda: depth(settings)[0] == 0, 30, "queue drained")
+    assert worker.stop() == 0
+    assert db.financial_data.count_documents({}) == expected
+    keys = {
+        (d["report_id"], d["value_start"], d["metric"])
+        for d in db.financial_data.find({}, {"report_id": 1, "value_start": 1, "metric": 1})
+    }
+    assert len(keys) == expected
