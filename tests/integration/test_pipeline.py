@@ -210,3 +210,25 @@ def test_worker_killed_before_acknowledging_stores_each_report_once(
     dead = conn.channel().queue_declare(Topology.for_settings(settings).dead_queue, passive=True)
     conn.close()
     assert dead.method.message_count == 0
+
+
+def test_api_token_guards_submit_and_reports_but_not_healthz(settings, make_client) -> None:
+    locked = Settings.from_env(
+        {"FINPIPE_API_TOKEN": "s3cret-token"},
+        **{k: getattr(settings, k) for k in ("amqp_url", "mongo_uri", "mongo_db", "queue")},
+    )
+    client = make_client(locked)
+    assert client.post("/submit", json={"raw_text": SEED}).status_code == 401
+    wrong = {"Authorization": "Bearer nope"}
+    assert client.post("/submit", json={"raw_text": SEED}, headers=wrong).status_code == 401
+    good = {"Authorization": "Bearer s3cret-token"}
+    resp = client.post("/submit", json={"raw_text": SEED}, headers=good)
+    assert resp.status_code == 202
+    report_id = resp.get_json()["report_id"]
+    assert client.get(f"/reports/{report_id}").status_code == 401
+    queued = client.get(f"/reports/{report_id}", headers=good)
+    assert queued.get_json()["status"] == "queued"
+    health = client.get("/healthz")
+    assert health.status_code == 200
+    assert "s3cret" not in health.get_data(as_text=True)
+    assert client.get("/reports/" + "0" * 64, headers=good).status_code == 404
