@@ -42,3 +42,8 @@ echo "== the seed report's record in financial_data"
 $FINPIPE facts --report "$REPORT_ID"
 echo "== every stored fact (first 50)"
 $FINPIPE facts --limit 50
+
+echo "== finpipe export (the morning's CSV summaries and charts)"
+$FINPIPE export
+echo "== finpipe status"
+$FINPIPE status

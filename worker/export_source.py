@@ -159,7 +159,7 @@ def usage_totals(db: Any) -> dict[str, Any]:
         "model_calls": calls,
         **tokens,
         "cache_hits": int(hits) if isinstance(hits, int | float) else 0,
-        "estimated_cost_usd": round(cost, 6) if calls > unknown_cost else None,
+        "estimated_cost_usd": round(cost, 6) if calls == 0 or calls > unknown_cost else None,
         "calls_without_cost": unknown_cost,
     }
 

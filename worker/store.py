@@ -255,7 +255,9 @@ class MongoStore:
 
     def facts(self, query: Mapping[str, Any] | None = None, limit: int = 0) -> list[dict[str, Any]]:
         try:
-            return list(self.db[FACTS].find(dict(query or {})).sort("_id", 1).limit(limit))
+            cursor = self.db[FACTS].find(dict(query or {}))
+            order = [("company", 1), ("quarter", 1), ("metric", 1), ("_id", 1)]
+            return list(cursor.sort(order).limit(limit))
         except pymongo.errors.PyMongoError as exc:
             raise self._fail("fact query", exc) from exc
 

@@ -367,7 +367,7 @@ def test_empty_database_gives_headers_only_and_a_clear_log_line(
     report = json.loads((folder / "run_report.json").read_text())
     assert report["covers"]["facts"] == 0
     assert report["pipeline"]["model_calls"] == 0 and report["pipeline"]["cache_hits"] == 0
-    assert report["pipeline"]["estimated_cost_usd"] is None
+    assert report["pipeline"]["estimated_cost_usd"] == 0  # no model call, no cost
     assert any(
         r.levelno == logging.WARNING and "no facts matched" in r.getMessage()
         for r in caplog.records
