@@ -36,7 +36,7 @@ _LEGAL = re.compile(
 
 
 def company_key(name: str) -> str:
-    """ "Rautaruukki Oyj" -> "rautaruukki"; "Walmart Inc." -> "walmart"."""
+    """ "Saimaa Steel Oyj" -> "saimaa steel"; "Walmart Inc." -> "walmart"."""
     s = re.sub(r"[^\w\s]", " ", name.lower())
     s = _LEGAL.sub(" ", s)
     return " ".join(s.split())
