@@ -33,6 +33,7 @@ from schemas.errors import BrokerUnavailable, ModelConfigError
 from schemas.message import ReportMessage
 from schemas.settings import Settings
 from schemas.topology import HEADER_ATTEMPT, HEADER_ERROR_KIND, HEADER_REASON, Topology
+from worker.batching import BatchBuffer
 from worker.pipeline import Outcome, Pipeline
 from worker.snippets import has_amount, split_snippets
 
@@ -46,6 +47,12 @@ class Delivery:
     properties: pika.spec.BasicProperties
     body: bytes
     snippets: int
+
+
+def batch_budget(batch_snippets: int, attempt: int) -> int:
+    """Snippets per batch for messages on their ``attempt``-th delayed retry: halved each time,
+    so a report that always fails ends up alone and cannot hold back the others."""
+    return max(1, batch_snippets >> attempt)
 
 
 @dataclass
@@ -77,9 +84,8 @@ class Consumer:
         self._pub: BlockingChannel | None = None
         self._tag: str | None = None
         self._generation = 0
-        self._buffer: list[Delivery] = []
-        self._buffer_snippets = 0
-        self._buffer_since = 0.0
+        # one buffer per retry attempt (0: fresh messages), each with its own batch budget
+        self._buffers: dict[int, BatchBuffer[Delivery]] = {}
         self._in_flight: dict[int, _Batch] = {}
         self._stopping = threading.Event()
         self._signals = 0
@@ -154,13 +160,12 @@ class Consumer:
             "RabbitMQ connection lost (%r); %d buffered and %d in-flight message(s) will be "
             "redelivered by the broker",
             exc,
-            len(self._buffer),
+            self._buffered(),
             sum(len(b.deliveries) for b in self._in_flight.values()),
         )
         # Their delivery tags die with the channel; results that come back later are dropped,
         # and the broker redelivers the messages (storage is idempotent).
-        self._buffer.clear()
-        self._buffer_snippets = 0
+        self._buffers.clear()
         self._in_flight.clear()
         conn, self._conn, self._ch, self._pub = self._conn, None, None, None
         if conn is not None and conn.is_open:
@@ -184,24 +189,18 @@ class Consumer:
                 if self._tag is not None:
                     self._ch.basic_cancel(self._tag)
                 cancelled = True
-            if self._fatal is not None and self._buffer:
-                for d in self._buffer:  # not processed: back to the queue for a fixed worker
-                    self._ch.basic_nack(d.tag, requeue=True)
-                self._buffer.clear()
-                self._buffer_snippets = 0
-            if (
-                self._buffer
-                and len(self._in_flight) < self.settings.llm_concurrency
-                and (
-                    self._buffer_snippets >= self.settings.batch_snippets
-                    or (now - self._buffer_since) * 1000 >= self.settings.batch_wait_ms
-                    or cancelled
-                )
-            ):
-                self._dispatch()
-            if self._buffer or self._in_flight:
+            if self._fatal is not None:
+                for buf in self._buffers.values():  # not processed: back to the queue
+                    for batch in buf.take(now, force=True):
+                        for d in batch:
+                            self._ch.basic_nack(d.tag, requeue=True)
+            elif len(self._in_flight) < self.settings.llm_concurrency or cancelled:
+                for buf in self._buffers.values():
+                    for batch in buf.take(now, force=cancelled):
+                        self._dispatch(batch)
+            if self._buffered() or self._in_flight:
                 idle_since = now
-            if cancelled and not self._buffer and not self._in_flight:
+            if cancelled and not self._buffered() and not self._in_flight:
                 return
             if self.burst and now - idle_since > max(1.0, self.settings.batch_wait_ms / 500):
                 self.stop()
@@ -242,21 +241,23 @@ class Consumer:
             )
             return
         n = sum(1 for s in split_snippets(report.raw_text) if has_amount(s))
-        if not self._buffer:
-            self._buffer_since = time.monotonic()
-        self._buffer.append(Delivery(tag, report, properties, body, n))
-        self._buffer_snippets += max(n, 1)
+        attempt = int((properties.headers or {}).get(HEADER_ATTEMPT, 0) or 0)
+        buf = self._buffers.get(attempt)
+        if buf is None:
+            budget = batch_budget(self.settings.batch_snippets, attempt)
+            buf = BatchBuffer(
+                max_items=budget,
+                max_chars=budget,
+                wait_ms=self.settings.batch_wait_ms,
+                size=lambda d: max(d.snippets, 1),
+            )
+            self._buffers[attempt] = buf
+        buf.add(Delivery(tag, report, properties, body, n), time.monotonic())
 
-    def _dispatch(self) -> None:
-        # Take whole messages until the snippet budget is reached.
-        taken: list[Delivery] = []
-        count = 0
-        while self._buffer and (not taken or count < self.settings.batch_snippets):
-            d = self._buffer.pop(0)
-            taken.append(d)
-            count += max(d.snippets, 1)
-        self._buffer_snippets -= count
-        self._buffer_since = time.monotonic()
+    def _buffered(self) -> int:
+        return sum(len(b) for b in self._buffers.values())
+
+    def _dispatch(self, taken: list[Delivery]) -> None:
         batch = _Batch(taken, self._generation)
         key = id(batch)
         self._in_flight[key] = batch
