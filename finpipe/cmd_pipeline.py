@@ -7,6 +7,7 @@ import json
 import logging
 import signal
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -86,14 +87,20 @@ def register(cli: click.Group) -> None:
         pipeline = Pipeline(extractor, store)
 
         def on_dead(report_id: str, reason: str) -> None:
-            from datetime import UTC, datetime
-
             try:
                 store.mark_reports([report_id], "dead", datetime.now(UTC), error=reason)
             except FinpipeError as exc:
                 log.warning("could not record dead status of %s: %s", report_id[:12], exc)
 
-        consumer = Consumer(settings, pipeline, on_dead=on_dead, burst=burst)
+        def on_retry(report_id: str, reason: str, attempt: int) -> None:
+            try:
+                store.mark_reports(
+                    [report_id], "failed", datetime.now(UTC), error=reason, attempts=attempt
+                )
+            except FinpipeError as exc:  # the database may be what failed
+                log.debug("could not record failed status of %s: %s", report_id[:12], exc)
+
+        consumer = Consumer(settings, pipeline, on_dead=on_dead, on_retry=on_retry, burst=burst)
         consumer.install_signal_handlers()
         # `kill -USR1 <pid>` prints every thread's stack to stderr: what is it doing right now?
         faulthandler.register(signal.SIGUSR1, all_threads=True)

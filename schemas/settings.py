@@ -165,6 +165,21 @@ class Settings(BaseModel):
             else:
                 yield name, value
 
+    def to_env(self) -> dict[str, str]:
+        """The environment variables that make ``from_env`` build these settings again (for a
+        child process); unset values are left out."""
+        env: dict[str, str] = {}
+        for field, var in ENV_VARS.items():
+            value = getattr(self, field)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, tuple):
+                value = ",".join(str(v) for v in value)
+            env[var] = str(value)
+        return env
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``environ`` (default ``os.environ``); empty variables are unset."""

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from types import FrameType
@@ -59,7 +59,6 @@ def batch_budget(batch_snippets: int, attempt: int) -> int:
 class _Batch:
     deliveries: list[Delivery]
     generation: int
-    started: float = field(default_factory=time.monotonic)
 
 
 class Consumer:
@@ -71,12 +70,14 @@ class Consumer:
         pipeline: Pipeline,
         *,
         on_dead: Callable[[str, str], None] | None = None,
+        on_retry: Callable[[str, str, int], None] | None = None,
         burst: bool = False,
     ) -> None:
         self.settings = settings
         self.pipeline = pipeline
         self.topology = Topology.for_settings(settings)
         self.on_dead = on_dead
+        self.on_retry = on_retry
         self.burst = burst
         self._pool = ThreadPoolExecutor(settings.llm_concurrency, thread_name_prefix="extract")
         self._conn: BlockingConnection | None = None
@@ -328,6 +329,8 @@ class Consumer:
         assert self._ch is not None
         self._ch.basic_ack(d.tag)
         self.stats["retried"] += 1
+        if self.on_retry is not None:  # off this thread: the database may be what is down
+            self._pool.submit(self.on_retry, d.report.report_id, reason, attempt)
         log.warning(
             "report %s: attempt %d failed (%s); retrying in %d s",
             d.report.report_id[:12],
@@ -362,8 +365,8 @@ class Consumer:
             (report_id or str(properties.message_id or "?"))[:12],
             reason,
         )
-        if report_id and self.on_dead is not None:
-            self.on_dead(report_id, reason)
+        if report_id and self.on_dead is not None:  # off this thread, like on_retry
+            self._pool.submit(self.on_dead, report_id, reason)
 
     def _republish(
         self,

@@ -11,9 +11,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pika
 import pytest
 
-from schemas.settings import ENV_VARS, Settings
+from ingest.publisher import Publisher, declare_topology
+from schemas.message import Provenance, ReportMessage, SubmitReport
+from schemas.settings import Settings
+from schemas.topology import Topology
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,15 +31,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment a finpipe process needs to act exactly like ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FINPIPE_", "OPENAI_"))}
-    for field, var in ENV_VARS.items():
-        value = getattr(settings, field)
-        if value is None:
-            continue
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        elif isinstance(value, tuple):
-            value = ",".join(str(v) for v in value)
-        env[var] = str(value)
+    env.update(settings.to_env())
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env
@@ -102,3 +98,52 @@ def start_worker(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., W
 @pytest.fixture
 def db(settings: Settings, mongo_client: Any) -> Any:
     return mongo_client[settings.mongo_db]
+
+
+def one_sentence_reports(n: int, tag: str = "") -> list[ReportMessage]:
+    """``n`` distinct one-fact reports: revenue of $(i + 1).25 million for Q2 2024."""
+    return [
+        ReportMessage.build(
+            SubmitReport(
+                raw_text=f"Firm{tag}{i} reported revenue of ${i + 1}.25 million for Q2 2024."
+            ),
+            Provenance(channel="api"),
+        )
+        for i in range(n)
+    ]
+
+
+def publish(settings: Settings, msgs: list[ReportMessage]) -> None:
+    with Publisher.from_settings(settings) as pub:
+        assert pub.publish_many(msgs) == len(msgs)
+
+
+def queue_depth(settings: Settings, queue: str | None = None) -> tuple[int, int]:
+    """(ready messages, consumers) of the work queue or another queue of the topology, which is
+    declared first (an unused queue counts 0)."""
+    conn = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+    try:
+        ch = conn.channel()
+        declare_topology(ch, Topology.for_settings(settings))
+        ok = ch.queue_declare(queue or settings.queue, passive=True)
+        return int(ok.method.message_count), int(ok.method.consumer_count)
+    finally:
+        conn.close()
+
+
+def finpipe_cli(
+    settings: Settings, *args: str, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run ``finpipe ARGS`` as the user would, configured like ``settings``."""
+    done = subprocess.run(
+        [sys.executable, "-m", "finpipe", *args],
+        env=settings_env(settings),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done

@@ -7,7 +7,6 @@ import json
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,38 +17,17 @@ import pytest
 
 from ingest.publisher import Publisher
 from schemas.message import Provenance, ReportMessage, SubmitReport
-from schemas.settings import Settings
 from schemas.topology import HEADER_REASON, Topology
 from tests.fake_openai import FakeOpenAI
-from tests.integration.conftest import ROOT, settings_env, wait_until
+from tests.integration.conftest import (
+    ROOT,
+    finpipe_cli,
+    one_sentence_reports,
+    publish,
+    queue_depth,
+    wait_until,
+)
 from worker.deadletters import DeadLetterQueue
-
-
-def reports(n: int, tag: str = "") -> list[ReportMessage]:
-    return [
-        ReportMessage.build(
-            SubmitReport(
-                raw_text=f"Firm{tag}{i} reported revenue of ${i + 1}.25 million for Q2 2024."
-            ),
-            Provenance(channel="api"),
-        )
-        for i in range(n)
-    ]
-
-
-def publish(settings: Settings, msgs: list[ReportMessage]) -> None:
-    with Publisher.from_settings(settings) as pub:
-        assert pub.publish_many(msgs) == len(msgs)
-
-
-def depth(settings: Settings, queue: str | None = None) -> tuple[int, int]:
-    """(ready messages, consumers) of the work queue or another queue."""
-    conn = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
-    try:
-        ok = conn.channel().queue_declare(queue or settings.queue, passive=True)
-        return int(ok.method.message_count), int(ok.method.consumer_count)
-    finally:
-        conn.close()
 
 
 def assert_each_stored_once(db: Any, msgs: list[ReportMessage]) -> None:
@@ -62,22 +40,10 @@ def assert_each_stored_once(db: Any, msgs: list[ReportMessage]) -> None:
     assert all(r["n"] == 1 for r in per_report)
 
 
-def finpipe_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "finpipe", *args],
-        env=settings_env(settings),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_poison_messages_go_straight_to_the_dead_letter_queue_with_a_reason(
     settings, start_worker, db
 ) -> None:
-    good = reports(1)[0]
+    good = one_sentence_reports(1)[0]
     wrong_version = json.loads(good.to_body())
     wrong_version["schema_version"] = 99
     wrong_version["report_id"] = "f" * 64
@@ -147,11 +113,11 @@ def test_replayed_dead_letter_is_processed_once_fixed(settings, start_worker, db
 def test_several_workers_on_one_queue_store_each_report_once(
     settings, start_worker, db, workers: int
 ) -> None:
-    msgs = reports(2000, tag=f"w{workers}-")
+    msgs = one_sentence_reports(2000, tag=f"w{workers}-")
     publish(settings, msgs)
     procs = [start_worker(FINPIPE_PREFETCH="50") for _ in range(workers)]
     wait_until(lambda: db.reports.count_documents({"status": "done"}) == 2000, 120, "2000 reports")
-    wait_until(lambda: depth(settings)[0] == 0, 30, "queue drained")
+    wait_until(lambda: queue_depth(settings)[0] == 0, 30, "queue drained")
     codes = [p.stop() for p in procs]
     assert codes == [0] * workers
     acked = [int(p.log().split(" acked")[0].rsplit(" ", 1)[-1]) for p in procs]
@@ -161,13 +127,13 @@ def test_several_workers_on_one_queue_store_each_report_once(
 
 
 def test_sigterm_during_a_batch_finishes_it_and_exits_zero(settings, start_worker, db) -> None:
-    msgs = reports(600, tag="t-")
+    msgs = one_sentence_reports(600, tag="t-")
     publish(settings, msgs)
     worker = start_worker(FINPIPE_BATCH_SNIPPETS="5", FINPIPE_LLM_CONCURRENCY="1")
     wait_until(lambda: db.financial_data.count_documents({}) >= 10, 60, "work in progress")
     assert worker.stop(signal.SIGTERM) == 0
     done = db.reports.count_documents({"status": "done"})
-    ready, consumers = depth(settings)
+    ready, consumers = queue_depth(settings)
     assert consumers == 0
     assert done < 600, "the worker finished everything before the signal"
     # Nothing unacknowledged: what is not done is back on the queue, ready.
@@ -180,7 +146,7 @@ def test_sigterm_during_a_batch_finishes_it_and_exits_zero(settings, start_worke
 
 
 def test_a_second_signal_exits_at_once_and_loses_nothing(settings, start_worker, db) -> None:
-    msgs = reports(300, tag="s-")
+    msgs = one_sentence_reports(300, tag="s-")
     publish(settings, msgs)
     with FakeOpenAI(base_ms=4000) as slow_model:  # every batch takes 4 s
         worker = start_worker(
@@ -197,7 +163,7 @@ def test_a_second_signal_exits_at_once_and_loses_nothing(settings, start_worker,
         worker.proc.send_signal(signal.SIGTERM)
         assert worker.proc.wait(timeout=10) == 130
         assert time.monotonic() - started < 2, "the second signal did not exit at once"
-    wait_until(lambda: depth(settings)[1] == 0, 10, "consumer gone")
+    wait_until(lambda: queue_depth(settings)[1] == 0, 10, "consumer gone")
     rest = start_worker("--burst")
     assert rest.proc.wait(timeout=90) == 0
     assert_each_stored_once(db, msgs)
@@ -217,7 +183,7 @@ def services(*args: str) -> None:
 def test_rabbitmq_restart_while_publishing_and_consuming_loses_nothing(
     settings, start_worker, db
 ) -> None:
-    msgs = reports(10_000, tag="r-")
+    msgs = one_sentence_reports(10_000, tag="r-")
     outage: list[threading.Thread] = []
 
     def restart_broker() -> None:
@@ -241,7 +207,7 @@ def test_rabbitmq_restart_while_publishing_and_consuming_loses_nothing(
     wait_until(
         lambda: db.reports.count_documents({"status": "done"}) == 10_000, 240, "10,000 reports"
     )
-    wait_until(lambda: depth(settings)[0] == 0, 60, "queue drained")
+    wait_until(lambda: queue_depth(settings)[0] == 0, 60, "queue drained")
     assert worker.stop() == 0
     assert "RabbitMQ connection lost" in worker.log()
     assert DeadLetterQueue(settings).count() == 0
@@ -249,7 +215,7 @@ def test_rabbitmq_restart_while_publishing_and_consuming_loses_nothing(
 
 
 def test_mongodb_down_for_30_seconds_delays_but_loses_nothing(settings, start_worker, db) -> None:
-    msgs = reports(3000, tag="m-")
+    msgs = one_sentence_reports(3000, tag="m-")
     publish(settings, msgs)
     worker = start_worker(
         FINPIPE_RETRY_DELAYS_S="1,2,4,8,16,32",
@@ -265,7 +231,7 @@ def test_mongodb_down_for_30_seconds_delays_but_loses_nothing(settings, start_wo
     wait_until(
         lambda: db.reports.count_documents({"status": "done"}) == 3000, 180, "all 3000 reports"
     )
-    wait_until(lambda: depth(settings)[0] == 0, 60, "queue drained")
+    wait_until(lambda: queue_depth(settings)[0] == 0, 60, "queue drained")
     assert worker.stop() == 0
     assert "retrying in" in worker.log()
     assert DeadLetterQueue(settings).count() == 0
@@ -311,7 +277,7 @@ def test_same_file_dropped_three_times_and_same_text_posted_ten_times_store_one_
     wait_until(
         lambda: db.reports.count_documents({"status": "done"}) == len(texts), 60, "all reports"
     )
-    wait_until(lambda: depth(settings)[0] == 0, 30, "queue drained")
+    wait_until(lambda: queue_depth(settings)[0] == 0, 30, "queue drained")
     assert worker.stop() == 0
     assert db.financial_data.count_documents({}) == expected
     keys = {

@@ -4,8 +4,6 @@ worker process -> MongoDB, with the model played by the local OpenAI-compatible 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,13 +12,19 @@ from typing import Any
 import pytest
 
 from ingest.app import create_app
-from ingest.publisher import Publisher
 from schemas.message import Provenance, ReportMessage, SubmitReport, report_id_for
 from schemas.settings import Settings
 from schemas.topology import Topology
 from tests.conftest import delete_topology
 from tests.fake_openai import Echo, FakeOpenAI
-from tests.integration.conftest import ROOT, WorkerProcess, settings_env, wait_until
+from tests.integration.conftest import (
+    ROOT,
+    WorkerProcess,
+    finpipe_cli,
+    one_sentence_reports,
+    publish,
+    wait_until,
+)
 from worker.llm_schema import PROMPT_VERSION
 from worker.snippets import has_amount, split_snippets
 
@@ -58,37 +62,6 @@ def client(settings: Settings) -> Iterator[Any]:
     app.config["TESTING"] = True
     yield app.test_client()
     app.extensions["finpipe.close"]()
-
-
-def one_sentence_reports(n: int, tag: str) -> list[ReportMessage]:
-    return [
-        ReportMessage.build(
-            SubmitReport(
-                raw_text=f"Firm{tag}{i} reported revenue of ${i + 1}.5 million for Q3 2024."
-            ),
-            Provenance(channel="api"),
-        )
-        for i in range(n)
-    ]
-
-
-def publish(settings: Settings, msgs: list[ReportMessage]) -> None:
-    with Publisher.from_settings(settings) as pub:
-        assert pub.publish_many(msgs) == len(msgs)
-
-
-def finpipe(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "finpipe", *args],
-        env=settings_env(settings),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done
 
 
 def run_burst(worker: WorkerProcess) -> None:
@@ -150,14 +123,14 @@ def test_twenty_one_sentence_reports_make_a_single_call(
     assert db.financial_data.count_documents({}) == 20
     assert db.financial_data.count_documents({"extractor": "openai"}) == 20
     values = sorted(d["value"] for d in db.financial_data.find({}, {"value": 1}))
-    assert values == [i * 1_000_000 + 1_500_000 for i in range(20)]
+    assert values == [i * 1_000_000 + 1_250_000 for i in range(20)]
 
 
 def test_samples_are_extracted_in_few_calls_and_a_rerun_makes_none(
     settings, server, openai_worker, db, mongo_client
 ) -> None:
     before = sorted(p.relative_to(SAMPLES) for p in SAMPLES.rglob("*"))
-    finpipe(settings, "ingest", str(SAMPLES))
+    finpipe_cli(settings, "ingest", str(SAMPLES), check=True)
     run_burst(openai_worker("--burst", FINPIPE_BATCH_WAIT_MS="2000"))
     assert sorted(p.relative_to(SAMPLES) for p in SAMPLES.rglob("*")) == before
 
@@ -180,17 +153,8 @@ def test_samples_are_extracted_in_few_calls_and_a_rerun_makes_none(
         update={"queue": f"{settings.queue}.rules", "mongo_db": f"{settings.mongo_db}_rules"}
     )
     try:
-        finpipe(rules_settings, "ingest", str(SAMPLES))
-        rules = subprocess.run(
-            [sys.executable, "-m", "finpipe", "worker", "--burst"],
-            env=settings_env(rules_settings),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=90,
-            check=False,
-        )
-        assert rules.returncode == 0, rules.stderr
+        finpipe_cli(rules_settings, "ingest", str(SAMPLES), check=True)
+        finpipe_cli(rules_settings, "worker", "--burst", check=True)
         rules_facts = list(mongo_client[rules_settings.mongo_db].financial_data.find())
     finally:
         delete_topology(settings.amqp_url, Topology.for_settings(rules_settings))
@@ -210,7 +174,7 @@ def test_samples_are_extracted_in_few_calls_and_a_rerun_makes_none(
     first_calls, first_ids = server.calls, sorted(d["_id"] for d in facts)
 
     # Second run over the same input: everything comes from the cache in MongoDB.
-    finpipe(settings, "ingest", str(SAMPLES))
+    finpipe_cli(settings, "ingest", str(SAMPLES), check=True)
     run_burst(openai_worker("--burst", FINPIPE_BATCH_WAIT_MS="2000"))
     assert server.calls == first_calls
     assert sorted(d["_id"] for d in db.financial_data.find({}, {"_id": 1})) == first_ids
@@ -275,7 +239,7 @@ def test_every_call_is_in_the_usage_ledger_and_the_run_report(
     assert db.llm_usage.count_documents({}) == 3
 
     out = tmp_path / "exports"
-    finpipe(settings, "export", "--out", str(out))
+    finpipe_cli(settings, "export", "--out", str(out), check=True)
     report = json.loads((out / "latest" / "run_report.json").read_text())
     pipeline = report["pipeline"]
     assert pipeline["model_calls"] == 3

@@ -8,44 +8,19 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import pika
-
-from ingest.publisher import Publisher
 from schemas.message import Provenance, ReportMessage, SubmitReport
-from schemas.settings import Settings
 from tests.fake_openai import Delay, FakeOpenAI, Garbage, Snippets, Status, malformed
-from tests.integration.conftest import WorkerProcess, wait_until
+from tests.integration.conftest import (
+    WorkerProcess,
+    one_sentence_reports,
+    publish,
+    queue_depth,
+    wait_until,
+)
 from worker.deadletters import DeadLetterQueue
 
 #: delayed retries of a second or two, so the test sees them happen
 FAST_RETRIES = {"FINPIPE_RETRY_DELAYS_S": "1,1,2,2,4", "FINPIPE_LLM_TIMEOUT_S": "1"}
-
-
-def reports(n: int, tag: str) -> list[ReportMessage]:
-    return [
-        ReportMessage.build(
-            SubmitReport(
-                raw_text=f"Firm{tag}{i} reported revenue of ${i + 1}.25 million for Q2 2024."
-            ),
-            Provenance(channel="api"),
-        )
-        for i in range(n)
-    ]
-
-
-def publish(settings: Settings, msgs: list[ReportMessage]) -> None:
-    with Publisher.from_settings(settings) as pub:
-        assert pub.publish_many(msgs) == len(msgs)
-
-
-def depth(settings: Settings) -> tuple[int, int]:
-    """(ready messages, consumers) of the work queue."""
-    conn = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
-    try:
-        ok = conn.channel().queue_declare(settings.queue, passive=True)
-        return int(ok.method.message_count), int(ok.method.consumer_count)
-    finally:
-        conn.close()
 
 
 def start_openai_worker(
@@ -81,7 +56,7 @@ def _value_of(text: str) -> int:
 def test_model_outage_of_rate_limits_errors_timeouts_and_garbage_loses_nothing(
     settings, start_worker, db
 ) -> None:
-    msgs = reports(40, "o")
+    msgs = one_sentence_reports(40, "o")
     publish(settings, msgs)
     with FakeOpenAI() as server:
         server.script(
@@ -105,7 +80,7 @@ def test_model_outage_of_rate_limits_errors_timeouts_and_garbage_loses_nothing(
             **FAST_RETRIES,
         )
         wait_until(lambda: db.reports.count_documents({"status": "done"}) == 40, 90, "40 reports")
-        wait_until(lambda: depth(settings)[0] == 0, 30, "queue drained")
+        wait_until(lambda: queue_depth(settings)[0] == 0, 30, "queue drained")
         assert worker.stop() == 0
         calls = server.calls
 
@@ -124,7 +99,7 @@ def test_model_outage_of_rate_limits_errors_timeouts_and_garbage_loses_nothing(
 def test_report_the_model_always_fails_on_is_dead_lettered_and_the_others_stored(
     settings, start_worker, db
 ) -> None:
-    good = reports(12, "g")
+    good = one_sentence_reports(12, "g")
     doomed = ReportMessage.build(
         SubmitReport(raw_text="Doomed Corp reported revenue of $6.25 million for Q2 2024."),
         Provenance(channel="api"),
@@ -147,7 +122,7 @@ def test_report_the_model_always_fails_on_is_dead_lettered_and_the_others_stored
             90,
             "every report stored or dead-lettered",
         )
-        wait_until(lambda: depth(settings)[0] == 0, 30, "queue drained")
+        wait_until(lambda: queue_depth(settings)[0] == 0, 30, "queue drained")
         assert worker.stop() == 0
         doomed_calls = sum(1 for r in server.requests if has_doomed(r.snippets))
 
@@ -167,7 +142,7 @@ def test_report_the_model_always_fails_on_is_dead_lettered_and_the_others_stored
 def test_rejected_api_key_stops_the_worker_and_keeps_the_messages(
     settings, start_worker, db
 ) -> None:
-    msgs = reports(3, "k")
+    msgs = one_sentence_reports(3, "k")
     publish(settings, msgs)
     with FakeOpenAI(api_key="the-right-key") as server:
         worker = start_openai_worker(start_worker, server, key="sk-a-wrong-key")
@@ -177,7 +152,7 @@ def test_rejected_api_key_stops_the_worker_and_keeps_the_messages(
         assert re.search(r"ERROR .*stopping the worker: model API answered 401", log), log
         assert "OPENAI_API_KEY" in log
         assert "sk-a-wrong-key" not in log
-        assert depth(settings) == (3, 0)  # back in the queue, ready for a fixed worker
+        assert queue_depth(settings) == (3, 0)  # back in the queue, ready for a fixed worker
         assert DeadLetterQueue(settings).count() == 0
         assert db.financial_data.count_documents({}) == 0
 

@@ -11,23 +11,11 @@ import pika
 import pytest
 
 from ingest.app import create_app
-from ingest.publisher import declare_topology
 from schemas.settings import Settings
 from schemas.topology import Topology
-from tests.integration.conftest import wait_until
+from tests.integration.conftest import queue_depth, wait_until
 
 SEED = "Company XYZ reported a net income of $5.3 million for Q1 2024."
-
-
-def queue_depth(settings: Settings) -> int:
-    """Ready messages in the work queue (declared first, so an unused queue counts 0)."""
-    conn = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
-    try:
-        ch = conn.channel()
-        declare_topology(ch, Topology.for_settings(settings))
-        return int(ch.queue_declare(settings.queue, passive=True).method.message_count)
-    finally:
-        conn.close()
 
 
 @pytest.fixture
@@ -109,7 +97,7 @@ def test_array_with_a_bad_item_queues_the_good_ones_and_names_the_bad_field(clie
     assert bad["status"] == "rejected"
     fields = {e["field"] for e in bad["errors"]}
     assert fields == {"[1].raw_text", "[1].raw_txt"}
-    assert queue_depth(settings) == 1
+    assert queue_depth(settings)[0] == 1
 
 
 @pytest.mark.parametrize(
@@ -134,7 +122,7 @@ def test_bad_requests_get_a_clear_error_and_queue_nothing(
     if field:
         assert body["field"] == field
     assert "Traceback" not in resp.get_data(as_text=True)
-    assert queue_depth(settings) == 0
+    assert queue_depth(settings)[0] == 0
 
 
 def test_body_over_the_limit_is_413(settings, make_client) -> None:
@@ -167,7 +155,7 @@ def test_duplicate_submission_yields_one_record(client, settings, start_worker, 
         assert client.post("/submit", json={"raw_text": SEED}).status_code == 202
     worker = start_worker()
     wait_until(
-        lambda: queue_depth(settings) == 0 and db.reports.find_one({"status": "done"}),
+        lambda: queue_depth(settings)[0] == 0 and db.reports.find_one({"status": "done"}),
         30,
         "report done",
     )
@@ -201,7 +189,7 @@ def test_worker_killed_before_acknowledging_stores_each_report_once(
 
     second = start_worker()
     wait_until(lambda: db.reports.count_documents({"status": "done"}) == n, 90, "all reports")
-    wait_until(lambda: queue_depth(settings) == 0, 30, "queue drained")
+    wait_until(lambda: queue_depth(settings)[0] == 0, 30, "queue drained")
     assert second.stop() == 0
     assert db.financial_data.count_documents({}) == n
     values = sorted(d["value"] for d in db.financial_data.find({}, {"value": 1}))

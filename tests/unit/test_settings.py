@@ -63,3 +63,15 @@ def test_secrets_never_appear_in_repr_or_errors() -> None:
 )
 def test_redact_url(url: str, shown: str) -> None:
     assert redact_url(url) == shown
+
+
+def test_to_env_round_trips_through_from_env() -> None:
+    s = Settings.from_env(
+        {
+            "OPENAI_API_KEY": "k-1",
+            "FINPIPE_RETRY_DELAYS_S": "1,2,3",
+            "FINPIPE_BATCH_SNIPPETS": "7",
+            "FINPIPE_INBOX": "/tmp/in",
+        }
+    )
+    assert Settings.from_env(s.to_env()) == s
