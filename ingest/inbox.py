@@ -45,8 +45,10 @@ FAILED_DIR = "failed"
 LEDGER_NAME = ".finpipe-ledger.jsonl"
 #: suffixes of files that are still being downloaded or written
 PARTIAL_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".download", ".swp")
-#: messages handed to the publisher per call; progress is reported after each chunk
-PUBLISH_CHUNK = 500
+#: messages handed to the publisher per call; progress is reported after each chunk. Each call
+#: waits for all its confirms, so a chunk is several confirm windows long (500 stalled the
+#: publisher on every chunk and halved its throughput).
+PUBLISH_CHUNK = 10_000
 #: rejects written to the log per file (all of them go to the rejects file)
 LOGGED_REJECTS = 10
 

@@ -68,7 +68,7 @@ class Publisher:
         amqp_url: str,
         topology: Topology,
         *,
-        confirm_window: int = 1000,
+        confirm_window: int = 4000,
         timeout_s: float = 30.0,
         reconnect_attempts: int = 12,
     ) -> None:

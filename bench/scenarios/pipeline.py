@@ -1,0 +1,134 @@
+"""Scenario 2: the whole worker path (RabbitMQ -> model server answering at once -> MongoDB) with
+one worker, then two, against bare pymongo unordered bulk upserts of as many fact documents into
+the same server (the ceiling)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import UpdateOne
+
+from bench.common import (
+    FACTS,
+    Row,
+    cleaned,
+    count_facts,
+    fake_model,
+    messages_for,
+    model_settings,
+    mongo,
+    preload,
+    report_texts,
+    say,
+    stored_reports,
+    wait_for_count,
+    worker,
+)
+from schemas.settings import Settings
+from worker.extract import RulesExtractor
+from worker.records import fact_document
+from worker.store import MongoStore
+
+NAME = "pipeline"
+BULK = 1000
+#: FerretDB v1 on SQLite scans the collection for every upsert, so upserting 20,000 documents takes
+#: hours there; the ceiling is measured on the first facts only and the table says how many.
+CEILING_SAMPLE = 2_000
+
+
+def fact_documents(texts: list[str]) -> list[dict[str, Any]]:
+    """The documents the worker stores for these reports (the rules read what the model echoes)."""
+    messages = messages_for(texts)
+    extraction = RulesExtractor().extract(messages)
+    now = datetime.now(UTC)
+    return [fact_document(m, f, now) for m in messages for f in extraction[m.report_id].facts]
+
+
+def bare_upserts(settings: Settings, docs: list[dict[str, Any]]) -> float:
+    """Seconds for unordered bulk upserts of ``docs`` (batches of 1,000, the worker's indexes)."""
+    store = MongoStore(settings.mongo_uri, settings.mongo_db, write_concern=settings.write_concern)
+    store.ensure_indexes()
+    store.close()
+    with mongo(settings) as client:
+        coll = client[settings.mongo_db][FACTS]
+        started = time.perf_counter()
+        for i in range(0, len(docs), BULK):
+            coll.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": d["_id"]},
+                        {
+                            "$set": {k: v for k, v in d.items() if k != "_id"},
+                            "$setOnInsert": {"first_stored_at": d["extracted_at"]},
+                        },
+                        upsert=True,
+                    )
+                    for d in docs[i : i + BULK]
+                ],
+                ordered=False,
+            )
+        return time.perf_counter() - started
+
+
+def run_workers(settings: Settings, texts: list[str], workers: int, label: str) -> float:
+    """Reports per second for ``workers`` worker processes draining a preloaded queue: from the
+    moment every worker consumes until the last fact is stored."""
+    with cleaned(settings):
+        preload(settings, texts)
+        procs = [worker(f"{label}-{i}", settings, "--burst") for i in range(workers)]
+        try:
+            started = max(p.wait_for_log(r"consuming ") for p in procs)
+            count = stored_reports(procs)
+            done = wait_for_count(count, len(texts), timeout_s=3600, procs=procs, poll_s=0.1)
+        finally:
+            for p in procs:
+                p.stop()
+        stored = count_facts(settings)
+        if stored != len(texts):
+            raise RuntimeError(f"{stored} facts stored for {len(texts)} reports")
+    return len(texts) / (done - started)
+
+
+def run(quick: bool) -> list[Row]:
+    n = 2_000 if quick else 20_000
+    texts = report_texts(n, salt=NAME)
+    with fake_model() as server:
+        settings = model_settings(NAME, server)
+        ceiling_settings = settings.model_copy(update={"mongo_db": f"bench_{NAME}_ceiling"})
+        docs = fact_documents(texts)[:CEILING_SAMPLE]
+        with cleaned(ceiling_settings):
+            ceiling = len(docs) / bare_upserts(ceiling_settings, docs)
+        say(f"  pipeline ceiling: {ceiling:,.0f} facts/s ({len(docs):,} facts)")
+        one = run_workers(settings, texts, 1, "pipeline-1")
+        say(f"  pipeline, one worker: {one:,.0f} reports/s ({server.calls} model calls)")
+        two = run_workers(settings, texts, 2, "pipeline-2")
+        say(f"  pipeline, two workers: {two:,.0f} reports/s")
+    params = f"{n:,} reports (1 fact each), instant model, default batch settings"
+    ceiling_label = f"bare pymongo unordered bulk upserts of the first {len(docs):,} facts"
+    return [
+        Row(
+            "2 pipeline",
+            params + ", 1 worker",
+            "facts/s",
+            one,
+            "facts/s",
+            ceiling,
+            ceiling_label,
+            "≥ 50% of ceiling",
+            one / ceiling >= 0.50,
+        ),
+        Row(
+            "2 pipeline",
+            params + ", 2 workers",
+            "facts/s",
+            two,
+            "facts/s",
+            ceiling,
+            ceiling_label,
+            "-",
+            None,
+            note=f"{two / one:.2f}x one worker on 2 cores shared with both servers",
+        ),
+    ]
