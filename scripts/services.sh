@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install (if missing), start (if not running) and wait for the services finpipe needs:
 #   RabbitMQ  - Debian's rabbitmq-server, listening on 127.0.0.1:5672
-#   MongoDB   - FINPIPE_MONGO_URI if it answers; else a local `mongod` if installed; else
-#               FerretDB v1 (MongoDB wire protocol, SQLite backend) built from the Go module proxy.
+#   MongoDB   - FINPIPE_MONGO_URI if it points elsewhere; else a local `mongod` if installed; else
+#               mongo:7 in Docker if a Docker engine answers; else FerretDB v1 (MongoDB wire
+#               protocol, SQLite backend) built from the Go module proxy.
 # Usage: scripts/services.sh up|down|status     Idempotent; safe to run again at any time.
 set -euo pipefail
 
@@ -117,6 +118,15 @@ mongo_up() {
     say "MongoDB (mongod) ready on 127.0.0.1:$MONGO_PORT"
     return 0
   fi
+  if docker info >/dev/null 2>&1; then
+    say "starting MongoDB 7 in Docker (container finpipe-mongo)"
+    docker start finpipe-mongo >/dev/null 2>&1 \
+      || docker run -d --name finpipe-mongo -p 127.0.0.1:$MONGO_PORT:27017 mongo:7 >/dev/null \
+      || die "docker run mongo:7 failed"
+    wait_port $MONGO_PORT 120 "MongoDB (Docker)"
+    say "MongoDB 7 (Docker) ready on 127.0.0.1:$MONGO_PORT"
+    return 0
+  fi
   local bin
   bin=$(ferretdb_bin)
   say "starting FerretDB $FERRETDB_VERSION (SQLite backend, data in $STATE/mongo-data)"
@@ -136,6 +146,9 @@ mongo_down() {
   fi
   if command -v mongod >/dev/null && [ -d "$STATE/mongo-data" ]; then
     mongod --dbpath "$STATE/mongo-data" --shutdown >/dev/null 2>&1 || true
+  fi
+  if docker info >/dev/null 2>&1; then
+    docker stop finpipe-mongo >/dev/null 2>&1 || true
   fi
 }
 
@@ -163,7 +176,7 @@ case "${1:-up}" in
   rabbit-start) export PATH=$PATH:/usr/sbin; rabbitmqctl -q start_app
     rabbitmqctl -q await_startup --timeout 60; wait_port $AMQP_PORT 60 RabbitMQ ;;
   mongo-stop)
-    [ -f "$STATE/ferretdb.pid" ] || command -v mongod >/dev/null \
+    [ -f "$STATE/ferretdb.pid" ] || command -v mongod >/dev/null || docker info >/dev/null 2>&1 \
       || die "the MongoDB server was not started by this script; cannot stop it"
     mongo_down
     for _ in $(seq 1 40); do port_open $MONGO_PORT || exit 0; sleep 0.25; done
