@@ -29,20 +29,28 @@ MAX_JSON_DEPTH = 8
 MAX_ARRAY_ITEMS = 1000
 
 
-def _depth(value: Any, limit: int) -> int:
-    """Nesting depth of a parsed JSON value, stopping once past ``limit``."""
-    stack = [(value, 1)]
-    deepest = 0
-    while stack:
-        item, d = stack.pop()
-        deepest = max(deepest, d)
-        if deepest > limit:
-            return deepest
-        if isinstance(item, dict):
-            stack.extend((v, d + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, d + 1) for v in item)
-    return deepest
+def too_deep(body: bytes, limit: int) -> bool:
+    """Whether JSON text nests arrays and objects deeper than ``limit``; checked on the raw bytes
+    before parsing, since the parser itself would recurse that deep."""
+    depth = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return False
 
 
 def _field_errors(exc: ValidationError, prefix: str) -> list[dict[str, str]]:
@@ -125,11 +133,12 @@ def create_app(
     def submit() -> tuple[Response, int]:
         if not request.is_json:
             return error(415, "Content-Type must be application/json")
+        raw = request.get_data(cache=True)
+        if too_deep(raw, MAX_JSON_DEPTH):
+            return error(400, f"JSON nested deeper than {MAX_JSON_DEPTH} levels", field="body")
         payload = request.get_json(silent=True)
         if payload is None:
             return error(400, "body is not valid JSON", field="body")
-        if _depth(payload, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
-            return error(400, f"JSON nested deeper than {MAX_JSON_DEPTH} levels", field="body")
         single = isinstance(payload, dict)
         items = [payload] if single else payload
         if not isinstance(items, list) or not items:

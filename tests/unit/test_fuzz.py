@@ -11,10 +11,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.app import create_app
+from ingest.app import create_app, too_deep
 from ingest.readers import READERS, ReadOptions, UnreadableFile, read_bytes
 from schemas.message import ReportMessage, report_id_for
 from schemas.settings import Settings
@@ -136,3 +137,24 @@ def test_file_readers_never_crash_and_explain_every_reject(data: bytes, suffix: 
     for msg in result.messages:
         assert msg.raw_text.strip()
         assert msg.report_id == report_id_for(msg.raw_text)
+
+
+@pytest.mark.parametrize(
+    ("body", "deep"),
+    [
+        (b'{"raw_text": "[[[[[[[[[[[[[[[[["}', False),  # brackets inside a string
+        (b'{"a\\"[": [[1]]}', False),  # an escaped quote does not end the string
+        (b"[[[[1]]]]", True),
+        (b'[{"a": [{"b": 1}]}]', True),
+        (b"[[[1]]]", False),
+    ],
+)
+def test_nesting_is_measured_on_the_raw_text(body: bytes, deep: bool) -> None:
+    assert too_deep(body, 3) is deep
+
+
+def test_json_nested_far_too_deep_for_the_parser_is_a_400_not_a_crash() -> None:
+    body = "[" * 5_000 + "]" * 5_000  # past the parser's recursion limit
+    resp = CLIENT.post("/submit", data=body, content_type="application/json")
+    assert resp.status_code == 400
+    assert resp.get_json()["field"] == "body"
