@@ -46,11 +46,17 @@ def read_jsonl(data: bytes, options: ReadOptions) -> ReadResult:
                 reason = f"invalid JSON: {exc.msg} at column {exc.colno}"
             result.rejects.append(Reject(reason, line=line_no))
             continue
+        except RecursionError:
+            result.rejects.append(Reject(NESTED_TOO_DEEP, line=line_no))
+            continue
         try:
             result.messages.append(_object_message(obj, provenance(options, line=line_no), options))
         except ValueError as exc:
             result.rejects.append(Reject(str(exc), line=line_no))
     return result
+
+
+NESTED_TOO_DEEP = "invalid JSON: arrays or objects nested too deep to read"
 
 
 def read_json(data: bytes, options: ReadOptions) -> ReadResult:
@@ -61,6 +67,8 @@ def read_json(data: bytes, options: ReadOptions) -> ReadResult:
         raise UnreadableFile(
             f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    except RecursionError:
+        raise UnreadableFile(NESTED_TOO_DEEP) from None
     if isinstance(doc, dict):
         try:
             return ReadResult(messages=[_object_message(doc, provenance(options), options)])

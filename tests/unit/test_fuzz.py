@@ -158,3 +158,17 @@ def test_json_nested_far_too_deep_for_the_parser_is_a_400_not_a_crash() -> None:
     resp = CLIENT.post("/submit", data=body, content_type="application/json")
     assert resp.status_code == 400
     assert resp.get_json()["field"] == "body"
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl"])
+def test_json_files_nested_too_deep_are_rejected_with_a_reason(suffix: str) -> None:
+    data = b"[" * 5_000 + b"]" * 5_000
+    try:
+        result = read_bytes(data, OPTIONS[suffix])
+    except UnreadableFile as exc:
+        assert "nested too deep" in exc.reason
+    else:
+        assert [r.reason for r in result.rejects] == [
+            "invalid JSON: arrays or objects nested too deep to read"
+        ]
+        assert not result.messages
