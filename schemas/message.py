@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -20,7 +21,15 @@ from pydantic import (
 
 SCHEMA_VERSION = 1
 
-NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+def _has_text(value: str) -> str:
+    if not value.split():  # Python's idea of whitespace, the one report ids are computed with
+        raise ValueError("must contain text, not only whitespace or separators")
+    return value
+
+
+NonBlank = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_has_text)
+]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 

@@ -200,6 +200,7 @@ def test_rabbitmq_restart_while_publishing_and_consuming_loses_nothing(
             yield m
 
     worker = start_worker(FINPIPE_PREFETCH="100")
+    wait_until(lambda: "consuming" in worker.log(), 30, "the worker consuming")
     with Publisher.from_settings(settings) as pub:
         confirmed = pub.publish_many(feed())
     outage[0].join(timeout=120)

@@ -52,13 +52,19 @@ APP = create_app(
 )
 CLIENT = APP.test_client()
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
-    lambda children: (
-        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=5)
-    ),
-    max_leaves=30,
+
+def _nest(inner: st.SearchStrategy[Any], size: int) -> st.SearchStrategy[Any]:
+    return (
+        inner
+        | st.lists(inner, max_size=size)
+        | st.dictionaries(st.text(max_size=12), inner, max_size=size)
+    )
+
+
+_leaf = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40)
 )
+json_values = _nest(_nest(_nest(_leaf, 5), 4), 3)  # JSON values up to three levels deep
 report_like = st.fixed_dictionaries(
     {"raw_text": st.text(max_size=200)},
     optional={

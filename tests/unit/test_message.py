@@ -61,3 +61,9 @@ def test_page_of_maps_offsets_to_pdf_pages() -> None:
     assert [msg.page_of(0), msg.page_of(14), msg.page_of(15), msg.page_of(28)] == [1, 1, 2, 2]
     plain = ReportMessage.build(SubmitReport(raw_text="x"), Provenance(channel="api"))
     assert plain.page_of(0) is None
+
+
+@pytest.mark.parametrize("text", ["\x1c", "\u2028 \x1f", "\t\n"])
+def test_text_of_separators_only_is_not_a_report(text: str) -> None:
+    with pytest.raises(ValidationError, match="must contain text|at least 1 character"):
+        SubmitReport(raw_text=text)
