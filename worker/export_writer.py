@@ -94,8 +94,13 @@ def render_chart(spec: ChartSpec) -> bytes:
     ax = fig.add_subplot()
     x = list(range(len(spec.periods)))
     for company, values in spec.series.items():
-        ys = [float(v / spec.scale) if v is not None else float("nan") for v in values]
-        ax.plot(x, ys, marker="o", linewidth=2, label=company)
+        # Periods a company did not report are skipped, so its points stay joined by a line.
+        points = [
+            (i, float(v / spec.scale)) for i, v in zip(x, values, strict=True) if v is not None
+        ]
+        ax.plot(
+            [i for i, _ in points], [y for _, y in points], marker="o", linewidth=2, label=company
+        )
     every = max(1, -(-len(x) // 16))  # at most 16 period labels
     ax.set_xticks(
         x[::every],
@@ -121,7 +126,8 @@ _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; max-width: 70rem; }
 h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
 table { border-collapse: collapse; } td, th { padding: .2rem .8rem; text-align: left; }
-td { white-space: nowrap; } th { background: #f2f2f2; }
+td { vertical-align: top; } th { background: #f2f2f2; white-space: nowrap; vertical-align: top; }
+td.num { white-space: nowrap; text-align: right; }
 figure { margin: 1.5rem 0; } img { max-width: 100%; height: auto; }
 .empty { color: #a33; }
 """
