@@ -21,6 +21,7 @@ from pydantic import (
 
 SCHEMA_VERSION = 1
 
+
 def _has_text(value: str) -> str:
     if not value.split():  # Python's idea of whitespace, the one report ids are computed with
         raise ValueError("must contain text, not only whitespace or separators")

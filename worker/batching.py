@@ -70,20 +70,26 @@ class BatchBuffer(Generic[T]):
         deadline = self.deadline_s()
         return deadline is not None and now_s >= deadline
 
-    def take(self, now_s: float, *, force: bool = False) -> list[list[T]]:
+    def take(
+        self, now_s: float, *, force: bool = False, max_batches: int | None = None
+    ) -> list[list[T]]:
         """The batches to send now: every full batch, and the remainder when it is due (or
-        ``force``, e.g. at shutdown). What is not taken keeps waiting with its arrival time."""
+        ``force``, e.g. at shutdown), at most ``max_batches`` of them, oldest first. What is not
+        taken keeps waiting with its arrival time.
+
+        ``max_batches`` is the number of free slots: while every slot is busy, a due remainder
+        keeps filling instead of leaving as a small batch once a slot frees up."""
         if not self._pending:
             return []
         items = [item for _, item in self._pending]
         batches = pack(items, max_items=self.max_items, max_chars=self.max_chars, size=self.size)
         last = batches[-1]
         last_full = len(last) >= self.max_items or sum(self.size(i) for i in last) >= self.max_chars
-        if force or last_full or self.due(now_s):
-            self._pending = []
-            return batches
-        self._pending = self._pending[len(items) - len(last) :]
-        return batches[:-1]
+        ready = batches if (force or last_full or self.due(now_s)) else batches[:-1]
+        if max_batches is not None:
+            ready = ready[:max_batches]
+        self._pending = self._pending[sum(len(b) for b in ready) :]
+        return ready
 
 
 def backoff_s(

@@ -195,9 +195,16 @@ class Consumer:
                     for batch in buf.take(now, force=True):
                         for d in batch:
                             self._ch.basic_nack(d.tag, requeue=True)
-            elif len(self._in_flight) < self.settings.llm_concurrency or cancelled:
+            else:
                 for buf in self._buffers.values():
-                    for batch in buf.take(now, force=cancelled):
+                    free = self.settings.llm_concurrency - len(self._in_flight)
+                    if cancelled:
+                        batches = buf.take(now, force=True)
+                    elif free > 0:
+                        batches = buf.take(now, max_batches=free)
+                    else:
+                        break
+                    for batch in batches:
                         self._dispatch(batch)
             if self._buffered() or self._in_flight:
                 idle_since = now

@@ -130,3 +130,17 @@ def test_backoff_grows_and_stays_within_bounds() -> None:
 def test_backoff_rejects_negative_attempt() -> None:
     with pytest.raises(ValueError):
         backoff_s(-1, rand=lambda: 0.0)
+
+
+def test_take_hands_out_no_more_batches_than_free_slots_and_keeps_the_rest_filling() -> None:
+    from worker.batching import BatchBuffer
+
+    buf: BatchBuffer[str] = BatchBuffer(max_items=2, max_chars=1000, wait_ms=500, size=len)
+    for i, item in enumerate("abcde"):
+        buf.add(item, now_s=0.0 + i * 0.001)
+    # Everything is due, but only one slot is free: the oldest full batch leaves.
+    assert buf.take(10.0, max_batches=1) == [["a", "b"]]
+    assert buf.take(10.0, max_batches=0) == []
+    # The due remainder leaves once there are slots for it.
+    assert buf.take(10.0, max_batches=4) == [["c", "d"], ["e"]]
+    assert len(buf) == 0

@@ -65,5 +65,5 @@ def test_page_of_maps_offsets_to_pdf_pages() -> None:
 
 @pytest.mark.parametrize("text", ["\x1c", "\u2028 \x1f", "\t\n"])
 def test_text_of_separators_only_is_not_a_report(text: str) -> None:
-    with pytest.raises(ValidationError, match="must contain text|at least 1 character"):
+    with pytest.raises(ValidationError, match=r"must contain text|at least 1 character"):
         SubmitReport(raw_text=text)
