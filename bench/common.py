@@ -8,7 +8,6 @@ Benchmarks run against the real RabbitMQ and MongoDB-compatible server that
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import signal
 import socket
@@ -96,8 +95,7 @@ def bench_settings(name: str, **overrides: Any) -> Settings:
 
 def process_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment a finpipe process needs to act exactly like ``settings``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FINPIPE_", "OPENAI_"))}
-    env.update(settings.to_env())
+    env = settings.process_env()
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env

@@ -180,6 +180,17 @@ class Settings(BaseModel):
             env[var] = str(value)
         return env
 
+    def process_env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment for a child ``finpipe`` process: ``base`` (default ``os.environ``)
+        without finpipe's own variables, plus these settings."""
+        env = {
+            k: v
+            for k, v in (os.environ if base is None else base).items()
+            if not k.startswith(("FINPIPE_", "OPENAI_"))
+        }
+        env.update(self.to_env())
+        return env
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``environ`` (default ``os.environ``); empty variables are unset."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -30,8 +29,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment a finpipe process needs to act exactly like ``settings``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FINPIPE_", "OPENAI_"))}
-    env.update(settings.to_env())
+    env = settings.process_env()
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env
@@ -98,6 +96,24 @@ def start_worker(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., W
 @pytest.fixture
 def db(settings: Settings, mongo_client: Any) -> Any:
     return mongo_client[settings.mongo_db]
+
+
+SEED = "Company XYZ reported a net income of $5.3 million for Q1 2024."
+
+
+def assert_seed_record(doc: dict[str, Any]) -> None:
+    """The seed example's stored fact: the five fields, exactly, and where its amount stands."""
+    assert {k: doc[k] for k in ("company", "metric", "value", "currency", "quarter")} == {
+        "company": "XYZ",
+        "metric": "net income",
+        "value": 5300000,
+        "currency": "USD",
+        "quarter": "Q1 2024",
+    }
+    assert isinstance(doc["value"], int)
+    assert doc["value_text"] == "$5.3 million"
+    assert doc["snippet"] == SEED
+    assert SEED[doc["value_start"] : doc["value_start"] + len("$5.3 million")] == "$5.3 million"
 
 
 def one_sentence_reports(n: int, tag: str = "") -> list[ReportMessage]:
