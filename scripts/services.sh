@@ -155,6 +155,7 @@ mongo_down() {
 # ---------------------------------------------------------------- tools the tests use
 tools_up() {
   local missing=()
+  command -v curl >/dev/null || missing+=(curl)  # make demo talks to /submit with it
   command -v docker-compose >/dev/null || missing+=(docker-compose)
   command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || missing+=(chromium)
   [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
