@@ -11,9 +11,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE=${FINPIPE_SERVICES_DIR:-$ROOT/.services}
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/finpipe
 FERRETDB_VERSION=${FERRETDB_VERSION:-v1.24.2}
-# FerretDB v1.24.2 pins modernc.org/sqlite v1.32.0, whose C-to-Go runtime crashed here under
-# concurrent load when built with a current Go toolchain ("fatal error: fault" in the WAL code);
-# the build takes a newer release of the same driver.
+# FerretDB v1.24.2 pins modernc.org/sqlite v1.32.0; a build with it crashed here once under
+# concurrent load ("fatal error: fault" in the WAL code), so the build takes a newer release of
+# the same driver.
 FERRETDB_SQLITE=${FERRETDB_SQLITE:-v1.38.2}
 MONGO_PORT=27017
 AMQP_PORT=5672
