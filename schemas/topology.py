@@ -85,9 +85,14 @@ class Topology:
     def all_exchanges(self) -> list[str]:
         return [self.dlx]
 
-    def retry_step(self, attempt: int) -> int | None:
+    def retry_step(self, attempt: int, at_least_s: float | None = None) -> int | None:
         """Index of the delay queue for a message that already failed ``attempt`` times (1-based);
-        ``None`` once the steps are used up and the message belongs in the dead-letter queue."""
+        ``None`` once the steps are used up and the message belongs in the dead-letter queue.
+        ``at_least_s`` (a server's Retry-After) moves it to the first delay that long, if any."""
         if attempt < 1 or attempt > len(self.retry_delays_s):
             return None
-        return attempt - 1
+        step = attempt - 1
+        if at_least_s is not None:
+            while step + 1 < len(self.retry_delays_s) and self.retry_delays_s[step] < at_least_s:
+                step += 1
+        return step

@@ -305,7 +305,7 @@ class Consumer:
                 self.stats["acked"] += 1
                 self.stats["facts"] += out.facts
             elif out.action == "retry":
-                self._retry(d, out.reason or "transient failure")
+                self._retry(d, out.reason or "transient failure", out.retry_after_s)
             else:
                 self._dead(
                     d.tag,
@@ -317,10 +317,10 @@ class Consumer:
                 )
 
     # -- retry and dead letters -----------------------------------------------------------------
-    def _retry(self, d: Delivery, reason: str) -> None:
+    def _retry(self, d: Delivery, reason: str, retry_after_s: float | None = None) -> None:
         headers = dict(d.properties.headers or {})
         attempt = int(headers.get(HEADER_ATTEMPT, 0)) + 1
-        step = self.topology.retry_step(attempt)
+        step = self.topology.retry_step(attempt, at_least_s=retry_after_s)
         if step is None:
             self._dead(
                 d.tag,

@@ -23,3 +23,13 @@ def test_retry_step_runs_out_after_the_last_delay() -> None:
     t = Topology("q", retry_delays_s=(1, 4, 16))
     assert [t.retry_step(a) for a in (1, 2, 3, 4)] == [0, 1, 2, None]
     assert set(t.all_queues()) == {"q", "q.dead", "q.retry.1s", "q.retry.4s", "q.retry.16s"}
+
+
+def test_a_retry_after_moves_the_message_to_a_long_enough_delay() -> None:
+    t = Topology("q", retry_delays_s=(2, 10, 60, 300))
+    assert t.retry_step(1, at_least_s=None) == 0
+    assert t.retry_step(1, at_least_s=2) == 0
+    assert t.retry_step(1, at_least_s=45) == 2
+    assert t.retry_step(2, at_least_s=1) == 1  # never shorter than the attempt's own step
+    assert t.retry_step(1, at_least_s=3600) == 3  # the longest there is
+    assert t.retry_step(5, at_least_s=45) is None
