@@ -129,9 +129,16 @@ def test_several_workers_on_one_queue_store_each_report_once(
 def test_sigterm_during_a_batch_finishes_it_and_exits_zero(settings, start_worker, db) -> None:
     msgs = one_sentence_reports(600, tag="t-")
     publish(settings, msgs)
-    worker = start_worker(FINPIPE_BATCH_SNIPPETS="5", FINPIPE_LLM_CONCURRENCY="1")
-    wait_until(lambda: db.financial_data.count_documents({}) >= 10, 60, "work in progress")
-    assert worker.stop(signal.SIGTERM) == 0
+    with FakeOpenAI(base_ms=50) as model:  # 120 calls of 50 ms: the signal lands mid-run
+        worker = start_worker(
+            FINPIPE_BATCH_SNIPPETS="5",
+            FINPIPE_LLM_CONCURRENCY="1",
+            FINPIPE_PROVIDER="openai",
+            OPENAI_API_KEY="test",
+            OPENAI_BASE_URL=model.base_url,
+        )
+        wait_until(lambda: db.financial_data.count_documents({}) >= 10, 60, "work in progress")
+        assert worker.stop(signal.SIGTERM) == 0
     done = db.reports.count_documents({"status": "done"})
     ready, consumers = queue_depth(settings)
     assert consumers == 0
@@ -216,24 +223,30 @@ def test_rabbitmq_restart_while_publishing_and_consuming_loses_nothing(
 
 
 def test_mongodb_down_for_30_seconds_delays_but_loses_nothing(settings, start_worker, db) -> None:
-    msgs = one_sentence_reports(3000, tag="m-")
+    msgs = one_sentence_reports(1000, tag="m-")
     publish(settings, msgs)
-    worker = start_worker(
-        FINPIPE_RETRY_DELAYS_S="1,2,4,8,16,32",
-        FINPIPE_BATCH_SNIPPETS="5",
-        FINPIPE_LLM_CONCURRENCY="1",
-    )
-    wait_until(lambda: db.financial_data.count_documents({}) >= 10, 60, "work in progress")
-    services("mongo-stop")
-    try:
-        time.sleep(30)  # the outage itself
-    finally:
-        services("mongo-start")
-    wait_until(
-        lambda: db.reports.count_documents({"status": "done"}) == 3000, 180, "all 3000 reports"
-    )
-    wait_until(lambda: queue_depth(settings)[0] == 0, 60, "queue drained")
-    assert worker.stop() == 0
+    # A model answering in 50 ms per call of 5 snippets keeps the worker busy for at least 10 s,
+    # so the outage lands in the middle of the work however fast the machine is.
+    with FakeOpenAI(base_ms=50) as model:
+        worker = start_worker(
+            FINPIPE_RETRY_DELAYS_S="1,2,4,8,16,32",
+            FINPIPE_BATCH_SNIPPETS="5",
+            FINPIPE_LLM_CONCURRENCY="1",
+            FINPIPE_PROVIDER="openai",
+            OPENAI_API_KEY="test",
+            OPENAI_BASE_URL=model.base_url,
+        )
+        wait_until(lambda: db.financial_data.count_documents({}) >= 10, 60, "work in progress")
+        services("mongo-stop")
+        try:
+            time.sleep(30)  # the outage itself
+        finally:
+            services("mongo-start")
+        wait_until(
+            lambda: db.reports.count_documents({"status": "done"}) == 1000, 180, "all reports"
+        )
+        wait_until(lambda: queue_depth(settings)[0] == 0, 60, "queue drained")
+        assert worker.stop() == 0
     assert "retrying in" in worker.log()
     assert DeadLetterQueue(settings).count() == 0
     assert_each_stored_once(db, msgs)

@@ -13,6 +13,7 @@ import pytest
 from ingest.app import create_app
 from schemas.settings import Settings
 from schemas.topology import Topology
+from tests.fake_openai import FakeOpenAI
 from tests.integration.conftest import SEED, assert_seed_record, queue_depth, wait_until
 
 
@@ -169,9 +170,16 @@ def test_worker_killed_before_acknowledging_stores_each_report_once(
     ]
     with Publisher.from_settings(settings) as pub:
         assert pub.publish_many(msgs) == n
-    first = start_worker(FINPIPE_BATCH_SNIPPETS="5", FINPIPE_LLM_CONCURRENCY="1")
-    wait_until(lambda: db.financial_data.count_documents({}) >= 20, 60, "some facts stored")
-    first.stop(signal.SIGKILL)
+    with FakeOpenAI(base_ms=50) as model:  # 200 calls of 50 ms: the kill lands mid-run
+        first = start_worker(
+            FINPIPE_BATCH_SNIPPETS="5",
+            FINPIPE_LLM_CONCURRENCY="1",
+            FINPIPE_PROVIDER="openai",
+            OPENAI_API_KEY="test",
+            OPENAI_BASE_URL=model.base_url,
+        )
+        wait_until(lambda: db.financial_data.count_documents({}) >= 20, 60, "some facts stored")
+        first.stop(signal.SIGKILL)
     stored_at_kill = db.financial_data.count_documents({})
     assert stored_at_kill < n, "the worker finished before it was killed; make the batch larger"
 
