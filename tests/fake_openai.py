@@ -192,6 +192,14 @@ class FakeOpenAI:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
+    def worker_env(self, key: str = "test") -> dict[str, str]:
+        """The environment that points a ``finpipe`` process at this server."""
+        return {
+            "FINPIPE_PROVIDER": "openai",
+            "OPENAI_API_KEY": key,
+            "OPENAI_BASE_URL": self.base_url,
+        }
+
     def start(self) -> FakeOpenAI:
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

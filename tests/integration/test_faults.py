@@ -133,9 +133,7 @@ def test_sigterm_during_a_batch_finishes_it_and_exits_zero(settings, start_worke
         worker = start_worker(
             FINPIPE_BATCH_SNIPPETS="5",
             FINPIPE_LLM_CONCURRENCY="1",
-            FINPIPE_PROVIDER="openai",
-            OPENAI_API_KEY="test",
-            OPENAI_BASE_URL=model.base_url,
+            **model.worker_env(),
         )
         wait_until(lambda: db.financial_data.count_documents({}) >= 10, 60, "work in progress")
         assert worker.stop(signal.SIGTERM) == 0
@@ -159,9 +157,7 @@ def test_a_second_signal_exits_at_once_and_loses_nothing(settings, start_worker,
         worker = start_worker(
             FINPIPE_BATCH_SNIPPETS="5",
             FINPIPE_LLM_CONCURRENCY="1",
-            FINPIPE_PROVIDER="openai",
-            OPENAI_API_KEY="test",
-            OPENAI_BASE_URL=slow_model.base_url,
+            **slow_model.worker_env(),
         )
         wait_until(lambda: slow_model.calls >= 1, 30, "a model call in flight")
         worker.proc.send_signal(signal.SIGTERM)
@@ -232,9 +228,7 @@ def test_mongodb_down_for_30_seconds_delays_but_loses_nothing(settings, start_wo
             FINPIPE_RETRY_DELAYS_S="1,2,4,8,16,32",
             FINPIPE_BATCH_SNIPPETS="5",
             FINPIPE_LLM_CONCURRENCY="1",
-            FINPIPE_PROVIDER="openai",
-            OPENAI_API_KEY="test",
-            OPENAI_BASE_URL=model.base_url,
+            **model.worker_env(),
         )
         wait_until(lambda: db.financial_data.count_documents({}) >= 10, 60, "work in progress")
         services("mongo-stop")

@@ -48,9 +48,7 @@ def openai_worker(
     def start(*args: str, **extra_env: str) -> WorkerProcess:
         return start_worker(
             *args,
-            FINPIPE_PROVIDER="openai",
-            OPENAI_API_KEY="test",
-            OPENAI_BASE_URL=server.base_url,
+            **server.worker_env(),
             **extra_env,
         )
 

@@ -27,9 +27,7 @@ def start_openai_worker(
     start_worker: Callable[..., WorkerProcess], server: FakeOpenAI, key: str = "test", **env: str
 ) -> WorkerProcess:
     return start_worker(
-        FINPIPE_PROVIDER="openai",
-        OPENAI_API_KEY=key,
-        OPENAI_BASE_URL=server.base_url,
+        **server.worker_env(key),
         **env,
     )
 

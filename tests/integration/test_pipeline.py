@@ -174,9 +174,7 @@ def test_worker_killed_before_acknowledging_stores_each_report_once(
         first = start_worker(
             FINPIPE_BATCH_SNIPPETS="5",
             FINPIPE_LLM_CONCURRENCY="1",
-            FINPIPE_PROVIDER="openai",
-            OPENAI_API_KEY="test",
-            OPENAI_BASE_URL=model.base_url,
+            **model.worker_env(),
         )
         wait_until(lambda: db.financial_data.count_documents({}) >= 20, 60, "some facts stored")
         first.stop(signal.SIGKILL)
