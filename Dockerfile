@@ -5,8 +5,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 COPY pyproject.toml setup.cfg README.md ./
 COPY schemas ./schemas
+COPY adapters ./adapters
 COPY ingest ./ingest
 COPY worker ./worker
+COPY export ./export
+COPY ops ./ops
 COPY finpipe ./finpipe
 RUN pip install . && useradd --create-home --uid 10001 finpipe \
     && mkdir -p /data/inbox /data/exports && chown -R finpipe /data

@@ -221,7 +221,7 @@ def write_jsonl(path: Path, texts: Sequence[str]) -> None:
 
 def preload(settings: Settings, texts: Sequence[str]) -> None:
     """Publish the reports into the work queue (with confirms), before a worker starts."""
-    from ingest.publisher import Publisher
+    from adapters.rabbitmq import Publisher
 
     with Publisher.from_settings(settings) as pub:
         msgs = messages_for(texts)

@@ -1,7 +1,8 @@
 """finpipe: turn unstructured financial reports into clean, queryable numbers.
 
 This package is the composition root: the ``finpipe`` command reads settings, builds the adapters
-from ``ingest``, ``worker`` and ``schemas`` and passes them in. Nothing connects at import time.
+(``adapters``) and passes them to ``ingest``, ``worker``, ``export`` and ``ops``. Nothing connects
+at import time.
 """
 
 __version__ = "0.1.0"

@@ -1,8 +1,9 @@
 """The ``finpipe`` command: the one composition root.
 
-The group reads the settings once; each subcommand builds the adapters it needs and hands them to
-the code in ``ingest`` and ``worker``. Subcommands for a whole area live in ``finpipe/cmd_*.py``
-and are registered at the bottom of this file.
+The group reads the settings once; each subcommand builds the adapters it needs through its
+``Context`` (``finpipe/context.py``) and hands them to the code in ``ingest``, ``worker``,
+``export`` and ``ops``. Subcommands for a whole area live in ``finpipe/cmd_*.py`` as module-level
+click commands, added to the group at the bottom of this file.
 """
 
 from __future__ import annotations

@@ -20,7 +20,6 @@ from finpipe.context import Context, pass_ctx
 from ingest import scheduler
 from ingest.inbox import Inbox, Progress, Summary, expand_paths, ingest_paths
 from schemas.errors import ConfigError, TransientError
-from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,6 @@ def watch(ctx: Context, inbox: Path | None, settle_s: float) -> None:
     failed/<name>.rejects.jsonl. A file dropped again is recognised and not published twice.
     Stop with Ctrl-C.
     """
-    from ingest.publisher import Publisher
     from ingest.watcher import InboxWatcher
 
     settings = ctx.settings
@@ -56,7 +54,7 @@ def watch(ctx: Context, inbox: Path | None, settle_s: float) -> None:
         settings = settings.model_copy(update={"inbox": inbox})
     box = Inbox.from_settings(settings, settle_s=settle_s)
     stop = threading.Event()
-    with _stop_on_signals(stop), Publisher.from_settings(settings) as publisher:
+    with _stop_on_signals(stop), ctx.broker().publisher() as publisher:
         summary = InboxWatcher(box, publisher).run(stop)
     click.echo(summary.line())
 
@@ -82,15 +80,13 @@ def ingest(ctx: Context, paths: tuple[Path, ...], text_column: str | None, settl
     the broker did not take everything (those files stay for the next run), else 0; unreadable
     files and rejected rows are counted in the summary.
     """
-    from ingest.publisher import Publisher
-
     settings = ctx.settings
     box = Inbox.from_settings(settings, text_column=text_column, settle_s=settle_s)
     files = expand_paths(paths, box)
     total_bytes = sum(p.stat().st_size for p in files if p.is_file())
     try:
         with (
-            Publisher.from_settings(settings) as publisher,
+            ctx.broker().publisher() as publisher,
             _progress(total_bytes, len(files)) as progress,
         ):
             summary = ingest_paths(files, box, publisher, progress=progress)
@@ -103,18 +99,25 @@ def ingest(ctx: Context, paths: tuple[Path, ...], text_column: str | None, settl
         sys.exit(1)
 
 
-def nightly_jobs(settings: Settings) -> list[scheduler.Job]:
-    """What ``finpipe schedule`` runs, in order: the inbox sweep, then the export."""
-    from finpipe.cmd_export import export_after_drain
+def nightly_jobs(ctx: Context) -> list[scheduler.Job]:
+    """What ``finpipe schedule`` runs, in order: the inbox sweep, then the export. Each run
+    builds its own adapters and closes them."""
+    settings = ctx.settings
+
+    def export() -> str:
+        from export.run import export_after_drain
+
+        broker, store = ctx.broker(), ctx.store()
+        try:
+            return export_after_drain(settings, store, broker.work_queue_depth)
+        finally:
+            store.close()
 
     return [
-        scheduler.inbox_sweep_job(settings),
-        scheduler.Job(
-            "export",
-            settings.export_cron,
-            lambda: export_after_drain(settings),
-            "FINPIPE_EXPORT_CRON",
+        scheduler.inbox_sweep_job(
+            settings, publisher=lambda: ctx.broker().publisher(), runs=ctx.store
         ),
+        scheduler.Job("export", settings.export_cron, export, "FINPIPE_EXPORT_CRON"),
     ]
 
 
@@ -132,7 +135,7 @@ def schedule(ctx: Context, run_now: bool) -> None:
     """
     settings = ctx.settings
     try:
-        jobs = nightly_jobs(settings)
+        jobs = nightly_jobs(ctx)
         sched = scheduler.build_scheduler(jobs, settings.timezone, run_now=run_now)
     except ConfigError as exc:
         click.echo(f"finpipe: configuration error: {exc}", err=True)

@@ -7,15 +7,30 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import click
 
+from adapters.mongo import MongoStore
+from finpipe.context import Context, pass_ctx
 from schemas.errors import FinpipeError
 from schemas.settings import Settings, redact_url
 
 log = logging.getLogger("finpipe")
+
+FACT_CORE_FIELDS = (
+    "company",
+    "metric",
+    "value",
+    "currency",
+    "unit",
+    "quarter",
+    "value_text",
+    "report_id",
+    "extractor",
+)
 
 
 def build_extractor(settings: Settings, store: Any = None) -> Any:
@@ -35,114 +50,123 @@ def build_extractor(settings: Settings, store: Any = None) -> Any:
     return RulesExtractor()
 
 
-def register(cli: click.Group) -> None:
-    from finpipe.context import Context, pass_ctx
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+@pass_ctx
+def serve(ctx: Context, host: str, port: int) -> None:
+    """Run the HTTP shim: POST /submit, GET /healthz, GET /reports/<id>.
 
-    @cli.command()
-    @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-    @click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
-    @pass_ctx
-    def serve(ctx: Context, host: str, port: int) -> None:
-        """Run the HTTP shim: POST /submit, GET /healthz, GET /reports/<id>.
+    POST /submit takes {"raw_text": "...", "source", "company_hint", "reported_at"} or a
+    JSON array of those, publishes one message per report and answers 202 with its
+    report_id once the broker has confirmed it.
+    """
+    from ingest.app import create_app
 
-        POST /submit takes {"raw_text": "...", "source", "company_hint", "reported_at"} or a
-        JSON array of those, publishes one message per report and answers 202 with its
-        report_id once the broker has confirmed it.
-        """
-        from ingest.app import create_app
-
-        app = create_app(ctx.settings)
-        log.info(
-            "serving on http://%s:%d (broker %s)", host, port, redact_url(ctx.settings.amqp_url)
-        )
-        app.run(host=host, port=port, threaded=True, use_reloader=False)
-
-    @cli.command()
-    @click.option(
-        "--burst",
-        is_flag=True,
-        help="Process what is queued, then exit once the queue stays empty.",
+    broker = ctx.broker()
+    # A request must not wait for reconnects: one try, then 503 and the client retries.
+    app = create_app(
+        ctx.settings,
+        publisher_factory=lambda: broker.publisher(reconnect_attempts=1, timeout_s=10),
+        store_factory=ctx.store,
     )
-    @pass_ctx
-    def worker(ctx: Context, burst: bool) -> None:
-        """Consume reports, extract and normalize their facts, upsert them into MongoDB.
+    log.info("serving on http://%s:%d (broker %s)", host, port, redact_url(ctx.settings.amqp_url))
+    app.run(host=host, port=port, threaded=True, use_reloader=False)
 
-        A message is acknowledged only after its facts are written. Transient failures go to
-        delayed-retry queues, permanent ones to the dead-letter queue with their reason.
-        SIGTERM/SIGINT finish the batch in hand and exit 0; a second signal exits at once.
-        """
-        from worker.consumer import Consumer
-        from worker.pipeline import Pipeline
-        from worker.store import MongoStore
 
-        settings = ctx.settings
-        store = MongoStore.from_settings(settings)
+def report_status_hooks(
+    store: MongoStore,
+) -> tuple[Callable[[str, str], None], Callable[[str, str, int], None]]:
+    """What the consumer calls (off its thread) when a report is dead-lettered or retried: record
+    the status; a failure to record is logged, never raised (the database may be what failed)."""
+
+    def on_dead(report_id: str, reason: str) -> None:
         try:
-            store.ping()
-            store.ensure_indexes()
+            store.mark_reports([report_id], "dead", datetime.now(UTC), error=reason)
         except FinpipeError as exc:
-            log.error("%s", exc)
-            sys.exit(1)
-        extractor = build_extractor(settings, store)
-        pipeline = Pipeline(extractor, store)
+            log.warning("could not record dead status of %s: %s", report_id[:12], exc)
 
-        def on_dead(report_id: str, reason: str) -> None:
-            try:
-                store.mark_reports([report_id], "dead", datetime.now(UTC), error=reason)
-            except FinpipeError as exc:
-                log.warning("could not record dead status of %s: %s", report_id[:12], exc)
+    def on_retry(report_id: str, reason: str, attempt: int) -> None:
+        try:
+            store.mark_reports(
+                [report_id], "failed", datetime.now(UTC), error=reason, attempts=attempt
+            )
+        except FinpipeError as exc:
+            log.debug("could not record failed status of %s: %s", report_id[:12], exc)
 
-        def on_retry(report_id: str, reason: str, attempt: int) -> None:
-            try:
-                store.mark_reports(
-                    [report_id], "failed", datetime.now(UTC), error=reason, attempts=attempt
-                )
-            except FinpipeError as exc:  # the database may be what failed
-                log.debug("could not record failed status of %s: %s", report_id[:12], exc)
+    return on_dead, on_retry
 
-        consumer = Consumer(settings, pipeline, on_dead=on_dead, on_retry=on_retry, burst=burst)
-        consumer.install_signal_handlers()
-        # `kill -USR1 <pid>` prints every thread's stack to stderr: what is it doing right now?
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
-        code = consumer.run()
-        if hasattr(extractor, "close"):
-            extractor.close()
+
+@click.command()
+@click.option(
+    "--burst",
+    is_flag=True,
+    help="Process what is queued, then exit once the queue stays empty.",
+)
+@pass_ctx
+def worker(ctx: Context, burst: bool) -> None:
+    """Consume reports, extract and normalize their facts, upsert them into MongoDB.
+
+    A message is acknowledged only after its facts are written. Transient failures go to
+    delayed-retry queues, permanent ones to the dead-letter queue with their reason.
+    SIGTERM/SIGINT finish the batch in hand and exit 0; a second signal exits at once.
+    """
+    from worker.consumer import Consumer
+    from worker.pipeline import Pipeline
+
+    settings = ctx.settings
+    store = ctx.store()
+    try:
+        store.ping()
+        store.ensure_indexes()
+    except FinpipeError as exc:
+        log.error("%s", exc)
+        sys.exit(1)
+    extractor = build_extractor(settings, store)
+    on_dead, on_retry = report_status_hooks(store)
+    consumer = Consumer(
+        settings,
+        Pipeline(extractor, store),
+        ctx.broker(),
+        on_dead=on_dead,
+        on_retry=on_retry,
+        burst=burst,
+    )
+    consumer.install_signal_handlers()
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: what is it doing right now?
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    code = consumer.run()
+    if hasattr(extractor, "close"):
+        extractor.close()
+    store.close()
+    sys.exit(code)
+
+
+@click.command()
+@click.option("--report", "report_id", default=None, help="Only the facts of this report.")
+@click.option("--company", default=None, help="Only the facts of this company.")
+@click.option("--limit", default=50, show_default=True, type=int, help="At most this many.")
+@click.option("--full", is_flag=True, help="Print every provenance field too.")
+@pass_ctx
+def facts(ctx: Context, report_id: str | None, company: str | None, limit: int, full: bool) -> None:
+    """Print stored facts from financial_data, one JSON object per line."""
+    query: dict[str, Any] = {}
+    if report_id:
+        query["report_id"] = report_id
+    if company:
+        query["company"] = company
+    store = ctx.store()
+    try:
+        docs = store.facts(query, limit=limit)
+    except FinpipeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
         store.close()
-        sys.exit(code)
+    for d in docs:
+        shown = d if full else {k: d.get(k) for k in FACT_CORE_FIELDS}
+        click.echo(json.dumps(shown, default=str, ensure_ascii=False))
 
-    @cli.command()
-    @click.option("--report", "report_id", default=None, help="Only the facts of this report.")
-    @click.option("--company", default=None, help="Only the facts of this company.")
-    @click.option("--limit", default=50, show_default=True, type=int, help="At most this many.")
-    @click.option("--full", is_flag=True, help="Print every provenance field too.")
-    @pass_ctx
-    def facts(
-        ctx: Context, report_id: str | None, company: str | None, limit: int, full: bool
-    ) -> None:
-        """Print stored facts from financial_data, one JSON object per line."""
-        from worker.store import MongoStore
 
-        store = MongoStore.from_settings(ctx.settings)
-        query: dict[str, Any] = {}
-        if report_id:
-            query["report_id"] = report_id
-        if company:
-            query["company"] = company
-        try:
-            docs = store.facts(query, limit=limit)
-        except FinpipeError as exc:
-            raise click.ClickException(str(exc)) from exc
-        core = (
-            "company",
-            "metric",
-            "value",
-            "currency",
-            "unit",
-            "quarter",
-            "value_text",
-            "report_id",
-            "extractor",
-        )
-        for d in docs:
-            shown = d if full else {k: d.get(k) for k in core}
-            click.echo(json.dumps(shown, default=str, ensure_ascii=False))
+def register(cli: click.Group) -> None:
+    for command in (serve, worker, facts):
+        cli.add_command(command)

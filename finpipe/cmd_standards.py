@@ -161,45 +161,50 @@ def normalize_record(raw: str) -> dict[str, Any]:
     }
 
 
+@click.command("extract")
+@click.option(
+    "--provider",
+    type=click.Choice(["rules", "openai"]),
+    default="rules",
+    show_default=True,
+    help="rules: offline deterministic extractor; openai: the model path.",
+)
+@click.argument("file", type=click.File("r", encoding="utf-8"), default="-")
+def extract(provider: str, file: IO[str]) -> None:
+    """Extract facts from JSONL {"id", "text"} lines (FILE or stdin) to JSONL on stdout.
+
+    Needs neither RabbitMQ nor MongoDB. A bad input line is reported on stderr with its line
+    number; the other lines still go through (exit status 1 if any line was bad).
+    """
+    bad = extract_stream(file, sys.stdout, sys.stderr, provider=provider)
+    if bad:
+        sys.exit(1)
+
+
+@click.command("normalize")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per input.")
+@click.argument("amounts", nargs=-1)
+def normalize(as_json: bool, amounts: tuple[str, ...]) -> None:
+    """Show the value, currency and unit the standard gives each AMOUNT (or stdin lines).
+
+    Example: finpipe normalize '$(9.8) million' 15.94p '₹1,234 crore' 'EUR 2.01 mn'
+    """
+    inputs = list(amounts) or [x.rstrip("\n") for x in sys.stdin if x.strip()]
+    failed = False
+    for raw in inputs:
+        rec = normalize_record(raw)
+        failed = failed or rec["error"] is not None
+        if as_json:
+            click.echo(dumps(rec))
+        elif rec["error"] is not None:
+            click.echo(f"{raw}\terror: {rec['error']}")
+        else:
+            currency = rec["currency"] or "-"
+            click.echo(f"{raw}\t{decimal_text(rec['value'])}\t{currency}\t{rec['unit']}")
+    if failed:
+        sys.exit(1)
+
+
 def register(cli: click.Group) -> None:
-    @cli.command("extract")
-    @click.option(
-        "--provider",
-        type=click.Choice(["rules", "openai"]),
-        default="rules",
-        show_default=True,
-        help="rules: offline deterministic extractor; openai: the model path.",
-    )
-    @click.argument("file", type=click.File("r", encoding="utf-8"), default="-")
-    def extract(provider: str, file: IO[str]) -> None:
-        """Extract facts from JSONL {"id", "text"} lines (FILE or stdin) to JSONL on stdout.
-
-        Needs neither RabbitMQ nor MongoDB. A bad input line is reported on stderr with its line
-        number; the other lines still go through (exit status 1 if any line was bad).
-        """
-        bad = extract_stream(file, sys.stdout, sys.stderr, provider=provider)
-        if bad:
-            sys.exit(1)
-
-    @cli.command("normalize")
-    @click.option("--json", "as_json", is_flag=True, help="One JSON object per input.")
-    @click.argument("amounts", nargs=-1)
-    def normalize(as_json: bool, amounts: tuple[str, ...]) -> None:
-        """Show the value, currency and unit the standard gives each AMOUNT (or stdin lines).
-
-        Example: finpipe normalize '$(9.8) million' 15.94p '₹1,234 crore' 'EUR 2.01 mn'
-        """
-        inputs = list(amounts) or [x.rstrip("\n") for x in sys.stdin if x.strip()]
-        failed = False
-        for raw in inputs:
-            rec = normalize_record(raw)
-            failed = failed or rec["error"] is not None
-            if as_json:
-                click.echo(dumps(rec))
-            elif rec["error"] is not None:
-                click.echo(f"{raw}\terror: {rec['error']}")
-            else:
-                currency = rec["currency"] or "-"
-                click.echo(f"{raw}\t{decimal_text(rec['value'])}\t{currency}\t{rec['unit']}")
-        if failed:
-            sys.exit(1)
+    for command in (extract, normalize):
+        cli.add_command(command)

@@ -1,15 +1,28 @@
-"""What every subcommand receives from the ``finpipe`` group: the validated settings."""
+"""What every subcommand receives from the ``finpipe`` group: the validated settings, and the
+adapters built from them. Building an adapter connects nothing; the first call that needs the
+server does."""
 
 from __future__ import annotations
 
 import click
 
+from adapters.mongo import MongoStore
+from adapters.rabbitmq import Broker
 from schemas.settings import Settings
 
 
 class Context:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+
+    def broker(self) -> Broker:
+        """RabbitMQ for the configured work queue: publishers, consumers, queue depths, dead
+        letters."""
+        return Broker.from_settings(self.settings)
+
+    def store(self, *, timeout_ms: int = 5000) -> MongoStore:
+        """MongoDB: every collection finpipe reads or writes. Callers close it."""
+        return MongoStore.from_settings(self.settings, timeout_ms=timeout_ms)
 
 
 pass_ctx = click.make_pass_decorator(Context)

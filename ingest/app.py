@@ -1,7 +1,9 @@
-"""The ``POST /submit`` shim: a thin JSON door onto the same publisher and message schema.
+"""The ``POST /submit`` shim: a thin JSON door onto the same publisher and message schema. The only
+Flask import.
 
-``create_app`` is the factory; adapters (publisher, store) are built per thread from the settings
-or injected by the caller. Answers never carry a stack trace.
+``create_app`` is the factory: it registers the ``api`` Blueprint over two adapters, a publisher
+and a store (the Protocols below), made per thread by the factories the caller gives (default:
+from the settings). Answers never carry a stack trace.
 """
 
 from __future__ import annotations
@@ -9,19 +11,21 @@ from __future__ import annotations
 import hmac
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
-from flask import Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from ingest.publisher import Publisher
-from schemas.errors import FinpipeError, StoreUnavailable
+from adapters.mongo import MongoStore
+from adapters.rabbitmq import Broker
+from schemas.errors import FinpipeError, StoreUnavailable, validation_errors
 from schemas.message import Provenance, ReportMessage, SubmitReport
 from schemas.settings import Settings
-from worker.store import MongoStore
 
 log = logging.getLogger(__name__)
 
@@ -53,197 +57,252 @@ def too_deep(body: bytes, limit: int) -> bool:
     return False
 
 
-def _field_errors(exc: ValidationError, prefix: str) -> list[dict[str, str]]:
-    out = []
-    for e in exc.errors():
-        loc = ".".join(str(x) for x in e["loc"])
-        out.append(
-            {"field": f"{prefix}{loc}" if loc else prefix.rstrip(".") or "body", "error": e["msg"]}
-        )
-    return out
+class SubmitPublisher(Protocol):
+    """What the app needs from the publisher (``adapters.rabbitmq.Publisher``)."""
+
+    def publish_many(self, messages: Iterable[ReportMessage]) -> int: ...
+
+    def check(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class ReportStore(Protocol):
+    """What the app needs from the store (``adapters.mongo.MongoStore``)."""
+
+    def mark_queued(self, report_ids: Iterable[str], now: datetime, **fields: Any) -> None: ...
+
+    def report(self, report_id: str) -> dict[str, Any] | None: ...
+
+    def ping(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class ThreadAdapters:
+    """One publisher and one store per serving thread (pika is not thread-safe), made on first
+    use; ``close_all`` closes every one any thread opened (call it at shutdown)."""
+
+    def __init__(
+        self,
+        make_publisher: Callable[[], SubmitPublisher],
+        make_store: Callable[[], ReportStore],
+    ) -> None:
+        self._make_publisher = make_publisher
+        self._make_store = make_store
+        self._local = threading.local()
+        self._opened: list[SubmitPublisher | ReportStore] = []
+
+    def publisher(self) -> SubmitPublisher:
+        pub: SubmitPublisher | None = getattr(self._local, "publisher", None)
+        if pub is None:
+            pub = self._local.publisher = self._make_publisher()
+            self._opened.append(pub)
+        return pub
+
+    def store(self) -> ReportStore:
+        st: ReportStore | None = getattr(self._local, "store", None)
+        if st is None:
+            st = self._local.store = self._make_store()
+            self._opened.append(st)
+        return st
+
+    def drop_publisher(self) -> None:
+        """Close this thread's publisher after a failure; the next request opens a new one."""
+        pub: SubmitPublisher | None = getattr(self._local, "publisher", None)
+        if pub is not None:
+            pub.close()
+        self._local.publisher = None
+
+    def close_all(self) -> None:
+        while self._opened:
+            self._opened.pop().close()
 
 
 def create_app(
     settings: Settings,
     *,
-    publisher_factory: Callable[[], Publisher] | None = None,
-    store_factory: Callable[[], MongoStore] | None = None,
+    publisher_factory: Callable[[], SubmitPublisher] | None = None,
+    store_factory: Callable[[], ReportStore] | None = None,
 ) -> Flask:
+    """The Flask app; ``app.extensions["finpipe.close"]()`` closes its connections."""
+    broker = Broker.from_settings(settings)
+    adapters = ThreadAdapters(
+        # A request must not wait for reconnects: one try, then 503 and the client retries.
+        publisher_factory or (lambda: broker.publisher(reconnect_attempts=1, timeout_s=10)),
+        store_factory or (lambda: MongoStore.from_settings(settings)),
+    )
     app = Flask("finpipe")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    local = threading.local()
-    # A request must not wait for reconnects: one try, then 503 and the client retries.
-    make_publisher = publisher_factory or (
-        lambda: Publisher.from_settings(settings, reconnect_attempts=1, timeout_s=10)
-    )
-    make_store = store_factory or (lambda: MongoStore.from_settings(settings))
-    opened: list[Publisher | MongoStore] = []  # every adapter any thread opened
-
-    def publisher() -> Publisher:
-        if getattr(local, "publisher", None) is None:
-            local.publisher = make_publisher()
-            opened.append(local.publisher)
-        pub: Publisher = local.publisher
-        return pub
-
-    def store() -> MongoStore:
-        if getattr(local, "store", None) is None:
-            local.store = make_store()
-            opened.append(local.store)
-        st: MongoStore = local.store
-        return st
-
-    def close_adapters() -> None:
-        """Close every connection the app opened (call at shutdown)."""
-        while opened:
-            opened.pop().close()
-
-    app.extensions["finpipe.close"] = close_adapters
-
-    def error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
-        return jsonify({"error": message, **extra}), status
-
-    @app.before_request
-    def _auth() -> tuple[Response, int] | None:
-        token = settings.api_token
-        if token is None or request.path == "/healthz":
-            return None
-        given = request.headers.get("Authorization", "")
-        expected = f"Bearer {token.get_secret_value()}"
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            return error(401, "missing or wrong bearer token (Authorization: Bearer <token>)")
-        return None
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> tuple[Response, int]:
-        status = exc.code or 500
-        if status == 413:
-            return error(
-                413,
-                f"request body is over {settings.max_body_bytes} bytes (FINPIPE_MAX_BODY_BYTES)",
-            )
-        return error(status, exc.description or exc.name)
-
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> tuple[Response, int]:
-        log.error("unexpected error serving %s %s", request.method, request.path, exc_info=exc)
-        return error(500, "internal error; see the server log")
-
-    @app.post("/submit")
-    def submit() -> tuple[Response, int]:
-        if not request.is_json:
-            return error(415, "Content-Type must be application/json")
-        raw = request.get_data(cache=True)
-        if too_deep(raw, MAX_JSON_DEPTH):
-            return error(400, f"JSON nested deeper than {MAX_JSON_DEPTH} levels", field="body")
-        payload = request.get_json(silent=True)
-        if payload is None:
-            return error(400, "body is not valid JSON", field="body")
-        single = isinstance(payload, dict)
-        items = [payload] if single else payload
-        if not isinstance(items, list) or not items:
-            return error(
-                400, "body must be a report object or a non-empty array of them", field="body"
-            )
-        if len(items) > MAX_ARRAY_ITEMS:
-            return error(
-                400, f"array holds {len(items)} reports; at most {MAX_ARRAY_ITEMS}", field="body"
-            )
-
-        now = datetime.now(UTC)
-        results: list[dict[str, Any]] = []
-        good: list[ReportMessage] = []
-        for i, item in enumerate(items):
-            prefix = "" if single else f"[{i}]."
-            if not isinstance(item, dict):
-                results.append(
-                    {
-                        "index": i,
-                        "status": "rejected",
-                        "errors": [{"field": f"[{i}]", "error": "must be an object"}],
-                    }
-                )
-                continue
-            try:
-                report = SubmitReport.model_validate(item)
-            except ValidationError as exc:
-                results.append(
-                    {"index": i, "status": "rejected", "errors": _field_errors(exc, prefix)}
-                )
-                continue
-            if len(report.raw_text.encode("utf-8")) > settings.max_report_bytes:
-                results.append(
-                    {
-                        "index": i,
-                        "status": "rejected",
-                        "errors": [
-                            {
-                                "field": f"{prefix}raw_text",
-                                "error": f"over {settings.max_report_bytes} bytes "
-                                "(FINPIPE_MAX_REPORT_BYTES)",
-                            }
-                        ],
-                    }
-                )
-                continue
-            msg = ReportMessage.build(report, Provenance(channel="api", ingested_at=now))
-            good.append(msg)
-            results.append({"index": i, "report_id": msg.report_id, "status": "queued"})
-
-        if not good:
-            errors = [e for r in results for e in r.get("errors", [])]
-            first = errors[0] if errors else {"field": "body", "error": "invalid"}
-            return error(
-                400, f"{first['field']}: {first['error']}", field=first["field"], errors=errors
-            )
-        try:
-            publisher().publish_many(good)
-        except FinpipeError as exc:
-            log.warning("submit: %d report(s) not queued: %s", len(good), exc)
-            publisher().close()
-            local.publisher = None
-            return error(503, "message broker unavailable; nothing was queued, retry later")
-        try:
-            store().mark_queued([m.report_id for m in good], now, channel="api")
-        except StoreUnavailable as exc:  # the report is safe on the broker; status comes later
-            log.warning("submit: could not record queued status: %s", exc)
-        log.info("submit: queued %d report(s), rejected %d", len(good), len(results) - len(good))
-        if single:
-            return jsonify({"report_id": good[0].report_id, "status": "queued"}), 202
-        return jsonify([{k: v for k, v in r.items() if k != "index"} for r in results]), 202
-
-    @app.get("/healthz")
-    def healthz() -> tuple[Response, int]:
-        checks: dict[str, str] = {}
-        try:
-            publisher().check()
-            checks["broker"] = "ok"
-        except FinpipeError:
-            publisher().close()
-            local.publisher = None
-            checks["broker"] = "unavailable"
-        try:
-            store().ping()
-            checks["database"] = "ok"
-        except FinpipeError:
-            checks["database"] = "unavailable"
-        ok = all(v == "ok" for v in checks.values())
-        return jsonify({"status": "ok" if ok else "degraded", **checks}), 200 if ok else 503
-
-    @app.get("/reports/<report_id>")
-    def report(report_id: str) -> tuple[Response, int]:
-        try:
-            doc = store().report(report_id)
-        except StoreUnavailable:
-            return error(503, "database unavailable, retry later")
-        if doc is None:
-            return error(404, f"no report {report_id}")
-        doc["report_id"] = doc.pop("_id")
-        for f in doc.get("facts", []):
-            f["fact_id"] = f.pop("_id")
-        return jsonify(_jsonable(doc)), 200
-
+    app.extensions["finpipe.close"] = adapters.close_all
+    app.register_blueprint(api(settings, adapters))
     return app
+
+
+def api(settings: Settings, adapters: ThreadAdapters) -> Blueprint:
+    """The routes, the bearer-token check and the JSON error answers."""
+    bp = Blueprint("api", __name__)
+    bp.before_app_request(partial(_auth, settings))
+    bp.app_errorhandler(HTTPException)(partial(_http_error, settings))
+    bp.app_errorhandler(Exception)(_unexpected)
+    bp.add_url_rule("/submit", "submit", partial(submit, settings, adapters), methods=["POST"])
+    bp.add_url_rule("/healthz", "healthz", partial(healthz, adapters), methods=["GET"])
+    bp.add_url_rule("/reports/<report_id>", "report", partial(report, adapters), methods=["GET"])
+    return bp
+
+
+def _error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
+    return jsonify({"error": message, **extra}), status
+
+
+def _auth(settings: Settings) -> tuple[Response, int] | None:
+    token = settings.api_token
+    if token is None or request.path == "/healthz":
+        return None
+    given = request.headers.get("Authorization", "")
+    expected = f"Bearer {token.get_secret_value()}"
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        return _error(401, "missing or wrong bearer token (Authorization: Bearer <token>)")
+    return None
+
+
+def _http_error(settings: Settings, exc: HTTPException) -> tuple[Response, int]:
+    status = exc.code or 500
+    if status == 413:
+        return _error(
+            413, f"request body is over {settings.max_body_bytes} bytes (FINPIPE_MAX_BODY_BYTES)"
+        )
+    return _error(status, exc.description or exc.name)
+
+
+def _unexpected(exc: Exception) -> tuple[Response, int]:
+    log.error("unexpected error serving %s %s", request.method, request.path, exc_info=exc)
+    return _error(500, "internal error; see the server log")
+
+
+# -- POST /submit ---------------------------------------------------------------------------------
+class _Refused(Exception):
+    """A request body refused as a whole; ``answer`` is the response."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.answer = _error(status, message, **({"field": "body"} if status == 400 else {}))
+
+
+def _body_items() -> tuple[list[Any], bool]:
+    """The request's reports and whether it held a single object; ``_Refused`` otherwise."""
+    if not request.is_json:
+        raise _Refused(415, "Content-Type must be application/json")
+    if too_deep(request.get_data(cache=True), MAX_JSON_DEPTH):
+        raise _Refused(400, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    payload = request.get_json(silent=True)
+    if payload is None:
+        raise _Refused(400, "body is not valid JSON")
+    single = isinstance(payload, dict)
+    items = [payload] if single else payload
+    if not isinstance(items, list) or not items:
+        raise _Refused(400, "body must be a report object or a non-empty array of them")
+    if len(items) > MAX_ARRAY_ITEMS:
+        raise _Refused(400, f"array holds {len(items)} reports; at most {MAX_ARRAY_ITEMS}")
+    return items, single
+
+
+@dataclass
+class _Checked:
+    """Each item's answer (in order) and the messages of the good ones."""
+
+    results: list[dict[str, Any]] = field(default_factory=list)
+    good: list[ReportMessage] = field(default_factory=list)
+
+    def reject(self, index: int, field_name: str, error: str) -> None:
+        errors = [{"field": field_name, "error": error}]
+        self.results.append({"index": index, "status": "rejected", "errors": errors})
+
+
+def _check_items(items: list[Any], single: bool, settings: Settings, now: datetime) -> _Checked:
+    checked = _Checked()
+    for i, item in enumerate(items):
+        prefix = "" if single else f"[{i}]."
+        if not isinstance(item, dict):
+            checked.reject(i, f"[{i}]", "must be an object")
+            continue
+        try:
+            report = SubmitReport.model_validate(item)
+        except ValidationError as exc:
+            errors = [{"field": f, "error": m} for f, m in validation_errors(exc, prefix=prefix)]
+            checked.results.append({"index": i, "status": "rejected", "errors": errors})
+            continue
+        if len(report.raw_text.encode("utf-8")) > settings.max_report_bytes:
+            limit = f"over {settings.max_report_bytes} bytes (FINPIPE_MAX_REPORT_BYTES)"
+            checked.reject(i, f"{prefix}raw_text", limit)
+            continue
+        msg = ReportMessage.build(report, Provenance(channel="api", ingested_at=now))
+        checked.good.append(msg)
+        checked.results.append({"index": i, "report_id": msg.report_id, "status": "queued"})
+    return checked
+
+
+def submit(settings: Settings, adapters: ThreadAdapters) -> tuple[Response, int]:
+    try:
+        items, single = _body_items()
+    except _Refused as refused:
+        return refused.answer
+    now = datetime.now(UTC)
+    checked = _check_items(items, single, settings, now)
+    good = checked.good
+    if not good:
+        errors = [e for r in checked.results for e in r.get("errors", [])]
+        first = errors[0] if errors else {"field": "body", "error": "invalid"}
+        return _error(
+            400, f"{first['field']}: {first['error']}", field=first["field"], errors=errors
+        )
+    try:
+        adapters.publisher().publish_many(good)
+    except FinpipeError as exc:
+        log.warning("submit: %d report(s) not queued: %s", len(good), exc)
+        adapters.drop_publisher()
+        return _error(503, "message broker unavailable; nothing was queued, retry later")
+    try:
+        adapters.store().mark_queued([m.report_id for m in good], now, channel="api")
+    except StoreUnavailable as exc:  # the report is safe on the broker; status comes later
+        log.warning("submit: could not record queued status: %s", exc)
+    log.info(
+        "submit: queued %d report(s), rejected %d", len(good), len(checked.results) - len(good)
+    )
+    if single:
+        return jsonify({"report_id": good[0].report_id, "status": "queued"}), 202
+    return jsonify([{k: v for k, v in r.items() if k != "index"} for r in checked.results]), 202
+
+
+# -- GET /healthz, GET /reports/<id> --------------------------------------------------------------
+def healthz(adapters: ThreadAdapters) -> tuple[Response, int]:
+    checks: dict[str, str] = {}
+    try:
+        adapters.publisher().check()
+        checks["broker"] = "ok"
+    except FinpipeError:
+        adapters.drop_publisher()
+        checks["broker"] = "unavailable"
+    try:
+        adapters.store().ping()
+        checks["database"] = "ok"
+    except FinpipeError:
+        checks["database"] = "unavailable"
+    ok = all(v == "ok" for v in checks.values())
+    return jsonify({"status": "ok" if ok else "degraded", **checks}), 200 if ok else 503
+
+
+def report(adapters: ThreadAdapters, report_id: str) -> tuple[Response, int]:
+    try:
+        doc = adapters.store().report(report_id)
+    except StoreUnavailable:
+        return _error(503, "database unavailable, retry later")
+    if doc is None:
+        return _error(404, f"no report {report_id}")
+    doc["report_id"] = doc.pop("_id")
+    for f in doc.get("facts", []):
+        f["fact_id"] = f.pop("_id")
+    return jsonify(_jsonable(doc)), 200
 
 
 def _jsonable(value: Any) -> Any:

@@ -2,7 +2,8 @@
 
 A job is a name, a cron expression and a function of no arguments; the composition root
 (``finpipe schedule``) decides the list, so adding a job never touches this module. Every job
-coalesces missed runs into one and never runs twice at once.
+coalesces missed runs into one and never runs twice at once. The inbox sweep records its run as
+``runs/last_sweep``, which ``finpipe status`` shows.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -19,7 +20,10 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from schemas.errors import ConfigError
+from adapters.mongo import LAST_SWEEP, MongoStore
+from adapters.rabbitmq import Broker
+from ingest.inbox import Inbox, ReportPublisher, Summary
+from schemas.errors import ConfigError, FinpipeError
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,17 +39,62 @@ class Job:
     env_var: str = ""
 
 
-def inbox_sweep_job(settings: Settings) -> Job:
-    """The nightly sweep of the inbox, as ``finpipe ingest INBOX`` would do it."""
+class RunRecorder(Protocol):
+    """Where a job records that it ran (``adapters.mongo.MongoStore``)."""
+
+    def record_run(self, name: str, now: datetime, **fields: Any) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class ClosingPublisher(ReportPublisher, Protocol):
+    """A publisher that owns its connection (``adapters.rabbitmq.Publisher``)."""
+
+    def close(self) -> None: ...
+
+
+def inbox_sweep_job(
+    settings: Settings,
+    *,
+    publisher: Callable[[], ClosingPublisher] | None = None,
+    runs: Callable[[], RunRecorder] | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Job:
+    """The nightly sweep of the inbox, as ``finpipe ingest INBOX`` would do it, recorded as
+    ``runs/last_sweep``. ``publisher`` and ``runs`` make a fresh adapter per run (default: from
+    ``settings``)."""
+    make_publisher = publisher or (lambda: Broker.from_settings(settings).publisher())
+    make_runs = runs or (lambda: MongoStore.from_settings(settings))
 
     def sweep() -> str:
-        from ingest.inbox import Inbox
-        from ingest.publisher import Publisher
-
-        with Publisher.from_settings(settings) as publisher:
-            return Inbox.from_settings(settings).sweep(publisher).line()
+        started = clock()
+        pub = make_publisher()
+        try:
+            summary = Inbox.from_settings(settings).sweep(pub)
+        finally:
+            pub.close()
+        record_sweep(make_runs(), summary, started)
+        return summary.line()
 
     return Job("inbox-sweep", settings.sweep_cron, sweep, "FINPIPE_SWEEP_CRON")
+
+
+def record_sweep(runs: RunRecorder, summary: Summary, started: datetime) -> None:
+    """Remember the sweep as ``runs/last_sweep``; a database that cannot take it is logged, the
+    sweep itself is done."""
+    try:
+        runs.record_run(
+            LAST_SWEEP,
+            started,
+            files=summary.files,
+            reports=summary.reports_published,
+            failed=summary.files_failed,
+            left=summary.left,
+        )
+    except FinpipeError as exc:
+        log.warning("inbox sweep done but not recorded: %s", exc)
+    finally:
+        runs.close()
 
 
 def cron_trigger(expr: str, timezone: str, env_var: str = "") -> CronTrigger:

@@ -7,6 +7,8 @@ Adapters translate library errors at the boundary with ``raise ... from exc``.
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class FinpipeError(Exception):
     """Base of every error finpipe raises on purpose."""
@@ -75,3 +77,23 @@ class ModelRejected(PermanentError):
 
 class ModelConfigError(FinpipeError):
     """The model API refused our credentials or model name (HTTP 401/403/404): stop the worker."""
+
+
+# -- pydantic validation errors, as finpipe shows them ---------------------------------------------
+def validation_errors(
+    exc: ValidationError, *, prefix: str = "", limit: int | None = None
+) -> list[tuple[str, str]]:
+    """``(field, message)`` per error: the dotted location after ``prefix`` (``body`` when the
+    error is about the whole value), at most ``limit`` of them."""
+    out = []
+    for e in exc.errors()[:limit]:
+        loc = ".".join(str(x) for x in e["loc"])
+        out.append((f"{prefix}{loc}" if loc else prefix.rstrip(".") or "body", e["msg"]))
+    return out
+
+
+def validation_summary(exc: Exception, *, limit: int = 3) -> str:
+    """One line: ``field: message; ...`` for a ``ValidationError``, else the error's text."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{f}: {m}" for f, m in validation_errors(exc, limit=limit))
+    return str(exc)[:300]

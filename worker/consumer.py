@@ -1,14 +1,14 @@
-"""The worker's RabbitMQ loop: the only pika import on the worker side.
+"""The worker's consume policy: batching deliveries, and settling each message: ack, delayed retry,
+or dead letter. The RabbitMQ calls are the adapter's (``adapters.rabbitmq.ConsumerSession``).
 
 The connection lives on the main thread, which only receives deliveries, decides batches, and
-settles them: ack, delayed retry, or dead letter. Extraction and storage run in a thread pool; their
-results come back through ``add_callback_threadsafe`` so heartbeats keep flowing while a model call
-takes its time. A message is acknowledged only after its facts were written.
+settles them. Extraction and storage run in a thread pool; their results come back through the
+session's ``call_threadsafe`` so heartbeats keep flowing while a model call takes its time. A
+message is acknowledged only after its facts were written.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
@@ -20,19 +20,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from types import FrameType
-from typing import Any
 
-import pika
-import pika.exceptions
-import pika.spec
-from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 from pydantic import ValidationError
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
 
-from ingest.publisher import connect, declare_topology
-from schemas.errors import BrokerUnavailable, ModelConfigError
+from adapters.rabbitmq import Broker, ConsumerSession, Incoming
+from schemas.errors import BrokerUnavailable, ModelConfigError, validation_summary
 from schemas.message import ReportMessage
 from schemas.settings import Settings
-from schemas.topology import HEADER_ATTEMPT, HEADER_ERROR_KIND, HEADER_REASON, Topology
+from schemas.topology import HEADER_ATTEMPT, HEADER_ERROR_KIND, HEADER_REASON
 from worker.batching import BatchBuffer
 from worker.pipeline import Outcome, Pipeline
 from worker.snippets import has_amount, split_snippets
@@ -42,10 +38,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Delivery:
-    tag: int
+    message: Incoming
     report: ReportMessage
-    properties: pika.spec.BasicProperties
-    body: bytes
     snippets: int
 
 
@@ -68,6 +62,7 @@ class Consumer:
         self,
         settings: Settings,
         pipeline: Pipeline,
+        broker: Broker,
         *,
         on_dead: Callable[[str, str], None] | None = None,
         on_retry: Callable[[str, str, int], None] | None = None,
@@ -75,15 +70,13 @@ class Consumer:
     ) -> None:
         self.settings = settings
         self.pipeline = pipeline
-        self.topology = Topology.for_settings(settings)
+        self.broker = broker
+        self.topology = broker.topology
         self.on_dead = on_dead
         self.on_retry = on_retry
         self.burst = burst
         self._pool = ThreadPoolExecutor(settings.llm_concurrency, thread_name_prefix="extract")
-        self._conn: BlockingConnection | None = None
-        self._ch: BlockingChannel | None = None
-        self._pub: BlockingChannel | None = None
-        self._tag: str | None = None
+        self._session: ConsumerSession | None = None
         self._generation = 0
         # one buffer per retry attempt (0: fresh messages), each with its own batch budget
         self._buffers: dict[int, BatchBuffer[Delivery]] = {}
@@ -110,43 +103,53 @@ class Consumer:
         self._stopping.set()
 
     def run(self) -> int:
-        backoff = 0.5
+        """Consume until stopped; after a lost connection, connect again. Exit code 3 when the
+        model API refused our configuration, else 0."""
         while True:
             try:
-                self._connect()
-                backoff = 0.5
-                self._loop()
-                self._close()
-                self._pool.shutdown(wait=True)
-                log.info(
-                    "worker stopped: %d acked, %d retried, %d dead-lettered, %d facts stored",
-                    self.stats["acked"],
-                    self.stats["retried"],
-                    self.stats["dead"],
-                    self.stats["facts"],
-                )
-                return 3 if self._fatal is not None else 0
-            except (pika.exceptions.AMQPError, OSError) as exc:
-                self._lost(exc)
-            except BrokerUnavailable as exc:
-                log.warning("%s", exc)
-            if self._stopping.is_set():
+                self._reconnecting()(self._connect)
+            except BrokerUnavailable:  # stopped while the broker was unreachable
                 self._pool.shutdown(wait=True)
                 return 0
-            log.info("reconnecting to RabbitMQ in %.1f s", backoff)
-            self._stopping.wait(backoff)
-            backoff = min(backoff * 2, 5.0)
+            try:
+                self._loop()
+                self._close()
+            except BrokerUnavailable as exc:
+                self._lost(exc)
+                if self._stopping.is_set():
+                    self._pool.shutdown(wait=True)
+                    return 0
+                continue
+            self._pool.shutdown(wait=True)
+            log.info(
+                "worker stopped: %d acked, %d retried, %d dead-lettered, %d facts stored",
+                self.stats["acked"],
+                self.stats["retried"],
+                self.stats["dead"],
+                self.stats["facts"],
+            )
+            return 3 if self._fatal is not None else 0
+
+    def _reconnecting(self) -> Retrying:
+        """Connect attempts 0.5 s apart, doubling up to 5 s, until connected or stopped."""
+        return Retrying(
+            retry=retry_if_exception_type(BrokerUnavailable),
+            wait=wait_exponential(multiplier=0.5, max=5.0),
+            stop=lambda _state: self._stopping.is_set(),
+            sleep=self._pause,
+            before_sleep=_log_reconnect,
+            reraise=True,
+        )
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep between connect attempts; a stop request ends it at once."""
+        self._stopping.wait(seconds)
 
     def _connect(self) -> None:
-        self._conn = connect(self.settings.amqp_url)
-        ch = self._conn.channel()
-        declare_topology(ch, self.topology)
-        ch.basic_qos(prefetch_count=self.settings.prefetch)
-        pub = self._conn.channel()
-        pub.confirm_delivery()
-        self._ch, self._pub = ch, pub
+        session = self.broker.consumer(prefetch=self.settings.prefetch, on_message=self._on_message)
+        session.open()
+        self._session = session
         self._generation += 1
-        self._tag = ch.basic_consume(self.topology.queue, self._on_message, auto_ack=False)
         log.info(
             "consuming %s (prefetch %d, batch %d snippets or %d ms, %d extraction thread(s))",
             self.topology.queue,
@@ -158,7 +161,7 @@ class Consumer:
 
     def _lost(self, exc: BaseException) -> None:
         log.warning(
-            "RabbitMQ connection lost (%r); %d buffered and %d in-flight message(s) will be "
+            "RabbitMQ connection lost (%s); %d buffered and %d in-flight message(s) will be "
             "redelivered by the broker",
             exc,
             self._buffered(),
@@ -168,33 +171,32 @@ class Consumer:
         # and the broker redelivers the messages (storage is idempotent).
         self._buffers.clear()
         self._in_flight.clear()
-        conn, self._conn, self._ch, self._pub = self._conn, None, None, None
-        if conn is not None and conn.is_open:
-            with contextlib.suppress(pika.exceptions.AMQPError, OSError):
-                conn.close()
+        session, self._session = self._session, None
+        if session is not None:
+            session.abandon()
 
     def _close(self) -> None:
-        if self._conn is not None and self._conn.is_open:
-            self._conn.close()
-        self._conn = self._ch = self._pub = None
+        session, self._session = self._session, None
+        if session is not None:
+            session.close()
 
     # -- the loop -------------------------------------------------------------------------------
     def _loop(self) -> None:
-        assert self._conn is not None and self._ch is not None
+        session = self._session
+        assert session is not None
         cancelled = False
         idle_since = time.monotonic()
         while True:
-            self._conn.process_data_events(time_limit=0.02)
+            session.poll(0.02)
             now = time.monotonic()
             if self._stopping.is_set() and not cancelled:
-                if self._tag is not None:
-                    self._ch.basic_cancel(self._tag)
+                session.cancel()
                 cancelled = True
             if self._fatal is not None:
                 for buf in self._buffers.values():  # not processed: back to the queue
                     for batch in buf.take(now, force=True):
                         for d in batch:
-                            self._ch.basic_nack(d.tag, requeue=True)
+                            session.nack(d.message.tag)
             else:
                 for buf in self._buffers.values():
                     free = self.settings.llm_concurrency - len(self._in_flight)
@@ -213,19 +215,11 @@ class Consumer:
             if self.burst and now - idle_since > max(1.0, self.settings.batch_wait_ms / 500):
                 self.stop()
 
-    def _on_message(
-        self,
-        ch: BlockingChannel,
-        method: pika.spec.Basic.Deliver,
-        properties: pika.spec.BasicProperties,
-        body: bytes,
-    ) -> None:
-        tag = method.delivery_tag
+    def _on_message(self, message: Incoming) -> None:
+        body = message.body
         if len(body) > self.settings.max_report_bytes + 64_000:
             self._dead(
-                tag,
-                properties,
-                body,
+                message,
                 f"message of {len(body)} bytes is over the limit "
                 f"(FINPIPE_MAX_REPORT_BYTES={self.settings.max_report_bytes})",
                 "too_large",
@@ -234,14 +228,12 @@ class Consumer:
         try:
             report = ReportMessage.from_body(body)
         except (ValidationError, ValueError) as exc:
-            reason = _short_validation(exc)
-            self._dead(tag, properties, body, f"undecodable message: {reason}", "invalid_message")
+            reason = validation_summary(exc, limit=3)
+            self._dead(message, f"undecodable message: {reason}", "invalid_message")
             return
         if len(report.raw_text.encode("utf-8")) > self.settings.max_report_bytes:
             self._dead(
-                tag,
-                properties,
-                body,
+                message,
                 "report text is over the limit "
                 f"(FINPIPE_MAX_REPORT_BYTES={self.settings.max_report_bytes})",
                 "too_large",
@@ -249,7 +241,7 @@ class Consumer:
             )
             return
         n = sum(1 for s in split_snippets(report.raw_text) if has_amount(s))
-        attempt = int((properties.headers or {}).get(HEADER_ATTEMPT, 0) or 0)
+        attempt = int(message.headers.get(HEADER_ATTEMPT, 0) or 0)
         buf = self._buffers.get(attempt)
         if buf is None:
             budget = batch_budget(self.settings.batch_snippets, attempt)
@@ -260,7 +252,7 @@ class Consumer:
                 size=lambda d: max(d.snippets, 1),
             )
             self._buffers[attempt] = buf
-        buf.add(Delivery(tag, report, properties, body, n), time.monotonic())
+        buf.add(Delivery(message, report, n), time.monotonic())
 
     def _buffered(self) -> int:
         return sum(len(b) for b in self._buffers.values())
@@ -270,9 +262,11 @@ class Consumer:
         key = id(batch)
         self._in_flight[key] = batch
         future = self._pool.submit(self.pipeline.process, [d.report for d in taken])
-        conn = self._conn
-        assert conn is not None
-        future.add_done_callback(lambda f: _threadsafe(conn, partial(self._settle, key, batch, f)))
+        session = self._session
+        assert session is not None
+        future.add_done_callback(
+            lambda f: session.call_threadsafe(partial(self._settle, key, batch, f))
+        )
 
     def _settle(self, key: int, batch: _Batch, future: Future[dict[str, Outcome]]) -> None:
         if batch.generation != self._generation or key not in self._in_flight:
@@ -284,9 +278,9 @@ class Consumer:
             log.error("stopping the worker: %s", exc)
             self._fatal = exc
             self.stop()
-            assert self._ch is not None
+            assert self._session is not None
             for d in batch.deliveries:
-                self._ch.basic_nack(d.tag, requeue=True)
+                self._session.nack(d.message.tag)
             return
         except Exception as exc:
             log.error(
@@ -297,20 +291,18 @@ class Consumer:
             outcomes = {
                 d.report.report_id: Outcome("retry", reason=repr(exc)) for d in batch.deliveries
             }
-        assert self._ch is not None
+        assert self._session is not None
         for d in batch.deliveries:
             out = outcomes.get(d.report.report_id) or Outcome("retry", reason="no outcome")
             if out.action == "ack":
-                self._ch.basic_ack(d.tag)
+                self._session.ack(d.message.tag)
                 self.stats["acked"] += 1
                 self.stats["facts"] += out.facts
             elif out.action == "retry":
                 self._retry(d, out.reason or "transient failure", out.retry_after_s)
             else:
                 self._dead(
-                    d.tag,
-                    d.properties,
-                    d.body,
+                    d.message,
                     out.reason or "rejected",
                     "permanent",
                     d.report.report_id,
@@ -318,23 +310,22 @@ class Consumer:
 
     # -- retry and dead letters -----------------------------------------------------------------
     def _retry(self, d: Delivery, reason: str, retry_after_s: float | None = None) -> None:
-        headers = dict(d.properties.headers or {})
+        headers = dict(d.message.headers)
         attempt = int(headers.get(HEADER_ATTEMPT, 0)) + 1
         step = self.topology.retry_step(attempt, at_least_s=retry_after_s)
         if step is None:
             self._dead(
-                d.tag,
-                d.properties,
-                d.body,
+                d.message,
                 f"gave up after {attempt - 1} delayed retries: {reason}",
                 "retries_exhausted",
                 d.report.report_id,
             )
             return
         headers.update({HEADER_ATTEMPT: attempt, HEADER_REASON: reason[:500]})
-        self._republish("", self.topology.retry_queue(step), d.properties, d.body, headers)
-        assert self._ch is not None
-        self._ch.basic_ack(d.tag)
+        assert self._session is not None
+        # Confirmed before the original is acked: at-least-once into the retry queue.
+        self._session.republish("", self.topology.retry_queue(step), d.message, headers)
+        self._session.ack(d.message.tag)
         self.stats["retried"] += 1
         if self.on_retry is not None:  # off this thread: the database may be what is down
             self._pool.submit(self.on_retry, d.report.report_id, reason, attempt)
@@ -348,14 +339,12 @@ class Consumer:
 
     def _dead(
         self,
-        tag: int,
-        properties: pika.spec.BasicProperties,
-        body: bytes,
+        message: Incoming,
         reason: str,
         kind: str,
         report_id: str | None = None,
     ) -> None:
-        headers = dict(properties.headers or {})
+        headers = dict(message.headers)
         headers.update(
             {
                 HEADER_REASON: reason[:1000],
@@ -363,49 +352,21 @@ class Consumer:
                 "x-finpipe-dead-at": datetime.now(UTC).isoformat(),
             }
         )
-        self._republish(self.topology.dlx, self.topology.dead_queue, properties, body, headers)
-        assert self._ch is not None
-        self._ch.basic_ack(tag)
+        assert self._session is not None
+        # Confirmed before the original is acked: at-least-once into the dead-letter queue.
+        self._session.republish(self.topology.dlx, self.topology.dead_queue, message, headers)
+        self._session.ack(message.tag)
         self.stats["dead"] += 1
         log.warning(
             "message %s dead-lettered: %s",
-            (report_id or str(properties.message_id or "?"))[:12],
+            (report_id or message.message_id or "?")[:12],
             reason,
         )
         if report_id and self.on_dead is not None:  # off this thread, like on_retry
             self._pool.submit(self.on_dead, report_id, reason)
 
-    def _republish(
-        self,
-        exchange: str,
-        routing_key: str,
-        properties: pika.spec.BasicProperties,
-        body: bytes,
-        headers: dict[str, Any],
-    ) -> None:
-        assert self._pub is not None
-        props = pika.BasicProperties(
-            delivery_mode=pika.DeliveryMode.Persistent,
-            content_type=properties.content_type,
-            message_id=properties.message_id,
-            type=properties.type,
-            headers=headers,
-        )
-        # Confirmed before the original is acked: at-least-once into the retry or dead queue.
-        self._pub.basic_publish(exchange, routing_key, body, props, mandatory=True)
 
-
-def _threadsafe(conn: BlockingConnection, fn: Callable[[], None]) -> None:
-    # If the connection is already gone the messages are redelivered by the broker.
-    with contextlib.suppress(pika.exceptions.AMQPError, OSError, RuntimeError):
-        conn.add_callback_threadsafe(fn)
-
-
-def _short_validation(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        parts = []
-        for e in exc.errors()[:3]:
-            loc = ".".join(str(x) for x in e["loc"]) or "body"
-            parts.append(f"{loc}: {e['msg']}")
-        return "; ".join(parts)
-    return str(exc)[:300]
+def _log_reconnect(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome is not None else None
+    pause = state.next_action.sleep if state.next_action is not None else 0.0
+    log.warning("%s; reconnecting to RabbitMQ in %.1f s", exc, pause)

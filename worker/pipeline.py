@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from adapters.mongo import MongoStore
 from schemas.errors import FinpipeError, PermanentError, TransientError
 from schemas.message import ReportMessage
 from worker.extract import Extractor
 from worker.records import fact_document
-from worker.store import MongoStore
 
 log = logging.getLogger(__name__)
 

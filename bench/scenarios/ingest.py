@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pika
 
+from adapters.rabbitmq import declare_topology
 from bench.common import (
     Proc,
     Row,
@@ -24,7 +25,6 @@ from bench.common import (
     write_jsonl,
 )
 from ingest.inbox import ReadLimits, load_file, parse
-from ingest.publisher import declare_topology
 from schemas.settings import Settings
 from schemas.topology import Topology
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from pymongo import UpdateOne
 
+from adapters.mongo import MongoStore
 from bench.common import (
     FACTS,
     Row,
@@ -29,7 +30,6 @@ from bench.common import (
 from schemas.settings import Settings
 from worker.extract import RulesExtractor
 from worker.records import fact_document
-from worker.store import MongoStore
 
 NAME = "pipeline"
 BULK = 1000

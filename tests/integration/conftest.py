@@ -13,7 +13,7 @@ from typing import Any
 import pika
 import pytest
 
-from ingest.publisher import Publisher, declare_topology
+from adapters.rabbitmq import Publisher, declare_topology
 from schemas.message import Provenance, ReportMessage, SubmitReport
 from schemas.settings import Settings
 from schemas.topology import Topology

@@ -6,7 +6,9 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -18,10 +20,13 @@ import pika
 import pytest
 from click.testing import CliRunner
 
-from finpipe.cmd_export import export_after_drain, run_export
+from adapters.mongo import MongoStore
+from adapters.rabbitmq import Broker
+from export import run as export_run
+from export.cells import iso_utc
 from schemas.settings import Settings
 from schemas.topology import Topology
-from worker import status as status_mod
+from tests.integration.conftest import ROOT, finpipe_cli, settings_env, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -170,7 +175,6 @@ def seed_pipeline(db: Any) -> None:
         ]
     )
     db.counters.insert_one({"_id": "counters", "cache_hits": 7})
-    db.runs.insert_one({"_id": "last_sweep", "at": T1, "files": 3})
 
 
 @pytest.fixture
@@ -181,6 +185,32 @@ def restore_logging() -> Iterator[None]:
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+def run_export(settings: Settings, **options: Any) -> Path:
+    """``export.run.run_export`` with a store of its own, as ``finpipe export`` runs it."""
+    store = MongoStore.from_settings(settings)
+    try:
+        return export_run.run_export(settings, store, **options)
+    finally:
+        store.close()
+
+
+def export_after_drain(settings: Settings) -> str:
+    """The scheduled export job, with its own store and broker."""
+    store = MongoStore.from_settings(settings)
+    try:
+        return export_run.export_after_drain(
+            settings, store, Broker.from_settings(settings).work_queue_depth
+        )
+    finally:
+        store.close()
+
+
+def wait_for_drain(settings: Settings, timeout_s: float, **options: Any) -> bool:
+    return export_run.wait_for_drain(
+        Broker.from_settings(settings).work_queue_depth, timeout_s, **options
+    )
 
 
 def cli_env(settings: Settings) -> dict[str, str]:
@@ -457,7 +487,7 @@ def test_status_json_reports_services_queues_reports_and_runs(
         "received": 7,
     }
     assert info["facts_stored"] == 11
-    assert info["last_sweep"] == {"at": "2024-07-01T06:00:00Z", "files": 3}
+    assert info["last_sweep"] is None  # no sweep ran
     assert info["last_export"]["at"] == "2024-07-02T03:00:00Z"
     assert info["last_export"]["path"] == str(settings.export_dir / DAY)
 
@@ -485,6 +515,38 @@ def test_status_says_when_the_broker_is_unreachable(
     assert info["queue"] is None
 
 
+def test_status_shows_the_sweep_that_finpipe_schedule_ran(
+    mongo_client: Any, settings: Settings, tmp_path: Path
+) -> None:
+    settings.inbox.mkdir(parents=True, exist_ok=True)
+    (settings.inbox / "q2.txt").write_text(
+        "Company XYZ reported a net income of $5.3 million for Q1 2024.", encoding="utf-8"
+    )
+    runs = mongo_client[settings.mongo_db].runs
+    before = datetime.now(UTC).replace(microsecond=0)
+    with open(tmp_path / "schedule.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "finpipe", "schedule", "--run-now"],
+            env=settings_env(settings.model_copy(update={"export_wait_s": 0.0})),
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_until(lambda: runs.find_one({"_id": "last_export"}), 60, "the nightly jobs")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0, (tmp_path / "schedule.log").read_text()
+
+    result = finpipe_cli(settings, "status", "--json", check=True)
+    sweep = json.loads(result.stdout)["last_sweep"]
+    at = datetime.fromisoformat(sweep.pop("at").replace("Z", "+00:00"))
+    assert before <= at <= datetime.now(UTC)
+    assert sweep == {"files": 1, "reports": 1, "failed": 0, "left": 0}
+    text = finpipe_cli(settings, "status", check=True).stdout
+    assert f"  last sweep    {iso_utc(at)} 1\n" in text
+
+
 def declare_and_publish(settings: Settings, n: int) -> None:
     topo = Topology(settings.queue, delivery_limit=settings.delivery_limit)
     conn = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
@@ -503,15 +565,15 @@ def declare_and_publish(settings: Settings, n: int) -> None:
 
 
 def test_wait_for_drain_sees_the_work_queue_empty_or_times_out(settings: Settings) -> None:
-    assert status_mod.wait_for_drain(settings, 0)  # no queue yet: nothing to wait for
+    assert wait_for_drain(settings, 0)  # no queue yet: nothing to wait for
     declare_and_publish(settings, 1)
-    assert not status_mod.wait_for_drain(settings, 0.6, poll_s=0.2)
+    assert not wait_for_drain(settings, 0.6, poll_s=0.2)
     conn = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
     try:
         conn.channel().queue_purge(settings.queue)
     finally:
         conn.close()
-    assert status_mod.wait_for_drain(settings, 5, poll_s=0.2)
+    assert wait_for_drain(settings, 5, poll_s=0.2)
 
 
 # -- the page in a real browser -----------------------------------------------------------------

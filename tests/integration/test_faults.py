@@ -15,7 +15,8 @@ from typing import Any
 import pika
 import pytest
 
-from ingest.publisher import Publisher
+from adapters.rabbitmq import Publisher
+from ops.deadletters import DeadLetterQueue
 from schemas.message import Provenance, ReportMessage, SubmitReport
 from schemas.topology import HEADER_REASON, Topology
 from tests.fake_openai import FakeOpenAI
@@ -27,7 +28,6 @@ from tests.integration.conftest import (
     queue_depth,
     wait_until,
 )
-from worker.deadletters import DeadLetterQueue
 
 
 def assert_each_stored_once(db: Any, msgs: list[ReportMessage]) -> None:
@@ -53,7 +53,7 @@ def test_poison_messages_go_straight_to_the_dead_letter_queue_with_a_reason(
     )
     conn = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
     ch = conn.channel()
-    from ingest.publisher import declare_topology
+    from adapters.rabbitmq import declare_topology
 
     declare_topology(ch, Topology.for_settings(settings))
     bodies = {

@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo
 import pika
 import pytest
 
+from adapters.rabbitmq import Publisher, declare_topology
 from ingest.inbox import Inbox
-from ingest.publisher import Publisher, declare_topology
 from ingest.scheduler import build_scheduler, inbox_sweep_job
 from ingest.watcher import InboxWatcher
 from schemas.message import ReportMessage, report_id_for

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from ops.deadletters import DeadLetterQueue
 from schemas.message import Provenance, ReportMessage, SubmitReport
 from tests.fake_openai import Delay, FakeOpenAI, Garbage, Snippets, Status, malformed
 from tests.integration.conftest import (
@@ -17,7 +18,6 @@ from tests.integration.conftest import (
     queue_depth,
     wait_until,
 )
-from worker.deadletters import DeadLetterQueue
 
 #: delayed retries of a second or two, so the test sees them happen
 FAST_RETRIES = {"FINPIPE_RETRY_DELAYS_S": "1,1,2,2,4", "FINPIPE_LLM_TIMEOUT_S": "1"}

@@ -157,7 +157,7 @@ def test_duplicate_submission_yields_one_record(client, settings, start_worker, 
 def test_worker_killed_before_acknowledging_stores_each_report_once(
     settings, start_worker, db
 ) -> None:
-    from ingest.publisher import Publisher
+    from adapters.rabbitmq import Publisher
     from schemas.message import Provenance, ReportMessage, SubmitReport
 
     n = 1000

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
+from adapters.mongo import MongoStore
 from schemas.fact import Fact
 from schemas.message import Provenance, ReportMessage, SubmitReport
 from schemas.standards import Unit
 from worker.extract import FoundFact
 from worker.records import fact_document
 from worker.snippets import split_snippets
-from worker.store import MongoStore
 
 TEXT = "Pellucid Labs reported revenue of $12.0 million and net income of $2.5 million for Q2 2024."
 T0 = datetime(2024, 7, 1, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""The exporter's pure frames, CSV text and the writer's file handling (no network)."""
+"""The exporter's pure frames, CSV text, charts, page and the writer's files (no network)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pika.exceptions
 import pytest
 
-from schemas.settings import Settings
-from worker import export, export_source, export_writer, status
-from worker.export import STORED_FIELDS
+from export import cells, page, tables, writer
+from export import charts as charts_mod
+from export.tables import STORED_FIELDS
 
 T0 = datetime(2024, 5, 2, 8, 30, tzinfo=UTC)
 
@@ -70,7 +69,7 @@ def raw(*docs: dict[str, Any]) -> pd.DataFrame:
 
 
 def csvs(*docs: dict[str, Any]) -> dict[str, str]:
-    return export.build_frames(raw(*docs)).csv_files()
+    return tables.build_frames(raw(*docs)).csv_files()
 
 
 # -- periods ------------------------------------------------------------------------------------
@@ -90,7 +89,7 @@ def test_periods_sort_chronologically_within_and_across_years() -> None:
         "FY",
         "Q1 2023",
     ]
-    ordered = sorted(labels, key=lambda s: export.parse_period(s).sort_key)
+    ordered = sorted(labels, key=lambda s: tables.parse_period(s).sort_key)
     assert ordered == [
         "Q1 2023",
         "Q3 2023",
@@ -126,7 +125,7 @@ def test_periods_sort_chronologically_within_and_across_years() -> None:
     ],
 )
 def test_consecutive_periods_of_one_kind(earlier: str, later: str, consecutive: bool) -> None:
-    a, b = export.parse_period(earlier), export.parse_period(later)
+    a, b = tables.parse_period(earlier), tables.parse_period(later)
     assert a.series == b.series
     assert a.step is not None and b.step is not None
     assert (b.step - a.step == 1) is consecutive
@@ -137,12 +136,12 @@ def test_consecutive_periods_of_one_kind(earlier: str, later: str, consecutive: 
     [("Q4 2024", "Q4 FY2024"), ("Q2 2024", "H1 2024"), ("FY 2024", "9M 2024")],
 )
 def test_different_kinds_of_period_are_different_series(a: str, b: str) -> None:
-    assert export.parse_period(a).series != export.parse_period(b).series
+    assert tables.parse_period(a).series != tables.parse_period(b).series
 
 
 @pytest.mark.parametrize("label", ["Q4", "FY", "2024-02-15", "sometime", None])
 def test_undated_or_odd_periods_are_never_compared(label: str | None) -> None:
-    assert export.parse_period(label).step is None
+    assert tables.parse_period(label).step is None
 
 
 # -- numbers and text ---------------------------------------------------------------------------
@@ -160,14 +159,14 @@ def test_undated_or_odd_periods_are_never_compared(label: str | None) -> None:
     ],
 )
 def test_decimals_are_written_exactly_without_exponents(value: Decimal, text: str) -> None:
-    assert export.format_decimal(value) == text
+    assert cells.format_decimal(value) == text
 
 
 def test_value_decimal_wins_over_a_float_with_artefacts() -> None:
-    assert export.exact_value("2010000", 2009999.9999999998) == Decimal("2010000")
-    assert export.exact_value(None, 5.3) == Decimal("5.3")
-    assert export.exact_value(None, 5300000) == Decimal("5300000")
-    assert export.exact_value(None, None) is None
+    assert cells.exact_value("2010000", 2009999.9999999998) == Decimal("2010000")
+    assert cells.exact_value(None, 5.3) == Decimal("5.3")
+    assert cells.exact_value(None, 5300000) == Decimal("5300000")
+    assert cells.exact_value(None, None) is None
 
 
 @pytest.mark.parametrize(
@@ -184,13 +183,13 @@ def test_value_decimal_wins_over_a_float_with_artefacts() -> None:
     ],
 )
 def test_formula_cells_are_neutralized(text: str, shown: str) -> None:
-    assert export.neutralize(text) == shown
+    assert cells.neutralize(text) == shown
 
 
 def test_iso_dates_are_utc_with_z() -> None:
-    assert export.iso_utc(datetime(2024, 5, 2, 8, 30, tzinfo=UTC)) == "2024-05-02T08:30:00Z"
+    assert cells.iso_utc(datetime(2024, 5, 2, 8, 30, tzinfo=UTC)) == "2024-05-02T08:30:00Z"
     assert (
-        export.iso_utc(datetime(2024, 5, 2, 8, 30, 1, 250000, tzinfo=UTC))
+        cells.iso_utc(datetime(2024, 5, 2, 8, 30, 1, 250000, tzinfo=UTC))
         == "2024-05-02T08:30:01.250Z"
     )
 
@@ -287,10 +286,10 @@ def test_period_over_period_only_where_both_periods_exist_and_per_kind() -> None
 
 
 def test_a_shrinking_loss_is_a_positive_change() -> None:
-    assert export.percent_change(Decimal("-100"), Decimal("-50")) == Decimal("50.00")
-    assert export.percent_change(Decimal("3"), Decimal("4")) == Decimal("33.33")
-    assert export.percent_change(Decimal("3"), Decimal("5")) == Decimal("66.67")
-    assert export.percent_change(Decimal("0"), Decimal("5")) is None
+    assert tables.percent_change(Decimal("-100"), Decimal("-50")) == Decimal("50.00")
+    assert tables.percent_change(Decimal("3"), Decimal("4")) == Decimal("33.33")
+    assert tables.percent_change(Decimal("3"), Decimal("5")) == Decimal("66.67")
+    assert tables.percent_change(Decimal("0"), Decimal("5")) is None
 
 
 def test_currencies_are_never_mixed() -> None:
@@ -375,12 +374,12 @@ def test_text_with_commas_quotes_and_newlines_is_quoted() -> None:
 def test_empty_input_gives_headers_only() -> None:
     files = csvs()
     assert files == {
-        "facts.csv": ",".join(export.FACT_COLUMNS) + "\n",
+        "facts.csv": ",".join(tables.FACT_COLUMNS) + "\n",
         "summary_by_company_period.csv": "company,period\n",
-        "metric_stats.csv": ",".join(export.METRIC_STATS_COLUMNS) + "\n",
-        "period_over_period.csv": ",".join(export.POP_COLUMNS) + "\n",
+        "metric_stats.csv": ",".join(tables.METRIC_STATS_COLUMNS) + "\n",
+        "period_over_period.csv": ",".join(tables.POP_COLUMNS) + "\n",
     }
-    cov = export.coverage(export.facts_table(raw()))
+    cov = tables.coverage(tables.facts_table(raw()))
     assert cov["facts"] == 0 and cov["first_extracted_at"] is None
 
 
@@ -399,7 +398,7 @@ def test_missing_company_and_period_sort_last() -> None:
 
 # -- charts -------------------------------------------------------------------------------------
 def test_charts_only_for_metrics_with_a_trend_labelled_with_unit_and_currency() -> None:
-    specs = export.chart_specs(export.facts_table(raw(*SEED)))
+    specs = charts_mod.chart_specs(tables.facts_table(raw(*SEED)))
     assert [(s.filename, s.title, s.ylabel) for s in specs] == [
         ("chart-revenue-eur-quarter.png", "Revenue (EUR, quarterly)", "EUR billions"),
         ("chart-net-income-usd-quarter.png", "Net income (USD, quarterly)", "USD millions"),
@@ -409,8 +408,8 @@ def test_charts_only_for_metrics_with_a_trend_labelled_with_unit_and_currency() 
 
 
 def test_chart_lines_are_aligned_on_the_periods_of_all_companies() -> None:
-    specs = export.chart_specs(
-        export.facts_table(
+    specs = charts_mod.chart_specs(
+        tables.facts_table(
             raw(
                 doc(
                     "a1",
@@ -452,39 +451,39 @@ def test_chart_lines_are_aligned_on_the_periods_of_all_companies() -> None:
 
 
 def test_a_chart_renders_as_png() -> None:
-    spec = export.chart_specs(export.facts_table(raw(*SEED)))[0]
-    png = export_writer.render_chart(spec)
+    spec = charts_mod.chart_specs(tables.facts_table(raw(*SEED)))[0]
+    png = charts_mod.render_chart(spec)
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
 
 
 # -- the writer ---------------------------------------------------------------------------------
 def test_atomic_write_replaces_and_leaves_no_temporary_files(tmp_path: Path) -> None:
     target = tmp_path / "facts.csv"
-    export_writer.atomic_write_text(target, "old\n")
-    export_writer.atomic_write_text(target, "new\n")
+    writer.atomic_write_text(target, "old\n")
+    writer.atomic_write_text(target, "new\n")
     assert target.read_text() == "new\n"
     assert [p.name for p in tmp_path.iterdir()] == ["facts.csv"]
 
 
 def test_a_failed_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "facts.csv"
-    export_writer.atomic_write_text(target, "old\n")
+    writer.atomic_write_text(target, "old\n")
 
     def boom(src: object, dst: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(export_writer.os, "replace", boom)
+    monkeypatch.setattr(writer.os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
-        export_writer.atomic_write_text(target, "new\n")
+        writer.atomic_write_text(target, "new\n")
     assert target.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["facts.csv"]
 
 
 def test_write_export_makes_dated_folder_index_and_latest(tmp_path: Path) -> None:
-    frames = export.build_frames(raw(*SEED))
-    charts = export.chart_specs(frames.facts)
-    report = {"covers": export.coverage(frames.facts), "filters": {}, "pipeline": {}}
-    folder = export_writer.write_export(tmp_path, date(2024, 6, 1), frames, charts, report)
+    frames = tables.build_frames(raw(*SEED))
+    charts = charts_mod.chart_specs(frames.facts)
+    report = {"covers": tables.coverage(frames.facts), "filters": {}, "pipeline": {}}
+    folder = writer.write_export(tmp_path, date(2024, 6, 1), frames, charts, report)
     assert folder == tmp_path / "2024-06-01"
     assert (tmp_path / "latest").resolve() == folder.resolve()
     assert sorted(p.name for p in folder.iterdir()) == sorted(
@@ -506,125 +505,19 @@ def test_write_export_makes_dated_folder_index_and_latest(tmp_path: Path) -> Non
     assert files[-1] == "run_report.json"
 
     # a second export the same day drops charts that no longer apply; latest moves on
-    empty = export.build_frames(raw())
-    export_writer.write_export(tmp_path, date(2024, 6, 1), empty, [], report)
+    empty = tables.build_frames(raw())
+    writer.write_export(tmp_path, date(2024, 6, 1), empty, [], report)
     assert not list(folder.glob("chart-*.png"))
-    export_writer.write_export(tmp_path, date(2024, 6, 2), empty, [], report)
+    writer.write_export(tmp_path, date(2024, 6, 2), empty, [], report)
     assert (tmp_path / "latest").resolve() == (tmp_path / "2024-06-02").resolve()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 def test_index_escapes_text() -> None:
-    page = export_writer.render_index(
+    html = page.render_index(
         title="t",
         csv_files=["facts.csv"],
         charts=[],
         report={"covers": {"facts": 1, "companies": ["<b>&Co"]}},
     )
-    assert "&lt;b&gt;&amp;Co" in page and "<b>&Co" not in page
-
-
-# -- source query -------------------------------------------------------------------------------
-def test_dates_bound_whole_utc_days_and_company_ignores_case() -> None:
-    q = export_source.facts_query(since=date(2024, 5, 1), until=date(2024, 5, 31), company="A.B")
-    assert q == {
-        "extracted_at": {
-            "$gte": datetime(2024, 5, 1, tzinfo=UTC),
-            "$lt": datetime(2024, 6, 1, tzinfo=UTC),
-        },
-        "company": {"$regex": r"^A\.B$", "$options": "i"},
-    }
-    assert export_source.facts_query() == {}
-
-
-# -- status -------------------------------------------------------------------------------------
-class _Method:
-    def __init__(self, messages: int, consumers: int) -> None:
-        self.message_count = messages
-        self.consumer_count = consumers
-
-
-class _Ok:
-    def __init__(self, messages: int, consumers: int) -> None:
-        self.method = _Method(messages, consumers)
-
-
-class _Channel:
-    def __init__(self, queues: dict[str, tuple[int, int]]) -> None:
-        self.queues = queues
-        self.calls: list[tuple[str, bool]] = []
-
-    def queue_declare(self, queue: str, passive: bool = False) -> _Ok:
-        self.calls.append((queue, passive))
-        if queue not in self.queues:
-            raise pika.exceptions.ChannelClosedByBroker(404, f"NOT_FOUND - no queue '{queue}'")
-        return _Ok(*self.queues[queue])
-
-
-def test_queue_depth_declares_passively_and_reports_missing_queues() -> None:
-    ch = _Channel({"q": (7, 2)})
-    assert status.queue_depth(ch, "q") == status.QueueDepth("q", True, 7, 2)
-    assert status.queue_depth(ch, "nope") == status.QueueDepth("nope", False)
-    assert ch.calls == [("q", True), ("nope", True)]
-
-
-def test_wait_for_drain_polls_until_empty_or_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
-    depths = iter([5, 2, 0])
-    monkeypatch.setattr(
-        status,
-        "read_queues",
-        lambda s: [
-            status.QueueDepth("q", True, next(depths), 1),
-            status.QueueDepth("q.dead", True),
-        ],
-    )
-    now = [0.0]
-    slept: list[float] = []
-
-    def sleep(s: float) -> None:
-        slept.append(s)
-        now[0] += s
-
-    settings = Settings.from_env({})
-    assert status.wait_for_drain(settings, 60, poll_s=5, clock=lambda: now[0], sleep=sleep)
-    assert slept == [5, 5]
-
-    monkeypatch.setattr(
-        status,
-        "read_queues",
-        lambda s: [status.QueueDepth("q", True, 3, 1), status.QueueDepth("d", True)],
-    )
-    now[0], slept[:] = 0.0, []
-    assert not status.wait_for_drain(settings, 12, poll_s=5, clock=lambda: now[0], sleep=sleep)
-    assert slept == [5, 5, 2]
-
-
-def test_status_text_is_short_and_readable() -> None:
-    info = {
-        "checked_at": "2024-06-01T03:00:00Z",
-        "services": {
-            "rabbitmq": {"reachable": True, "url": "amqp://guest:***@h/", "error": None},
-            "mongodb": {"reachable": False, "url": "mongodb://h", "error": "timed out"},
-        },
-        "queue": {"name": "finpipe.reports", "exists": True, "messages": 3, "consumers": 2},
-        "dead_letters": {
-            "name": "finpipe.reports.dead",
-            "exists": True,
-            "messages": 1,
-            "consumers": 0,
-        },
-        "reports": None,
-        "facts_stored": None,
-        "last_sweep": None,
-        "last_export": None,
-    }
-    assert status.format_status(info) == (
-        "finpipe status at 2024-06-01T03:00:00Z\n"
-        "  rabbitmq      amqp://guest:***@h/  reachable\n"
-        "  mongodb       mongodb://h  UNREACHABLE (timed out)\n"
-        "  queue         finpipe.reports: 3 waiting, 2 consumer(s)\n"
-        "  dead letters  finpipe.reports.dead: 1 message(s)\n"
-        "  last sweep    unknown\n"
-        "  last export   unknown\n"
-    )
-    assert not status.healthy(info)
+    assert "&lt;b&gt;&amp;Co" in html and "<b>&Co" not in html

@@ -56,11 +56,12 @@ def test_run_now_schedules_the_first_run_immediately() -> None:
 
 def test_schedule_runs_the_sweep_then_the_export_on_their_own_crons() -> None:
     from finpipe.cmd_inbox import nightly_jobs
+    from finpipe.context import Context
 
     settings = Settings.from_env(
         {"FINPIPE_SWEEP_CRON": "0 1 * * *", "FINPIPE_EXPORT_CRON": "0 3 * * *"}
     )
-    jobs = nightly_jobs(settings)
+    jobs = nightly_jobs(Context(settings))
     assert [(j.name, j.cron, j.env_var) for j in jobs] == [
         ("inbox-sweep", "0 1 * * *", "FINPIPE_SWEEP_CRON"),
         ("export", "0 3 * * *", "FINPIPE_EXPORT_CRON"),

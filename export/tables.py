@@ -20,18 +20,26 @@ formulas in text columns only.
 
 from __future__ import annotations
 
-import math
 import re
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pandas as pd
 
+from export.cells import (
+    as_datetime,
+    as_int,
+    as_text,
+    csv_text,
+    exact_value,
+    iso_utc,
+    missing,
+)
 from schemas.standards import ADJUSTED_PREFIX, METRICS
 
 #: Fields read from ``financial_data`` (the reader's projection).
@@ -136,9 +144,6 @@ POP_TEXT_COLUMNS = frozenset(
     {"company", "metric", "unit", "currency", "comparison", "previous_period", "period"}
 )
 
-#: Characters that make a spreadsheet treat a cell as a formula (OWASP's list).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
 _PCT_QUANTUM = Decimal("0.01")
 
 
@@ -236,75 +241,7 @@ def parse_period(label: str | None) -> Period:
     return Period(text, "", "", None, 0, 0, 0, None)
 
 
-# -- values -------------------------------------------------------------------------------------
-def exact_value(value_decimal: Any, value: Any) -> Decimal | None:
-    """The stored amount as a ``Decimal``: ``value_decimal`` when present, else ``value``
-    (a float through its shortest ``repr``, so 5.3 stays 5.3)."""
-    for candidate in (value_decimal, value):
-        if _missing(candidate) or isinstance(candidate, bool):
-            continue
-        try:
-            if isinstance(candidate, float):
-                return Decimal(repr(candidate))
-            return Decimal(str(candidate).strip())
-        except (InvalidOperation, ValueError):
-            continue
-    return None
-
-
-def format_decimal(d: Decimal) -> str:
-    """``Decimal('5.3E+6')`` -> ``5300000``; ``Decimal('1.50')`` -> ``1.5``; never exponents."""
-    if d == d.to_integral_value():
-        return str(int(d))
-    return format(d.normalize(), "f")
-
-
-def neutralize(text: str) -> str:
-    """Prefix a cell a spreadsheet would execute with ``'`` so it is shown as text."""
-    if text.startswith(FORMULA_PREFIXES):
-        return "'" + text
-    return text
-
-
-def iso_utc(when: datetime) -> str:
-    """ISO 8601 in UTC with a ``Z``; milliseconds only when present (MongoDB's precision)."""
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    when = when.astimezone(UTC)
-    spec = "milliseconds" if when.microsecond else "seconds"
-    return when.isoformat(timespec=spec).replace("+00:00", "Z")
-
-
-def _missing(x: Any) -> bool:
-    if x is None or x is pd.NaT:
-        return True
-    return bool(isinstance(x, float) and math.isnan(x))
-
-
-def _text(x: Any) -> str | None:
-    return None if _missing(x) else str(x)
-
-
-def _int(x: Any) -> int | None:
-    if _missing(x) or isinstance(x, bool):
-        return None
-    try:
-        return int(x)
-    except (TypeError, ValueError):
-        return None
-
-
-def _datetime(x: Any) -> datetime | None:
-    if _missing(x):
-        return None
-    if isinstance(x, pd.Timestamp):
-        x = x.to_pydatetime()
-    if isinstance(x, datetime):
-        return x if x.tzinfo is not None else x.replace(tzinfo=UTC)
-    return None
-
-
-def _metric_order(metric: str) -> tuple[int, int, str]:
+def metric_order(metric: str) -> tuple[int, int, str]:
     """Vocabulary order (revenue, net income, ...), adjusted variants after their base,
     unknown metrics last in alphabetical order."""
     order = list(METRICS)
@@ -326,28 +263,28 @@ def facts_table(raw: pd.DataFrame) -> pd.DataFrame:
         known = doc.get("metric_known")
         rows.append(
             {
-                "company": _text(doc.get("company")),
-                "period": _text(doc.get("quarter")),
-                "metric": _text(doc.get("metric")) or "",
+                "company": as_text(doc.get("company")),
+                "period": as_text(doc.get("quarter")),
+                "metric": as_text(doc.get("metric")) or "",
                 "value": value,
-                "currency": _text(doc.get("currency")),
-                "unit": _text(doc.get("unit")) or "",
-                "metric_known": None if _missing(known) else bool(known),
-                "value_text": _text(doc.get("value_text")),
-                "report_id": _text(doc.get("report_id")),
-                "source": _text(doc.get("source")),
-                "file_name": _text(doc.get("file_name")),
-                "page": _int(doc.get("page")),
-                "row": _int(doc.get("row")),
-                "line": _int(doc.get("line")),
-                "snippet": _text(doc.get("snippet")),
-                "snippet_start": _int(doc.get("snippet_start")),
-                "snippet_end": _int(doc.get("snippet_end")),
-                "extractor": _text(doc.get("extractor")),
-                "model": _text(doc.get("model")),
-                "prompt_version": _text(doc.get("prompt_version")),
-                "extracted_at": _datetime(doc.get("extracted_at")),
-                "fact_id": _text(doc.get("_id")),
+                "currency": as_text(doc.get("currency")),
+                "unit": as_text(doc.get("unit")) or "",
+                "metric_known": None if missing(known) else bool(known),
+                "value_text": as_text(doc.get("value_text")),
+                "report_id": as_text(doc.get("report_id")),
+                "source": as_text(doc.get("source")),
+                "file_name": as_text(doc.get("file_name")),
+                "page": as_int(doc.get("page")),
+                "row": as_int(doc.get("row")),
+                "line": as_int(doc.get("line")),
+                "snippet": as_text(doc.get("snippet")),
+                "snippet_start": as_int(doc.get("snippet_start")),
+                "snippet_end": as_int(doc.get("snippet_end")),
+                "extractor": as_text(doc.get("extractor")),
+                "model": as_text(doc.get("model")),
+                "prompt_version": as_text(doc.get("prompt_version")),
+                "extracted_at": as_datetime(doc.get("extracted_at")),
+                "fact_id": as_text(doc.get("_id")),
             }
         )
     rows.sort(
@@ -389,7 +326,7 @@ def latest_values(facts: pd.DataFrame) -> list[_Value]:
     best: dict[tuple[str, str, str, str, str], tuple[tuple[Any, ...], Decimal]] = {}
     for r in facts.to_dict("records") if len(facts) else []:
         key = (r["company"] or "", r["period"] or "", r["metric"], r["unit"], r["currency"] or "")
-        when = _datetime(r["extracted_at"]) or datetime.min.replace(tzinfo=UTC)
+        when = as_datetime(r["extracted_at"]) or datetime.min.replace(tzinfo=UTC)
         rank = (when, r["fact_id"] or "")
         if key not in best or rank > best[key][0]:
             best[key] = (rank, r["value"])
@@ -423,7 +360,7 @@ def summary_by_company_period(facts: pd.DataFrame) -> pd.DataFrame:
 
     groups = sorted(
         {group_of(v) for v in values},
-        key=lambda g: (_metric_order(g[0]), g[1], g[2]),
+        key=lambda g: (metric_order(g[0]), g[1], g[2]),
     )
     columns: list[str] = list(SUMMARY_KEY_COLUMNS)
     value_col: dict[tuple[str, str, str], str] = {}
@@ -560,142 +497,6 @@ def period_over_period(facts: pd.DataFrame) -> pd.DataFrame:
     return _frame(rows, POP_COLUMNS)
 
 
-# -- charts (data only; the writer draws them) --------------------------------------------------
-@dataclass(frozen=True)
-class ChartSpec:
-    """One line chart: a line per company across ``periods``; ``None`` where a company has no
-    value. ``scale`` divides the values for display (millions, billions)."""
-
-    filename: str
-    title: str
-    ylabel: str
-    periods: list[str]
-    series: dict[str, list[Decimal | None]] = field(default_factory=dict)
-    scale: int = 1
-
-
-_KIND_WORD = {
-    "quarter": "quarterly",
-    "half": "half-yearly",
-    "nine months": "nine months",
-    "year": "yearly",
-    "quarter end": "at quarter end",
-}
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "metric"
-
-
-def chart_specs(facts: pd.DataFrame, *, min_points: int = 2) -> list[ChartSpec]:
-    """A chart per metric, unit, currency and kind of period where at least one company has
-    ``min_points`` values; metrics in vocabulary order."""
-    groups: dict[tuple[str, str, str, str, str], dict[str, dict[Period, Decimal]]]
-    groups = defaultdict(lambda: defaultdict(dict))
-    for v in latest_values(facts):
-        p = parse_period(v.period)
-        if p.step is None:
-            continue
-        groups[(v.metric, v.unit, v.currency, p.kind, p.basis)][v.company or "(no company)"][p] = (
-            v.value
-        )
-    specs = []
-    for (metric, unit, currency, kind, basis), by_company in sorted(
-        groups.items(), key=lambda kv: (_metric_order(kv[0][0]), *kv[0][1:])
-    ):
-        if max(len(points) for points in by_company.values()) < min_points:
-            continue
-        periods = sorted({p for pts in by_company.values() for p in pts}, key=lambda p: p.step or 0)
-        biggest = max(abs(v) for pts in by_company.values() for v in pts.values())
-        scale, scale_word = 1, ""
-        if unit == "currency":
-            if biggest >= 10**12:
-                scale, scale_word = 10**12, " trillions"
-            elif biggest >= 10**9:
-                scale, scale_word = 10**9, " billions"
-            elif biggest >= 10**6:
-                scale, scale_word = 10**6, " millions"
-        if unit == "percent":
-            ylabel = "%"
-        elif unit == "count":
-            ylabel = "count"
-        elif unit == "currency_per_share":
-            ylabel = f"{currency} per share"
-        else:
-            ylabel = f"{currency}{scale_word}"
-        what = f"{metric[:1].upper()}{metric[1:]}"
-        detail = ", ".join(
-            x for x in (currency, _KIND_WORD[kind], basis if basis == "fiscal" else "") if x
-        )
-        name = "-".join(
-            x
-            for x in (
-                _slug(metric),
-                currency.lower(),
-                "" if unit == "currency" else _slug(unit),
-                _slug(kind),
-                basis if basis == "fiscal" else "",
-            )
-            if x
-        )
-        specs.append(
-            ChartSpec(
-                filename=f"chart-{name}.png",
-                title=f"{what} ({detail})",
-                ylabel=ylabel,
-                periods=[p.label for p in periods],
-                series={
-                    company: [pts.get(p) for p in periods]
-                    for company, pts in sorted(by_company.items())
-                },
-                scale=scale,
-            )
-        )
-    return specs
-
-
-# -- CSV ----------------------------------------------------------------------------------------
-def format_cell(x: Any, *, text: bool) -> str:
-    """One CSV cell: numbers exact, dates ISO 8601, booleans ``true``/``false``, missing empty;
-    text cells neutralized against formula execution."""
-    if _missing(x):
-        return ""
-    if isinstance(x, bool):
-        return "true" if x else "false"
-    if isinstance(x, Decimal):
-        return format_decimal(x)
-    if isinstance(x, int):
-        return str(x)
-    if isinstance(x, float):
-        return format_decimal(Decimal(repr(x)))
-    if isinstance(x, pd.Timestamp | datetime):
-        dt = _datetime(x)
-        return iso_utc(dt) if dt is not None else ""
-    if isinstance(x, date):
-        return x.isoformat()
-    s = str(x)
-    return neutralize(s) if text else s
-
-
-def csv_text(frame: pd.DataFrame, text_columns: Iterable[str]) -> str:
-    """The frame as CSV (UTF-8 text, header row, ``\\n`` line ends), every cell formatted by
-    ``format_cell``; columns not in ``text_columns`` are numbers and are never neutralized.
-    Header cells are text (metric names come from reports) and are neutralized too."""
-    text_set = frozenset(text_columns)
-    formatted = pd.DataFrame(
-        {
-            c: pd.Series(
-                [format_cell(x, text=c in text_set) for x in frame[c].tolist()], dtype=object
-            )
-            for c in frame.columns
-        },
-        columns=list(frame.columns),
-    )
-    formatted.columns = pd.Index([neutralize(str(c)) for c in frame.columns], dtype=object)
-    out: str = formatted.to_csv(index=False, lineterminator="\n")
-    return out
-
-
 @dataclass(frozen=True)
 class ExportFrames:
     facts: pd.DataFrame
@@ -729,17 +530,17 @@ def build_frames(raw: pd.DataFrame) -> ExportFrames:
 def coverage(facts: pd.DataFrame) -> dict[str, Any]:
     """What an export covers: counts of facts, companies, metrics, periods and the span of
     extraction times."""
-    times = [t for t in (_datetime(x) for x in facts["extracted_at"].tolist()) if t is not None]
+    times = [t for t in (as_datetime(x) for x in facts["extracted_at"].tolist()) if t is not None]
     periods = sorted(
-        {p for p in facts["period"].tolist() if not _missing(p)},
+        {p for p in facts["period"].tolist() if not missing(p)},
         key=lambda p: parse_period(p).sort_key,
     )
     return {
         "facts": len(facts),
-        "companies": sorted({c for c in facts["company"].tolist() if not _missing(c)}),
+        "companies": sorted({c for c in facts["company"].tolist() if not missing(c)}),
         "metrics": sorted({m for m in facts["metric"].tolist() if m}),
         "periods": periods,
-        "currencies": sorted({c for c in facts["currency"].tolist() if not _missing(c)}),
+        "currencies": sorted({c for c in facts["currency"].tolist() if not missing(c)}),
         "first_extracted_at": iso_utc(min(times)) if times else None,
         "last_extracted_at": iso_utc(max(times)) if times else None,
     }

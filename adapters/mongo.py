@@ -1,17 +1,24 @@
-"""MongoDB storage: the only pymongo import of the project's runtime code.
+"""MongoDB: the only pymongo import. Every collection name, the client, the write concern, and
+every read and write: the pipeline's store, the export's reads, ``finpipe status`` and ``runs``.
 
 Facts are upserted unordered, keyed by their content-derived ``_id``, so concurrent workers and
 redeliveries converge on one document per fact; a re-processed report replaces its facts (the ones a
 new extraction no longer yields are deleted). No multi-document transactions are used, so the same
 code runs on MongoDB and on MongoDB-compatible servers without them (FerretDB v1).
+
+Reads put filters and projections into the query, not into Python. Only operations that MongoDB and
+FerretDB v1 both answer correctly are used: ``find`` with projections, ``count_documents`` and
+``$group`` with ``{"$sum": 1}``; sums of fields are added up here because FerretDB v1 returns 0 for
+``{"$sum": "$field"}``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pymongo
@@ -32,7 +39,49 @@ USAGE = "llm_usage"
 COUNTERS = "counters"
 RUNS = "runs"
 
+#: ``runs`` documents: the last inbox sweep and the last export
+LAST_SWEEP = "last_sweep"
+LAST_EXPORT = "last_export"
+
 REPORT_STATUSES = ("queued", "processing", "done", "failed", "dead")
+
+
+def write_concern_of(text: str) -> WriteConcern:
+    """``majority`` or a number of nodes (``FINPIPE_WRITE_CONCERN``)."""
+    return WriteConcern(w=int(text) if text.isdigit() else text)
+
+
+def facts_query(
+    *,
+    since: date | datetime | None = None,
+    until: date | datetime | None = None,
+    company: str | None = None,
+) -> dict[str, Any]:
+    """The ``financial_data`` filter: ``since``/``until`` bound ``extracted_at`` (a date means the
+    whole UTC day, both ends included; a datetime is used as is); ``company`` matches exactly,
+    ignoring case."""
+    query: dict[str, Any] = {}
+    bounds: dict[str, datetime] = {}
+    if since is not None:
+        bounds["$gte"] = _aware(since) if isinstance(since, datetime) else _day_start(since)
+    if until is not None:
+        if isinstance(until, datetime):
+            bounds["$lte"] = _aware(until)
+        else:
+            bounds["$lt"] = _day_start(until + timedelta(days=1))
+    if bounds:
+        query["extracted_at"] = bounds
+    if company:
+        query["company"] = {"$regex": f"^{re.escape(company)}$", "$options": "i"}
+    return query
+
+
+def _day_start(d: date) -> datetime:
+    return datetime.combine(d, time.min, tzinfo=UTC)
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 class MongoStore:
@@ -48,15 +97,19 @@ class MongoStore:
     ) -> None:
         self.uri = uri
         self.db_name = db_name
-        wc: str | int = int(write_concern) if write_concern.isdigit() else write_concern
-        self._write_concern = WriteConcern(w=wc)
+        self._write_concern = write_concern_of(write_concern)
         self._timeout_ms = timeout_ms
         self._client: pymongo.MongoClient[dict[str, Any]] | None = None
         self._indexed = False
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> MongoStore:
-        return cls(settings.mongo_uri, settings.mongo_db, write_concern=settings.write_concern)
+    def from_settings(cls, settings: Settings, *, timeout_ms: int = 5000) -> MongoStore:
+        return cls(
+            settings.mongo_uri,
+            settings.mongo_db,
+            write_concern=settings.write_concern,
+            timeout_ms=timeout_ms,
+        )
 
     @property
     def db(self) -> Any:
@@ -304,8 +357,92 @@ class MongoStore:
         except pymongo.errors.PyMongoError as exc:
             raise self._fail("usage write", exc) from exc
 
+    # -- runs, status and export reads ----------------------------------------------------------
     def record_run(self, name: str, now: datetime, **fields: Any) -> None:
+        """Remember a run (``LAST_SWEEP``, ``LAST_EXPORT``) with its time and ``fields``."""
         try:
             self.db[RUNS].update_one({"_id": name}, {"$set": {"at": now, **fields}}, upsert=True)
         except pymongo.errors.PyMongoError as exc:
             raise self._fail("run record", exc) from exc
+
+    def last_run(self, name: str) -> dict[str, Any] | None:
+        """The ``runs`` document ``name`` without its ``_id``, or ``None``."""
+        try:
+            doc = self.db[RUNS].find_one({"_id": name})
+        except pymongo.errors.PyMongoError as exc:
+            raise self._fail("run lookup", exc) from exc
+        if doc is None:
+            return None
+        doc.pop("_id", None)
+        return dict(doc)
+
+    def fact_documents(
+        self,
+        *,
+        since: date | datetime | None = None,
+        until: date | datetime | None = None,
+        company: str | None = None,
+        fields: Sequence[str],
+    ) -> list[dict[str, Any]]:
+        """The facts ``facts_query`` selects, with only ``fields``."""
+        query = facts_query(since=since, until=until, company=company)
+        try:
+            docs = list(self.db[FACTS].find(query, {f: 1 for f in fields}, batch_size=2000))
+        except pymongo.errors.PyMongoError as exc:
+            raise self._fail("fact query", exc) from exc
+        log.debug("read %d fact(s) matching %s", len(docs), query)
+        return docs
+
+    def report_counts(self) -> dict[str, int]:
+        """Reports by status (every known status present, others as found) and ``received``."""
+        try:
+            groups = list(
+                self.db[REPORTS].aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}])
+            )
+        except pymongo.errors.PyMongoError as exc:
+            raise self._fail("report count", exc) from exc
+        counts = {s: 0 for s in REPORT_STATUSES}
+        for g in groups:
+            counts[str(g["_id"])] = int(g["n"])
+        counts["received"] = sum(counts.values())
+        return counts
+
+    def usage_totals(self) -> dict[str, Any]:
+        """Model calls, tokens, cache hits and the estimated cost where known (calls without a
+        cost are counted in ``calls_without_cost``). Missing collections count as zero."""
+        fields = ("prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd")
+        calls = 0
+        tokens = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
+        cost = 0.0
+        unknown_cost = 0
+        try:
+            for doc in self.db[USAGE].find({}, {f: 1 for f in fields}, batch_size=5000):
+                calls += 1
+                for k in tokens:
+                    v = doc.get(k)
+                    if isinstance(v, int | float) and not isinstance(v, bool):
+                        tokens[k] += int(v)
+                c = doc.get("cost_usd")
+                if isinstance(c, int | float) and not isinstance(c, bool):
+                    cost += float(c)
+                else:
+                    unknown_cost += 1
+            counters = self.db[COUNTERS].find_one({"_id": "counters"}, {"cache_hits": 1}) or {}
+        except pymongo.errors.PyMongoError as exc:
+            raise self._fail("usage query", exc) from exc
+        hits = counters.get("cache_hits")
+        return {
+            "model_calls": calls,
+            **tokens,
+            "cache_hits": int(hits) if isinstance(hits, int | float) else 0,
+            "estimated_cost_usd": round(cost, 6) if calls == 0 or calls > unknown_cost else None,
+            "calls_without_cost": unknown_cost,
+        }
+
+    def pipeline_counts(self) -> dict[str, Any]:
+        """Everything ``run_report.json`` says about the pipeline as a whole."""
+        return {
+            "reports": self.report_counts(),
+            "facts_stored": self.count_facts(),
+            **self.usage_totals(),
+        }

@@ -1,0 +1,106 @@
+"""The export folder's ``index.html``: what the export covers, the files, the charts and the
+start of the summary. Pure: data in, HTML text out."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from export.cells import format_cell
+from export.charts import ChartSpec
+
+RUN_REPORT = "run_report.json"
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; max-width: 70rem; }
+h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
+table { border-collapse: collapse; } td, th { padding: .2rem .8rem; text-align: left; }
+td { vertical-align: top; } th { background: #f2f2f2; white-space: nowrap; vertical-align: top; }
+td.num { white-space: nowrap; text-align: right; }
+figure { margin: 1.5rem 0; } img { max-width: 100%; height: auto; }
+.empty { color: #a33; }
+"""
+
+
+def render_index(
+    *,
+    title: str,
+    csv_files: Sequence[str],
+    charts: Sequence[ChartSpec],
+    report: Mapping[str, Any],
+    summary: pd.DataFrame | None = None,
+    summary_rows: int = 200,
+) -> str:
+    """The folder's ``index.html``: what the export covers, links to the CSVs, the charts and
+    the first ``summary_rows`` rows of the summary by company and period."""
+    e = html.escape
+    cov = report.get("covers", {})
+    pipe = report.get("pipeline", {})
+    reports = pipe.get("reports", {})
+    filters = report.get("filters", {})
+    shown_filters = ", ".join(f"{k} {v}" for k, v in filters.items() if v) or "none"
+    facts = cov.get("facts", 0)
+    rows = [
+        ("Generated at", report.get("generated_at", "")),
+        ("Filters", shown_filters),
+        ("Facts in this export", facts),
+        ("Companies", ", ".join(cov.get("companies", [])) or "none"),
+        ("Periods", ", ".join(cov.get("periods", [])) or "none"),
+        ("Queue drained before export", _yes_no(report.get("queue_drained"))),
+        (
+            "Reports received / done / failed / dead",
+            " / ".join(str(reports.get(k, 0)) for k in ("received", "done", "failed", "dead")),
+        ),
+        ("Facts stored", pipe.get("facts_stored", 0)),
+        ("Model calls", pipe.get("model_calls", 0)),
+        ("Cache hits", pipe.get("cache_hits", 0)),
+        ("Estimated model cost (USD)", _unknown(pipe.get("estimated_cost_usd"))),
+    ]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{e(title)}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{e(title)}</h1>",
+        "<table>",
+        *(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in rows),
+        "</table>",
+        "<h2>Files</h2><ul>",
+        *(f'<li><a href="{e(name)}">{e(name)}</a></li>' for name in csv_files),
+        f'<li><a href="{RUN_REPORT}">{RUN_REPORT}</a></li>',
+        "</ul>",
+        "<h2>Charts</h2>",
+    ]
+    if not facts:
+        parts.append('<p class="empty">No facts matched this export.</p>')
+    elif not charts:
+        parts.append("<p>No metric has two or more periods for a company yet, so no charts.</p>")
+    for c in charts:
+        parts.append(
+            f'<figure><img src="{e(c.filename)}" alt="{e(c.title)}" width="800" height="450">'
+            f"<figcaption>{e(c.title)}: {e(c.ylabel)}</figcaption></figure>"
+        )
+    if summary is not None and len(summary):
+        parts.append("<h2>Summary by company and period</h2>")
+        if len(summary) > summary_rows:
+            parts.append(
+                f"<p>First {summary_rows} of {len(summary)} rows; "
+                '<a href="summary_by_company_period.csv">all rows</a>.</p>'
+            )
+        parts.append("<table><tr>" + "".join(f"<th>{e(str(c))}</th>" for c in summary.columns))
+        for rec in summary.head(summary_rows).itertuples(index=False):
+            cells = "".join(f"<td>{e(format_cell(x, text=False))}</td>" for x in rec)
+            parts.append(f"<tr>{cells}</tr>")
+        parts.append("</table>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _yes_no(v: object) -> str:
+    return "unknown" if v is None else ("yes" if v else "no")
+
+
+def _unknown(v: object) -> str:
+    return "unknown" if v is None else str(v)

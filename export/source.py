@@ -1,0 +1,42 @@
+"""The stored facts as a DataFrame: the query and the reading are the store's, the frame is ours."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Protocol
+
+import pandas as pd
+
+from export.tables import STORED_FIELDS
+
+
+class FactReader(Protocol):
+    """What the export reads from the store (``adapters.mongo.MongoStore``)."""
+
+    def fact_documents(
+        self,
+        *,
+        since: date | datetime | None,
+        until: date | datetime | None,
+        company: str | None,
+        fields: tuple[str, ...],
+    ) -> list[dict[str, Any]]: ...
+
+    def pipeline_counts(self) -> dict[str, Any]: ...
+
+    def record_run(self, name: str, now: datetime, **fields: Any) -> None: ...
+
+
+def read_facts(
+    store: FactReader,
+    *,
+    since: date | datetime | None = None,
+    until: date | datetime | None = None,
+    company: str | None = None,
+) -> pd.DataFrame:
+    """Matching facts as an object-dtype frame with the columns ``STORED_FIELDS``."""
+    docs = store.fact_documents(since=since, until=until, company=company, fields=STORED_FIELDS)
+    return pd.DataFrame(
+        {f: pd.Series([d.get(f) for d in docs], dtype=object) for f in STORED_FIELDS},
+        columns=list(STORED_FIELDS),
+    )

@@ -1,0 +1,132 @@
+"""The operator's view: services reachable, queue depth and consumers, dead letters, reports by
+status, facts stored, model usage, last sweep and last export. ``format_status`` is pure; the
+reads are the adapters' (``Broker.queue_depths``, ``MongoStore``), given by the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from adapters.mongo import LAST_EXPORT, LAST_SWEEP, MongoStore
+from adapters.rabbitmq import Broker
+from export.cells import iso_utc
+from schemas.errors import BrokerUnavailable, FinpipeError
+from schemas.settings import Settings, redact_url
+
+log = logging.getLogger(__name__)
+
+
+def _when(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    if doc is None:
+        return None
+    return {k: (iso_utc(v) if isinstance(v, datetime) else v) for k, v in doc.items()}
+
+
+def gather_status(
+    settings: Settings, broker: Broker, store: MongoStore, *, now: datetime | None = None
+) -> dict[str, Any]:
+    """Everything ``finpipe status`` shows, as JSON-ready data. Never raises for an unreachable
+    service: it is reported as such."""
+    now = now or datetime.now(UTC)
+    status: dict[str, Any] = {
+        "checked_at": iso_utc(now),
+        "services": {},
+        "queue": None,
+        "dead_letters": None,
+        "reports": None,
+        "facts_stored": None,
+        "model": None,
+        "last_sweep": None,
+        "last_export": None,
+    }
+    try:
+        work, dead = broker.queue_depths()
+    except BrokerUnavailable as exc:
+        status["services"]["rabbitmq"] = {
+            "reachable": False,
+            "url": redact_url(settings.amqp_url),
+            "error": str(exc),
+        }
+    else:
+        status["services"]["rabbitmq"] = {
+            "reachable": True,
+            "url": redact_url(settings.amqp_url),
+            "error": None,
+        }
+        status["queue"] = asdict(work)
+        status["dead_letters"] = asdict(dead)
+
+    try:
+        store.ping()
+        status["reports"] = store.report_counts()
+        status["facts_stored"] = store.count_facts()
+        status["model"] = store.usage_totals()
+        status["last_sweep"] = _when(store.last_run(LAST_SWEEP))
+        status["last_export"] = _when(store.last_run(LAST_EXPORT))
+    except FinpipeError as exc:  # any failure here means the database is not usable
+        status["services"]["mongodb"] = {
+            "reachable": False,
+            "url": redact_url(settings.mongo_uri),
+            "database": settings.mongo_db,
+            "error": str(exc).splitlines()[0] if str(exc) else repr(exc),
+        }
+    else:
+        status["services"]["mongodb"] = {
+            "reachable": True,
+            "url": redact_url(settings.mongo_uri),
+            "database": settings.mongo_db,
+            "error": None,
+        }
+    return status
+
+
+def healthy(status: dict[str, Any]) -> bool:
+    return all(s.get("reachable") for s in status["services"].values())
+
+
+def format_status(status: dict[str, Any]) -> str:
+    """A short report for a person at a terminal."""
+    lines = [f"finpipe status at {status['checked_at']}"]
+    for name, svc in status["services"].items():
+        state = "reachable" if svc["reachable"] else f"UNREACHABLE ({svc['error']})"
+        lines.append(f"  {name:<13} {svc['url']}  {state}")
+    q, d = status["queue"], status["dead_letters"]
+    if q is not None:
+        if q["exists"]:
+            waiting = f"{q['messages']} waiting, {q['consumers']} consumer(s)"
+            lines.append(f"  queue         {q['name']}: {waiting}")
+        else:
+            lines.append(f"  queue         {q['name']}: not declared yet")
+    if d is not None:
+        shown = f"{d['messages']} message(s)" if d["exists"] else "not declared yet"
+        lines.append(f"  dead letters  {d['name']}: {shown}")
+    r = status["reports"]
+    if r is not None:
+        by = ", ".join(f"{k} {v}" for k, v in r.items() if k != "received")
+        lines.append(f"  reports       {r['received']} received: {by}")
+    if status["facts_stored"] is not None:
+        lines.append(f"  facts stored  {status['facts_stored']}")
+    m = status.get("model")
+    if m is not None:
+        cost = m["estimated_cost_usd"]
+        if m["model_calls"] == 0:
+            shown_cost = "$0"
+        else:
+            shown_cost = "unknown" if cost is None else f"${cost:.4f}"
+        lines.append(
+            f"  model calls   {m['model_calls']} ({m['prompt_tokens']} prompt + "
+            f"{m['completion_tokens']} completion tokens, {m['cached_tokens']} cached), "
+            f"{m['cache_hits']} cache hit(s), estimated cost {shown_cost}"
+        )
+    for key, label in (("last_sweep", "last sweep"), ("last_export", "last export")):
+        run = status[key]
+        if run is None:
+            shown = "never" if status["reports"] is not None else "unknown"
+        else:
+            extra = run.get("path") or run.get("files") or ""
+            shown = f"{run.get('at', '?')} {extra}".rstrip()
+        lines.append(f"  {label:<13} {shown}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,24 @@
+"""The store's pure parts: the facts query and the write concern (no network)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from adapters.mongo import facts_query, write_concern_of
+
+
+def test_dates_bound_whole_utc_days_and_company_ignores_case() -> None:
+    q = facts_query(since=date(2024, 5, 1), until=date(2024, 5, 31), company="A.B")
+    assert q == {
+        "extracted_at": {
+            "$gte": datetime(2024, 5, 1, tzinfo=UTC),
+            "$lt": datetime(2024, 6, 1, tzinfo=UTC),
+        },
+        "company": {"$regex": r"^A\.B$", "$options": "i"},
+    }
+    assert facts_query() == {}
+
+
+def test_write_concern_is_majority_or_a_number_of_nodes() -> None:
+    assert write_concern_of("majority").document == {"w": "majority"}
+    assert write_concern_of("1").document == {"w": 1}

@@ -1,0 +1,148 @@
+"""Queue depth, waiting for the queue to drain, and the status text (no network)."""
+
+from __future__ import annotations
+
+import pika.exceptions
+import pytest
+
+from adapters.rabbitmq import QueueDepth, queue_depth
+from export.run import wait_for_drain
+from ops import status
+from schemas.errors import BrokerUnavailable
+
+
+class _Method:
+    def __init__(self, messages: int, consumers: int) -> None:
+        self.message_count = messages
+        self.consumer_count = consumers
+
+
+class _Ok:
+    def __init__(self, messages: int, consumers: int) -> None:
+        self.method = _Method(messages, consumers)
+
+
+class _Channel:
+    def __init__(self, queues: dict[str, tuple[int, int]]) -> None:
+        self.queues = queues
+        self.calls: list[tuple[str, bool]] = []
+
+    def queue_declare(self, queue: str, passive: bool = False) -> _Ok:
+        self.calls.append((queue, passive))
+        if queue not in self.queues:
+            raise pika.exceptions.ChannelClosedByBroker(404, f"NOT_FOUND - no queue '{queue}'")
+        return _Ok(*self.queues[queue])
+
+
+def test_queue_depth_declares_passively_and_reports_missing_queues() -> None:
+    ch = _Channel({"q": (7, 2)})
+    assert queue_depth(ch, "q") == QueueDepth("q", True, 7, 2)
+    assert queue_depth(ch, "nope") == QueueDepth("nope", False)
+    assert ch.calls == [("q", True), ("nope", True)]
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, s: float) -> None:
+        self.slept.append(s)
+        self.now += s
+
+
+def test_wait_for_drain_polls_until_empty() -> None:
+    depths = iter([5, 2, 0])
+    clock = _Clock()
+    drained = wait_for_drain(
+        lambda: QueueDepth("q", True, next(depths), 1),
+        60,
+        poll_s=5,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    assert drained
+    assert clock.slept == [5, 5]
+
+
+def test_wait_for_drain_gives_up_after_the_timeout() -> None:
+    clock = _Clock()
+    drained = wait_for_drain(
+        lambda: QueueDepth("q", True, 3, 1), 12, poll_s=5, clock=clock, sleep=clock.sleep
+    )
+    assert not drained
+    assert clock.slept == [5, 5, 2]
+
+
+def test_wait_for_drain_keeps_polling_while_the_broker_is_unreachable() -> None:
+    answers: list[int | None] = [None, None, 0]
+
+    def depth() -> QueueDepth:
+        n = answers.pop(0)
+        if n is None:
+            raise BrokerUnavailable("RabbitMQ unreachable")
+        return QueueDepth("q", True, n)
+
+    clock = _Clock()
+    assert wait_for_drain(depth, 60, poll_s=5, clock=clock, sleep=clock.sleep)
+    assert clock.slept == [5, 5]
+
+
+def test_status_text_is_short_and_readable() -> None:
+    info = {
+        "checked_at": "2024-06-01T03:00:00Z",
+        "services": {
+            "rabbitmq": {"reachable": True, "url": "amqp://guest:***@h/", "error": None},
+            "mongodb": {"reachable": False, "url": "mongodb://h", "error": "timed out"},
+        },
+        "queue": {"name": "finpipe.reports", "exists": True, "messages": 3, "consumers": 2},
+        "dead_letters": {
+            "name": "finpipe.reports.dead",
+            "exists": True,
+            "messages": 1,
+            "consumers": 0,
+        },
+        "reports": None,
+        "facts_stored": None,
+        "last_sweep": None,
+        "last_export": None,
+    }
+    assert status.format_status(info) == (
+        "finpipe status at 2024-06-01T03:00:00Z\n"
+        "  rabbitmq      amqp://guest:***@h/  reachable\n"
+        "  mongodb       mongodb://h  UNREACHABLE (timed out)\n"
+        "  queue         finpipe.reports: 3 waiting, 2 consumer(s)\n"
+        "  dead letters  finpipe.reports.dead: 1 message(s)\n"
+        "  last sweep    unknown\n"
+        "  last export   unknown\n"
+    )
+    assert not status.healthy(info)
+
+
+@pytest.mark.parametrize(
+    ("run", "shown"),
+    [
+        ({"at": "2024-07-01T06:00:00Z", "files": 3}, "2024-07-01T06:00:00Z 3"),
+        (
+            {"at": "2024-07-01T06:30:00Z", "path": "/x/2024-07-01"},
+            "2024-07-01T06:30:00Z /x/2024-07-01",
+        ),
+    ],
+)
+def test_status_text_shows_the_last_runs(run: dict[str, object], shown: str) -> None:
+    info = {
+        "checked_at": "t",
+        "services": {},
+        "queue": None,
+        "dead_letters": None,
+        "reports": {"received": 0},
+        "facts_stored": 0,
+        "last_sweep": run,
+        "last_export": None,
+    }
+    text = status.format_status(info)
+    assert f"  last sweep    {shown}\n" in text
+    assert "  last export   never\n" in text
