@@ -1,7 +1,9 @@
 """Settings: one frozen object built once from the environment by the CLI and passed down.
 
-Every field names the environment variable it comes from; a bad value stops start-up with one line
-naming that variable. Secrets are ``SecretStr`` and URLs with credentials are redacted in ``repr``.
+pydantic-settings reads the variables: ``FINPIPE_<FIELD>`` for every field (``OPENAI_API_KEY`` and
+``OPENAI_BASE_URL`` for the two OpenAI ones), empty variables count as unset. A bad value stops
+start-up with one line naming that variable. Secrets are ``SecretStr`` and URLs with credentials
+are redacted in ``repr`` and in errors.
 """
 
 from __future__ import annotations
@@ -9,46 +11,23 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from schemas.errors import ConfigError
+from schemas.topology import RETRY_DELAYS_S
 
-# field name -> environment variable
-ENV_VARS: dict[str, str] = {
-    "amqp_url": "FINPIPE_AMQP_URL",
-    "mongo_uri": "FINPIPE_MONGO_URI",
-    "mongo_db": "FINPIPE_MONGO_DB",
-    "queue": "FINPIPE_QUEUE",
-    "openai_api_key": "OPENAI_API_KEY",
-    "openai_base_url": "OPENAI_BASE_URL",
-    "model": "FINPIPE_MODEL",
-    "provider": "FINPIPE_PROVIDER",
-    "max_report_bytes": "FINPIPE_MAX_REPORT_BYTES",
-    "max_body_bytes": "FINPIPE_MAX_BODY_BYTES",
-    "max_file_bytes": "FINPIPE_MAX_FILE_BYTES",
-    "batch_snippets": "FINPIPE_BATCH_SNIPPETS",
-    "batch_chars": "FINPIPE_BATCH_CHARS",
-    "batch_wait_ms": "FINPIPE_BATCH_WAIT_MS",
-    "llm_concurrency": "FINPIPE_LLM_CONCURRENCY",
-    "llm_timeout_s": "FINPIPE_LLM_TIMEOUT_S",
-    "llm_max_retries": "FINPIPE_LLM_MAX_RETRIES",
-    "max_cost_usd": "FINPIPE_MAX_COST_USD",
-    "prefetch": "FINPIPE_PREFETCH",
-    "delivery_limit": "FINPIPE_DELIVERY_LIMIT",
-    "retry_delays_s": "FINPIPE_RETRY_DELAYS_S",
-    "write_concern": "FINPIPE_WRITE_CONCERN",
-    "inbox": "FINPIPE_INBOX",
-    "export_dir": "FINPIPE_EXPORT_DIR",
-    "sweep_cron": "FINPIPE_SWEEP_CRON",
-    "export_cron": "FINPIPE_EXPORT_CRON",
-    "timezone": "FINPIPE_TIMEZONE",
-    "export_wait_s": "FINPIPE_EXPORT_WAIT_S",
-    "api_token": "FINPIPE_API_TOKEN",
-    "log_level": "FINPIPE_LOG_LEVEL",
-}
+ENV_PREFIX = "FINPIPE_"
+_SECRETS = ("openai_api_key", "api_token")
 
 
 def redact_url(url: str) -> str:
@@ -64,17 +43,29 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
 
 
-class Settings(BaseModel):
-    """Everything finpipe reads from its environment, validated once."""
+def _openai(name: str) -> AliasChoices:
+    return AliasChoices(name, name.upper())
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+
+class Settings(BaseSettings):
+    """Everything finpipe reads from its environment, validated once. Build it with
+    ``from_env``; the constructor itself reads no environment."""
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        extra="forbid",
+        env_prefix=ENV_PREFIX,
+        env_ignore_empty=True,
+        case_sensitive=False,
+        populate_by_name=True,
+    )
 
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
     mongo_uri: str = "mongodb://127.0.0.1:27017"
     mongo_db: str = Field("finpipe", min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
     queue: str = Field("finpipe.reports", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
-    openai_api_key: SecretStr | None = None
-    openai_base_url: str | None = None
+    openai_api_key: SecretStr | None = Field(None, validation_alias=_openai("openai_api_key"))
+    openai_base_url: str | None = Field(None, validation_alias=_openai("openai_base_url"))
     model: str = "gpt-4o-mini"
     provider: Literal["auto", "rules", "openai"] = "auto"
     max_report_bytes: int = Field(1_000_000, gt=0)
@@ -89,7 +80,7 @@ class Settings(BaseModel):
     max_cost_usd: float | None = Field(None, gt=0)
     prefetch: int = Field(200, ge=1, le=65535)
     delivery_limit: int = Field(5, ge=1)
-    retry_delays_s: tuple[int, ...] = (2, 10, 60, 300, 1800)
+    retry_delays_s: Annotated[tuple[int, ...], NoDecode] = RETRY_DELAYS_S
     write_concern: str = "majority"
     inbox: Path = Path("inbox")
     export_dir: Path = Path("exports")
@@ -165,11 +156,23 @@ class Settings(BaseModel):
             else:
                 yield name, value
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only what ``from_env`` passes in: the environment is read there, from the mapping given.
+        return (init_settings,)
+
     def to_env(self) -> dict[str, str]:
         """The environment variables that make ``from_env`` build these settings again (for a
         child process); unset values are left out."""
         env: dict[str, str] = {}
-        for field, var in ENV_VARS.items():
+        for field in type(self).model_fields:
             value = getattr(self, field)
             if value is None:
                 continue
@@ -177,7 +180,7 @@ class Settings(BaseModel):
                 value = value.get_secret_value()
             elif isinstance(value, tuple):
                 value = ",".join(str(v) for v in value)
-            env[var] = str(value)
+            env[env_var(field)] = str(value)
         return env
 
     def process_env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -186,30 +189,56 @@ class Settings(BaseModel):
         env = {
             k: v
             for k, v in (os.environ if base is None else base).items()
-            if not k.startswith(("FINPIPE_", "OPENAI_"))
+            if not k.startswith((ENV_PREFIX, "OPENAI_"))
         }
         env.update(self.to_env())
         return env
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Build settings from ``environ`` (default ``os.environ``); empty variables are unset."""
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for field, var in ENV_VARS.items():
-            raw = env.get(var)
-            if raw is not None and raw.strip() != "":
-                values[field] = raw.strip()
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        """Build settings from ``environ`` (default ``os.environ``); empty variables are unset,
+        ``overrides`` that are not None win."""
+        source = _MappingEnvSource(cls, os.environ if environ is None else environ)
+        values = {**source(), **{k: v for k, v in overrides.items() if v is not None}}
         try:
             return cls(**values)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            field = str(err["loc"][0]) if err["loc"] else "?"
-            var = ENV_VARS.get(field, field)
-            shown = values.get(field)
-            if field in ("openai_api_key", "api_token"):
-                shown = "***"
-            elif isinstance(shown, str) and "://" in shown:
-                shown = redact_url(shown)
-            raise ConfigError(f"{var}={shown!r} is invalid: {err['msg']}") from None
+            raise _config_error(exc) from None
+
+
+def env_var(field: str) -> str:
+    """The environment variable a settings field comes from."""
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[-1])
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def _field_of(loc: str) -> str:
+    """The field a validation error location names (a field or one of its variables)."""
+    for name in Settings.model_fields:
+        if loc.lower() in (name, env_var(name).lower()):
+            return name
+    return loc
+
+
+def _config_error(exc: ValidationError) -> ConfigError:
+    """One line naming the variable and the value (secrets hidden, URLs redacted)."""
+    err = exc.errors()[0]
+    field = _field_of(str(err["loc"][0])) if err["loc"] else "?"
+    shown = err.get("input")
+    if field in _SECRETS:
+        shown = "***"
+    elif isinstance(shown, str) and "://" in shown:
+        shown = redact_url(shown)
+    var = env_var(field) if field in Settings.model_fields else field
+    return ConfigError(f"{var}={shown!r} is invalid: {err['msg']}")
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping instead of ``os.environ``;
+    values are stripped and empty ones are unset."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self.env_vars = {k.lower(): v.strip() for k, v in environ.items() if v.strip() != ""}

@@ -75,3 +75,21 @@ def test_to_env_round_trips_through_from_env() -> None:
         }
     )
     assert Settings.from_env(s.to_env()) == s
+
+
+def test_empty_variables_are_unset_and_only_the_given_mapping_is_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FINPIPE_QUEUE", "from.the.process")
+    s = Settings.from_env({"FINPIPE_QUEUE": "  ", "FINPIPE_MONGO_DB": " other "})
+    assert s.queue == "finpipe.reports"
+    assert s.mongo_db == "other"
+    assert Settings.from_env().queue == "from.the.process"
+
+
+def test_retry_delays_default_to_the_topology_steps() -> None:
+    from schemas.topology import RETRY_DELAYS_S, Topology
+
+    s = Settings.from_env({})
+    assert s.retry_delays_s == RETRY_DELAYS_S
+    assert Topology.for_settings(s).retry_delays_s == RETRY_DELAYS_S
