@@ -6,12 +6,11 @@ Runs off the connection's thread; returns one outcome per report and never touch
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal, Protocol
 
-from adapters.mongo import MongoStore
 from schemas.errors import FinpipeError, PermanentError, TransientError
 from schemas.message import ReportMessage
 from worker.extract import Extractor
@@ -30,6 +29,17 @@ class Outcome:
     retry_after_s: float | None = None
 
 
+class ResultStore(Protocol):
+    """Where a batch's results go (``adapters.mongo.MongoStore``)."""
+
+    def save_results(
+        self,
+        facts_by_report: Mapping[str, list[dict[str, Any]]],
+        report_fields: Mapping[str, Mapping[str, Any]],
+        now: datetime,
+    ) -> int: ...
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -38,7 +48,7 @@ class Pipeline:
     def __init__(
         self,
         extractor: Extractor,
-        store: MongoStore,
+        store: ResultStore,
         *,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
