@@ -1,0 +1,299 @@
+"""The managed inbox: which files to take, when they are complete, and where they go afterwards.
+
+:meth:`Inbox.process` takes one complete file through named steps: refuse what must not be read,
+load it, set a duplicate aside, read its reports, publish them, then move the file to
+``processed/`` (or ``failed/`` with the reason). :meth:`Inbox.sweep` does that for every settled
+file of the inbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ingest.inbox.ledger import Ledger
+from ingest.inbox.names import is_ignored_name, is_within
+from ingest.inbox.outcome import FileOutcome, Summary
+from ingest.inbox.placement import Placement
+from ingest.inbox.reading import (
+    NothingToPublish,
+    Progress,
+    ReadLimits,
+    ReportPublisher,
+    load_file,
+    log_rejects,
+    publish_messages,
+    read_reports,
+)
+from ingest.inbox.settling import FileStamp, Settling
+from ingest.readers import ReadResult, UnreadableFile
+from schemas.errors import TransientError
+from schemas.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Inbox:
+    """A managed inbox folder: selection, settling, publishing, moving."""
+
+    def __init__(
+        self,
+        root: Path,
+        limits: ReadLimits | None = None,
+        *,
+        timezone: str = "UTC",
+        settle_s: float = 2.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.root = Path(root).absolute()
+        self.limits = limits or ReadLimits()
+        self.tz = ZoneInfo(timezone)
+        self.settle_s = settle_s
+        self.clock = clock
+        self.placement = Placement(self.root, self.tz, clock)
+        self.processed = self.placement.processed
+        self.failed = self.placement.failed
+        self.ledger = Ledger(self.root)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, text_column: str | None = None, settle_s: float = 2.0
+    ) -> Inbox:
+        return cls(
+            settings.inbox,
+            ReadLimits.from_settings(settings, text_column),
+            timezone=settings.timezone,
+            settle_s=settle_s,
+        )
+
+    def ensure_layout(self) -> None:
+        for folder in (self.root, self.processed, self.failed):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    # --- selection -----------------------------------------------------------------------------
+
+    def manages(self, path: Path) -> bool:
+        """``path`` lies in the inbox, outside ``processed/`` and ``failed/``."""
+        where = Path(os.path.abspath(path))
+        return (
+            is_within(where, self.root)
+            and where != self.root
+            and not is_within(where, self.processed)
+            and not is_within(where, self.failed)
+        )
+
+    def is_candidate(self, path: Path) -> bool:
+        """A file (or link) in the managed part of the inbox with no ignored part in its name."""
+        if not self.manages(path):
+            return False
+        rel = Path(os.path.abspath(path)).relative_to(self.root)
+        return not any(is_ignored_name(part) for part in rel.parts)
+
+    def candidates(self) -> list[Path]:
+        """Files waiting in the inbox, oldest name first; links to folders are not followed."""
+        found: list[Path] = []
+        for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
+            here = Path(dirpath)
+            dirnames[:] = sorted(
+                d
+                for d in dirnames
+                if not is_ignored_name(d) and self.manages(here / d) and not (here / d).is_symlink()
+            )
+            for name in sorted(filenames):
+                path = here / name
+                if self.is_candidate(path) and (path.is_file() or path.is_symlink()):
+                    found.append(path)
+        return found
+
+    def age_s(self, stamp_mtime_ns: int) -> float:
+        return self.clock().timestamp() - stamp_mtime_ns / 1e9
+
+    # --- processing one file -------------------------------------------------------------------
+
+    def process(
+        self, path: Path, publisher: ReportPublisher, progress: Progress | None = None
+    ) -> FileOutcome:
+        """Publish one complete inbox file and move it; ``TransientError`` leaves it in place."""
+        refused = self._refuse(path)
+        if refused is not None:
+            return refused
+        try:
+            data, sha256 = load_file(path, self.limits)
+        except UnreadableFile as exc:
+            return self._fail(path, exc.reason, None)
+        except FileNotFoundError:
+            return FileOutcome(path, "skipped", reason="file disappeared")
+        seen = self.ledger.get(sha256)
+        if seen is not None:
+            return self._set_aside_duplicate(path, seen, len(data), progress)
+        now = self.clock()
+        try:
+            result = read_reports(data, sha256, path.name, self.limits, now)
+        except NothingToPublish as exc:
+            self.placement.write_rejects(path.name, exc.rejects)
+            outcome = self._fail(path, exc.reason, sha256, len(data))
+            outcome.rejects = len(exc.rejects)
+            return outcome
+        except UnreadableFile as exc:
+            return self._fail(path, exc.reason, sha256, len(data))
+        published = publish_messages(result.messages, publisher, progress)
+        return self._finish_published(path, sha256, now, published, result, len(data), progress)
+
+    def _refuse(self, path: Path) -> FileOutcome | None:
+        """Links out of the inbox fail; anything but a regular file is skipped."""
+        if path.is_symlink():
+            target = path.resolve()
+            if not is_within(target, self.root.resolve()):
+                reason = f"symbolic link to {target}, outside the inbox; links out are not followed"
+                return self._fail(path, reason, None)
+        if not path.is_file():
+            return FileOutcome(path, "skipped", reason="not a regular file")
+        return None
+
+    def _set_aside_duplicate(
+        self, path: Path, seen: dict[str, Any], size: int, progress: Progress | None
+    ) -> FileOutcome:
+        moved = self.placement.to_processed(path)
+        log.info(
+            "%s has the same content as %s, already ingested at %s; moved to %s without "
+            "publishing it again",
+            path.name,
+            seen.get("file"),
+            seen.get("processed_at", "an earlier run"),
+            moved,
+        )
+        if progress:
+            progress(0, size)
+        return FileOutcome(path, "duplicate", size_bytes=size, moved_to=moved)
+
+    def _finish_published(
+        self,
+        path: Path,
+        sha256: str,
+        now: datetime,
+        published: int,
+        result: ReadResult,
+        size: int,
+        progress: Progress | None,
+    ) -> FileOutcome:
+        """Every report was confirmed: list the rejects, move the file, record it in the ledger."""
+        name = path.name
+        rejects_file = self.placement.write_rejects(name, result.rejects)
+        moved = self.placement.to_processed(path)
+        self.ledger.record(
+            {
+                "sha256": sha256,
+                "file": name,
+                "processed_at": now.isoformat(),
+                "moved_to": str(moved.relative_to(self.root)),
+                "reports": published,
+                "rejects": len(result.rejects),
+            }
+        )
+        if progress:
+            progress(0, size)
+        if result.rejects:
+            log_rejects(name, result.rejects)
+            log.warning(
+                "published %s: %d reports; %d rejected rows listed in %s; moved to %s",
+                name,
+                published,
+                len(result.rejects),
+                rejects_file,
+                moved,
+            )
+        else:
+            log.info("published %s: %d reports; moved to %s", name, published, moved)
+        return FileOutcome(
+            path,
+            "published",
+            reports=published,
+            rejects=len(result.rejects),
+            size_bytes=size,
+            moved_to=moved,
+        )
+
+    def _fail(self, path: Path, reason: str, sha256: str | None, size: int = 0) -> FileOutcome:
+        error = {
+            "file": path.name,
+            "reason": reason,
+            "sha256": sha256,
+            "size_bytes": size,
+            "failed_at": self.clock().isoformat(),
+        }
+        moved = self.placement.to_failed(path, error)
+        log.error("cannot ingest %s: %s; moved to %s", path.name, reason, moved)
+        return FileOutcome(path, "failed", size_bytes=size, moved_to=moved, reason=reason)
+
+    # --- sweeping the inbox --------------------------------------------------------------------
+
+    def sweep(
+        self,
+        publisher: ReportPublisher,
+        *,
+        paths: Iterable[Path] | None = None,
+        progress: Progress | None = None,
+        max_wait_s: float | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> Summary:
+        """Process every complete candidate (default: all of the inbox); files still being written
+        after ``max_wait_s`` are left for the next run. A broker failure stops the sweep."""
+        self.ensure_layout()
+        summary = Summary()
+        todo = list(self.candidates() if paths is None else paths)
+        stopped: str | None = None
+        for path in self.settled(todo, max_wait_s=max_wait_s, sleep=sleep):
+            try:
+                outcome = self.process(path, publisher, progress)
+            except TransientError as exc:
+                log.error("broker did not take %s, left in the inbox: %s", path, exc)
+                summary.add(FileOutcome(path, "left", reason=str(exc)))
+                stopped = f"run stopped: {exc}"
+                break
+            summary.add(outcome)
+        done = {o.path for o in summary.outcomes}
+        for path in todo:
+            if path not in done:
+                if stopped is None:
+                    log.info("%s is still being written; left for the next run", path)
+                summary.add(FileOutcome(path, "left", reason=stopped or "still being written"))
+        return summary
+
+    def settled(
+        self,
+        paths: Sequence[Path],
+        *,
+        max_wait_s: float | None = None,
+        sleep: Callable[[float], None] | None = None,
+        poll_s: float = 0.2,
+    ) -> Iterator[Path]:
+        """Yield each path once its size and mtime have been stable for ``settle_s``; wait at most
+        ``max_wait_s`` (default ten times ``settle_s``) for the rest."""
+        sleep = sleep or time.sleep
+        budget_s = 10 * self.settle_s if max_wait_s is None else max_wait_s
+        settling = Settling(self.settle_s)
+        waiting = list(paths)
+        start = time.monotonic()
+        while waiting:
+            now_s = time.monotonic()
+            still: list[Path] = []
+            for path in waiting:
+                try:
+                    st = path.lstat() if path.is_symlink() else path.stat()
+                except FileNotFoundError:
+                    continue
+                stamp = FileStamp.of(st)
+                if settling.observe(path, stamp, now_s, self.age_s(stamp.mtime_ns)):
+                    yield path
+                else:
+                    still.append(path)
+            waiting = still
+            if not waiting or time.monotonic() - start >= budget_s:
+                return
+            sleep(poll_s)
