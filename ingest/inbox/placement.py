@@ -1,7 +1,9 @@
 """Where a file goes once it has been read: ``processed/<day>/`` or ``failed/`` with its reason.
 
 Files are only ever renamed (moved), never altered, deleted or overwritten: a name that is taken
-gets a numbered suffix.
+gets a numbered suffix. That holds for the files written next to a moved file too: a file goes to
+``failed/`` under a name whose sidecar name is free as well, and sidecars are created exclusively,
+so a user's file named like a sidecar (``zz.txt.error.json``) is never replaced by one.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from zoneinfo import ZoneInfo
 from ingest.inbox.names import FAILED_DIR, PROCESSED_DIR, unique_name
 from ingest.inbox.reading import rejects_lines
 from ingest.readers import Reject
+
+ERROR_SUFFIX = ".error.json"
+REJECTS_SUFFIX = ".rejects.jsonl"
 
 
 def processed_day_dir(root: Path, day: date) -> Path:
@@ -42,9 +47,9 @@ class Placement:
 
     def to_failed(self, path: Path, error: dict[str, Any]) -> Path:
         """Move ``path`` into ``failed/`` with ``<name>.error.json`` holding ``error``."""
-        moved = self._move(path, self.failed)
-        sidecar = self.failed / f"{moved.name}.error.json"
-        sidecar.write_text(json.dumps(error, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        moved = self._move(path, self.failed, sidecar=ERROR_SUFFIX)
+        text = json.dumps(error, indent=2, ensure_ascii=False) + "\n"
+        _create(self.failed, f"{moved.name}{ERROR_SUFFIX}", text)
         return moved
 
     def write_rejects(self, name: str, rejects: Sequence[Reject]) -> Path | None:
@@ -52,16 +57,30 @@ class Placement:
         if not rejects:
             return None
         self.failed.mkdir(parents=True, exist_ok=True)
-        target = self.failed / unique_name(
-            f"{name}.rejects.jsonl", lambda n: os.path.lexists(self.failed / n)
-        )
-        target.write_text(rejects_lines(name, rejects), "utf-8")
-        return target
+        return _create(self.failed, f"{name}{REJECTS_SUFFIX}", rejects_lines(name, rejects))
 
     @staticmethod
-    def _move(path: Path, folder: Path) -> Path:
+    def _move(path: Path, folder: Path, sidecar: str | None = None) -> Path:
+        """Rename ``path`` into ``folder`` under a free name whose ``sidecar`` name is free too."""
         folder.mkdir(parents=True, exist_ok=True)
-        name = unique_name(path.name, lambda n: os.path.lexists(folder / n))
-        dest = folder / name
+
+        def taken(n: str) -> bool:
+            return os.path.lexists(folder / n) or (
+                sidecar is not None and os.path.lexists(folder / f"{n}{sidecar}")
+            )
+
+        dest = folder / unique_name(path.name, taken)
         os.rename(path, dest)
         return dest
+
+
+def _create(folder: Path, name: str, text: str) -> Path:
+    """Write a new file ``folder/name`` (numbered if taken); an existing file is never opened."""
+    while True:
+        target = folder / unique_name(name, lambda n: os.path.lexists(folder / n))
+        try:
+            with target.open("x", encoding="utf-8") as fh:
+                fh.write(text)
+            return target
+        except FileExistsError:
+            continue  # taken between the look and the write: try the next free name

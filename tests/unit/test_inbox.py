@@ -185,6 +185,29 @@ def test_unreadable_file_goes_to_failed_with_an_error_sidecar(inbox: Inbox) -> N
     assert (inbox.failed / "empty.csv").read_bytes() == b"from an earlier day"
 
 
+@pytest.mark.parametrize("first", ["zz.txt.error.json", "zz.txt"])
+def test_failure_sidecar_never_replaces_a_users_file_in_failed(inbox: Inbox, first: str) -> None:
+    user = b'{"not": "a report"}'  # a user's file named like zz.txt's sidecar, failing too
+    contents = {"zz.txt.error.json": user, "zz.txt": b""}
+    for name in (first, *(n for n in contents if n != first)):
+        (inbox.root / name).write_bytes(contents[name])
+        assert inbox.sweep(RecordingPublisher()).files_failed == 1
+    files = {p.name: p.read_bytes() for p in inbox.failed.iterdir()}
+    moved = {name: data for name, data in files.items() if data in (user, b"")}
+    assert sorted(moved.values()) == [b"", user], "the user's file was overwritten"
+    for name, data in moved.items():
+        error = json.loads(files[f"{name}.error.json"])
+        assert contents[error["file"]] == data
+
+
+def test_rejects_file_never_replaces_a_file_already_in_failed(inbox: Inbox) -> None:
+    (inbox.failed / "mix.jsonl.rejects.jsonl").write_text("an earlier list")
+    (inbox.root / "mix.jsonl").write_text(SEED + '{"raw_text": ""}\n')
+    inbox.sweep(RecordingPublisher())
+    assert (inbox.failed / "mix.jsonl.rejects.jsonl").read_text() == "an earlier list"
+    assert "raw_text is empty" in (inbox.failed / "mix.jsonl.rejects-1.jsonl").read_text()
+
+
 def test_partly_bad_file_publishes_good_rows_and_lists_rejects(inbox: Inbox) -> None:
     (inbox.root / "mix.jsonl").write_text(SEED + '{"raw_text": ""}\n{"oops"\n')
     pub = RecordingPublisher()
