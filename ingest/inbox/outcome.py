@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from ingest.inbox.settling import FileStamp
+
 Status = Literal["published", "duplicate", "failed", "left", "skipped"]
 
 
@@ -20,6 +22,8 @@ class FileOutcome:
     size_bytes: int = 0
     moved_to: Path | None = None
     reason: str | None = None
+    #: size and modification time of the file when it was read (for a file that was moved)
+    stamp: FileStamp | None = None
 
 
 @dataclass

@@ -52,6 +52,10 @@ class Placement:
         _create(self.failed, f"{moved.name}{ERROR_SUFFIX}", text)
         return moved
 
+    def move_back(self, moved: Path, original: Path) -> Path:
+        """Return a moved file to where it was found (numbered if that name is taken again)."""
+        return self._move(moved, original.parent, name=original.name)
+
     def write_rejects(self, name: str, rejects: Sequence[Reject]) -> Path | None:
         """``failed/<name>.rejects.jsonl`` listing the rejected rows, if there are any."""
         if not rejects:
@@ -60,7 +64,9 @@ class Placement:
         return _create(self.failed, f"{name}{REJECTS_SUFFIX}", rejects_lines(name, rejects))
 
     @staticmethod
-    def _move(path: Path, folder: Path, sidecar: str | None = None) -> Path:
+    def _move(
+        path: Path, folder: Path, sidecar: str | None = None, name: str | None = None
+    ) -> Path:
         """Rename ``path`` into ``folder`` under a free name whose ``sidecar`` name is free too."""
         folder.mkdir(parents=True, exist_ok=True)
 
@@ -69,7 +75,7 @@ class Placement:
                 sidecar is not None and os.path.lexists(folder / f"{n}{sidecar}")
             )
 
-        dest = folder / unique_name(path.name, taken)
+        dest = folder / unique_name(name or path.name, taken)
         os.rename(path, dest)
         return dest
 

@@ -1,6 +1,8 @@
 """Reading one file into messages and handing them to a publisher; the steps every caller shares.
 
-``load_file`` takes the bytes (within the size limit), ``read_reports`` turns them into messages
+``take_snapshot`` takes the bytes (within the size limit) with the size and modification time
+they were read under, so a caller can tell whether the file changed before it moves it;
+``read_reports`` turns the bytes into messages
 (a file with none raises :class:`NothingToPublish`), ``publish_messages`` hands them over in
 chunks. The inbox and ``finpipe ingest`` on files outside it differ only in where the file goes
 afterwards.
@@ -11,12 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from ingest.inbox.settling import FileStamp
 from ingest.readers import ReadOptions, ReadResult, Reject, UnreadableFile, read_bytes
 from schemas.message import ReportMessage
 from schemas.settings import Settings
@@ -59,19 +63,45 @@ class NothingToPublish(UnreadableFile):
         self.rejects = list(rejects)
 
 
-def load_file(path: Path, limits: ReadLimits) -> tuple[bytes, str]:
-    """The file's bytes and sha256; :class:`UnreadableFile` when it is over the size limit."""
-    size = path.stat().st_size
-    if size > limits.max_file_bytes:
-        raise UnreadableFile(
-            f"file is {size} bytes, over the limit of {limits.max_file_bytes} bytes "
-            "(FINPIPE_MAX_FILE_BYTES)"
-        )
+@dataclass(frozen=True)
+class Snapshot:
+    """A file's bytes as read, their sha256, and the file's size and modification time after the
+    read. ``steady`` is false when the file changed while it was being read (the bytes may mix
+    old and new content)."""
+
+    data: bytes
+    sha256: str
+    stamp: FileStamp
+    steady: bool = True
+
+    def matches(self, path: Path) -> bool:
+        """``path`` still holds what was read: it was steady then and is unchanged since."""
+        try:
+            return self.steady and FileStamp.of(path.stat()) == self.stamp
+        except FileNotFoundError:
+            return False
+
+
+def take_snapshot(path: Path, limits: ReadLimits) -> Snapshot:
+    """Read the file whole; :class:`UnreadableFile` when it is over the size limit."""
     with path.open("rb") as fh:
+        before = FileStamp.of(os.fstat(fh.fileno()))
+        if before.size > limits.max_file_bytes:
+            raise UnreadableFile(
+                f"file is {before.size} bytes, over the limit of {limits.max_file_bytes} bytes "
+                "(FINPIPE_MAX_FILE_BYTES)"
+            )
         data = fh.read(limits.max_file_bytes + 1)
+        after = FileStamp.of(os.fstat(fh.fileno()))
     if len(data) > limits.max_file_bytes:
         raise UnreadableFile(f"file grew over the limit of {limits.max_file_bytes} bytes")
-    return data, hashlib.sha256(data).hexdigest()
+    return Snapshot(data, hashlib.sha256(data).hexdigest(), after, steady=before == after)
+
+
+def load_file(path: Path, limits: ReadLimits) -> tuple[bytes, str]:
+    """The file's bytes and sha256 (:func:`take_snapshot` without the stamp)."""
+    snapshot = take_snapshot(path, limits)
+    return snapshot.data, snapshot.sha256
 
 
 def parse(data: bytes, sha256: str, name: str, limits: ReadLimits, now: datetime) -> ReadResult:

@@ -26,10 +26,11 @@ from ingest.inbox.reading import (
     Progress,
     ReadLimits,
     ReportPublisher,
-    load_file,
+    Snapshot,
     log_rejects,
     publish_messages,
     read_reports,
+    take_snapshot,
 )
 from ingest.inbox.settling import FileStamp, Settling
 from ingest.readers import ReadResult, UnreadableFile
@@ -37,6 +38,12 @@ from schemas.errors import TransientError
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: readings of a file that keeps changing before it is left for later
+READ_ATTEMPTS = 3
+DROP_ADVICE = (
+    "Write files under a temporary name (.name, *.part, *.tmp) and rename them when complete."
+)
 
 
 class Inbox:
@@ -119,31 +126,90 @@ class Inbox:
     def process(
         self, path: Path, publisher: ReportPublisher, progress: Progress | None = None
     ) -> FileOutcome:
-        """Publish one complete inbox file and move it; ``TransientError`` leaves it in place."""
+        """Publish one complete inbox file and move it; ``TransientError`` leaves it in place.
+
+        The file is moved only while it still holds what was read. One that changed meanwhile is
+        read and published again (harmless: report ids are hashes of the text, so the reports
+        read before are the same reports); one that keeps changing is left for later."""
         refused = self._refuse(path)
         if refused is not None:
             return refused
-        try:
-            data, sha256 = load_file(path, self.limits)
-        except UnreadableFile as exc:
-            return self._fail(path, exc.reason, None)
-        except FileNotFoundError:
-            return FileOutcome(path, "skipped", reason="file disappeared")
-        seen = self.ledger.get(sha256)
+        for _ in range(READ_ATTEMPTS):
+            try:
+                snapshot = take_snapshot(path, self.limits)
+            except UnreadableFile as exc:
+                return self._fail(path, exc.reason, None)
+            except FileNotFoundError:
+                return FileOutcome(path, "skipped", reason="file disappeared")
+            outcome = self._take(path, snapshot, publisher, progress)
+            if outcome is not None:
+                return outcome
+            self._warn_changed(path, snapshot, "reading it again")
+        log.warning("%s kept changing while it was read; left in the inbox", path.name)
+        return FileOutcome(path, "left", reason="still being written")
+
+    def _take(
+        self,
+        path: Path,
+        snapshot: Snapshot,
+        publisher: ReportPublisher,
+        progress: Progress | None,
+    ) -> FileOutcome | None:
+        """Set the file aside, fail it or publish it, as its bytes say; ``None`` when the file
+        changed before it could be moved (nothing was moved then)."""
+        seen = self.ledger.get(snapshot.sha256)
         if seen is not None:
-            return self._set_aside_duplicate(path, seen, len(data), progress)
+            if not snapshot.matches(path):
+                return None
+            return self._set_aside_duplicate(path, snapshot, seen, progress)
         now = self.clock()
         try:
-            result = read_reports(data, sha256, path.name, self.limits, now)
-        except NothingToPublish as exc:
-            self.placement.write_rejects(path.name, exc.rejects)
-            outcome = self._fail(path, exc.reason, sha256, len(data))
-            outcome.rejects = len(exc.rejects)
-            return outcome
+            result = read_reports(snapshot.data, snapshot.sha256, path.name, self.limits, now)
         except UnreadableFile as exc:
-            return self._fail(path, exc.reason, sha256, len(data))
+            return self._fail_read(path, snapshot, exc) if snapshot.matches(path) else None
         published = publish_messages(result.messages, publisher, progress)
-        return self._finish_published(path, sha256, now, published, result, len(data), progress)
+        if not snapshot.matches(path):
+            return None
+        return self._finish_published(path, snapshot, now, published, result, progress)
+
+    def reclaim_if_changed(self, outcome: FileOutcome) -> Path | None:
+        """A file moved to ``processed/`` that changed since it was read (its writer still had it
+        open) goes back to the inbox under its old name, to be read again whole. Returns where
+        it went, or ``None`` when it is unchanged."""
+        if outcome.status not in ("published", "duplicate") or outcome.moved_to is None:
+            return None
+        try:
+            changed = FileStamp.of(outcome.moved_to.stat()) != outcome.stamp
+        except FileNotFoundError:
+            return None
+        if not changed:
+            return None
+        back = self.placement.move_back(outcome.moved_to, outcome.path)
+        log.warning(
+            "%s changed after it was read and moved to %s (%s bytes when read, %d now): moved "
+            "back to the inbox as %s to be read again whole. %s",
+            outcome.path.name,
+            outcome.moved_to,
+            outcome.stamp.size if outcome.stamp else "?",
+            back.stat().st_size,
+            back,
+            DROP_ADVICE,
+        )
+        return back
+
+    def _warn_changed(self, path: Path, snapshot: Snapshot, then: str) -> None:
+        try:
+            now_bytes: int | str = path.stat().st_size
+        except FileNotFoundError:
+            now_bytes = "gone"
+        log.warning(
+            "%s changed while it was read (%d bytes read, %s now); %s. %s",
+            path.name,
+            len(snapshot.data),
+            now_bytes,
+            then,
+            DROP_ADVICE,
+        )
 
     def _refuse(self, path: Path) -> FileOutcome | None:
         """Links out of the inbox fail; anything but a regular file is skipped."""
@@ -157,8 +223,9 @@ class Inbox:
         return None
 
     def _set_aside_duplicate(
-        self, path: Path, seen: dict[str, Any], size: int, progress: Progress | None
+        self, path: Path, snapshot: Snapshot, seen: dict[str, Any], progress: Progress | None
     ) -> FileOutcome:
+        size = len(snapshot.data)
         moved = self.placement.to_processed(path)
         log.info(
             "%s has the same content as %s, already ingested at %s; moved to %s without "
@@ -170,25 +237,24 @@ class Inbox:
         )
         if progress:
             progress(0, size)
-        return FileOutcome(path, "duplicate", size_bytes=size, moved_to=moved)
+        return FileOutcome(path, "duplicate", size_bytes=size, moved_to=moved, stamp=snapshot.stamp)
 
     def _finish_published(
         self,
         path: Path,
-        sha256: str,
+        snapshot: Snapshot,
         now: datetime,
         published: int,
         result: ReadResult,
-        size: int,
         progress: Progress | None,
     ) -> FileOutcome:
         """Every report was confirmed: list the rejects, move the file, record it in the ledger."""
-        name = path.name
+        name, size = path.name, len(snapshot.data)
         rejects_file = self.placement.write_rejects(name, result.rejects)
         moved = self.placement.to_processed(path)
         self.ledger.record(
             {
-                "sha256": sha256,
+                "sha256": snapshot.sha256,
                 "file": name,
                 "processed_at": now.isoformat(),
                 "moved_to": str(moved.relative_to(self.root)),
@@ -217,7 +283,16 @@ class Inbox:
             rejects=len(result.rejects),
             size_bytes=size,
             moved_to=moved,
+            stamp=snapshot.stamp,
         )
+
+    def _fail_read(self, path: Path, snapshot: Snapshot, exc: UnreadableFile) -> FileOutcome:
+        """The bytes hold no report to publish: list the rejected rows, if any, and fail."""
+        rejects = exc.rejects if isinstance(exc, NothingToPublish) else []
+        self.placement.write_rejects(path.name, rejects)
+        outcome = self._fail(path, exc.reason, snapshot.sha256, len(snapshot.data))
+        outcome.rejects = len(rejects)
+        return outcome
 
     def _fail(self, path: Path, reason: str, sha256: str | None, size: int = 0) -> FileOutcome:
         error = {
@@ -243,7 +318,8 @@ class Inbox:
         sleep: Callable[[float], None] | None = None,
     ) -> Summary:
         """Process every complete candidate (default: all of the inbox); files still being written
-        after ``max_wait_s`` are left for the next run. A broker failure stops the sweep."""
+        after ``max_wait_s`` are left for the next run. A broker failure stops the sweep. Files
+        that changed after they were moved to ``processed/`` go back to the inbox, left too."""
         self.ensure_layout()
         summary = Summary()
         todo = list(self.candidates() if paths is None else paths)
@@ -263,6 +339,10 @@ class Inbox:
                 if stopped is None:
                     log.info("%s is still being written; left for the next run", path)
                 summary.add(FileOutcome(path, "left", reason=stopped or "still being written"))
+        for outcome in list(summary.outcomes):
+            back = self.reclaim_if_changed(outcome)
+            if back is not None:
+                summary.add(FileOutcome(back, "left", reason="changed after it was read"))
         return summary
 
     def settled(

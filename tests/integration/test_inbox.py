@@ -179,6 +179,26 @@ def test_file_written_slowly_is_published_once_when_complete(
     assert not (box.failed / "slow.jsonl.rejects.jsonl").exists()
 
 
+def test_rows_written_after_a_slow_file_was_moved_are_published_too(
+    settings: Settings, reader: QueueReader, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger="ingest.inbox")
+    texts = [f"Slow{n} reported revenue of ${n} million for Q1 2024." for n in range(1, 21)]
+    rows = [f"Slow{n},{text}\n" for n, text in enumerate(texts, start=1)]
+    with watching(settings, settle_s=0.5) as box:
+        with (box.root / "slow.csv").open("w") as fh:  # one handle, kept open past the settle time
+            fh.write("company,raw_text\n" + "".join(rows[:10]))
+            fh.flush()
+            wait_until(lambda: processed(box, "slow.csv"), what="the first half moved")
+            fh.write("".join(rows[10:]))
+        wanted = {report_id_for(t) for t in texts}
+        wait_until(lambda: wanted <= {m.report_id for m in reader.drain()}, what="all 20 rows")
+        barrier(box, reader, "slow")
+    (moved,) = processed(box, "slow.csv")
+    assert len(moved.read_text().splitlines()) == 21
+    assert "moved back to the inbox" in caplog.text
+
+
 def test_file_moved_into_the_inbox_counts_as_dropped(
     settings: Settings, reader: QueueReader, tmp_path: Path
 ) -> None:

@@ -276,3 +276,127 @@ def test_file_still_being_written_is_left_for_the_next_run(tmp_path: Path) -> No
     summary = box.sweep(RecordingPublisher(), max_wait_s=0.0)
     assert summary.left == 1
     assert (box.root / "fresh.jsonl").exists()
+
+
+# --- a file that is still being written when it is read ------------------------------------------
+
+CSV_HEADER = "company,raw_text\n"
+
+
+def csv_rows(first: int, last: int) -> str:
+    return "".join(
+        f"Slow{n},Slow{n} reported revenue of ${n} million for Q1 2024.\n"
+        for n in range(first, last + 1)
+    )
+
+
+def published_rows(pub: RecordingPublisher) -> set[str]:
+    return {m.raw_text for m in pub.published}
+
+
+def rows_in(path: Path) -> set[str]:
+    return {line.split(",", 1)[1] for line in path.read_text().splitlines()[1:]}
+
+
+class AppendingPublisher(RecordingPublisher):
+    """Publishes, and meanwhile the writer appends ``more`` to ``path`` (``times`` times)."""
+
+    def __init__(self, path: Path, more: str, times: int = 1) -> None:
+        super().__init__()
+        self.path, self.more, self.times = path, more, times
+
+    def publish_many(self, messages: Iterable[ReportMessage]) -> int:
+        n = super().publish_many(messages)
+        if self.times > 0:
+            self.times -= 1
+            with self.path.open("a") as fh:
+                fh.write(self.more)
+        return n
+
+
+def test_file_that_grows_while_it_is_published_is_read_again_before_it_is_moved(
+    inbox: Inbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = inbox.root / "slow.csv"
+    path.write_text(CSV_HEADER + csv_rows(1, 10))
+    pub = AppendingPublisher(path, csv_rows(11, 20))
+    summary = inbox.sweep(pub)
+    (moved,) = inbox.processed.glob("*/slow.csv")
+    assert len(rows_in(moved)) == 20
+    assert rows_in(moved) <= published_rows(pub), "rows moved to processed/ were not published"
+    assert summary.reports_published == 20
+    assert "slow.csv changed while it was read (" in caplog.text
+    assert "rename them when complete" in caplog.text
+
+
+def test_file_that_keeps_changing_is_left_in_the_inbox(inbox: Inbox) -> None:
+    path = inbox.root / "busy.csv"
+    path.write_text(CSV_HEADER + csv_rows(1, 2))
+    pub = AppendingPublisher(path, csv_rows(3, 3), times=100)
+    summary = inbox.sweep(pub)
+    assert summary.left == 1
+    assert path.exists() and not list(inbox.processed.glob("*/busy.csv"))
+
+
+def test_file_that_grows_while_it_is_read_is_not_failed_for_what_was_missing(
+    inbox: Inbox,
+) -> None:
+    path = inbox.root / "header-first.csv"
+    path.write_text(CSV_HEADER)
+    pub = RecordingPublisher()
+    real = inbox.ledger.get
+
+    def writer_finishes_meanwhile(sha256: str) -> dict[str, object] | None:
+        if path.read_text() == CSV_HEADER:
+            path.write_text(CSV_HEADER + csv_rows(1, 3))
+        return real(sha256)
+
+    inbox.ledger.get = writer_finishes_meanwhile  # type: ignore[method-assign]
+    summary = inbox.sweep(pub)
+    assert (summary.files_failed, summary.reports_published) == (0, 3)
+    assert not list(inbox.failed.iterdir())
+
+
+def test_file_changed_after_it_was_moved_goes_back_to_the_inbox_to_be_read_whole(
+    inbox: Inbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = inbox.root / "slow.csv"
+    path.write_text(CSV_HEADER + csv_rows(1, 10))
+    pub = RecordingPublisher()
+    outcome = inbox.process(path, pub)
+    assert outcome.moved_to is not None
+    with outcome.moved_to.open("a") as fh:  # the writer still had it open
+        fh.write(csv_rows(11, 20))
+    assert inbox.reclaim_if_changed(outcome) == path
+    assert "moved back to the inbox" in caplog.text
+    inbox.sweep(pub)
+    (moved,) = inbox.processed.glob("*/slow.csv")
+    assert rows_in(moved) == published_rows(pub) and len(published_rows(pub)) == 20
+
+
+def test_unchanged_moved_file_stays_in_processed(inbox: Inbox) -> None:
+    path = inbox.root / "done.csv"
+    path.write_text(CSV_HEADER + csv_rows(1, 2))
+    outcome = inbox.process(path, RecordingPublisher())
+    assert inbox.reclaim_if_changed(outcome) is None
+    assert outcome.moved_to is not None and outcome.moved_to.exists()
+
+
+def test_watcher_returns_a_file_written_after_it_was_moved_and_publishes_every_row(
+    inbox: Inbox,
+) -> None:
+    from ingest.watcher import InboxWatcher
+
+    pub = RecordingPublisher()
+    watcher = InboxWatcher(inbox, pub)
+    with (inbox.root / "slow.csv").open("w") as fh:  # one handle, as a slow writer keeps it
+        fh.write(CSV_HEADER + csv_rows(1, 10))
+        fh.flush()
+        watcher.nominate_all()
+        watcher.tick()
+        assert len(published_rows(pub)) == 10
+        fh.write(csv_rows(11, 20))
+    watcher.tick()  # compares the moved file, returns it, reads it whole
+    (moved,) = inbox.processed.glob("*/slow.csv")
+    assert len(rows_in(moved)) == 20
+    assert rows_in(moved) == published_rows(pub)
