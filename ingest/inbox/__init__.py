@@ -10,11 +10,12 @@ Layout (all inside the inbox folder)::
 
 Files are only ever renamed (moved), never altered, deleted or overwritten.
 
-Modules, each owning one idea: ``names`` (which names are taken, free names; pure), ``settling``
-(when a file is complete; pure), ``outcome`` (what happened, totals; pure), ``reading`` (bytes to
-messages to the publisher), ``ledger`` (files already processed), ``placement`` (moves and the
-files written next to them), ``sweep`` (:class:`Inbox`: selection, one file's steps, the sweep)
-and ``paths`` (``finpipe ingest PATHS``, inside the inbox or not).
+Modules, each owning one idea: ``names`` (ignored names, free names; pure), ``settling`` (when
+a file is complete; pure), ``outcome`` (what happened, totals; pure), ``selection`` (which files
+are waiting, and waiting for them to settle), ``reading`` (bytes to messages to the publisher),
+``ledger`` (files already processed), ``placement`` (moves and the files written next to them),
+``sweep`` (:class:`Inbox`: one file's steps, the sweep) and ``paths`` (``finpipe ingest PATHS``,
+inside the inbox or not).
 """
 
 from ingest.inbox.ledger import Ledger
@@ -37,12 +38,15 @@ from ingest.inbox.reading import (
     Progress,
     ReadLimits,
     ReportPublisher,
+    Snapshot,
     load_file,
     parse,
     publish_messages,
     read_reports,
     rejects_lines,
+    take_snapshot,
 )
+from ingest.inbox.selection import Selection, wait_settled
 from ingest.inbox.settling import FileStamp, Settling
 from ingest.inbox.sweep import Inbox
 
@@ -62,7 +66,9 @@ __all__ = [
     "Progress",
     "ReadLimits",
     "ReportPublisher",
+    "Selection",
     "Settling",
+    "Snapshot",
     "Status",
     "Summary",
     "expand_paths",
@@ -76,5 +82,7 @@ __all__ = [
     "publish_messages",
     "read_reports",
     "rejects_lines",
+    "take_snapshot",
     "unique_name",
+    "wait_settled",
 ]

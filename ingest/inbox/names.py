@@ -10,6 +10,10 @@ FAILED_DIR = "failed"
 LEDGER_NAME = ".finpipe-ledger.jsonl"
 #: suffixes of files that are still being downloaded or written
 PARTIAL_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".download", ".swp")
+#: what a warning about a file that changed after it was read tells its writer
+DROP_ADVICE = (
+    "Write files under a temporary name (.name, *.part, *.tmp) and rename them when complete."
+)
 
 
 def is_ignored_name(name: str) -> bool:

@@ -9,6 +9,7 @@ so a user's file named like a sidecar (``zz.txt.error.json``) is never replaced 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
@@ -16,9 +17,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ingest.inbox.names import FAILED_DIR, PROCESSED_DIR, unique_name
+from ingest.inbox.names import DROP_ADVICE, FAILED_DIR, PROCESSED_DIR, unique_name
+from ingest.inbox.outcome import FileOutcome
 from ingest.inbox.reading import rejects_lines
+from ingest.inbox.settling import FileStamp
 from ingest.readers import Reject
+
+log = logging.getLogger(__name__)
 
 ERROR_SUFFIX = ".error.json"
 REJECTS_SUFFIX = ".rejects.jsonl"
@@ -52,9 +57,30 @@ class Placement:
         _create(self.failed, f"{moved.name}{ERROR_SUFFIX}", text)
         return moved
 
-    def move_back(self, moved: Path, original: Path) -> Path:
-        """Return a moved file to where it was found (numbered if that name is taken again)."""
-        return self._move(moved, original.parent, name=original.name)
+    def return_if_changed(self, outcome: FileOutcome) -> Path | None:
+        """A moved file that changed since it was read goes back to where it was found (numbered
+        if that name is taken again); returns where it went, or ``None`` when it is unchanged."""
+        moved, read = outcome.moved_to, outcome.stamp
+        if moved is None or read is None:
+            return None
+        try:
+            now = FileStamp.of(moved.stat())
+        except FileNotFoundError:
+            return None
+        if now == read:
+            return None
+        back = self._move(moved, outcome.path.parent, name=outcome.path.name)
+        log.warning(
+            "%s changed after it was read and moved to %s (%d bytes when read, %d now): moved "
+            "back to the inbox as %s to be read again whole. %s",
+            outcome.path.name,
+            moved,
+            read.size,
+            now.size,
+            back,
+            DROP_ADVICE,
+        )
+        return back
 
     def write_rejects(self, name: str, rejects: Sequence[Reject]) -> Path | None:
         """``failed/<name>.rejects.jsonl`` listing the rejected rows, if there are any."""

@@ -9,8 +9,6 @@ file of the inbox.
 from __future__ import annotations
 
 import logging
-import os
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ingest.inbox.ledger import Ledger
-from ingest.inbox.names import is_ignored_name, is_within
+from ingest.inbox.names import DROP_ADVICE, is_within
 from ingest.inbox.outcome import FileOutcome, Summary
 from ingest.inbox.placement import Placement
 from ingest.inbox.reading import (
@@ -32,7 +30,7 @@ from ingest.inbox.reading import (
     read_reports,
     take_snapshot,
 )
-from ingest.inbox.settling import FileStamp, Settling
+from ingest.inbox.selection import Selection, wait_settled
 from ingest.readers import ReadResult, UnreadableFile
 from schemas.errors import TransientError
 from schemas.settings import Settings
@@ -41,9 +39,6 @@ log = logging.getLogger(__name__)
 
 #: readings of a file that keeps changing before it is left for later
 READ_ATTEMPTS = 3
-DROP_ADVICE = (
-    "Write files under a temporary name (.name, *.part, *.tmp) and rename them when complete."
-)
 
 
 class Inbox:
@@ -63,6 +58,7 @@ class Inbox:
         self.tz = ZoneInfo(timezone)
         self.settle_s = settle_s
         self.clock = clock
+        self.selection = Selection(self.root)
         self.placement = Placement(self.root, self.tz, clock)
         self.processed = self.placement.processed
         self.failed = self.placement.failed
@@ -87,36 +83,15 @@ class Inbox:
 
     def manages(self, path: Path) -> bool:
         """``path`` lies in the inbox, outside ``processed/`` and ``failed/``."""
-        where = Path(os.path.abspath(path))
-        return (
-            is_within(where, self.root)
-            and where != self.root
-            and not is_within(where, self.processed)
-            and not is_within(where, self.failed)
-        )
+        return self.selection.manages(path)
 
     def is_candidate(self, path: Path) -> bool:
         """A file (or link) in the managed part of the inbox with no ignored part in its name."""
-        if not self.manages(path):
-            return False
-        rel = Path(os.path.abspath(path)).relative_to(self.root)
-        return not any(is_ignored_name(part) for part in rel.parts)
+        return self.selection.is_candidate(path)
 
     def candidates(self) -> list[Path]:
         """Files waiting in the inbox, oldest name first; links to folders are not followed."""
-        found: list[Path] = []
-        for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
-            here = Path(dirpath)
-            dirnames[:] = sorted(
-                d
-                for d in dirnames
-                if not is_ignored_name(d) and self.manages(here / d) and not (here / d).is_symlink()
-            )
-            for name in sorted(filenames):
-                path = here / name
-                if self.is_candidate(path) and (path.is_file() or path.is_symlink()):
-                    found.append(path)
-        return found
+        return self.selection.candidates()
 
     def age_s(self, stamp_mtime_ns: int) -> float:
         return self.clock().timestamp() - stamp_mtime_ns / 1e9
@@ -176,26 +151,9 @@ class Inbox:
         """A file moved to ``processed/`` that changed since it was read (its writer still had it
         open) goes back to the inbox under its old name, to be read again whole. Returns where
         it went, or ``None`` when it is unchanged."""
-        if outcome.status not in ("published", "duplicate") or outcome.moved_to is None:
+        if outcome.status not in ("published", "duplicate"):
             return None
-        try:
-            changed = FileStamp.of(outcome.moved_to.stat()) != outcome.stamp
-        except FileNotFoundError:
-            return None
-        if not changed:
-            return None
-        back = self.placement.move_back(outcome.moved_to, outcome.path)
-        log.warning(
-            "%s changed after it was read and moved to %s (%s bytes when read, %d now): moved "
-            "back to the inbox as %s to be read again whole. %s",
-            outcome.path.name,
-            outcome.moved_to,
-            outcome.stamp.size if outcome.stamp else "?",
-            back.stat().st_size,
-            back,
-            DROP_ADVICE,
-        )
-        return back
+        return self.placement.return_if_changed(outcome)
 
     def _warn_changed(self, path: Path, snapshot: Snapshot, then: str) -> None:
         try:
@@ -353,27 +311,7 @@ class Inbox:
         sleep: Callable[[float], None] | None = None,
         poll_s: float = 0.2,
     ) -> Iterator[Path]:
-        """Yield each path once its size and mtime have been stable for ``settle_s``; wait at most
-        ``max_wait_s`` (default ten times ``settle_s``) for the rest."""
-        sleep = sleep or time.sleep
-        budget_s = 10 * self.settle_s if max_wait_s is None else max_wait_s
-        settling = Settling(self.settle_s)
-        waiting = list(paths)
-        start = time.monotonic()
-        while waiting:
-            now_s = time.monotonic()
-            still: list[Path] = []
-            for path in waiting:
-                try:
-                    st = path.lstat() if path.is_symlink() else path.stat()
-                except FileNotFoundError:
-                    continue
-                stamp = FileStamp.of(st)
-                if settling.observe(path, stamp, now_s, self.age_s(stamp.mtime_ns)):
-                    yield path
-                else:
-                    still.append(path)
-            waiting = still
-            if not waiting or time.monotonic() - start >= budget_s:
-                return
-            sleep(poll_s)
+        """Each path once it has settled (see :func:`wait_settled`)."""
+        return wait_settled(
+            paths, self.settle_s, self.age_s, max_wait_s=max_wait_s, sleep=sleep, poll_s=poll_s
+        )
