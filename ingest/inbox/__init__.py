@@ -34,6 +34,7 @@ from ingest.inbox.placement import Placement, processed_day_dir
 from ingest.inbox.reading import (
     LOGGED_REJECTS,
     PUBLISH_CHUNK,
+    FileTooLarge,
     NothingToPublish,
     Progress,
     ReadLimits,
@@ -59,6 +60,7 @@ __all__ = [
     "PUBLISH_CHUNK",
     "FileOutcome",
     "FileStamp",
+    "FileTooLarge",
     "Inbox",
     "Ledger",
     "NothingToPublish",

@@ -82,19 +82,28 @@ class Snapshot:
             return False
 
 
+class FileTooLarge(UnreadableFile):
+    """A file over ``FINPIPE_MAX_FILE_BYTES``; it is not read, ``size_bytes`` says how big it is."""
+
+    def __init__(self, size_bytes: int, limit: int, *, grew: bool = False) -> None:
+        what = "grew to" if grew else "is"
+        super().__init__(
+            f"file {what} {size_bytes} bytes, over the limit of {limit} bytes "
+            "(FINPIPE_MAX_FILE_BYTES)"
+        )
+        self.size_bytes = size_bytes
+
+
 def take_snapshot(path: Path, limits: ReadLimits) -> Snapshot:
-    """Read the file whole; :class:`UnreadableFile` when it is over the size limit."""
+    """Read the file whole; :class:`FileTooLarge` when it is over the size limit."""
     with path.open("rb") as fh:
         before = FileStamp.of(os.fstat(fh.fileno()))
         if before.size > limits.max_file_bytes:
-            raise UnreadableFile(
-                f"file is {before.size} bytes, over the limit of {limits.max_file_bytes} bytes "
-                "(FINPIPE_MAX_FILE_BYTES)"
-            )
+            raise FileTooLarge(before.size, limits.max_file_bytes)
         data = fh.read(limits.max_file_bytes + 1)
         after = FileStamp.of(os.fstat(fh.fileno()))
     if len(data) > limits.max_file_bytes:
-        raise UnreadableFile(f"file grew over the limit of {limits.max_file_bytes} bytes")
+        raise FileTooLarge(max(after.size, len(data)), limits.max_file_bytes, grew=True)
     return Snapshot(data, hashlib.sha256(data).hexdigest(), after, steady=before == after)
 
 

@@ -20,6 +20,7 @@ from ingest.inbox.names import DROP_ADVICE, is_within
 from ingest.inbox.outcome import FileOutcome, Summary
 from ingest.inbox.placement import Placement
 from ingest.inbox.reading import (
+    FileTooLarge,
     NothingToPublish,
     Progress,
     ReadLimits,
@@ -112,8 +113,8 @@ class Inbox:
         for _ in range(READ_ATTEMPTS):
             try:
                 snapshot = take_snapshot(path, self.limits)
-            except UnreadableFile as exc:
-                return self._fail(path, exc.reason, None)
+            except FileTooLarge as exc:
+                return self._fail(path, exc.reason, None, exc.size_bytes)
             except FileNotFoundError:
                 return FileOutcome(path, "skipped", reason="file disappeared")
             outcome = self._take(path, snapshot, publisher, progress)

@@ -226,11 +226,15 @@ def test_file_with_only_bad_rows_fails(inbox: Inbox) -> None:
     assert reason.startswith("no valid reports: all 1 rejected (first, line 1: raw_text is empty)")
 
 
-def test_file_over_the_size_limit_fails_without_being_read(inbox: Inbox) -> None:
+def test_file_over_the_size_limit_fails_without_being_read_and_its_size_is_recorded(
+    inbox: Inbox,
+) -> None:
     (inbox.root / "huge.txt").write_bytes(b"a" * 10_001)
-    inbox.sweep(RecordingPublisher())
-    reason = json.loads((inbox.failed / "huge.txt.error.json").read_text())["reason"]
-    assert "10001 bytes, over the limit of 10000 bytes (FINPIPE_MAX_FILE_BYTES)" in reason
+    summary = inbox.sweep(RecordingPublisher())
+    error = json.loads((inbox.failed / "huge.txt.error.json").read_text())
+    assert "10001 bytes, over the limit of 10000 bytes (FINPIPE_MAX_FILE_BYTES)" in error["reason"]
+    assert error["size_bytes"] == 10_001
+    assert summary.outcomes[0].size_bytes == 10_001
 
 
 def test_symlink_out_of_the_inbox_is_not_followed(inbox: Inbox, tmp_path: Path) -> None:
