@@ -33,6 +33,7 @@ from ingest.inbox.reading import (
 )
 from ingest.inbox.selection import Selection, wait_settled
 from ingest.readers import ReadResult, UnreadableFile
+from ingest.readers.base import clip
 from schemas.errors import TransientError
 from schemas.settings import Settings
 
@@ -254,6 +255,7 @@ class Inbox:
         return outcome
 
     def _fail(self, path: Path, reason: str, sha256: str | None, size: int = 0) -> FileOutcome:
+        reason = clip(reason)
         error = {
             "file": path.name,
             "reason": reason,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,11 @@ from schemas.message import Provenance, ReportMessage, SubmitReport
 
 #: SubmitReport fields besides ``raw_text`` that a row or object may carry
 REPORT_FIELDS = ("source", "company_hint", "reported_at")
+#: characters of input that a reason quotes at most, per value and per whole reason
+EXCERPT_CHARS = 60
+REASON_CHARS = 1000
+#: column names or keys that a reason lists at most
+LISTED_NAMES = 10
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,32 @@ def provenance(
     )
 
 
+# --- quoting input in reasons ------------------------------------------------------------------
+
+
+def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
+    """``value`` quoted for a reason: escaped like ``repr`` (no raw newline or control character
+    gets through) and cut to ``limit`` characters, saying how long it was."""
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return repr(value)
+        return f"{value[:limit]!r}... ({len(value)} characters)"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def excerpt_names(names: Sequence[object]) -> str:
+    """Column names or keys for a reason: the first few, each an excerpt, and how many more."""
+    shown = ", ".join(excerpt(n) for n in names[:LISTED_NAMES]) or "none"
+    more = len(names) - LISTED_NAMES
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def clip(reason: str, limit: int = REASON_CHARS) -> str:
+    """A whole reason cut to ``limit`` characters: the last guard before it is written."""
+    return reason if len(reason) <= limit else f"{reason[:limit]}... (cut at {limit} characters)"
+
+
 def check_report_size(text: str, options: ReadOptions) -> str | None:
     """A reason when ``text`` is over the report limit, else ``None``."""
     size = len(text.encode("utf-8"))
@@ -88,7 +120,8 @@ def describe_validation_error(exc: ValidationError) -> str:
     first = errors[0]
     name = str(first["loc"][0]) if first["loc"] else "report"
     if name == "reported_at":
-        msg = f"field reported_at: {first['input']!r} is not a date (use YYYY-MM-DD or ISO 8601)"
+        when = excerpt(first["input"])
+        msg = f"field reported_at: {when} is not a date (use YYYY-MM-DD or ISO 8601)"
     elif name == "raw_text" and first["type"] == "string_too_short":
         msg = "raw_text is empty"
     elif first["type"] == "extra_forbidden":

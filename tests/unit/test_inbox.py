@@ -237,6 +237,15 @@ def test_file_over_the_size_limit_fails_without_being_read_and_its_size_is_recor
     assert summary.outcomes[0].size_bytes == 10_001
 
 
+def test_error_sidecar_quotes_only_a_short_excerpt_of_a_garbage_file(inbox: Inbox) -> None:
+    garbage = bytes(0xA0 + (i * 37) % 0x60 for i in range(10_000))  # Windows-1252, no newline
+    (inbox.root / "garbage.csv").write_bytes(garbage)
+    inbox.sweep(RecordingPublisher())
+    sidecar = (inbox.failed / "garbage.csv.error.json").read_text()
+    assert "no text column" in sidecar
+    assert len(sidecar) < 1000
+
+
 def test_symlink_out_of_the_inbox_is_not_followed(inbox: Inbox, tmp_path: Path) -> None:
     secret = tmp_path / "elsewhere.txt"
     secret.write_text("Outside reported revenue of $1 million for Q1 2024.")
