@@ -23,7 +23,15 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from ingest.inbox import FileOutcome, FileStamp, Inbox, ReportPublisher, Settling, Summary
+from ingest.inbox import (
+    FileOutcome,
+    FileStamp,
+    Inbox,
+    ReportPublisher,
+    Settling,
+    Summary,
+    quote_name,
+)
 from schemas.errors import TransientError
 
 log = logging.getLogger(__name__)
@@ -79,7 +87,11 @@ class InboxWatcher:
         observer = Observer()
         observer.schedule(_Nominate(self._events), str(self.inbox.root), recursive=True)
         observer.start()
-        log.info("watching %s (files settle after %.1f s)", self.inbox.root, self.inbox.settle_s)
+        log.info(
+            "watching %s (files settle after %.1f s)",
+            quote_name(self.inbox.root),
+            self.inbox.settle_s,
+        )
         try:
             self.nominate_all()  # start-up sweep, after the observer so nothing slips through
             self.started.set()
@@ -118,7 +130,12 @@ class InboxWatcher:
             try:
                 outcome = self.inbox.process(path, self.publisher)
             except TransientError as exc:
-                log.warning("broker did not take %s, retry in %.0f s: %s", path, self.retry_s, exc)
+                log.warning(
+                    "broker did not take %s, retry in %.0f s: %s",
+                    quote_name(path),
+                    self.retry_s,
+                    exc,
+                )
                 self._not_before[path] = time.monotonic() + self.retry_s
                 continue
             if outcome.status == "left":

@@ -26,6 +26,7 @@ from ingest.inbox.names import (
     PROCESSED_DIR,
     is_ignored_name,
     is_within,
+    quote_name,
     unique_name,
 )
 from ingest.inbox.outcome import FileOutcome, Status, Summary
@@ -82,6 +83,7 @@ __all__ = [
     "processed_day_dir",
     "publish_file",
     "publish_messages",
+    "quote_name",
     "read_reports",
     "rejects_lines",
     "take_snapshot",

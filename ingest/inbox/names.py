@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import PurePath
 
 PROCESSED_DIR = "processed"
 FAILED_DIR = "failed"
@@ -39,6 +39,14 @@ def unique_name(name: str, taken: Callable[[str], bool]) -> str:
     return f"{stem}-{n}{ext}"
 
 
-def is_within(path: Path, folder: Path) -> bool:
+def is_within(path: PurePath, folder: PurePath) -> bool:
     """``path`` is ``folder`` or below it (both already resolved)."""
     return path == folder or folder in path.parents
+
+
+def quote_name(path: PurePath | str | None) -> str:
+    """A file name or path for a log line: as it is when every character is printable, else
+    escaped and quoted like ``repr``, so a newline or control character in a name can neither
+    start a forged log line nor garble the terminal."""
+    text = str(path)
+    return text if text.isprintable() else repr(text)

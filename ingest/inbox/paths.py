@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ingest.inbox.names import is_ignored_name, is_within
+from ingest.inbox.names import is_ignored_name, is_within, quote_name
 from ingest.inbox.outcome import FileOutcome, Summary
 from ingest.inbox.reading import (
     NothingToPublish,
@@ -43,13 +43,13 @@ def publish_file(
         result = read_reports(data, sha256, path.name, limits, now)
     except NothingToPublish as exc:
         log_rejects(path.name, exc.rejects)
-        log.error("nothing to publish in %s: %s", path, exc.reason)
+        log.error("nothing to publish in %s: %s", quote_name(path), exc.reason)
         return FileOutcome(path, "failed", rejects=len(exc.rejects), reason=exc.reason)
     except UnreadableFile as exc:
-        log.error("cannot read %s: %s", path, exc.reason)
+        log.error("cannot read %s: %s", quote_name(path), exc.reason)
         return FileOutcome(path, "failed", reason=exc.reason)
     except OSError as exc:
-        log.error("cannot read %s: %s", path, exc)
+        log.error("cannot read %s: %s", quote_name(path), exc)
         return FileOutcome(path, "failed", reason=str(exc))
     log_rejects(path.name, result.rejects)
     published = publish_messages(result.messages, publisher, progress)
@@ -57,7 +57,7 @@ def publish_file(
         progress(0, len(data))
     log.info(
         "published %s: %d reports, %d rejected (file left in place)",
-        path,
+        quote_name(path),
         published,
         len(result.rejects),
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ingest.inbox.names import DROP_ADVICE, FAILED_DIR, PROCESSED_DIR, unique_name
+from ingest.inbox.names import DROP_ADVICE, FAILED_DIR, PROCESSED_DIR, quote_name, unique_name
 from ingest.inbox.outcome import FileOutcome
 from ingest.inbox.reading import rejects_lines
 from ingest.inbox.settling import FileStamp
@@ -73,11 +73,11 @@ class Placement:
         log.warning(
             "%s changed after it was read and moved to %s (%d bytes when read, %d now): moved "
             "back to the inbox as %s to be read again whole. %s",
-            outcome.path.name,
-            moved,
+            quote_name(outcome.path.name),
+            quote_name(moved),
             read.size,
             now.size,
-            back,
+            quote_name(back),
             DROP_ADVICE,
         )
         return back

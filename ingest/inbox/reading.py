@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from ingest.inbox.names import quote_name
 from ingest.inbox.settling import FileStamp
 from ingest.readers import ReadOptions, ReadResult, Reject, UnreadableFile, read_bytes
 from schemas.message import ReportMessage
@@ -158,9 +159,9 @@ def no_reports_reason(rejects: Sequence[Reject]) -> str:
 
 def log_rejects(name: str, rejects: Sequence[Reject]) -> None:
     for r in rejects[:LOGGED_REJECTS]:
-        log.warning("rejected %s %s: %s", name, _where(r), r.reason)
+        log.warning("rejected %s %s: %s", quote_name(name), _where(r), r.reason)
     if len(rejects) > LOGGED_REJECTS:
-        log.warning("rejected %d more rows of %s", len(rejects) - LOGGED_REJECTS, name)
+        log.warning("rejected %d more rows of %s", len(rejects) - LOGGED_REJECTS, quote_name(name))
 
 
 def rejects_lines(file_name: str, rejects: Sequence[Reject]) -> str:

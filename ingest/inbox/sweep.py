@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ingest.inbox.ledger import Ledger
-from ingest.inbox.names import DROP_ADVICE, is_within
+from ingest.inbox.names import DROP_ADVICE, is_within, quote_name
 from ingest.inbox.outcome import FileOutcome, Summary
 from ingest.inbox.placement import Placement
 from ingest.inbox.reading import (
@@ -122,7 +122,7 @@ class Inbox:
             if outcome is not None:
                 return outcome
             self._warn_changed(path, snapshot, "reading it again")
-        log.warning("%s kept changing while it was read; left in the inbox", path.name)
+        log.warning("%s kept changing while it was read; left in the inbox", quote_name(path.name))
         return FileOutcome(path, "left", reason="still being written")
 
     def _take(
@@ -164,7 +164,7 @@ class Inbox:
             now_bytes = "gone"
         log.warning(
             "%s changed while it was read (%d bytes read, %s now); %s. %s",
-            path.name,
+            quote_name(path.name),
             len(snapshot.data),
             now_bytes,
             then,
@@ -176,7 +176,7 @@ class Inbox:
         if path.is_symlink():
             target = path.resolve()
             if not is_within(target, self.root.resolve()):
-                reason = f"symbolic link to {target}, outside the inbox; links out are not followed"
+                reason = f"symbolic link to {quote_name(target)}, outside the inbox; not followed"
                 return self._fail(path, reason, None)
         if not path.is_file():
             return FileOutcome(path, "skipped", reason="not a regular file")
@@ -190,10 +190,10 @@ class Inbox:
         log.info(
             "%s has the same content as %s, already ingested at %s; moved to %s without "
             "publishing it again",
-            path.name,
-            seen.get("file"),
+            quote_name(path.name),
+            quote_name(seen.get("file")),
             seen.get("processed_at", "an earlier run"),
-            moved,
+            quote_name(moved),
         )
         if progress:
             progress(0, size)
@@ -228,14 +228,19 @@ class Inbox:
             log_rejects(name, result.rejects)
             log.warning(
                 "published %s: %d reports; %d rejected rows listed in %s; moved to %s",
-                name,
+                quote_name(name),
                 published,
                 len(result.rejects),
-                rejects_file,
-                moved,
+                quote_name(rejects_file),
+                quote_name(moved),
             )
         else:
-            log.info("published %s: %d reports; moved to %s", name, published, moved)
+            log.info(
+                "published %s: %d reports; moved to %s",
+                quote_name(name),
+                published,
+                quote_name(moved),
+            )
         return FileOutcome(
             path,
             "published",
@@ -264,7 +269,9 @@ class Inbox:
             "failed_at": self.clock().isoformat(),
         }
         moved = self.placement.to_failed(path, error)
-        log.error("cannot ingest %s: %s; moved to %s", path.name, reason, moved)
+        log.error(
+            "cannot ingest %s: %s; moved to %s", quote_name(path.name), reason, quote_name(moved)
+        )
         return FileOutcome(path, "failed", size_bytes=size, moved_to=moved, reason=reason)
 
     # --- sweeping the inbox --------------------------------------------------------------------
@@ -289,7 +296,7 @@ class Inbox:
             try:
                 outcome = self.process(path, publisher, progress)
             except TransientError as exc:
-                log.error("broker did not take %s, left in the inbox: %s", path, exc)
+                log.error("broker did not take %s, left in the inbox: %s", quote_name(path), exc)
                 summary.add(FileOutcome(path, "left", reason=str(exc)))
                 stopped = f"run stopped: {exc}"
                 break
@@ -298,7 +305,7 @@ class Inbox:
         for path in todo:
             if path not in done:
                 if stopped is None:
-                    log.info("%s is still being written; left for the next run", path)
+                    log.info("%s is still being written; left for the next run", quote_name(path))
                 summary.add(FileOutcome(path, "left", reason=stopped or "still being written"))
         for outcome in list(summary.outcomes):
             back = self.reclaim_if_changed(outcome)

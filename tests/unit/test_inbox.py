@@ -20,6 +20,7 @@ from ingest.inbox import (
     expand_paths,
     ingest_paths,
     is_ignored_name,
+    quote_name,
     unique_name,
 )
 from schemas.errors import BrokerUnavailable
@@ -413,3 +414,37 @@ def test_watcher_returns_a_file_written_after_it_was_moved_and_publishes_every_r
     (moved,) = inbox.processed.glob("*/slow.csv")
     assert len(rows_in(moved)) == 20
     assert rows_in(moved) == published_rows(pub)
+
+
+# --- names in log lines --------------------------------------------------------------------------
+
+FORGED = "q2\nERROR finpipe: forged line.jsonl"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [SEED, "", SEED + '{"raw_text": ""}\n'],
+    ids=["published", "failed", "with rejects"],
+)
+def test_a_newline_in_a_file_name_cannot_split_a_log_line(
+    inbox: Inbox, tmp_path: Path, caplog: pytest.LogCaptureFixture, content: str
+) -> None:
+    caplog.set_level("INFO")
+    (inbox.root / FORGED).write_text(content)
+    pub = RecordingPublisher()
+    inbox.sweep(pub)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / FORGED).write_text(content)
+    ingest_paths([outside / FORGED], inbox, pub)
+    assert len(pub.published) == (0 if not content else 2)
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("ingest.")]
+    assert len(messages) >= 2
+    assert not [m for m in messages if "\n" in m], messages
+    assert all("q2\\nERROR" in m for m in messages if "forged" in m)
+
+
+def test_printable_names_are_logged_as_they_are() -> None:
+    assert quote_name("Q2 results é.csv") == "Q2 results é.csv"
+    assert quote_name("a\nb.csv") == "'a\\nb.csv'"
+    assert quote_name("bad\udcffbyte.csv") == "'bad\\udcffbyte.csv'"
