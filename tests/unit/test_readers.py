@@ -17,7 +17,16 @@ from ingest.readers import (
     read_bytes,
     reader_for,
 )
-from ingest.readers.base import REASON_CHARS, decode_text, excerpt, looks_binary
+from ingest.readers.base import (
+    ENVELOPE_BYTES,
+    REASON_CHARS,
+    build_message,
+    decode_text,
+    excerpt,
+    looks_binary,
+    max_message_bytes,
+    provenance,
+)
 from ingest.readers.csvfile import find_text_column, sniff_delimiter
 from ingest.readers.pdf import join_pages
 from schemas.message import report_id_for
@@ -25,6 +34,9 @@ from schemas.message import report_id_for
 NOW = datetime(2024, 8, 1, 9, 30, tzinfo=UTC)
 SHA = "ab" * 32
 SEED = "Company XYZ reported a net income of $5.3 million for Q1 2024."
+
+
+OPTIONS = ReadOptions("t.txt", SHA, NOW, max_report_bytes=20_000)
 
 
 def read(name: str, data: bytes, **kw: object) -> ReadResult:
@@ -194,6 +206,42 @@ def test_csv_report_over_the_size_limit_is_rejected() -> None:
     result = read("big.csv", data, max_report_bytes=100)
     assert len(result.messages) == 1
     assert "500 bytes, over the limit of 100 bytes" in result.rejects[0].reason
+
+
+# --- sizes, measured as the worker measures them ------------------------------------------------
+
+
+def test_report_size_is_that_of_the_text_the_worker_receives() -> None:
+    text = "Acme reported revenue of $1 million. " * 2 + "x" * 26  # 100 bytes
+    padded = ("\n" * 50 + text + " " * 50).encode()  # 200 bytes in the file
+    (message,) = read("padded.txt", padded, max_report_bytes=100).messages
+    assert message.raw_text == text
+    with pytest.raises(UnreadableFile, match="101 bytes, over the limit of 100 bytes"):
+        read("over.txt", (text + "y").encode(), max_report_bytes=100)
+
+
+@pytest.mark.parametrize(
+    "unit",
+    ["Q1\t$1.2m\n", '"', "\\", "\x01\x02 plain text around control bytes " * 2],
+    ids=["tabs-and-newlines", "quotes", "backslashes", "control-bytes"],
+)
+def test_text_within_the_limit_makes_a_message_within_what_the_worker_allows(unit: str) -> None:
+    limit = 20_000
+    text = "Acme reported revenue of $1 million. " + unit * (limit // len(unit.encode()))
+    text = text.encode()[:limit].decode("utf-8", "ignore").strip()
+    message = build_message({"raw_text": text}, {}, provenance(OPTIONS), OPTIONS)
+    body = message.to_body()
+    assert len(message.raw_text.encode()) <= limit < len(body)
+    assert len(body) <= max_message_bytes(limit)
+
+
+def test_csv_row_whose_other_columns_would_make_an_oversized_message_is_rejected() -> None:
+    note = "n" * (ENVELOPE_BYTES + 1)
+    data = f"text,note\nAcme reported revenue of $1 million.,{note}\nBeta reported $2 million.,ok\n"
+    result = read("notes.csv", data.encode())
+    assert [m.metadata["note"] for m in result.messages] == ["ok"]
+    assert "fields besides its text" in result.rejects[0].reason
+    assert (result.rejects[0].line, result.rejects[0].row) == (2, 1)
 
 
 @pytest.mark.parametrize(
