@@ -118,6 +118,8 @@ class Inbox:
                 return self._fail(path, exc.reason, None, exc.size_bytes)
             except FileNotFoundError:
                 return FileOutcome(path, "skipped", reason="file disappeared")
+            except OSError as exc:  # no permission to read it, an I/O error
+                return self._fail(path, f"cannot read the file: {exc.strerror or exc}", None)
             outcome = self._take(path, snapshot, publisher, progress)
             if outcome is not None:
                 return outcome

@@ -247,6 +247,27 @@ def test_error_sidecar_quotes_only_a_short_excerpt_of_a_garbage_file(inbox: Inbo
     assert len(sidecar) < 1000
 
 
+def test_file_that_cannot_be_opened_fails_and_the_sweep_goes_on(
+    inbox: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ingest.inbox.sweep
+
+    real = ingest.inbox.sweep.take_snapshot
+
+    def no_permission(path: Path, limits: ReadLimits) -> object:
+        if path.name == "locked.jsonl":
+            raise PermissionError(13, "Permission denied")
+        return real(path, limits)
+
+    monkeypatch.setattr(ingest.inbox.sweep, "take_snapshot", no_permission)
+    (inbox.root / "locked.jsonl").write_text(SEED)
+    (inbox.root / "open.jsonl").write_text(SEED)
+    summary = inbox.sweep(RecordingPublisher())
+    assert (summary.files_failed, summary.reports_published) == (1, 1)
+    error = json.loads((inbox.failed / "locked.jsonl.error.json").read_text())
+    assert error["reason"] == "cannot read the file: Permission denied"
+
+
 def test_symlink_out_of_the_inbox_is_not_followed(inbox: Inbox, tmp_path: Path) -> None:
     secret = tmp_path / "elsewhere.txt"
     secret.write_text("Outside reported revenue of $1 million for Q1 2024.")
