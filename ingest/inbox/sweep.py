@@ -123,7 +123,7 @@ class Inbox:
             outcome = self._take(path, snapshot, publisher, progress)
             if outcome is not None:
                 return outcome
-            self._warn_changed(path, snapshot, "reading it again")
+            self._warn_changed(path, snapshot)
         log.warning("%s kept changing while it was read; left in the inbox", quote_name(path.name))
         return FileOutcome(path, "left", reason="still being written")
 
@@ -159,17 +159,16 @@ class Inbox:
             return None
         return self.placement.return_if_changed(outcome)
 
-    def _warn_changed(self, path: Path, snapshot: Snapshot, then: str) -> None:
+    def _warn_changed(self, path: Path, snapshot: Snapshot) -> None:
         try:
             now_bytes: int | str = path.stat().st_size
         except FileNotFoundError:
             now_bytes = "gone"
         log.warning(
-            "%s changed while it was read (%d bytes read, %s now); %s. %s",
+            "%s changed while it was read (%d bytes read, %s now); reading it again. %s",
             quote_name(path.name),
             len(snapshot.data),
             now_bytes,
-            then,
             DROP_ADVICE,
         )
 
