@@ -40,7 +40,7 @@ Progress = Callable[[int, int], None]
 
 
 class ReportPublisher(Protocol):
-    """What the inbox needs from the publisher (``ingest.publisher.Publisher``)."""
+    """What the inbox needs from the RabbitMQ publisher: publish with confirms, say how many."""
 
     def publish_many(self, messages: Iterable[ReportMessage]) -> int: ...
 
