@@ -4,6 +4,11 @@ Events (created, modified, closed, moved in) only nominate a path; a loop in the
 stats the nominated files and processes each once its size and modification time have settled, so
 a file still being written is read once, when complete. Whatever is in the inbox at start-up is
 swept first, and the inbox is rescanned now and then in case an event was lost.
+
+A writer that keeps a file open past the settle time and writes again after the file was moved to
+``processed/`` would leave unpublished rows there: for ``recheck_s`` after a move, the watcher
+compares the moved file with what it read, and a file that changed goes back to the inbox to be
+read again whole.
 """
 
 from __future__ import annotations
@@ -18,10 +23,21 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from ingest.inbox import FileStamp, Inbox, ReportPublisher, Settling, Summary
+from ingest.inbox import (
+    FileOutcome,
+    FileStamp,
+    Inbox,
+    ReportPublisher,
+    Settling,
+    Summary,
+    quote_name,
+)
 from schemas.errors import TransientError
 
 log = logging.getLogger(__name__)
+
+#: files moved lately that are compared with what was read, at most (the oldest drop out first)
+RECHECKED_FILES = 1000
 
 
 class _Nominate(FileSystemEventHandler):
@@ -49,16 +65,20 @@ class InboxWatcher:
         poll_s: float = 0.25,
         rescan_s: float = 60.0,
         retry_s: float = 5.0,
+        recheck_s: float = 60.0,
     ) -> None:
         self.inbox = inbox
         self.publisher = publisher
         self.poll_s = poll_s
         self.rescan_s = rescan_s
         self.retry_s = retry_s
+        self.recheck_s = recheck_s
         self.summary = Summary()
         self._events: queue.SimpleQueue[Path] = queue.SimpleQueue()
         self._settling = Settling(inbox.settle_s)
         self._not_before: dict[Path, float] = {}
+        #: files moved to processed/ lately, with when to stop comparing them to what was read
+        self._moved: dict[Path, tuple[FileOutcome, float]] = {}
         self.started = threading.Event()
 
     def run(self, stop: threading.Event) -> Summary:
@@ -67,15 +87,19 @@ class InboxWatcher:
         observer = Observer()
         observer.schedule(_Nominate(self._events), str(self.inbox.root), recursive=True)
         observer.start()
-        log.info("watching %s (files settle after %.1f s)", self.inbox.root, self.inbox.settle_s)
+        log.info(
+            "watching %s (files settle after %.1f s)",
+            quote_name(self.inbox.root),
+            self.inbox.settle_s,
+        )
         try:
-            self._nominate_all()  # start-up sweep, after the observer so nothing slips through
+            self.nominate_all()  # start-up sweep, after the observer so nothing slips through
             self.started.set()
             next_rescan = time.monotonic() + self.rescan_s
             while not stop.is_set():
                 self._drain_events()
                 if time.monotonic() >= next_rescan:
-                    self._nominate_all()
+                    self.nominate_all()
                     next_rescan = time.monotonic() + self.rescan_s
                 self.tick()
                 stop.wait(self.poll_s)
@@ -86,7 +110,8 @@ class InboxWatcher:
         return self.summary
 
     def tick(self) -> None:
-        """Process every nominated file that has settled."""
+        """Process every nominated file that has settled; recheck the files moved lately."""
+        self._recheck_moved()
         now_s = time.monotonic()
         for path in self._settling.pending():
             if self._not_before.get(path, 0.0) > now_s:
@@ -105,19 +130,41 @@ class InboxWatcher:
             try:
                 outcome = self.inbox.process(path, self.publisher)
             except TransientError as exc:
-                log.warning("broker did not take %s, retry in %.0f s: %s", path, self.retry_s, exc)
+                log.warning(
+                    "broker did not take %s, retry in %.0f s: %s",
+                    quote_name(path),
+                    self.retry_s,
+                    exc,
+                )
                 self._not_before[path] = time.monotonic() + self.retry_s
                 continue
+            if outcome.status == "left":
+                continue  # it changed while it was read: it settles again first
             self.summary.add(outcome)
             self._forget(path)
+            if outcome.moved_to is not None and outcome.stamp is not None:
+                self._moved[outcome.moved_to] = (outcome, time.monotonic() + self.recheck_s)
+                if len(self._moved) > RECHECKED_FILES:
+                    del self._moved[next(iter(self._moved))]
 
-    def _nominate(self, path: Path) -> None:
+    def _recheck_moved(self) -> None:
+        """A file moved lately that changed since it was read goes back to the inbox."""
+        now_s = time.monotonic()
+        for moved, (outcome, until_s) in list(self._moved.items()):
+            back = self.inbox.reclaim_if_changed(outcome)
+            if back is not None:
+                self.nominate(back)
+            if back is not None or now_s >= until_s:
+                del self._moved[moved]
+
+    def nominate(self, path: Path) -> None:
+        """Consider ``path`` (a file, or a folder moved in) for processing once it settles."""
         if path.is_dir() and not path.is_symlink():
             # a folder moved in brings files without events of their own
             if self.inbox.manages(path):
                 for dirpath, _dirs, files in os.walk(path, followlinks=False):
                     for name in files:
-                        self._nominate(Path(dirpath) / name)
+                        self.nominate(Path(dirpath) / name)
             return
         if self.inbox.is_candidate(path) and path not in self._settling.pending():
             try:
@@ -127,9 +174,10 @@ class InboxWatcher:
             stamp = FileStamp.of(st)
             self._settling.observe(path, stamp, time.monotonic(), self.inbox.age_s(stamp.mtime_ns))
 
-    def _nominate_all(self) -> None:
+    def nominate_all(self) -> None:
+        """Consider every file waiting in the inbox."""
         for path in self.inbox.candidates():
-            self._nominate(path)
+            self.nominate(path)
 
     def _drain_events(self) -> None:
         while True:
@@ -137,7 +185,7 @@ class InboxWatcher:
                 path = self._events.get_nowait()
             except queue.Empty:
                 return
-            self._nominate(path)
+            self.nominate(path)
 
     def _forget(self, path: Path) -> None:
         self._settling.forget(path)

@@ -9,9 +9,18 @@ never publish.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import PurePath
 
-from ingest.readers.base import ReadOptions, ReadResult, Reject, UnreadableFile
+from ingest.readers.base import (
+    REASON_CHARS,
+    ReadOptions,
+    ReadResult,
+    Reject,
+    UnreadableFile,
+    clip,
+    excerpt,
+)
 from ingest.readers.csvfile import read_csv
 from ingest.readers.jsonl import read_json, read_jsonl
 from ingest.readers.pdf import read_pdf
@@ -49,11 +58,23 @@ def reader_for(name: str | PurePath) -> Reader | None:
 
 
 def read_bytes(data: bytes, options: ReadOptions) -> ReadResult:
-    """Read a whole file's bytes with the reader its name calls for."""
+    """Read a whole file's bytes with the reader its name calls for. Every reason, of the file or
+    of a row, is at most ``REASON_CHARS`` long, whatever input it quotes."""
     reader = reader_for(options.file_name)
     if reader is None:
+        suffix = PurePath(options.file_name).suffix or "(no extension)"
         raise UnreadableFile(
-            f"unsupported file type {PurePath(options.file_name).suffix or '(no extension)'!r}; "
+            f"unsupported file type {excerpt(suffix)}; "
             f"finpipe reads {', '.join(SUPPORTED_SUFFIXES)}"
         )
-    return reader(data, options)
+    try:
+        result = reader(data, options)
+    except UnreadableFile as exc:
+        if len(exc.reason) <= REASON_CHARS:
+            raise
+        raise UnreadableFile(clip(exc.reason)) from None
+    result.rejects = [
+        r if len(r.reason) <= REASON_CHARS else replace(r, reason=clip(r.reason))
+        for r in result.rejects
+    ]
+    return result

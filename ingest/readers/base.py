@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,19 @@ from schemas.message import Provenance, ReportMessage, SubmitReport
 
 #: SubmitReport fields besides ``raw_text`` that a row or object may carry
 REPORT_FIELDS = ("source", "company_hint", "reported_at")
+#: bytes of a message body besides its text's JSON string: field names, metadata, provenance.
+#: Intake refuses a report that needs more, so a body is never over max_message_bytes().
+ENVELOPE_BYTES = 64_000
+#: bytes JSON may write for one byte of text at most (a control character becomes \u0001)
+JSON_ESCAPE_FACTOR = 6
+#: bytes the fields besides text and metadata can take at most, escaped: source and
+#: company_hint (500 characters each), the file name, hash, line, row, times and field names
+FIELDS_BYTES = 16_384
+#: characters of input that a reason quotes at most, per value and per whole reason
+EXCERPT_CHARS = 60
+REASON_CHARS = 1000
+#: column names or keys that a reason lists at most
+LISTED_NAMES = 10
 
 
 @dataclass(frozen=True)
@@ -71,13 +85,64 @@ def provenance(
     )
 
 
+# --- quoting input in reasons ------------------------------------------------------------------
+
+
+def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
+    """``value`` quoted for a reason: escaped like ``repr`` (no raw newline or control character
+    gets through) and cut to ``limit`` characters, saying how long it was."""
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return repr(value)
+        return f"{value[:limit]!r}... ({len(value)} characters)"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def excerpt_names(names: Sequence[object]) -> str:
+    """Column names or keys for a reason: the first few, each an excerpt, and how many more."""
+    shown = ", ".join(excerpt(n) for n in names[:LISTED_NAMES]) or "none"
+    more = len(names) - LISTED_NAMES
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def clip(reason: str, limit: int = REASON_CHARS) -> str:
+    """A whole reason cut to ``limit`` characters: the last guard before it is written."""
+    return reason if len(reason) <= limit else f"{reason[:limit]}... (cut at {limit} characters)"
+
+
 def check_report_size(text: str, options: ReadOptions) -> str | None:
-    """A reason when ``text`` is over the report limit, else ``None``."""
+    """A reason when ``text`` (a validated report's text, as the worker will see it) is over the
+    report limit, else ``None``. The quantity is the text's UTF-8 size, the one ``/submit`` and the
+    worker check too; what JSON escaping adds to the message is not counted against it."""
     size = len(text.encode("utf-8"))
     if size > options.max_report_bytes:
         return (
             f"report text is {size} bytes, over the limit of {options.max_report_bytes} bytes "
             "(FINPIPE_MAX_REPORT_BYTES)"
+        )
+    return None
+
+
+def max_message_bytes(max_report_bytes: int) -> int:
+    """The largest message body a report within the limit can make: every byte of its text
+    escaped (a control character is written as six, ``\\u0001``) plus the envelope."""
+    return JSON_ESCAPE_FACTOR * max_report_bytes + ENVELOPE_BYTES
+
+
+def check_envelope_size(message: ReportMessage) -> str | None:
+    """A reason when the message's other fields (metadata above all) would take more than
+    ``ENVELOPE_BYTES`` of its body, so the whole could exceed :func:`max_message_bytes`."""
+    metadata_chars = sum(len(k) + len(v) for k, v in message.metadata.items())
+    offsets = len(message.provenance.page_offsets or ())
+    bound = JSON_ESCAPE_FACTOR * metadata_chars + 21 * offsets + FIELDS_BYTES
+    if bound <= ENVELOPE_BYTES:
+        return None  # cannot be over: no need to serialise
+    size = len(message.model_copy(update={"raw_text": ""}).to_body())
+    if size > ENVELOPE_BYTES:
+        return (
+            f"the report's fields besides its text (metadata, other columns, page offsets) take "
+            f"{size} bytes of its message, over the {ENVELOPE_BYTES} bytes allowed"
         )
     return None
 
@@ -88,7 +153,8 @@ def describe_validation_error(exc: ValidationError) -> str:
     first = errors[0]
     name = str(first["loc"][0]) if first["loc"] else "report"
     if name == "reported_at":
-        msg = f"field reported_at: {first['input']!r} is not a date (use YYYY-MM-DD or ISO 8601)"
+        when = excerpt(first["input"])
+        msg = f"field reported_at: {when} is not a date (use YYYY-MM-DD or ISO 8601)"
     elif name == "raw_text" and first["type"] == "string_too_short":
         msg = "raw_text is empty"
     elif first["type"] == "extra_forbidden":
@@ -107,17 +173,22 @@ def build_message(
     prov: Provenance,
     options: ReadOptions,
 ) -> ReportMessage:
-    """Validate one report like ``/submit`` does; raises ``ValueError`` with a readable reason."""
-    text = fields.get("raw_text")
-    if isinstance(text, str):
-        too_big = check_report_size(text, options)
-        if too_big:
-            raise ValueError(too_big)
+    """Validate one report like ``/submit`` does; raises ``ValueError`` with a readable reason.
+
+    Sizes are checked as the worker will check them: the validated text's UTF-8 size against
+    ``max_report_bytes``, and the rest of the message against ``ENVELOPE_BYTES``."""
     try:
         report = SubmitReport(**fields)
     except ValidationError as exc:
         raise ValueError(describe_validation_error(exc)) from None
-    return ReportMessage.build(report, prov, metadata)
+    too_big = check_report_size(report.raw_text, options)
+    if too_big:
+        raise ValueError(too_big)
+    message = ReportMessage.build(report, prov, metadata)
+    too_big = check_envelope_size(message)
+    if too_big:
+        raise ValueError(too_big)
+    return message
 
 
 # --- decoding ----------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ from ingest.readers.base import (
     UnreadableFile,
     build_message,
     decode_text,
+    excerpt,
+    excerpt_names,
     provenance,
 )
 from schemas.message import ReportMessage
@@ -55,9 +57,11 @@ def find_text_column(header: list[str], wanted: str | None) -> int:
     for name in names:
         if name.strip().casefold() in folded:
             return folded.index(name.strip().casefold())
-    shown = ", ".join(repr(h) for h in header) or "none"
+    shown = excerpt_names(header)
     if wanted:
-        raise UnreadableFile(f"CSV has no column {wanted!r} (--text-column); its columns: {shown}")
+        raise UnreadableFile(
+            f"CSV has no column {excerpt(wanted)} (--text-column); its columns: {shown}"
+        )
     raise UnreadableFile(
         f"CSV has no text column: expected one of {', '.join(TEXT_COLUMNS)} (any case) or "
         f"--text-column NAME; its columns: {shown}"
@@ -119,7 +123,7 @@ def _row_message(
             "check quoting of the text column"
         )
     if text_idx >= len(cells) or not cells[text_idx].strip():
-        raise ValueError(f"text column {names[text_idx]!r} is empty")
+        raise ValueError(f"text column {excerpt(names[text_idx])} is empty")
     fields: dict[str, Any] = {"raw_text": cells[text_idx]}
     metadata: dict[str, str] = {}
     for i, value in enumerate(cells):

@@ -18,6 +18,7 @@ from ingest.readers.base import (
     UnreadableFile,
     build_message,
     decode_text,
+    excerpt_names,
     provenance,
 )
 from schemas.message import Provenance, ReportMessage
@@ -92,8 +93,7 @@ def _object_message(obj: Any, prov: Provenance, options: ReadOptions) -> ReportM
     if not isinstance(obj, dict):
         raise ValueError(f"expected an object with raw_text, got {_kind(obj)}")
     if "raw_text" not in obj:
-        keys = ", ".join(sorted(obj)) or "none"
-        raise ValueError(f"object has no raw_text field (its keys: {keys})")
+        raise ValueError(f"object has no raw_text field (its keys: {excerpt_names(sorted(obj))})")
     fields = {k: obj[k] for k in ("raw_text", *REPORT_FIELDS) if obj.get(k) is not None}
     metadata = {
         str(k): v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))

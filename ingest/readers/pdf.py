@@ -14,6 +14,7 @@ from ingest.readers.base import (
     ReadResult,
     UnreadableFile,
     build_message,
+    excerpt,
     provenance,
 )
 
@@ -52,7 +53,8 @@ def extract_pages(data: bytes) -> list[str]:
             try:
                 ok = reader.decrypt("")
             except (FileNotDecryptedError, NotImplementedError, PyPdfError) as exc:
-                raise UnreadableFile(f"PDF is encrypted and cannot be opened: {exc}") from None
+                reason = f"PDF is encrypted and cannot be opened: {excerpt(str(exc), 200)}"
+                raise UnreadableFile(reason) from None
             if not ok:
                 raise UnreadableFile(
                     "PDF is encrypted with a password; save an unprotected copy and drop that"
@@ -65,7 +67,7 @@ def extract_pages(data: bytes) -> list[str]:
             "PDF is encrypted with a password; save an unprotected copy and drop that"
         ) from None
     except Exception as exc:  # pypdf raises many kinds on damaged files
-        reason = f"PDF is corrupt or unsupported: {type(exc).__name__}: {exc}"
+        reason = f"PDF is corrupt or unsupported: {type(exc).__name__}: {excerpt(str(exc), 200)}"
         raise UnreadableFile(reason) from None
 
 

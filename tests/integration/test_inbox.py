@@ -101,6 +101,24 @@ def drop(box: Inbox, source: Path, name: str | None = None) -> Path:
     return target
 
 
+def barrier(box: Inbox, reader: QueueReader, tag: str) -> None:
+    """Drop a marker report and wait until it is published and moved. The watcher takes files in
+    the order it saw them, so by then it has dealt with everything dropped before the marker:
+    a count taken now would include any extra publication, without sleeping on a guess."""
+    text = f"Marker{tag} reported revenue of $1 million for Q1 2024."
+    name = f"zz-marker-{tag}.txt"
+    tmp = box.root / f".{name}.part"
+    tmp.write_text(text)
+    os.rename(tmp, box.root / name)
+    wanted = report_id_for(text)
+    wait_until(lambda: any(m.report_id == wanted for m in reader.drain()), what=f"marker {tag}")
+    wait_until(lambda: processed(box, name), what=f"{name} in processed/")
+
+
+def from_file(messages: list[ReportMessage], name: str) -> list[ReportMessage]:
+    return [m for m in messages if m.provenance.file_name == name]
+
+
 def test_each_sample_format_is_published_and_moved_to_processed(
     settings: Settings, reader: QueueReader
 ) -> None:
@@ -154,11 +172,31 @@ def test_file_written_slowly_is_published_once_when_complete(
                 time.sleep(0.15)
                 assert reader.drain() == [], "published before the file was complete"
         wait_until(lambda: processed(box, "slow.jsonl"), what="slow.jsonl in processed/")
-        messages = reader.wait_for_count(4)
-        time.sleep(1.0)  # a second publication would show up now
-    assert len(reader.drain()) == 4
+        reader.wait_for_count(4)
+        barrier(box, reader, "slow")
+    messages = from_file(reader.drain(), "slow.jsonl")
     assert sorted(m.provenance.line or 0 for m in messages) == [1, 2, 3, 4]
     assert not (box.failed / "slow.jsonl.rejects.jsonl").exists()
+
+
+def test_rows_written_after_a_slow_file_was_moved_are_published_too(
+    settings: Settings, reader: QueueReader, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger="ingest.inbox")
+    texts = [f"Slow{n} reported revenue of ${n} million for Q1 2024." for n in range(1, 21)]
+    rows = [f"Slow{n},{text}\n" for n, text in enumerate(texts, start=1)]
+    with watching(settings, settle_s=0.5) as box:
+        with (box.root / "slow.csv").open("w") as fh:  # one handle, kept open past the settle time
+            fh.write("company,raw_text\n" + "".join(rows[:10]))
+            fh.flush()
+            wait_until(lambda: processed(box, "slow.csv"), what="the first half moved")
+            fh.write("".join(rows[10:]))
+        wanted = {report_id_for(t) for t in texts}
+        wait_until(lambda: wanted <= {m.report_id for m in reader.drain()}, what="all 20 rows")
+        barrier(box, reader, "slow")
+    (moved,) = processed(box, "slow.csv")
+    assert len(moved.read_text().splitlines()) == 21
+    assert "moved back to the inbox" in caplog.text
 
 
 def test_file_moved_into_the_inbox_counts_as_dropped(
@@ -199,8 +237,8 @@ def test_redropped_file_is_recognised_and_not_published_twice(
         wait_until(lambda: processed(box, "feed.jsonl"), what="first copy processed")
         drop(box, SAMPLES / "feed.jsonl")
         wait_until(lambda: processed(box, "feed-1.jsonl"), what="second copy processed")
-        time.sleep(0.5)
-    assert len(reader.drain()) == 4
+        barrier(box, reader, "redrop")
+    assert len(from_file(reader.drain(), "feed.jsonl")) == 4
     assert "without publishing it again" in caplog.text
 
 

@@ -20,6 +20,7 @@ from ingest.inbox import (
     expand_paths,
     ingest_paths,
     is_ignored_name,
+    quote_name,
     unique_name,
 )
 from schemas.errors import BrokerUnavailable
@@ -185,6 +186,29 @@ def test_unreadable_file_goes_to_failed_with_an_error_sidecar(inbox: Inbox) -> N
     assert (inbox.failed / "empty.csv").read_bytes() == b"from an earlier day"
 
 
+@pytest.mark.parametrize("first", ["zz.txt.error.json", "zz.txt"])
+def test_failure_sidecar_never_replaces_a_users_file_in_failed(inbox: Inbox, first: str) -> None:
+    user = b'{"not": "a report"}'  # a user's file named like zz.txt's sidecar, failing too
+    contents = {"zz.txt.error.json": user, "zz.txt": b""}
+    for name in (first, *(n for n in contents if n != first)):
+        (inbox.root / name).write_bytes(contents[name])
+        assert inbox.sweep(RecordingPublisher()).files_failed == 1
+    files = {p.name: p.read_bytes() for p in inbox.failed.iterdir()}
+    moved = {name: data for name, data in files.items() if data in (user, b"")}
+    assert sorted(moved.values()) == [b"", user], "the user's file was overwritten"
+    for name, data in moved.items():
+        error = json.loads(files[f"{name}.error.json"])
+        assert contents[error["file"]] == data
+
+
+def test_rejects_file_never_replaces_a_file_already_in_failed(inbox: Inbox) -> None:
+    (inbox.failed / "mix.jsonl.rejects.jsonl").write_text("an earlier list")
+    (inbox.root / "mix.jsonl").write_text(SEED + '{"raw_text": ""}\n')
+    inbox.sweep(RecordingPublisher())
+    assert (inbox.failed / "mix.jsonl.rejects.jsonl").read_text() == "an earlier list"
+    assert "raw_text is empty" in (inbox.failed / "mix.jsonl.rejects-1.jsonl").read_text()
+
+
 def test_partly_bad_file_publishes_good_rows_and_lists_rejects(inbox: Inbox) -> None:
     (inbox.root / "mix.jsonl").write_text(SEED + '{"raw_text": ""}\n{"oops"\n')
     pub = RecordingPublisher()
@@ -203,11 +227,45 @@ def test_file_with_only_bad_rows_fails(inbox: Inbox) -> None:
     assert reason.startswith("no valid reports: all 1 rejected (first, line 1: raw_text is empty)")
 
 
-def test_file_over_the_size_limit_fails_without_being_read(inbox: Inbox) -> None:
+def test_file_over_the_size_limit_fails_without_being_read_and_its_size_is_recorded(
+    inbox: Inbox,
+) -> None:
     (inbox.root / "huge.txt").write_bytes(b"a" * 10_001)
+    summary = inbox.sweep(RecordingPublisher())
+    error = json.loads((inbox.failed / "huge.txt.error.json").read_text())
+    assert "10001 bytes, over the limit of 10000 bytes (FINPIPE_MAX_FILE_BYTES)" in error["reason"]
+    assert error["size_bytes"] == 10_001
+    assert summary.outcomes[0].size_bytes == 10_001
+
+
+def test_error_sidecar_quotes_only_a_short_excerpt_of_a_garbage_file(inbox: Inbox) -> None:
+    garbage = bytes(0xA0 + (i * 37) % 0x60 for i in range(10_000))  # Windows-1252, no newline
+    (inbox.root / "garbage.csv").write_bytes(garbage)
     inbox.sweep(RecordingPublisher())
-    reason = json.loads((inbox.failed / "huge.txt.error.json").read_text())["reason"]
-    assert "10001 bytes, over the limit of 10000 bytes (FINPIPE_MAX_FILE_BYTES)" in reason
+    sidecar = (inbox.failed / "garbage.csv.error.json").read_text()
+    assert "no text column" in sidecar
+    assert len(sidecar) < 1000
+
+
+def test_file_that_cannot_be_opened_fails_and_the_sweep_goes_on(
+    inbox: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ingest.inbox.sweep
+
+    real = ingest.inbox.sweep.take_snapshot
+
+    def no_permission(path: Path, limits: ReadLimits) -> object:
+        if path.name == "locked.jsonl":
+            raise PermissionError(13, "Permission denied")
+        return real(path, limits)
+
+    monkeypatch.setattr(ingest.inbox.sweep, "take_snapshot", no_permission)
+    (inbox.root / "locked.jsonl").write_text(SEED)
+    (inbox.root / "open.jsonl").write_text(SEED)
+    summary = inbox.sweep(RecordingPublisher())
+    assert (summary.files_failed, summary.reports_published) == (1, 1)
+    error = json.loads((inbox.failed / "locked.jsonl.error.json").read_text())
+    assert error["reason"] == "cannot read the file: Permission denied"
 
 
 def test_symlink_out_of_the_inbox_is_not_followed(inbox: Inbox, tmp_path: Path) -> None:
@@ -253,3 +311,161 @@ def test_file_still_being_written_is_left_for_the_next_run(tmp_path: Path) -> No
     summary = box.sweep(RecordingPublisher(), max_wait_s=0.0)
     assert summary.left == 1
     assert (box.root / "fresh.jsonl").exists()
+
+
+# --- a file that is still being written when it is read ------------------------------------------
+
+CSV_HEADER = "company,raw_text\n"
+
+
+def csv_rows(first: int, last: int) -> str:
+    return "".join(
+        f"Slow{n},Slow{n} reported revenue of ${n} million for Q1 2024.\n"
+        for n in range(first, last + 1)
+    )
+
+
+def published_rows(pub: RecordingPublisher) -> set[str]:
+    return {m.raw_text for m in pub.published}
+
+
+def rows_in(path: Path) -> set[str]:
+    return {line.split(",", 1)[1] for line in path.read_text().splitlines()[1:]}
+
+
+class AppendingPublisher(RecordingPublisher):
+    """Publishes, and meanwhile the writer appends ``more`` to ``path`` (``times`` times)."""
+
+    def __init__(self, path: Path, more: str, times: int = 1) -> None:
+        super().__init__()
+        self.path, self.more, self.times = path, more, times
+
+    def publish_many(self, messages: Iterable[ReportMessage]) -> int:
+        n = super().publish_many(messages)
+        if self.times > 0:
+            self.times -= 1
+            with self.path.open("a") as fh:
+                fh.write(self.more)
+        return n
+
+
+def test_file_that_grows_while_it_is_published_is_read_again_before_it_is_moved(
+    inbox: Inbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = inbox.root / "slow.csv"
+    path.write_text(CSV_HEADER + csv_rows(1, 10))
+    pub = AppendingPublisher(path, csv_rows(11, 20))
+    summary = inbox.sweep(pub)
+    (moved,) = inbox.processed.glob("*/slow.csv")
+    assert len(rows_in(moved)) == 20
+    assert rows_in(moved) <= published_rows(pub), "rows moved to processed/ were not published"
+    assert summary.reports_published == 20
+    assert "slow.csv changed while it was read (" in caplog.text
+    assert "rename them when complete" in caplog.text
+
+
+def test_file_that_keeps_changing_is_left_in_the_inbox(inbox: Inbox) -> None:
+    path = inbox.root / "busy.csv"
+    path.write_text(CSV_HEADER + csv_rows(1, 2))
+    pub = AppendingPublisher(path, csv_rows(3, 3), times=100)
+    summary = inbox.sweep(pub)
+    assert summary.left == 1
+    assert path.exists() and not list(inbox.processed.glob("*/busy.csv"))
+
+
+def test_file_that_grows_while_it_is_read_is_not_failed_for_what_was_missing(
+    inbox: Inbox,
+) -> None:
+    path = inbox.root / "header-first.csv"
+    path.write_text(CSV_HEADER)
+    pub = RecordingPublisher()
+    real = inbox.ledger.get
+
+    def writer_finishes_meanwhile(sha256: str) -> dict[str, object] | None:
+        if path.read_text() == CSV_HEADER:
+            path.write_text(CSV_HEADER + csv_rows(1, 3))
+        return real(sha256)
+
+    inbox.ledger.get = writer_finishes_meanwhile  # type: ignore[method-assign]
+    summary = inbox.sweep(pub)
+    assert (summary.files_failed, summary.reports_published) == (0, 3)
+    assert not list(inbox.failed.iterdir())
+
+
+def test_file_changed_after_it_was_moved_goes_back_to_the_inbox_to_be_read_whole(
+    inbox: Inbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = inbox.root / "slow.csv"
+    path.write_text(CSV_HEADER + csv_rows(1, 10))
+    pub = RecordingPublisher()
+    outcome = inbox.process(path, pub)
+    assert outcome.moved_to is not None
+    with outcome.moved_to.open("a") as fh:  # the writer still had it open
+        fh.write(csv_rows(11, 20))
+    assert inbox.reclaim_if_changed(outcome) == path
+    assert "moved back to the inbox" in caplog.text
+    inbox.sweep(pub)
+    (moved,) = inbox.processed.glob("*/slow.csv")
+    assert rows_in(moved) == published_rows(pub) and len(published_rows(pub)) == 20
+
+
+def test_unchanged_moved_file_stays_in_processed(inbox: Inbox) -> None:
+    path = inbox.root / "done.csv"
+    path.write_text(CSV_HEADER + csv_rows(1, 2))
+    outcome = inbox.process(path, RecordingPublisher())
+    assert inbox.reclaim_if_changed(outcome) is None
+    assert outcome.moved_to is not None and outcome.moved_to.exists()
+
+
+def test_watcher_returns_a_file_written_after_it_was_moved_and_publishes_every_row(
+    inbox: Inbox,
+) -> None:
+    from ingest.watcher import InboxWatcher
+
+    pub = RecordingPublisher()
+    watcher = InboxWatcher(inbox, pub)
+    with (inbox.root / "slow.csv").open("w") as fh:  # one handle, as a slow writer keeps it
+        fh.write(CSV_HEADER + csv_rows(1, 10))
+        fh.flush()
+        watcher.nominate_all()
+        watcher.tick()
+        assert len(published_rows(pub)) == 10
+        fh.write(csv_rows(11, 20))
+    watcher.tick()  # compares the moved file, returns it, reads it whole
+    (moved,) = inbox.processed.glob("*/slow.csv")
+    assert len(rows_in(moved)) == 20
+    assert rows_in(moved) == published_rows(pub)
+
+
+# --- names in log lines --------------------------------------------------------------------------
+
+FORGED = "q2\nERROR finpipe: forged line.jsonl"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [SEED, "", SEED + '{"raw_text": ""}\n'],
+    ids=["published", "failed", "with rejects"],
+)
+def test_a_newline_in_a_file_name_cannot_split_a_log_line(
+    inbox: Inbox, tmp_path: Path, caplog: pytest.LogCaptureFixture, content: str
+) -> None:
+    caplog.set_level("INFO")
+    (inbox.root / FORGED).write_text(content)
+    pub = RecordingPublisher()
+    inbox.sweep(pub)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / FORGED).write_text(content)
+    ingest_paths([outside / FORGED], inbox, pub)
+    assert len(pub.published) == (0 if not content else 2)
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("ingest.")]
+    assert len(messages) >= 2
+    assert not [m for m in messages if "\n" in m], messages
+    assert all("q2\\nERROR" in m for m in messages if "forged" in m)
+
+
+def test_printable_names_are_logged_as_they_are() -> None:
+    assert quote_name("Q2 results é.csv") == "Q2 results é.csv"
+    assert quote_name("a\nb.csv") == "'a\\nb.csv'"
+    assert quote_name("bad\udcffbyte.csv") == "'bad\\udcffbyte.csv'"

@@ -8,8 +8,25 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingest.readers import ReadOptions, ReadResult, UnreadableFile, read_bytes, reader_for
-from ingest.readers.base import decode_text, looks_binary
+from ingest.readers import (
+    READERS,
+    ReadOptions,
+    ReadResult,
+    Reject,
+    UnreadableFile,
+    read_bytes,
+    reader_for,
+)
+from ingest.readers.base import (
+    ENVELOPE_BYTES,
+    REASON_CHARS,
+    build_message,
+    decode_text,
+    excerpt,
+    looks_binary,
+    max_message_bytes,
+    provenance,
+)
 from ingest.readers.csvfile import find_text_column, sniff_delimiter
 from ingest.readers.pdf import join_pages
 from schemas.message import report_id_for
@@ -17,6 +34,9 @@ from schemas.message import report_id_for
 NOW = datetime(2024, 8, 1, 9, 30, tzinfo=UTC)
 SHA = "ab" * 32
 SEED = "Company XYZ reported a net income of $5.3 million for Q1 2024."
+
+
+OPTIONS = ReadOptions("t.txt", SHA, NOW, max_report_bytes=20_000)
 
 
 def read(name: str, data: bytes, **kw: object) -> ReadResult:
@@ -188,6 +208,42 @@ def test_csv_report_over_the_size_limit_is_rejected() -> None:
     assert "500 bytes, over the limit of 100 bytes" in result.rejects[0].reason
 
 
+# --- sizes, measured as the worker measures them ------------------------------------------------
+
+
+def test_report_size_is_that_of_the_text_the_worker_receives() -> None:
+    text = "Acme reported revenue of $1 million. " * 2 + "x" * 26  # 100 bytes
+    padded = ("\n" * 50 + text + " " * 50).encode()  # 200 bytes in the file
+    (message,) = read("padded.txt", padded, max_report_bytes=100).messages
+    assert message.raw_text == text
+    with pytest.raises(UnreadableFile, match="101 bytes, over the limit of 100 bytes"):
+        read("over.txt", (text + "y").encode(), max_report_bytes=100)
+
+
+@pytest.mark.parametrize(
+    "unit",
+    ["Q1\t$1.2m\n", '"', "\\", "\x01\x02 plain text around control bytes " * 2],
+    ids=["tabs-and-newlines", "quotes", "backslashes", "control-bytes"],
+)
+def test_text_within_the_limit_makes_a_message_within_what_the_worker_allows(unit: str) -> None:
+    limit = 20_000
+    text = "Acme reported revenue of $1 million. " + unit * (limit // len(unit.encode()))
+    text = text.encode()[:limit].decode("utf-8", "ignore").strip()
+    message = build_message({"raw_text": text}, {}, provenance(OPTIONS), OPTIONS)
+    body = message.to_body()
+    assert len(message.raw_text.encode()) <= limit < len(body)
+    assert len(body) <= max_message_bytes(limit)
+
+
+def test_csv_row_whose_other_columns_would_make_an_oversized_message_is_rejected() -> None:
+    note = "n" * (ENVELOPE_BYTES + 1)
+    data = f"text,note\nAcme reported revenue of $1 million.,{note}\nBeta reported $2 million.,ok\n"
+    result = read("notes.csv", data.encode())
+    assert [m.metadata["note"] for m in result.messages] == ["ok"]
+    assert "fields besides its text" in result.rejects[0].reason
+    assert (result.rejects[0].line, result.rejects[0].row) == (2, 1)
+
+
 @pytest.mark.parametrize(
     ("header", "delimiter"),
     [("a,b,c", ","), ("a;b;c", ";"), ("a\tb", "\t"), ("a|b", "|"), ('"x;y",b', ","), ("a", ",")],
@@ -247,7 +303,7 @@ def test_jsonl_bad_lines_are_rejected_with_line_numbers_and_good_lines_kept() ->
     why = reasons(result)
     assert "ends before the object is closed" in why[0]
     assert "expected an object with raw_text, got an array" in why[1]
-    assert "no raw_text field (its keys: text)" in why[2]
+    assert "no raw_text field (its keys: 'text')" in why[2]
     assert why[3] == "raw_text is empty"
     assert "'soon' is not a date" in why[4]
 
@@ -382,3 +438,57 @@ def test_join_pages_offsets_point_into_the_stripped_text() -> None:
     assert text == "page two\n\npage three"
     assert offsets == [0, 0, 10]
     assert text[offsets[2] :] == "page three"
+
+
+# --- what a reason quotes of the input -----------------------------------------------------------
+
+#: 10 KB of bytes that Windows-1252 decodes (no NUL, no undefined byte, no newline)
+HIGH_BYTES = bytes(0xA0 + (i * 37) % 0x60 for i in range(10_000))
+
+
+def test_excerpt_is_escaped_and_cut_saying_how_long_the_value_was() -> None:
+    assert excerpt("date") == "'date'"
+    assert excerpt("a\nERROR forged") == "'a\\nERROR forged'"
+    cut = excerpt("x" * 10_000)
+    assert cut == f"{'x' * 60!r}... (10000 characters)"
+    assert excerpt(list(range(1000))).endswith("... (4890 characters)")
+
+
+def test_csv_of_high_bytes_quotes_a_short_excerpt_of_its_header() -> None:
+    with pytest.raises(UnreadableFile) as err:
+        read("garbage.csv", HIGH_BYTES)
+    assert "no text column" in err.value.reason
+    assert "... (9999 characters)" in err.value.reason  # the header, stripped
+    assert len(err.value.reason) < 400
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("keys.jsonl", json.dumps({f"key{i}": i for i in range(5000)}).encode() + b"\n"),
+        ("date.jsonl", json.dumps({"raw_text": SEED, "reported_at": "9" * 20_000}).encode()),
+        ("cols.csv", (",".join(f"column{i}" for i in range(5000)) + "\nx\n").encode()),
+        ("named.csv", b"date,text\n2024-01-01,Acme up\n"),
+    ],
+)
+def test_reasons_quote_at_most_an_excerpt_of_the_input(name: str, data: bytes) -> None:
+    try:
+        result = read(name, data, text_column="t" * 5000 if name == "named.csv" else None)
+        why = reasons(result)
+    except UnreadableFile as exc:
+        why = [exc.reason]
+    assert why and all(len(r) < 1000 for r in why), why
+
+
+def test_any_reason_is_cut_at_the_reason_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    def careless(data: bytes, options: ReadOptions) -> ReadResult:
+        if data == b"whole":
+            raise UnreadableFile("bad file: " + "x" * 5000)
+        return ReadResult(rejects=[Reject("bad row: " + "y" * 5000, line=1)])
+
+    monkeypatch.setitem(READERS, ".new", careless)
+    with pytest.raises(UnreadableFile) as err:
+        read("a.new", b"whole")
+    assert len(err.value.reason) <= REASON_CHARS + 40
+    (row,) = reasons(read("a.new", b"rows"))
+    assert len(row) <= REASON_CHARS + 40 and row.endswith("(cut at 1000 characters)")
