@@ -18,7 +18,7 @@ import click
 
 from finpipe.context import Context, pass_ctx
 from ingest import scheduler
-from ingest.inbox import Inbox, Progress, Summary, expand_paths, ingest_paths
+from ingest.inbox import Inbox, Progress, Summary, expand_paths, ingest_paths, quote_name
 from schemas.errors import ConfigError, TransientError
 
 log = logging.getLogger(__name__)
@@ -186,7 +186,7 @@ def _progress(total_bytes: int, files: int) -> Iterator[Progress | None]:
 def _print_failures(summary: Summary) -> None:
     for outcome in summary.outcomes:
         if outcome.status == "failed":
-            click.echo(f"failed: {outcome.path}: {outcome.reason}", err=True)
+            click.echo(f"failed: {quote_name(outcome.path)}: {outcome.reason}", err=True)
 
 
 def _exit_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
