@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from worker.llm_schema import request_snippets
+from worker.model.prompt import request_snippets
 
 Snippets = list[dict[str, str]]
 

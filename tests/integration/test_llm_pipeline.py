@@ -27,7 +27,7 @@ from tests.integration.conftest import (
     publish,
     wait_until,
 )
-from worker.llm_schema import PROMPT_VERSION
+from worker.model.prompt import PROMPT_VERSION
 from worker.snippets import has_amount, split_snippets
 
 SAMPLES = ROOT / "samples"

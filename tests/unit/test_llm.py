@@ -494,9 +494,9 @@ def test_cost_budget_stops_new_calls(server: FakeOpenAI, make_engine: Any) -> No
     ],
 )
 def test_retry_after_header_forms(headers: dict[str, str], expected: float | None) -> None:
-    from worker.llm import _retry_after_s
+    from worker.model.failures import retry_after_s
 
-    assert _retry_after_s(headers) == expected
+    assert retry_after_s(headers, now_s=2_000_000_000.0) == expected
 
 
 def test_usage_with_an_unknown_cost_stays_unknown() -> None:

@@ -7,13 +7,10 @@ from typing import Any
 
 import pytest
 
-from worker.llm_schema import (
-    PROMPT_VERSION,
-    SYSTEM_PROMPT,
+from worker.model.prompt import PROMPT_VERSION, SYSTEM_PROMPT, build_messages, request_snippets
+from worker.model.schema import (
     ExtractionAnswer,
-    build_messages,
     parse_answer,
-    request_snippets,
     response_format,
     strict_json_schema,
 )
