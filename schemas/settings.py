@@ -25,6 +25,9 @@ ENV_VARS: dict[str, str] = {
     "openai_api_key": "OPENAI_API_KEY",
     "openai_base_url": "OPENAI_BASE_URL",
     "model": "FINPIPE_MODEL",
+    "reasoning_effort": "FINPIPE_REASONING_EFFORT",
+    "response_format": "FINPIPE_RESPONSE_FORMAT",
+    "prices_file": "FINPIPE_PRICES_FILE",
     "provider": "FINPIPE_PROVIDER",
     "max_report_bytes": "FINPIPE_MAX_REPORT_BYTES",
     "max_body_bytes": "FINPIPE_MAX_BODY_BYTES",
@@ -75,7 +78,10 @@ class Settings(BaseModel):
     queue: str = Field("finpipe.reports", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
-    model: str = "gpt-4o-mini"
+    model: str = "gpt-6-luna"
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"] = "none"
+    response_format: Literal["auto", "json_schema", "json_object", "prompt"] = "auto"
+    prices_file: Path | None = None
     provider: Literal["auto", "rules", "openai"] = "auto"
     max_report_bytes: int = Field(1_000_000, gt=0)
     max_body_bytes: int = Field(5_000_000, gt=0)

@@ -13,12 +13,11 @@ from worker.model.grounding import (
     ground_all,
 )
 from worker.model.ledger import CallUsage, CostLedger, Usage
-from worker.model.prices import DEFAULT_PRICES, Price, estimate_cost_usd, price_for
+from worker.model.profiles import ModelProfile, Price, ProfileTable, estimate_cost_usd, load_table
 from worker.model.reask import EXTRACTOR_FALLBACK, EXTRACTOR_OPENAI
 
 __all__ = [
     "CONTEXT_CHARS",
-    "DEFAULT_PRICES",
     "EXTRACTOR_FALLBACK",
     "EXTRACTOR_OPENAI",
     "CallUsage",
@@ -26,8 +25,10 @@ __all__ = [
     "ExtractedFact",
     "ExtractionCache",
     "MemoryCache",
+    "ModelProfile",
     "OpenAIExtractor",
     "Price",
+    "ProfileTable",
     "Rejection",
     "SnippetOutcome",
     "SnippetRequest",
@@ -37,5 +38,5 @@ __all__ = [
     "extract_reports",
     "ground",
     "ground_all",
-    "price_for",
+    "load_table",
 ]

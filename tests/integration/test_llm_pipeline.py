@@ -85,7 +85,7 @@ def test_seed_example_goes_through_the_model_and_is_stored_normalized(
     doc = wait_until(lambda: db.financial_data.find_one({"report_id": report_id}), 30, "the fact")
     assert_seed_record(doc)
     assert doc["extractor"] == "openai"
-    assert doc["model"] == "gpt-4o-mini"
+    assert doc["model"] == "gpt-6-luna"
     assert doc["prompt_version"] == PROMPT_VERSION
     assert doc["value_text"] == "$5.3 million"
     assert SEED[doc["value_start"] : doc["value_start"] + len(doc["value_text"])] == "$5.3 million"
@@ -94,8 +94,9 @@ def test_seed_example_goes_through_the_model_and_is_stored_normalized(
 
     assert server.calls == 1
     body = server.requests[0].body
-    assert body["model"] == "gpt-4o-mini"
-    assert body["temperature"] == 0
+    assert body["model"] == "gpt-6-luna"
+    assert "temperature" not in body  # a reasoning model takes reasoning_effort instead
+    assert body["reasoning_effort"] == "none"
     assert body["response_format"]["type"] == "json_schema"
     assert body["response_format"]["json_schema"]["strict"] is True
     assert [s["text"] for s in server.requests[0].snippets] == [SEED]
@@ -217,7 +218,9 @@ def test_every_call_is_in_the_usage_ledger_and_the_run_report(
     assert len(usage) == server.calls == 3
     assert sorted(u["snippets"] for u in usage) == [5, 20, 20]
     for u in usage:
-        assert u["model"] == "gpt-4o-mini"
+        assert u["model"] == "gpt-6-luna"
+        assert u["response_format"] == "json_schema"
+        assert u["reasoning_tokens"] == 0
         assert u["purpose"] == "batch"
         assert u["prompt_tokens"] > 0 and u["completion_tokens"] > 0
         assert u["cost_usd"] > 0

@@ -48,7 +48,9 @@ class MemoryCache:
             self.usages.append(usage)
 
 
-def cache_key(text: str, model: str) -> str:
-    """sha256 of (snippet text, model, prompt version, answer schema version)."""
-    ident = json.dumps([text, model, PROMPT_VERSION, ANSWER_SCHEMA_VERSION], ensure_ascii=False)
+def cache_key(text: str, model: str, mode: str = "json_schema") -> str:
+    """sha256 of (snippet text, model, output format, prompt version, answer schema version)."""
+    ident = json.dumps(
+        [text, model, mode, PROMPT_VERSION, ANSWER_SCHEMA_VERSION], ensure_ascii=False
+    )
     return hashlib.sha256(ident.encode("utf-8")).hexdigest()

@@ -19,14 +19,19 @@ from schemas.errors import ModelConfigError, ModelRejected, ModelUnavailable
 from schemas.settings import Settings
 from worker.batching import backoff_s
 from worker.model.client import ChatCompletion, ModelClient
-from worker.model.failures import ApiFailure, classify
+from worker.model.failures import ApiFailure, Decision, classify
+from worker.model.formats import Negotiator, Variant
 from worker.model.ledger import CostLedger
+from worker.model.params import HINTS, RequestShape
+
+#: builds the request for the variant and the parameters in use now
+BuildRequest = Callable[[], tuple[dict[str, Any], Variant]]
 
 log = logging.getLogger(__name__)
 
 
-def _transient(exc: BaseException) -> bool:
-    return isinstance(exc, ApiFailure) and classify(exc).verdict == "transient"
+def _transient(exc: BaseException, body: dict[str, Any]) -> bool:
+    return isinstance(exc, ApiFailure) and classify(exc, body).verdict == "transient"
 
 
 class Caller:
@@ -37,6 +42,8 @@ class Caller:
         client: ModelClient,
         settings: Settings,
         ledger: CostLedger,
+        shape: RequestShape,
+        formats: Negotiator,
         *,
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float],
@@ -47,28 +54,48 @@ class Caller:
         self.client = client
         self.settings = settings
         self.ledger = ledger
+        self.shape = shape
+        self.formats = formats
         self._sleep = sleep
         self._rand = rand
         self._backoff_base_s = backoff_base_s
         self._backoff_cap_s = backoff_cap_s
         self._max_wait_s = max_wait_s
 
-    def complete(self, body: dict[str, Any], n_snippets: int) -> ChatCompletion:
-        """The completion for ``body``, retrying transient failures; raises
+    def complete(self, build: BuildRequest, n_snippets: int) -> tuple[ChatCompletion, Variant]:
+        """The completion of the request ``build`` makes, and the output format it was asked
+        in. Transient failures are retried; a refused optional parameter is left out and a
+        refused output format replaced, each once per run; anything else raises
         :class:`ModelUnavailable`, :class:`ModelRejected` or :class:`ModelConfigError`."""
+        while True:
+            body, variant = build()
+            try:
+                return self._with_retries(body), variant
+            except ApiFailure as failure:
+                decision = classify(failure, body)
+                if not self._adapt(decision, failure, variant):
+                    raise self._final_error(failure, decision, variant, n_snippets) from failure
+
+    def _adapt(self, decision: Decision, failure: ApiFailure, variant: Variant) -> bool:
+        """Leave out a refused parameter or move past a refused output format, once per run;
+        False when there is nothing to change."""
+        if decision.verdict == "param" and decision.param is not None:
+            return self.shape.drop(decision.param, _short(failure))
+        if decision.verdict == "format":
+            return self.formats.fall_back(variant, _short(failure))
+        return False
+
+    def _with_retries(self, body: dict[str, Any]) -> ChatCompletion:
         retries = self.settings.llm_max_retries
         retrying = Retrying(
-            retry=retry_if_exception(_transient),
+            retry=retry_if_exception(lambda exc: _transient(exc, body)),
             stop=stop_after_attempt(retries + 1),
             wait=self._wait,
             sleep=self._sleep,
             before_sleep=self._log_retry,
             retry_error_callback=self._give_up,
         )
-        try:
-            completion: ChatCompletion = retrying(self._attempt, body)
-        except ApiFailure as failure:
-            raise self._final_error(failure, n_snippets) from failure
+        completion: ChatCompletion = retrying(self._attempt, body)
         return completion
 
     def _attempt(self, body: dict[str, Any]) -> ChatCompletion:
@@ -113,10 +140,23 @@ class Caller:
             retry_after_s=failure.retry_after_s,
         ) from failure
 
-    def _final_error(self, failure: ApiFailure, n_snippets: int) -> Exception:
-        decision = classify(failure)
+    def _final_error(
+        self, failure: ApiFailure, decision: Decision, variant: Variant, n_snippets: int
+    ) -> Exception:
         model = self.settings.model
         where = self.settings.openai_base_url or "api.openai.com"
+        if decision.verdict == "param":
+            change = HINTS.get(decision.param or "", "FINPIPE_MODEL or OPENAI_BASE_URL")
+            return ModelConfigError(
+                f"model API at {where} still refuses the request for model {model!r} after "
+                f"leaving out {decision.param!r}: {failure}; change {change}"
+            )
+        if decision.verdict == "format":
+            return ModelConfigError(
+                f"model API at {where} refuses the output format {variant} for model "
+                f"{model!r}: {_short(failure)}; set FINPIPE_RESPONSE_FORMAT=auto (or "
+                "json_object, or prompt)"
+            )
         if decision.verdict == "config":
             return ModelConfigError(
                 f"model API answered {failure.status} for model {model!r} at {where}: "
@@ -127,7 +167,14 @@ class Caller:
                 f"model API answered {failure.status} for a call of {n_snippets} snippet(s): "
                 f"{failure.message}"
             )
-        return ModelUnavailable(f"model API unavailable: {failure}", retry_after_s=None)
+        # "later": the server asked not to be retried now; the broker retries the message
+        return ModelUnavailable(
+            f"model API unavailable: {failure}", retry_after_s=failure.retry_after_s
+        )
+
+
+def _short(failure: ApiFailure) -> str:
+    return str(failure).replace("\n", " ")[:300]
 
 
 def _failure_of(state: RetryCallState) -> ApiFailure:

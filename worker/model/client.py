@@ -61,9 +61,11 @@ def _status_failure(exc: openai.APIStatusError) -> ApiFailure:
         body_text = exc.response.text[:2000]
     except Exception:  # a streamed or closed body: the message is enough
         body_text = ""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    message = body.get("message")
     return ApiFailure(
         "status",
-        exc.message,
+        message if isinstance(message, str) and message else exc.message,
         status=exc.status_code,
         param=exc.param,
         code=exc.code,

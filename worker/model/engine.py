@@ -23,6 +23,7 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from typing import Any
 
 from pydantic import ValidationError
@@ -34,28 +35,36 @@ from worker.extract import FoundFact, ReportExtraction
 from worker.model.cache import ExtractionCache, MemoryCache, cache_key
 from worker.model.calls import Caller
 from worker.model.client import ChatCompletion, ModelClient
+from worker.model.formats import Negotiator, Variant, looks_like_json, response_format
 from worker.model.grounding import (
     ExtractedFact,
     SnippetOutcome,
     SnippetRequest,
     fill_from_context,
     ground_all,
-    rules_fallback,
+    grounded_fallback,
 )
 from worker.model.ledger import CallUsage, CostLedger
-from worker.model.prices import DEFAULT_PRICES, Price, estimate_cost_usd, price_for
+from worker.model.params import RequestShape, effort_for, optional_params, request_body
+from worker.model.profiles import (
+    ProfileTable,
+    estimate_cost_usd,
+    load_table,
+    shutdown_warning,
+)
 from worker.model.prompt import PROMPT_VERSION, build_messages
 from worker.model.reask import (
     EXTRACTOR_FALLBACK,
     EXTRACTOR_OPENAI,
     Final,
+    Job,
     Round,
     cut_off_reason,
     on_answer,
     on_cut_off,
     on_failed,
 )
-from worker.model.schema import LLMFact, parse_answer, response_format
+from worker.model.schema import LLMFact, parse_answer
 from worker.snippets import Snippet, has_amount, split_snippets
 
 log = logging.getLogger(__name__)
@@ -75,7 +84,8 @@ class OpenAIExtractor:
         settings: Settings,
         *,
         cache: ExtractionCache | None = None,
-        prices: Mapping[str, Price] | None = None,
+        profiles: ProfileTable | None = None,
+        today: date | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
         backoff_base_s: float = 0.5,
@@ -86,23 +96,48 @@ class OpenAIExtractor:
         self.model = settings.model
         self.cache: ExtractionCache = cache if cache is not None else MemoryCache()
         self.ledger = CostLedger()
-        self.price = price_for(self.model, DEFAULT_PRICES if prices is None else prices)
+        table = profiles if profiles is not None else load_table(settings.prices_file)
+        self.profile = table.lookup(self.model)
+        self.price = self.profile.price if self.profile is not None else None
+        self.effort = effort_for(self.profile, settings.reasoning_effort)
+        self.formats = Negotiator(settings.response_format)
+        self.shape = RequestShape(self.model)
         self._client = ModelClient(settings)
         self._caller = Caller(
             self._client,
             settings,
             self.ledger,
+            self.shape,
+            self.formats,
             sleep=sleep,
             rand=rand,
             backoff_base_s=backoff_base_s,
             backoff_cap_s=backoff_cap_s,
             max_wait_s=max_wait_s,
         )
-        if self.price is None:
+        self._warn_at_start(today or date.today())
+
+    def _warn_at_start(self, today: date) -> None:
+        if self.profile is None:
             log.warning(
-                "model %s is not in the price table: cost is not estimated%s",
+                "model %s has no profile (worker/model/profiles.toml or FINPIPE_PRICES_FILE): "
+                "sending temperature and max_tokens only; tokens are counted, cost is unknown%s",
                 self.model,
-                " and FINPIPE_MAX_COST_USD cannot be enforced" if settings.max_cost_usd else "",
+                " and FINPIPE_MAX_COST_USD cannot be enforced"
+                if self.settings.max_cost_usd
+                else "",
+            )
+        elif self.price is None:
+            log.warning("model %s has no price: cost is not estimated", self.model)
+        retiring = shutdown_warning(self.model, self.profile, today)
+        if retiring:
+            log.warning("%s", retiring)
+        if self.effort is not None and self.effort != self.settings.reasoning_effort:
+            log.warning(
+                "model %s does not list reasoning_effort %r (FINPIPE_REASONING_EFFORT); using %r",
+                self.model,
+                self.settings.reasoning_effort,
+                self.effort,
             )
 
     def close(self) -> None:
@@ -172,15 +207,19 @@ class OpenAIExtractor:
         :class:`ModelRejected` (bad input) or :class:`ModelConfigError` (stop the worker);
         answers already paid for are cached before the error propagates."""
         outcomes = {r.id: SnippetOutcome() for r in requests}
-        keys = {r.id: cache_key(r.text, self.model) for r in requests}
-        hits = self.cache.get_many(sorted(set(keys.values())))
+        # an answer in any output format this run may use is as good as a new one
+        keys = {
+            r.id: [cache_key(r.text, self.model, m) for m in self.formats.modes] for r in requests
+        }
+        hits = self.cache.get_many(sorted({k for ks in keys.values() for k in ks}))
         groups: dict[str, list[SnippetRequest]] = {}
         for r in requests:
-            if keys[r.id] in hits:
+            hit = next((hits[k] for k in keys[r.id] if k in hits), None)
+            if hit is not None:
                 outcomes[r.id].cached = True
-                self._apply(r, outcomes[r.id], _final_from_entry(hits[keys[r.id]]))
+                self._apply(r, outcomes[r.id], _final_from_entry(hit))
             else:
-                groups.setdefault(keys[r.id], []).append(r)
+                groups.setdefault(keys[r.id][0], []).append(r)
         if hits:
             self.ledger.add_cache_hits(sum(1 for o in outcomes.values() if o.cached))
         if not groups:
@@ -191,8 +230,12 @@ class OpenAIExtractor:
             self._run(Round.start(leaders, outcomes, finals))
         finally:
             if finals:
+                text = {r.id: r.text for r in leaders}
                 self.cache.put_many(
-                    {keys[rid]: _entry_from_final(final) for rid, final in finals.items()}
+                    {
+                        cache_key(text[rid], self.model, final.mode): _entry_from_final(final)
+                        for rid, final in finals.items()
+                    }
                 )
         for group in groups.values():
             final = finals[group[0].id]
@@ -208,53 +251,84 @@ class OpenAIExtractor:
             outcome.rejected.extend(rejected)
         else:
             outcome.fallback_reason = final.reason
-            outcome.facts.extend(
-                ExtractedFact(f, EXTRACTOR_FALLBACK) for f in rules_fallback(request)
-            )
+            fallback, refused = grounded_fallback(request)
+            outcome.facts.extend(ExtractedFact(f, EXTRACTOR_FALLBACK) for f in fallback)
+            outcome.rejected.extend(refused)
 
     def _run(self, rnd: Round) -> None:
         """Ask the model until each snippet of the round has a final answer."""
         while rnd.queue:
             job = rnd.queue.popleft()
-            messages = build_messages(
-                rnd.snippets(job), reask=job.reask, previous_answer=job.previous_answer()
-            )
-            completion, call = self._call(messages, len(job.sids), job.purpose)
+            completion, variant, call = self._call(rnd, job)
             rnd.charge(job, call)
+            rnd.mode = variant.mode
             choice = completion.choices[0] if completion.choices else None
             why, refusal = cut_off_reason(choice)
             if why is not None:
                 on_cut_off(rnd, job, why, refusal)
                 continue
             content = choice.message.content if choice else None
+            if self._format_ignored(variant, content):
+                rnd.queue.appendleft(job)  # ask again in the next output format
+                continue
             parsed = parse_answer(content, job.sids)
             failed = on_answer(rnd, job, parsed)
             if failed:
                 on_failed(rnd, job, failed, parsed, content)
 
+    def _format_ignored(self, variant: Variant, content: str | None) -> bool:
+        """An answer that is not JSON at all although a JSON format was asked for: the server
+        ignores the format; True when the run moved to the next one."""
+        if variant.mode == "prompt" or looks_like_json(content):
+            return False
+        return self.formats.fall_back(variant, "the answer is not JSON")
+
     # ----------------------------------------------------------------- one call
 
-    def _call(
-        self, messages: list[dict[str, str]], n_snippets: int, purpose: str
-    ) -> tuple[ChatCompletion, CallUsage]:
-        body: dict[str, Any] = {
-            "model": self.model,
-            "temperature": 0,
-            "response_format": response_format(),
-            "messages": messages,
-        }
+    def request(
+        self, snippets: Sequence[tuple[str, str]], variant: Variant, **ask: Any
+    ) -> dict[str, Any]:
+        """The request for ``snippets`` (``(id, text)`` pairs) in ``variant`` with the
+        parameters in use now; ``ask`` takes ``reask`` and ``previous_answer``."""
+        messages = build_messages(snippets, schema_in_prompt=variant.mode != "json_schema", **ask)
+        params = optional_params(
+            self.profile,
+            n_snippets=len(snippets),
+            effort=self.effort,
+            cache_key=f"finpipe-{PROMPT_VERSION}-{variant.mode}",
+            dropped=self.shape.dropped,
+        )
+        return request_body(self.model, messages, response_format(variant), params)
+
+    def _call(self, rnd: Round, job: Job) -> tuple[ChatCompletion, Variant, CallUsage]:
+        def build() -> tuple[dict[str, Any], Variant]:
+            variant = self.formats.current
+            body = self.request(
+                rnd.snippets(job), variant, reask=job.reask, previous_answer=job.previous_answer()
+            )
+            return body, variant
+
         started = time.monotonic()
-        completion = self._caller.complete(body, n_snippets)
-        return completion, self._usage(completion, n_snippets, purpose, started)
+        completion, variant = self._caller.complete(build, len(job.sids))
+        call = self._usage(completion, len(job.sids), job.purpose, started, variant)
+        return completion, variant, call
 
     def _usage(
-        self, completion: ChatCompletion, n_snippets: int, purpose: str, started: float
+        self,
+        completion: ChatCompletion,
+        n_snippets: int,
+        purpose: str,
+        started: float,
+        variant: Variant,
     ) -> CallUsage:
         u = completion.usage
         prompt = int(u.prompt_tokens or 0) if u else 0
         out = int(u.completion_tokens or 0) if u else 0
         details = u.prompt_tokens_details if u else None
         cached = int(details.cached_tokens or 0) if details else 0
+        written = int(getattr(details, "cache_write_tokens", 0) or 0) if details else 0
+        out_details = u.completion_tokens_details if u else None
+        reasoning = int(out_details.reasoning_tokens or 0) if out_details else 0
         choices = completion.choices
         call = CallUsage(
             model=self.model,
@@ -263,20 +337,26 @@ class OpenAIExtractor:
             prompt_tokens=prompt,
             completion_tokens=out,
             cached_tokens=cached,
-            cost_usd=estimate_cost_usd(self.price, prompt, out, cached),
+            cost_usd=estimate_cost_usd(self.price, prompt, out, cached, written),
             latency_ms=int((time.monotonic() - started) * 1000),
             finish_reason=choices[0].finish_reason if choices else None,
+            reasoning_tokens=reasoning,
+            cache_write_tokens=written,
+            response_format=variant.mode,
+            reasoning_effort=self.effort,
         )
         self.ledger.add_call(call)
         self.cache.record_usage(call)
         log.info(
-            "model call (%s): %d snippet(s), %d prompt + %d completion tokens (%d cached), "
-            "cost %s, %d ms, finish %s",
+            "model call (%s, %s): %d snippet(s), %d prompt + %d completion tokens "
+            "(%d cached, %d reasoning), cost %s, %d ms, finish %s",
             purpose,
+            variant.mode,
             n_snippets,
             prompt,
             out,
             cached,
+            reasoning,
             "unknown" if call.cost_usd is None else f"${call.cost_usd:.6f}",
             call.latency_ms,
             call.finish_reason,
@@ -321,8 +401,12 @@ def _final_from_entry(entry: Mapping[str, Any]) -> Final:
 
 def _entry_from_final(final: Final) -> dict[str, Any]:
     if final.status == EXTRACTOR_OPENAI:
-        return {"status": EXTRACTOR_OPENAI, "facts": [f.model_dump() for f in final.facts]}
-    return {"status": EXTRACTOR_FALLBACK, "reason": final.reason}
+        return {
+            "status": EXTRACTOR_OPENAI,
+            "facts": [f.model_dump() for f in final.facts],
+            "response_format": final.mode,
+        }
+    return {"status": EXTRACTOR_FALLBACK, "reason": final.reason, "response_format": final.mode}
 
 
 def extract_reports(

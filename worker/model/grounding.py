@@ -160,3 +160,27 @@ def fill_from_context(request: SnippetRequest, facts: list[Fact]) -> list[Fact]:
             )
         out.append(f)
     return out
+
+
+def grounded_fallback(request: SnippetRequest) -> tuple[list[Fact], list[Rejection]]:
+    """The rules extractor's facts for a snippet the model could not answer, kept only when they
+    pass the same grounding checks as the model's facts."""
+    kept: list[Fact] = []
+    rejected: list[Rejection] = []
+    for fact in rules_fallback(request):
+        candidate = LLMFact(
+            company=fact.company,
+            metric=fact.metric,
+            value_text=fact.value_text,
+            value=float(fact.value),
+            period=fact.quarter,
+            currency=fact.currency,
+        )
+        try:
+            ground(request, candidate)
+        except (NormalizationError, ValueError) as exc:
+            reason = exc.reason if isinstance(exc, NormalizationError) else str(exc)
+            rejected.append(Rejection(candidate.model_dump(), f"rules fallback: {reason}"))
+            continue
+        kept.append(fact)
+    return kept, rejected

@@ -20,6 +20,13 @@ class CallUsage:
     cost_usd: float | None
     latency_ms: int
     finish_reason: str | None
+    #: hidden reasoning, part of ``completion_tokens`` and billed as output
+    reasoning_tokens: int = 0
+    #: prompt tokens written to the prompt cache, when the server says
+    cache_write_tokens: int = 0
+    #: the output format asked for: "json_schema", "json_object" or "prompt"
+    response_format: str = "json_schema"
+    reasoning_effort: str | None = None
 
 
 @dataclass
@@ -32,9 +39,11 @@ class Usage:
     cached_tokens: int = 0
     cost_usd: float | None = 0.0
     cache_hits: int = 0
+    reasoning_tokens: int = 0
 
     def add(self, other: Usage) -> None:
         self.calls += other.calls
+        self.reasoning_tokens += other.reasoning_tokens
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
         self.cached_tokens += other.cached_tokens
@@ -57,7 +66,12 @@ class CostLedger:
         with self._lock:
             self._totals.add(
                 Usage(
-                    1, call.prompt_tokens, call.completion_tokens, call.cached_tokens, call.cost_usd
+                    1,
+                    call.prompt_tokens,
+                    call.completion_tokens,
+                    call.cached_tokens,
+                    call.cost_usd,
+                    reasoning_tokens=call.reasoning_tokens,
                 )
             )
             self._known_cost += call.cost_usd or 0.0
@@ -89,6 +103,7 @@ def shares(usage: CallUsage, weights: Sequence[int]) -> list[Usage]:
                 prompt_tokens=round(usage.prompt_tokens * frac),
                 completion_tokens=round(usage.completion_tokens * frac),
                 cached_tokens=round(usage.cached_tokens * frac),
+                reasoning_tokens=round(usage.reasoning_tokens * frac),
                 cost_usd=None if usage.cost_usd is None else usage.cost_usd * frac,
             )
         )

@@ -3,6 +3,10 @@
 The model sees a JSON document ``{"snippets": [{"id", "text"}, ...]}`` and answers per snippet id
 (:mod:`worker.model.schema`). The prompt is versioned: bump :data:`PROMPT_VERSION` whenever the
 prompt or the answer schema changes, so cached answers from an older prompt are not reused.
+
+Everything static comes first: the instructions, worked examples of the hard cases and (when the
+server does not take a strict schema) the schema itself, together over the 1,024 tokens from
+which OpenAI caches a prompt prefix; the snippets follow in the user message.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-PROMPT_VERSION = "extract-2"
+from worker.model.schema import ExtractionAnswer, strict_json_schema
+
+PROMPT_VERSION = "extract-3"
 
 SYSTEM_PROMPT = """\
 You extract reported financial figures from snippets of company reports.
@@ -49,20 +55,84 @@ REASK_PROMPT = (
 )
 
 
+#: Worked examples of the hard cases, written for this prompt (no real company or report).
+EXAMPLES = """\
+Worked examples (input snippet, then the facts to answer):
+
+1. Comparatives: each amount takes the period written next to it; an amount whose period is \
+only relative ("the prior quarter", "a year earlier") is left out.
+Text: "Brightwell Foods reported net income of $81.0 million for the third quarter of 2021, \
+compared with $64.0 million in the second quarter of 2021 and $59.5 million a year earlier."
+Facts: {"company": "Brightwell Foods", "metric": "net income", "value_text": "$81.0 million", \
+"value": 81000000, "period": "third quarter of 2021", "currency": "$"}; {"company": \
+"Brightwell Foods", "metric": "net income", "value_text": "$64.0 million", "value": 64000000, \
+"period": "second quarter of 2021", "currency": "$"}. Not $59.5 million: its period is relative.
+
+2. Losses: the sign comes from the words; value_text stays as written.
+Text: "Harrow Minerals swung to a net loss of EUR 3.2 million in the first half of 2023 from a \
+profit of EUR 1.1 million in the first half of 2022."
+Facts: {"company": "Harrow Minerals", "metric": "net loss", "value_text": "EUR 3.2 million", \
+"value": -3200000, "period": "first half of 2023", "currency": "EUR"}; {"company": "Harrow \
+Minerals", "metric": "net profit", "value_text": "EUR 1.1 million", "value": 1100000, "period": \
+"first half of 2022", "currency": "EUR"}.
+
+3. "Respectively" lists: pair amounts and periods in order; if the counts differ, answer none.
+Text: "Operating cash flow at Kestrel Logistics was $912 million, $874 million and $801 million \
+in 2019, 2018 and 2017, respectively."
+Facts: three facts, "$912 million" with period "2019", "$874 million" with "2018", "$801 \
+million" with "2017"; metric "operating cash flow", company "Kestrel Logistics", currency "$".
+
+4. Per-share amounts: the amount with its currency, the metric per share.
+Text: "Ashdown Brewing's diluted earnings per share were 41.2p for the year ended 31 March \
+2024, and the board proposes a final dividend of 12.5 pence per share."
+Facts: {"company": "Ashdown Brewing", "metric": "diluted earnings per share", "value_text": \
+"41.2p", "value": 41.2, "period": "year ended 31 March 2024", "currency": "p"}; {"company": \
+"Ashdown Brewing", "metric": "final dividend per share", "value_text": "12.5 pence", "value": \
+12.5, "period": null, "currency": "pence"}.
+
+5. Fiscal years: copy the period as the text writes it; growth rates are not facts.
+Text: "For fiscal 2024, Tamsin Software grew revenue 8% to A$412.6 million."
+Facts: {"company": "Tamsin Software", "metric": "revenue", "value_text": "A$412.6 million", \
+"value": 412600000, "period": "fiscal 2024", "currency": "A$"}. Not 8%: a growth rate.
+
+6. Parts, changes and forecasts are not facts of the company.
+Text: "Sensor sales at Orland Instruments rose by $6.1 million to $52.3 million, and the \
+company expects full-year revenue of $1.1 billion to $1.2 billion."
+Facts: none (a segment, a change and guidance).
+"""
+
+SCHEMA_PROMPT = (
+    "Answer with one JSON document and nothing else (no prose, no code fence), valid against "
+    "this JSON schema:\\n"
+)
+
+
+def system_prompt(schema_in_prompt: bool) -> str:
+    """The static system message: instructions, worked examples and, for servers without a
+    strict schema, the schema itself."""
+    text = SYSTEM_PROMPT + "\\n" + EXAMPLES
+    if schema_in_prompt:
+        schema = json.dumps(strict_json_schema(ExtractionAnswer), separators=(",", ":"))
+        text += "\\n" + SCHEMA_PROMPT + schema + "\\n"
+    return text
+
+
 def build_messages(
     snippets: Sequence[tuple[str, str]],
     *,
     reask: Mapping[str, str] | None = None,
     previous_answer: str | None = None,
+    schema_in_prompt: bool = False,
 ) -> list[dict[str, str]]:
     """Chat messages asking for the facts of ``snippets`` (``(id, text)`` pairs).
 
     With ``reask`` (snippet id -> validation error), the model's ``previous_answer`` and the
-    errors follow, so it can correct itself.
+    errors follow, so it can correct itself. ``schema_in_prompt`` puts the answer schema in the
+    system message (for servers that take no strict schema).
     """
     doc = {"snippets": [{"id": sid, "text": text} for sid, text in snippets]}
     messages = [
-        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "system", "content": system_prompt(schema_in_prompt)},
         {"role": "user", "content": json.dumps(doc, ensure_ascii=False)},
     ]
     if reask:

@@ -56,6 +56,8 @@ class Final:
     status: str  # "openai" or "rules-fallback"
     facts: list[LLMFact] = field(default_factory=list)
     reason: str | None = None
+    #: the output format of the answer (part of the cache key)
+    mode: str = "json_schema"
 
 
 @dataclass
@@ -66,6 +68,8 @@ class Round:
     outcomes: dict[str, SnippetOutcome]
     finals: dict[str, Final]
     queue: deque[Job] = field(default_factory=deque)
+    #: the output format of the answer being read
+    mode: str = "json_schema"
 
     @classmethod
     def start(
@@ -81,6 +85,7 @@ class Round:
         return self.outcomes[self.by_sid[sid].id]
 
     def finish(self, sid: str, final: Final) -> None:
+        final.mode = self.mode
         self.finals[self.by_sid[sid].id] = final
 
     def snippets(self, job: Job) -> list[tuple[str, str]]:

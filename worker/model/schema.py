@@ -93,18 +93,6 @@ def _strictify(node: Any) -> Any:
     return node
 
 
-def response_format() -> dict[str, Any]:
-    """The ``response_format`` argument of ``chat.completions.create``."""
-    return {
-        "type": "json_schema",
-        "json_schema": {
-            "name": SCHEMA_NAME,
-            "strict": True,
-            "schema": strict_json_schema(ExtractionAnswer),
-        },
-    }
-
-
 @dataclass
 class ParsedAnswer:
     """A completion read per snippet: the facts of each snippet that answered validly, and the
@@ -128,7 +116,7 @@ def parse_answer(content: str | None, expected_ids: Sequence[str]) -> ParsedAnsw
     """Read a completion's content; one snippet's bad entry never spoils the others."""
     out = ParsedAnswer()
     try:
-        doc = json.loads(content or "")
+        doc = json.loads(_unfenced(content or ""))
     except json.JSONDecodeError as exc:
         reason = f"answer is not valid JSON ({exc.msg} at char {exc.pos})"
         out.errors = dict.fromkeys(expected_ids, reason)
@@ -155,6 +143,14 @@ def parse_answer(content: str | None, expected_ids: Sequence[str]) -> ParsedAnsw
         if sid not in out.facts and sid not in out.errors:
             out.errors[sid] = "no answer for this snippet id"
     return out
+
+
+def _unfenced(content: str) -> str:
+    """The JSON inside a Markdown code fence, which plain-text answers often wrap it in."""
+    stripped = content.strip()
+    if stripped.startswith("```") and stripped.endswith("```") and "\n" in stripped:
+        return stripped[stripped.index("\n") + 1 : -3]
+    return content
 
 
 def _short_errors(exc: ValidationError) -> str:
