@@ -4,6 +4,9 @@ worker process -> MongoDB, with the model played by the local OpenAI-compatible 
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -258,3 +261,61 @@ def test_snippets_without_an_amount_are_never_sent(settings, server, openai_work
     ]
     report = db.reports.find_one({})
     assert (report["fact_count"], report["snippets_without_amount"]) == (1, 2)
+
+
+def test_finpipe_extract_against_a_json_object_only_server_answers_every_input(
+    tmp_path: Path,
+) -> None:
+    """A llama.cpp-style server (``json_object`` only): exit 0, every input answered by the
+    model, only grounded facts, one answered call per snippet."""
+    texts = [
+        f"Firm{i} reported {metric} of ${i + 2}.{i % 10} million for Q{i % 4 + 1} 2024."
+        for i, metric in enumerate(["revenue", "net income", "operating income"] * 10)
+    ]
+    lines = [json.dumps({"id": i, "text": t}) for i, t in enumerate(texts)]
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    with FakeOpenAI(mode="json_object") as server:
+        env = Settings().process_env()
+        env.update(server.worker_env(), FINPIPE_LOG_LEVEL="INFO")
+        done = subprocess.run(
+            [sys.executable, "-m", "finpipe", "extract", "--provider", "openai", str(path)],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        requests = list(server.requests)
+    assert done.returncode == 0, done.stderr
+    out = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [o["id"] for o in out] == list(range(30))
+    for o, text in zip(out, texts, strict=True):
+        [fact] = o["facts"]
+        assert fact["value_text"] in text
+    assert "falling back to rules" not in done.stderr
+    assert len(re.findall("output format: json_schema does not work", done.stderr)) == 1
+    # one refused request (json_schema), then each snippet in exactly one answered call
+    refused, answered = requests[0], requests[1:]
+    assert refused.body["response_format"]["type"] == "json_schema"
+    assert all(r.body["response_format"]["type"] == "json_object" for r in answered)
+    asked = Counter(s["text"] for r in answered for s in r.snippets)
+    assert set(asked) == set(texts) and max(asked.values()) == 1
+
+
+def test_a_llama_cpp_python_server_gets_every_report_stored_by_the_model(
+    settings, start_worker, db
+) -> None:
+    msgs = one_sentence_reports(25, "l")
+    publish(settings, msgs)
+    with FakeOpenAI(mode="llama-cpp-python") as llama:
+        worker = start_worker(**llama.worker_env(), FINPIPE_BATCH_WAIT_MS="1000")
+        wait_until(lambda: db.reports.count_documents({"status": "done"}) == 25, 60, "25 reports")
+        assert worker.stop() == 0
+        statuses = Counter(r.body["response_format"]["type"] for r in llama.requests)
+    assert db.financial_data.count_documents({"extractor": "openai"}) == 25
+    assert statuses["json_schema"] == 1  # refused once, then never asked again
+    log = worker.log()
+    assert "retry 1/" not in log  # a 500 naming response_format is not retried
+    assert len(re.findall("output format: json_schema does not work", log)) == 1

@@ -67,14 +67,18 @@ class Caller:
         in. Transient failures are retried; a refused optional parameter is left out and a
         refused output format replaced, each once per run; anything else raises
         :class:`ModelUnavailable`, :class:`ModelRejected` or :class:`ModelConfigError`."""
-        while True:
-            body, variant = build()
-            try:
-                return self._with_retries(body), variant
-            except ApiFailure as failure:
-                decision = classify(failure, body)
-                if not self._adapt(decision, failure, variant):
-                    raise self._final_error(failure, decision, variant, n_snippets) from failure
+        with self.formats.probing():
+            while True:
+                body, variant = build()
+                try:
+                    completion = self._with_retries(body)
+                except ApiFailure as failure:
+                    decision = classify(failure, body)
+                    if not self._adapt(decision, failure, variant):
+                        raise self._final_error(failure, decision, variant, n_snippets) from failure
+                    continue
+                self.formats.settle()
+                return completion, variant
 
     def _adapt(self, decision: Decision, failure: ApiFailure, variant: Variant) -> bool:
         """Leave out a refused parameter or move past a refused output format, once per run;

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -84,6 +86,23 @@ class Negotiator:
         self._variants = [v for v in VARIANTS if v.mode in self.modes]
         self._index = 0
         self._lock = threading.Lock()
+        self._probe = threading.Lock()
+        # a fixed setting has nothing to find out
+        self._settled = setting != "auto"
+
+    @contextmanager
+    def probing(self) -> Iterator[None]:
+        """Until a call has gone through, one call at a time: a server that refuses the first
+        format refuses it once, not once per call in flight."""
+        if self._settled:
+            yield
+            return
+        with self._probe:
+            yield
+
+    def settle(self) -> None:
+        """A call went through in the current format: calls may run side by side again."""
+        self._settled = True
 
     @property
     def current(self) -> Variant:
