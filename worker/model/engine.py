@@ -91,8 +91,11 @@ class OpenAIExtractor:
         backoff_base_s: float = 0.5,
         backoff_cap_s: float = 20.0,
         max_wait_s: float = 60.0,
+        worked_examples: bool = True,
     ) -> None:
         self.settings = settings
+        #: False leaves the worked examples out of the prompt (to measure what they cost)
+        self.worked_examples = worked_examples
         self.model = settings.model
         self.cache: ExtractionCache = cache if cache is not None else MemoryCache()
         self.ledger = CostLedger()
@@ -290,7 +293,12 @@ class OpenAIExtractor:
     ) -> dict[str, Any]:
         """The request for ``snippets`` (``(id, text)`` pairs) in ``variant`` with the
         parameters in use now; ``ask`` takes ``reask`` and ``previous_answer``."""
-        messages = build_messages(snippets, schema_in_prompt=variant.mode != "json_schema", **ask)
+        messages = build_messages(
+            snippets,
+            schema_in_prompt=variant.mode != "json_schema",
+            examples=self.worked_examples,
+            **ask,
+        )
         params = optional_params(
             self.profile,
             n_snippets=len(snippets),

@@ -103,17 +103,18 @@ Facts: none (a segment, a change and guidance).
 
 SCHEMA_PROMPT = (
     "Answer with one JSON document and nothing else (no prose, no code fence), valid against "
-    "this JSON schema:\\n"
+    "this JSON schema:\n"
 )
 
 
-def system_prompt(schema_in_prompt: bool) -> str:
+def system_prompt(schema_in_prompt: bool, *, examples: bool = True) -> str:
     """The static system message: instructions, worked examples and, for servers without a
-    strict schema, the schema itself."""
-    text = SYSTEM_PROMPT + "\\n" + EXAMPLES
+    strict schema, the schema itself. ``examples=False`` is the short prompt of before (for
+    comparison)."""
+    text = SYSTEM_PROMPT + ("\n" + EXAMPLES if examples else "")
     if schema_in_prompt:
         schema = json.dumps(strict_json_schema(ExtractionAnswer), separators=(",", ":"))
-        text += "\\n" + SCHEMA_PROMPT + schema + "\\n"
+        text += "\n" + SCHEMA_PROMPT + schema + "\n"
     return text
 
 
@@ -123,6 +124,7 @@ def build_messages(
     reask: Mapping[str, str] | None = None,
     previous_answer: str | None = None,
     schema_in_prompt: bool = False,
+    examples: bool = True,
 ) -> list[dict[str, str]]:
     """Chat messages asking for the facts of ``snippets`` (``(id, text)`` pairs).
 
@@ -132,7 +134,7 @@ def build_messages(
     """
     doc = {"snippets": [{"id": sid, "text": text} for sid, text in snippets]}
     messages = [
-        {"role": "system", "content": system_prompt(schema_in_prompt)},
+        {"role": "system", "content": system_prompt(schema_in_prompt, examples=examples)},
         {"role": "user", "content": json.dumps(doc, ensure_ascii=False)},
     ]
     if reask:
