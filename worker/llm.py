@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from worker.model.cache import ExtractionCache, MemoryCache, cache_key
-from worker.model.engine import CONTEXT_CHARS, OpenAIExtractor, extract_reports
+from worker.model.engine import OpenAIExtractor, extract_reports
 from worker.model.grounding import (
     ExtractedFact,
     Rejection,
@@ -15,6 +15,7 @@ from worker.model.grounding import (
 from worker.model.ledger import CallUsage, CostLedger, Usage
 from worker.model.profiles import ModelProfile, Price, ProfileTable, estimate_cost_usd, load_table
 from worker.model.reask import EXTRACTOR_FALLBACK, EXTRACTOR_OPENAI
+from worker.model.reports import CONTEXT_CHARS
 
 __all__ = [
     "CONTEXT_CHARS",

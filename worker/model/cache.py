@@ -5,11 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Mapping
 from typing import Any, Protocol
+
+from pydantic import ValidationError
 
 from worker.model.ledger import CallUsage
 from worker.model.prompt import PROMPT_VERSION
-from worker.model.schema import ANSWER_SCHEMA_VERSION
+from worker.model.reask import EXTRACTOR_FALLBACK, EXTRACTOR_OPENAI, Final
+from worker.model.schema import ANSWER_SCHEMA_VERSION, LLMFact
 
 
 class ExtractionCache(Protocol):
@@ -54,3 +58,25 @@ def cache_key(text: str, model: str, mode: str = "json_schema") -> str:
         [text, model, mode, PROMPT_VERSION, ANSWER_SCHEMA_VERSION], ensure_ascii=False
     )
     return hashlib.sha256(ident.encode("utf-8")).hexdigest()
+
+
+def final_from_entry(entry: Mapping[str, Any]) -> Final:
+    if entry.get("status") == EXTRACTOR_OPENAI:
+        facts = []
+        for raw in entry.get("facts", []):
+            try:
+                facts.append(LLMFact.model_validate(raw))
+            except ValidationError:
+                continue
+        return Final(EXTRACTOR_OPENAI, facts)
+    return Final(EXTRACTOR_FALLBACK, reason=str(entry.get("reason") or "cached fallback"))
+
+
+def entry_from_final(final: Final) -> dict[str, Any]:
+    if final.status == EXTRACTOR_OPENAI:
+        return {
+            "status": EXTRACTOR_OPENAI,
+            "facts": [f.model_dump() for f in final.facts],
+            "response_format": final.mode,
+        }
+    return {"status": EXTRACTOR_FALLBACK, "reason": final.reason, "response_format": final.mode}

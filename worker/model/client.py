@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import openai
@@ -17,7 +18,7 @@ from openai.types.chat import ChatCompletion
 from schemas.settings import Settings
 from worker.model.failures import ApiFailure, retry_after_s, should_retry
 
-__all__ = ["ChatCompletion", "ModelClient"]
+__all__ = ["ChatCompletion", "ModelClient", "TokenCounts", "token_counts"]
 
 
 class ModelClient:
@@ -78,3 +79,31 @@ def _status_failure(exc: openai.APIStatusError) -> ApiFailure:
 def _unreadable(answer: object) -> ApiFailure:
     shown = str(answer).replace("\n", " ")[:200]
     return ApiFailure("unreadable", f"the model API's answer is not a chat completion: {shown!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCounts:
+    prompt: int = 0
+    completion: int = 0
+    #: prompt tokens read from the prompt cache
+    cached: int = 0
+    #: prompt tokens written to the prompt cache (reported by some models only)
+    cache_write: int = 0
+    #: hidden reasoning, part of ``completion``
+    reasoning: int = 0
+
+
+def token_counts(completion: ChatCompletion) -> TokenCounts:
+    """The usage of a completion; servers that leave out a field count 0 for it."""
+    u = completion.usage
+    if u is None:
+        return TokenCounts()
+    details = u.prompt_tokens_details
+    out_details = u.completion_tokens_details
+    return TokenCounts(
+        prompt=int(u.prompt_tokens or 0),
+        completion=int(u.completion_tokens or 0),
+        cached=int(details.cached_tokens or 0) if details else 0,
+        cache_write=int(getattr(details, "cache_write_tokens", 0) or 0) if details else 0,
+        reasoning=int(out_details.reasoning_tokens or 0) if out_details else 0,
+    )

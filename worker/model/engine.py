@@ -21,20 +21,24 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
-
-from pydantic import ValidationError
 
 from schemas.message import ReportMessage
 from schemas.settings import Settings
 from worker.batching import pack
 from worker.extract import FoundFact, ReportExtraction
-from worker.model.cache import ExtractionCache, MemoryCache, cache_key
+from worker.model.cache import (
+    ExtractionCache,
+    MemoryCache,
+    cache_key,
+    entry_from_final,
+    final_from_entry,
+)
 from worker.model.calls import Caller
-from worker.model.client import ChatCompletion, ModelClient
+from worker.model.client import ChatCompletion, ModelClient, token_counts
 from worker.model.formats import Negotiator, Variant, looks_like_json, response_format
 from worker.model.grounding import (
     ExtractedFact,
@@ -50,7 +54,7 @@ from worker.model.profiles import (
     ProfileTable,
     estimate_cost_usd,
     load_table,
-    shutdown_warning,
+    start_up_warnings,
 )
 from worker.model.prompt import PROMPT_VERSION, build_messages
 from worker.model.reask import (
@@ -64,13 +68,10 @@ from worker.model.reask import (
     on_cut_off,
     on_failed,
 )
-from worker.model.schema import LLMFact, parse_answer
-from worker.snippets import Snippet, has_amount, split_snippets
+from worker.model.reports import add_outcome, requests_of
+from worker.model.schema import parse_answer
 
 log = logging.getLogger(__name__)
-
-#: characters of report text before a snippet passed along as context (company named earlier)
-CONTEXT_CHARS = 1500
 
 
 class OpenAIExtractor:
@@ -118,30 +119,15 @@ class OpenAIExtractor:
             backoff_cap_s=backoff_cap_s,
             max_wait_s=max_wait_s,
         )
-        self._warn_at_start(today or date.today())
-
-    def _warn_at_start(self, today: date) -> None:
-        if self.profile is None:
-            log.warning(
-                "model %s has no profile (worker/model/profiles.toml or FINPIPE_PRICES_FILE): "
-                "sending temperature and max_tokens only; tokens are counted, cost is unknown%s",
-                self.model,
-                " and FINPIPE_MAX_COST_USD cannot be enforced"
-                if self.settings.max_cost_usd
-                else "",
-            )
-        elif self.price is None:
-            log.warning("model %s has no price: cost is not estimated", self.model)
-        retiring = shutdown_warning(self.model, self.profile, today)
-        if retiring:
-            log.warning("%s", retiring)
-        if self.effort is not None and self.effort != self.settings.reasoning_effort:
-            log.warning(
-                "model %s does not list reasoning_effort %r (FINPIPE_REASONING_EFFORT); using %r",
-                self.model,
-                self.settings.reasoning_effort,
-                self.effort,
-            )
+        for warning in start_up_warnings(
+            self.model,
+            self.profile,
+            today or date.today(),
+            effort=self.effort,
+            wanted_effort=settings.reasoning_effort,
+            budget=settings.max_cost_usd is not None,
+        ):
+            log.warning("%s", warning)
 
     def close(self) -> None:
         self._client.close()
@@ -165,7 +151,7 @@ class OpenAIExtractor:
         """Facts per id for ``(id, text, company_hint)`` items. All their snippets with an
         amount are packed into calls of up to ``batch_snippets`` snippets and ``batch_chars``
         characters, run ``concurrency`` calls at a time."""
-        out, requests, where = _requests_of(items)
+        out, requests, where = requests_of(items)
         batches = pack(
             requests,
             max_items=self.settings.batch_snippets,
@@ -182,25 +168,8 @@ class OpenAIExtractor:
                 outcomes.update(self.extract_batch(batch))
         for rid, outcome in outcomes.items():
             item_id, snippet = where[rid]
-            self._report(out[item_id], snippet, outcome)
+            add_outcome(out[item_id], snippet, outcome, self.model)
         return out
-
-    def _report(self, ext: ReportExtraction, snippet: Snippet, outcome: SnippetOutcome) -> None:
-        for ef in outcome.facts:
-            by_model = ef.extractor == EXTRACTOR_OPENAI
-            ext.facts.append(
-                FoundFact(
-                    snippet,
-                    ef.fact,
-                    ef.extractor,
-                    model=self.model if by_model else None,
-                    prompt_version=PROMPT_VERSION if by_model else None,
-                )
-            )
-        ext.rejected.extend(
-            f"snippet {snippet.index}: {r.candidate.get('value_text')!r}: {r.reason}"
-            for r in outcome.rejected
-        )
 
     # ----------------------------------------------------------------- snippets
 
@@ -220,7 +189,7 @@ class OpenAIExtractor:
             hit = next((hits[k] for k in keys[r.id] if k in hits), None)
             if hit is not None:
                 outcomes[r.id].cached = True
-                self._apply(r, outcomes[r.id], _final_from_entry(hit))
+                self._apply(r, outcomes[r.id], final_from_entry(hit))
             else:
                 groups.setdefault(keys[r.id][0], []).append(r)
         if hits:
@@ -236,7 +205,7 @@ class OpenAIExtractor:
                 text = {r.id: r.text for r in leaders}
                 self.cache.put_many(
                     {
-                        cache_key(text[rid], self.model, final.mode): _entry_from_final(final)
+                        cache_key(text[rid], self.model, final.mode): entry_from_final(final)
                         for rid, final in finals.items()
                     }
                 )
@@ -329,27 +298,20 @@ class OpenAIExtractor:
         started: float,
         variant: Variant,
     ) -> CallUsage:
-        u = completion.usage
-        prompt = int(u.prompt_tokens or 0) if u else 0
-        out = int(u.completion_tokens or 0) if u else 0
-        details = u.prompt_tokens_details if u else None
-        cached = int(details.cached_tokens or 0) if details else 0
-        written = int(getattr(details, "cache_write_tokens", 0) or 0) if details else 0
-        out_details = u.completion_tokens_details if u else None
-        reasoning = int(out_details.reasoning_tokens or 0) if out_details else 0
+        t = token_counts(completion)
         choices = completion.choices
         call = CallUsage(
             model=self.model,
             purpose=purpose,
             snippets=n_snippets,
-            prompt_tokens=prompt,
-            completion_tokens=out,
-            cached_tokens=cached,
-            cost_usd=estimate_cost_usd(self.price, prompt, out, cached, written),
+            prompt_tokens=t.prompt,
+            completion_tokens=t.completion,
+            cached_tokens=t.cached,
+            cost_usd=estimate_cost_usd(self.price, t.prompt, t.completion, t.cached, t.cache_write),
             latency_ms=int((time.monotonic() - started) * 1000),
             finish_reason=choices[0].finish_reason if choices else None,
-            reasoning_tokens=reasoning,
-            cache_write_tokens=written,
+            reasoning_tokens=t.reasoning,
+            cache_write_tokens=t.cache_write,
             response_format=variant.mode,
             reasoning_effort=self.effort,
         )
@@ -361,60 +323,15 @@ class OpenAIExtractor:
             purpose,
             variant.mode,
             n_snippets,
-            prompt,
-            out,
-            cached,
-            reasoning,
+            t.prompt,
+            t.completion,
+            t.cached,
+            t.reasoning,
             "unknown" if call.cost_usd is None else f"${call.cost_usd:.6f}",
             call.latency_ms,
             call.finish_reason,
         )
         return call
-
-
-def _requests_of(
-    items: Sequence[tuple[str, str, str | None]],
-) -> tuple[dict[str, ReportExtraction], list[SnippetRequest], dict[str, tuple[str, Snippet]]]:
-    """Each item's snippets with an amount as requests; the others are only counted."""
-    out: dict[str, ReportExtraction] = {}
-    requests: list[SnippetRequest] = []
-    where: dict[str, tuple[str, Snippet]] = {}
-    for item_id, text, hint in items:
-        if item_id in out:
-            continue
-        snippets = split_snippets(text)
-        ext = out[item_id] = ReportExtraction(snippets=len(snippets))
-        for s in snippets:
-            if not has_amount(s):
-                ext.snippets_without_amount += 1
-                continue
-            rid = f"{item_id}:{s.index}"
-            context = text[max(0, s.start - CONTEXT_CHARS) : s.start]
-            requests.append(SnippetRequest(rid, s.text, hint, context))
-            where[rid] = (item_id, s)
-    return out, requests, where
-
-
-def _final_from_entry(entry: Mapping[str, Any]) -> Final:
-    if entry.get("status") == EXTRACTOR_OPENAI:
-        facts = []
-        for raw in entry.get("facts", []):
-            try:
-                facts.append(LLMFact.model_validate(raw))
-            except ValidationError:
-                continue
-        return Final(EXTRACTOR_OPENAI, facts)
-    return Final(EXTRACTOR_FALLBACK, reason=str(entry.get("reason") or "cached fallback"))
-
-
-def _entry_from_final(final: Final) -> dict[str, Any]:
-    if final.status == EXTRACTOR_OPENAI:
-        return {
-            "status": EXTRACTOR_OPENAI,
-            "facts": [f.model_dump() for f in final.facts],
-            "response_format": final.mode,
-        }
-    return {"status": EXTRACTOR_FALLBACK, "reason": final.reason, "response_format": final.mode}
 
 
 def extract_reports(

@@ -171,3 +171,34 @@ def shutdown_warning(
             f"model {model} shuts down on {profile.shutdown.isoformat()} (in {left} days){instead}"
         )
     return None
+
+
+def start_up_warnings(
+    model: str,
+    profile: ModelProfile | None,
+    today: date,
+    *,
+    effort: str | None,
+    wanted_effort: str,
+    budget: bool,
+) -> list[str]:
+    """What a worker says at start-up about its model: no profile, no price, a shutdown close
+    by, a reasoning effort the model does not list."""
+    out = []
+    if profile is None:
+        out.append(
+            f"model {model} has no profile (worker/model/profiles.toml or FINPIPE_PRICES_FILE): "
+            "sending temperature and max_tokens only; tokens are counted, cost is unknown"
+            + (" and FINPIPE_MAX_COST_USD cannot be enforced" if budget else "")
+        )
+    elif profile.price is None:
+        out.append(f"model {model} has no price: cost is not estimated")
+    retiring = shutdown_warning(model, profile, today)
+    if retiring:
+        out.append(retiring)
+    if effort is not None and effort != wanted_effort:
+        out.append(
+            f"model {model} does not list reasoning_effort {wanted_effort!r} "
+            f"(FINPIPE_REASONING_EFFORT); using {effort!r}"
+        )
+    return out
