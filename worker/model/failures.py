@@ -123,8 +123,10 @@ def _parameter(failure: ApiFailure, sent: Mapping[str, object]) -> Decision | No
     text = _text(failure)
     if any(word in text for word in REFUSALS):
         named = [name for name in OPTIONAL if name in text]
+        sent_named = [name for name in named if name in sent]
         if named:
-            return Decision("param", param=min(named, key=text.index))
+            # the first one named that we sent ("max_tokens ... use max_completion_tokens")
+            return Decision("param", param=min(sent_named or named, key=text.index))
     if failure.param == "model":
         return Decision("config", "check FINPIPE_MODEL")
     return None
