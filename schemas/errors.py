@@ -76,7 +76,8 @@ class ModelRejected(PermanentError):
 
 
 class ModelConfigError(FinpipeError):
-    """The model API refused our credentials or model name (HTTP 401/403/404): stop the worker."""
+    """The model API refused our configuration (key, model, quota, a parameter, the output
+    format): stop the worker, the reports go back to the queue."""
 
 
 # -- pydantic validation errors, as finpipe shows them ---------------------------------------------

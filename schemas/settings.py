@@ -66,7 +66,10 @@ class Settings(BaseSettings):
     queue: str = Field("finpipe.reports", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
     openai_api_key: SecretStr | None = Field(None, validation_alias=_openai("openai_api_key"))
     openai_base_url: str | None = Field(None, validation_alias=_openai("openai_base_url"))
-    model: str = "gpt-4o-mini"
+    model: str = "gpt-6-luna"
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"] = "none"
+    response_format: Literal["auto", "json_schema", "json_object", "prompt"] = "auto"
+    prices_file: Path | None = None
     provider: Literal["auto", "rules", "openai"] = "auto"
     max_report_bytes: int = Field(1_000_000, gt=0)
     max_body_bytes: int = Field(5_000_000, gt=0)

@@ -1,11 +1,26 @@
 """A local OpenAI-compatible chat completions server for tests and benchmarks.
 
 A real HTTP server on 127.0.0.1 (stdlib ``http.server`` in a thread) answering
-``POST /v1/chat/completions``. It insists on ``response_format`` of type ``json_schema`` with
-``strict: true`` (400 otherwise), records every request, and answers from a per-test script
+``POST /v1/chat/completions``. It records every request and answers from a per-test script
 (a queue of actions) or, when the script is empty, by "echo rules": it runs the rules extractor
 over each snippet of the request and answers with those facts, so pipelines and benchmarks get
 correct answers without a model.
+
+``mode`` makes it behave like a kind of server (:data:`MODES`):
+
+- ``openai`` (default): strict ``json_schema``, ``json_object`` (when a message says "JSON") or
+  no format; reasoning models (``gpt-5*``, ``gpt-6*``, ``o*``) refuse ``temperature`` and
+  ``max_tokens``, other models refuse ``reasoning_effort``, with OpenAI's 400 error bodies; a
+  static prefix of 1,024 tokens or more is cached (``cached_tokens``, ``cache_write_tokens``);
+- ``llama-cpp-python``: ``json_schema`` is answered 500 with a validation error naming
+  ``response_format.type``; ``json_object`` (with a ``schema`` field or not) works;
+- ``json_object``: ``json_schema`` is refused with a 400 naming it; only ``json_object`` works;
+- ``ignore``: ``response_format`` is ignored; the "model" answers prose unless the schema is in
+  its system prompt, and then a JSON document in a Markdown code fence;
+- ``no-format``: any ``response_format`` is refused with a 400.
+
+``reject_params`` names parameters refused with a 400 "Unsupported parameter" in any mode.
+Tokens are counted as characters / 4.
 
     with FakeOpenAI() as server:
         server.script(Status(429, retry_after="1"), Reply({"snippets": []}))
@@ -26,9 +41,14 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from worker.llm_schema import request_snippets
+from worker.model.prompt import request_snippets
 
 Snippets = list[dict[str, str]]
+MODES = ("openai", "llama-cpp-python", "json_object", "ignore", "no-format")
+#: a prefix shorter than this is never cached (OpenAI's minimum)
+CACHE_MIN_TOKENS = 1024
+#: hidden reasoning tokens per snippet for each reasoning_effort (a stand-in, not a measurement)
+REASONING_PER_SNIPPET = {"minimal": 8, "low": 32, "medium": 128, "high": 512, "xhigh": 1024}
 
 
 @dataclass
@@ -48,6 +68,9 @@ class Status:
     retry_after: str | None = None
     message: str = "scripted error"
     param: str | None = None
+    error_code: str | None = None
+    #: the ``x-should-retry`` header ("true" or "false"), when set
+    should_retry: str | None = None
 
 
 @dataclass
@@ -167,8 +190,15 @@ class FakeOpenAI:
         base_ms: float = 0.0,
         per_snippet_ms: float = 0.0,
         api_key: str | None = None,
-        cached_tokens: int = 0,
+        cached_tokens: int | None = None,
+        mode: str = "openai",
+        reject_params: tuple[str, ...] = (),
     ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
+        self.mode = mode
+        self.reject_params = reject_params
+        self.prefixes: set[str] = set()
         self.base_ms = base_ms
         self.per_snippet_ms = per_snippet_ms
         self.api_key = api_key
@@ -258,6 +288,131 @@ class FakeOpenAI:
             self.requests.clear()
             self._script.clear()
             self._rules.clear()
+            self.prefixes.clear()
+
+
+def error_body(
+    code: int, message: str, param: str | None, error_code: str | None = None
+) -> dict[str, Any]:
+    """An error document shaped like OpenAI's."""
+    kind = {400: "invalid_request_error", 401: "invalid_api_key", 429: "rate_limit"}
+    return {
+        "error": {
+            "message": message,
+            "type": kind.get(code, "server_error"),
+            "param": param,
+            "code": error_code,
+        }
+    }
+
+
+def _is_reasoning(model: str) -> bool:
+    return model.startswith(("gpt-5", "gpt-6", "o1", "o3", "o4"))
+
+
+def _refusal(server: FakeOpenAI, body: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+    """The error this server answers ``body`` with, if any (before any scripted action)."""
+    for name in server.reject_params:
+        if name in body:
+            msg = f"Unsupported parameter: '{name}' is not supported with this model."
+            return 400, error_body(400, msg, name, "unsupported_parameter")
+    fmt = body.get("response_format") or {}
+    kind = fmt.get("type")
+    if server.mode == "openai":
+        return _openai_refusal(body, fmt)
+    if server.mode == "llama-cpp-python" and kind == "json_schema":
+        msg = (
+            "1 validation error for CreateChatCompletionRequest\nresponse_format.type\n  Input "
+            "should be 'text' or 'json_object' [type=literal_error, input_value='json_schema']"
+        )
+        return 500, error_body(500, msg, None)
+    if server.mode == "json_object" and kind == "json_schema":
+        msg = f'response_format type must be "text" or "json_object", not "{kind}"'
+        return 400, error_body(400, msg, None)
+    if server.mode == "no-format" and fmt:
+        return 400, error_body(400, "response_format is not supported", "response_format")
+    return None
+
+
+def _openai_refusal(body: dict[str, Any], fmt: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+    model = str(body.get("model", ""))
+    if _is_reasoning(model):
+        if "temperature" in body and body["temperature"] != 1:
+            msg = (
+                f"Unsupported value: 'temperature' does not support {body['temperature']} with "
+                "this model. Only the default (1) value is supported."
+            )
+            return 400, error_body(400, msg, "temperature", "unsupported_value")
+        if "max_tokens" in body:
+            msg = (
+                "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                "Use 'max_completion_tokens' instead."
+            )
+            return 400, error_body(400, msg, "max_tokens", "unsupported_parameter")
+    elif "reasoning_effort" in body:
+        msg = "Unsupported parameter: 'reasoning_effort' is not supported with this model."
+        return 400, error_body(400, msg, "reasoning_effort", "unsupported_parameter")
+    if (
+        fmt.get("type") == "json_schema"
+        and (fmt.get("json_schema") or {}).get("strict") is not True
+    ):
+        return 400, error_body(
+            400, "response_format must be a strict json_schema", "response_format"
+        )
+    if fmt.get("type") == "json_object" and "json" not in json.dumps(body["messages"]).lower():
+        msg = (
+            "'messages' must contain the word 'json' in some form to use 'response_format' of "
+            "type 'json_object'."
+        )
+        return 400, error_body(400, msg, "messages")
+    return None
+
+
+def _system(body: dict[str, Any]) -> str:
+    messages = body.get("messages") or []
+    return (
+        str(messages[0].get("content", ""))
+        if messages and messages[0].get("role") == "system"
+        else ""
+    )
+
+
+def _as_served(server: FakeOpenAI, body: dict[str, Any], content: dict[str, Any]) -> str:
+    """The echo as this kind of server sends it: a server that ignores the format answers what
+    the prompt asks for (a fenced JSON document when the schema is in the prompt, else prose)."""
+    if server.mode != "ignore":
+        return json.dumps(content)
+    if '"snippets"' in _system(body) and "JSON schema" in _system(body):
+        return "```json\n" + json.dumps(content, indent=1) + "\n```"
+    facts = [f for e in content["snippets"] for f in e["facts"]]
+    return "Here is what I found: " + "; ".join(f"{f['metric']} {f['value_text']}" for f in facts)
+
+
+def _reasoning_tokens(body: dict[str, Any]) -> int:
+    effort = body.get("reasoning_effort")
+    if not _is_reasoning(str(body.get("model", ""))) or not effort:
+        return 0
+    return REASONING_PER_SNIPPET.get(str(effort), 0) * len(request_snippets(body["messages"]))
+
+
+def _prompt_cache(server: FakeOpenAI, body: dict[str, Any], prompt_tokens: int) -> tuple[int, int]:
+    """(cached, written) prompt tokens: the static prefix (the output format and the system
+    message) is cached from its second use, in steps of 128 tokens, when it is long enough."""
+    if server.cached_tokens is not None:
+        return min(server.cached_tokens, prompt_tokens), 0
+    if server.mode != "openai":
+        return 0, 0
+    prefix = json.dumps(body.get("response_format")) + _system(body)
+    tokens = len(prefix) // 4
+    if tokens < CACHE_MIN_TOKENS:
+        return 0, 0
+    tokens = min(tokens // 128 * 128, prompt_tokens)
+    key = f"{body.get('model')}|{body.get('prompt_cache_key')}|{prefix}"
+    with server._lock:
+        if key in server.prefixes:
+            return tokens, 0
+        server.prefixes.add(key)
+    return 0, tokens
 
 
 def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
@@ -285,10 +440,9 @@ def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 self._error(400, f"cannot read the request: {exc}", "messages")
                 return
             server.record(Recorded(body, snippets, dict(self.headers.items())))
-            fmt = body.get("response_format") or {}
-            schema = fmt.get("json_schema") or {}
-            if fmt.get("type") != "json_schema" or schema.get("strict") is not True:
-                self._error(400, "response_format must be a strict json_schema", "response_format")
+            refusal = _refusal(server, body)
+            if refusal is not None:
+                self._send(refusal[0], refusal[1])
                 return
             delay_s = (server.base_ms + server.per_snippet_ms * len(snippets)) / 1000.0
             if delay_s > 0:
@@ -303,14 +457,21 @@ def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 time.sleep(action.seconds)
                 self._act(action.then or Echo(), body, snippets)
             elif isinstance(action, Status):
-                self._error(action.code, action.message, action.param, action.retry_after)
+                self._error(
+                    action.code,
+                    action.message,
+                    action.param,
+                    action.retry_after,
+                    action.error_code,
+                    action.should_retry,
+                )
             elif isinstance(action, Garbage):
                 self._send_raw(200, action.body.encode("utf-8"), action.content_type)
             elif isinstance(action, Refuse):
                 self._completion(body, None, "stop", refusal=action.text)
             elif isinstance(action, Echo):
                 content = echo_rules(snippets, action.corrupt, action.drop)
-                self._completion(body, json.dumps(content), action.finish_reason)
+                self._completion(body, _as_served(server, body, content), action.finish_reason)
             else:
                 made = action.content(snippets) if callable(action.content) else action.content
                 text = made if isinstance(made, str) else json.dumps(made)
@@ -324,8 +485,11 @@ def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             refusal: str | None = None,
         ) -> None:
             prompt_chars = sum(len(str(m.get("content", ""))) for m in body.get("messages", []))
-            completion_tokens = len(content or refusal or "") // 4
+            prompt_chars += len(json.dumps(body.get("response_format") or ""))
+            reasoning = _reasoning_tokens(body)
+            completion_tokens = len(content or refusal or "") // 4 + reasoning
             prompt_tokens = prompt_chars // 4
+            cached, written = _prompt_cache(server, body, prompt_tokens)
             payload = {
                 "id": f"chatcmpl-fake-{server.calls}",
                 "object": "chat.completion",
@@ -344,26 +508,27 @@ def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                     "completion_tokens": completion_tokens,
                     "total_tokens": prompt_tokens + completion_tokens,
                     "prompt_tokens_details": {
-                        "cached_tokens": min(server.cached_tokens, prompt_tokens)
+                        "cached_tokens": cached,
+                        "cache_write_tokens": written,
                     },
+                    "completion_tokens_details": {"reasoning_tokens": reasoning},
                 },
             }
             self._send(200, payload)
 
         def _error(
-            self, code: int, message: str, param: str | None, retry_after: str | None = None
+            self,
+            code: int,
+            message: str,
+            param: str | None,
+            retry_after: str | None = None,
+            error_code: str | None = None,
+            should_retry: str | None = None,
         ) -> None:
-            kind = {400: "invalid_request_error", 401: "invalid_api_key", 429: "rate_limit"}
-            payload = {
-                "error": {
-                    "message": message,
-                    "type": kind.get(code, "server_error"),
-                    "param": param,
-                    "code": None,
-                }
-            }
             headers = {"retry-after": retry_after} if retry_after is not None else {}
-            self._send(code, payload, headers)
+            if should_retry is not None:
+                headers["x-should-retry"] = should_retry
+            self._send(code, error_body(code, message, param, error_code), headers)
 
         def _send(self, code: int, payload: Any, headers: dict[str, str] | None = None) -> None:
             self._send_raw(code, json.dumps(payload).encode("utf-8"), "application/json", headers)
@@ -396,6 +561,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--base-ms", type=float, default=0.0, help="latency of every answer")
     parser.add_argument("--per-snippet-ms", type=float, default=0.0, help="latency per snippet")
     parser.add_argument("--api-key", default=None, help="answer 401 unless this key is sent")
+    parser.add_argument("--mode", default="openai", choices=MODES, help="the kind of server")
+    parser.add_argument(
+        "--reject-param", action="append", default=[], help="refuse this parameter (repeatable)"
+    )
     args = parser.parse_args(argv)
     server = FakeOpenAI(
         host=args.host,
@@ -403,8 +572,10 @@ def main(argv: list[str] | None = None) -> None:
         base_ms=args.base_ms,
         per_snippet_ms=args.per_snippet_ms,
         api_key=args.api_key,
+        mode=args.mode,
+        reject_params=tuple(args.reject_param),
     )
-    print(f"fake OpenAI server on {server.base_url} (echo rules)", flush=True)
+    print(f"fake OpenAI server on {server.base_url} ({args.mode}, echo rules)", flush=True)
     server._httpd.serve_forever()
 
 

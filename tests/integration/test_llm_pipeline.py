@@ -4,6 +4,9 @@ worker process -> MongoDB, with the model played by the local OpenAI-compatible 
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,7 +30,7 @@ from tests.integration.conftest import (
     publish,
     wait_until,
 )
-from worker.llm_schema import PROMPT_VERSION
+from worker.model.prompt import PROMPT_VERSION
 from worker.snippets import has_amount, split_snippets
 
 SAMPLES = ROOT / "samples"
@@ -85,7 +88,7 @@ def test_seed_example_goes_through_the_model_and_is_stored_normalized(
     doc = wait_until(lambda: db.financial_data.find_one({"report_id": report_id}), 30, "the fact")
     assert_seed_record(doc)
     assert doc["extractor"] == "openai"
-    assert doc["model"] == "gpt-4o-mini"
+    assert doc["model"] == "gpt-6-luna"
     assert doc["prompt_version"] == PROMPT_VERSION
     assert doc["value_text"] == "$5.3 million"
     assert SEED[doc["value_start"] : doc["value_start"] + len(doc["value_text"])] == "$5.3 million"
@@ -94,8 +97,9 @@ def test_seed_example_goes_through_the_model_and_is_stored_normalized(
 
     assert server.calls == 1
     body = server.requests[0].body
-    assert body["model"] == "gpt-4o-mini"
-    assert body["temperature"] == 0
+    assert body["model"] == "gpt-6-luna"
+    assert "temperature" not in body  # a reasoning model takes reasoning_effort instead
+    assert body["reasoning_effort"] == "none"
     assert body["response_format"]["type"] == "json_schema"
     assert body["response_format"]["json_schema"]["strict"] is True
     assert [s["text"] for s in server.requests[0].snippets] == [SEED]
@@ -217,7 +221,9 @@ def test_every_call_is_in_the_usage_ledger_and_the_run_report(
     assert len(usage) == server.calls == 3
     assert sorted(u["snippets"] for u in usage) == [5, 20, 20]
     for u in usage:
-        assert u["model"] == "gpt-4o-mini"
+        assert u["model"] == "gpt-6-luna"
+        assert u["response_format"] == "json_schema"
+        assert u["reasoning_tokens"] == 0
         assert u["purpose"] == "batch"
         assert u["prompt_tokens"] > 0 and u["completion_tokens"] > 0
         assert u["cost_usd"] > 0
@@ -255,3 +261,61 @@ def test_snippets_without_an_amount_are_never_sent(settings, server, openai_work
     ]
     report = db.reports.find_one({})
     assert (report["fact_count"], report["snippets_without_amount"]) == (1, 2)
+
+
+def test_finpipe_extract_against_a_json_object_only_server_answers_every_input(
+    tmp_path: Path,
+) -> None:
+    """A llama.cpp-style server (``json_object`` only): exit 0, every input answered by the
+    model, only grounded facts, one answered call per snippet."""
+    texts = [
+        f"Firm{i} reported {metric} of ${i + 2}.{i % 10} million for Q{i % 4 + 1} 2024."
+        for i, metric in enumerate(["revenue", "net income", "operating income"] * 10)
+    ]
+    lines = [json.dumps({"id": i, "text": t}) for i, t in enumerate(texts)]
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    with FakeOpenAI(mode="json_object") as server:
+        env = Settings().process_env()
+        env.update(server.worker_env(), FINPIPE_LOG_LEVEL="INFO")
+        done = subprocess.run(
+            [sys.executable, "-m", "finpipe", "extract", "--provider", "openai", str(path)],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        requests = list(server.requests)
+    assert done.returncode == 0, done.stderr
+    out = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [o["id"] for o in out] == list(range(30))
+    for o, text in zip(out, texts, strict=True):
+        [fact] = o["facts"]
+        assert fact["value_text"] in text
+    assert "falling back to rules" not in done.stderr
+    assert len(re.findall("output format: json_schema does not work", done.stderr)) == 1
+    # one refused request (json_schema), then each snippet in exactly one answered call
+    refused, answered = requests[0], requests[1:]
+    assert refused.body["response_format"]["type"] == "json_schema"
+    assert all(r.body["response_format"]["type"] == "json_object" for r in answered)
+    asked = Counter(s["text"] for r in answered for s in r.snippets)
+    assert set(asked) == set(texts) and max(asked.values()) == 1
+
+
+def test_a_llama_cpp_python_server_gets_every_report_stored_by_the_model(
+    settings, start_worker, db
+) -> None:
+    msgs = one_sentence_reports(25, "l")
+    publish(settings, msgs)
+    with FakeOpenAI(mode="llama-cpp-python") as llama:
+        worker = start_worker(**llama.worker_env(), FINPIPE_BATCH_WAIT_MS="1000")
+        wait_until(lambda: db.reports.count_documents({"status": "done"}) == 25, 60, "25 reports")
+        assert worker.stop() == 0
+        statuses = Counter(r.body["response_format"]["type"] for r in llama.requests)
+    assert db.financial_data.count_documents({"extractor": "openai"}) == 25
+    assert statuses["json_schema"] == 1  # refused once, then never asked again
+    log = worker.log()
+    assert "retry 1/" not in log  # a 500 naming response_format is not retried
+    assert len(re.findall("output format: json_schema does not work", log)) == 1

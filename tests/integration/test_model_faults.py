@@ -158,3 +158,78 @@ def test_rejected_api_key_stops_the_worker_and_keeps_the_messages(
         wait_until(lambda: db.reports.count_documents({"status": "done"}) == 3, 30, "3 reports")
         assert fixed.stop() == 0
     assert_each_stored_once(db, msgs)
+
+
+def test_a_server_refusing_temperature_costs_one_warning_and_no_dead_letter(
+    settings, start_worker, db
+) -> None:
+    msgs = one_sentence_reports(24, "t")
+    publish(settings, msgs)
+    with FakeOpenAI(reject_params=("temperature",)) as server:
+        # a classic model, so finpipe sends temperature=0 and the server refuses it
+        worker = start_openai_worker(
+            start_worker,
+            server,
+            FINPIPE_MODEL="gpt-4o-mini",
+            FINPIPE_BATCH_SNIPPETS="8",
+            FINPIPE_LLM_CONCURRENCY="2",
+            **FAST_RETRIES,
+        )
+        wait_until(lambda: db.reports.count_documents({"status": "done"}) == 24, 60, "24 reports")
+        wait_until(lambda: queue_depth(settings)[0] == 0, 30, "queue drained")
+        assert worker.stop() == 0
+        refused = [r for r in server.requests if "temperature" in r.body]
+
+    log = worker.log()
+    warnings = re.findall(r"WARNING .*refused 'temperature'.*", log)
+    assert len(warnings) == 1, warnings
+    assert "shuts down on 2027-01-14" in log  # the start-up warning of a retiring model
+    assert len(refused) == 1  # the first call goes alone; later ones leave temperature out
+    assert DeadLetterQueue(settings).count() == 0
+    assert "0 dead-lettered" in log
+    assert_each_stored_once(db, msgs)
+    assert db.financial_data.count_documents({"extractor": "openai"}) == 24
+
+
+def test_an_output_format_the_server_refuses_stops_the_worker_and_keeps_the_reports(
+    settings, start_worker, db
+) -> None:
+    msgs = one_sentence_reports(5, "f")
+    publish(settings, msgs)
+    with FakeOpenAI(mode="json_object") as server:
+        worker = start_openai_worker(start_worker, server, FINPIPE_RESPONSE_FORMAT="json_schema")
+        assert worker.proc.wait(timeout=60) == 3
+        worker.stop()
+        log = worker.log()
+        assert re.search(r"ERROR .*stopping the worker: .*FINPIPE_RESPONSE_FORMAT=auto", log), log
+        assert queue_depth(settings) == (5, 0)
+        assert DeadLetterQueue(settings).count() == 0
+
+        fixed = start_openai_worker(start_worker, server)  # FINPIPE_RESPONSE_FORMAT=auto
+        wait_until(lambda: db.reports.count_documents({"status": "done"}) == 5, 30, "5 reports")
+        assert fixed.stop() == 0
+    assert len(re.findall(r"output format: json_schema does not work here", fixed.log())) == 1
+    assert_each_stored_once(db, msgs)
+    usage = list(db.llm_usage.find())
+    assert usage and all(u["response_format"] == "json_object" for u in usage)
+
+
+def test_insufficient_quota_stops_the_worker_and_keeps_the_reports(
+    settings, start_worker, db
+) -> None:
+    msgs = one_sentence_reports(3, "q")
+    publish(settings, msgs)
+    with FakeOpenAI() as server:
+        server.always(
+            lambda _: True,
+            Status(429, message="You exceeded your current quota", error_code="insufficient_quota"),
+        )
+        worker = start_openai_worker(start_worker, server, **FAST_RETRIES)
+        assert worker.proc.wait(timeout=60) == 3
+        worker.stop()
+        assert server.calls == 1
+    log = worker.log()
+    assert re.search(r"ERROR .*stopping the worker: .*no quota left", log), log
+    assert queue_depth(settings) == (3, 0)
+    assert DeadLetterQueue(settings).count() == 0
+    assert db.financial_data.count_documents({}) == 0

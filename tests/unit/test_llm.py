@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -25,19 +22,16 @@ from tests.fake_openai import (
     truncated,
 )
 from worker.llm import (
-    DEFAULT_PRICES,
     EXTRACTOR_FALLBACK,
     EXTRACTOR_OPENAI,
     CallUsage,
     MemoryCache,
     OpenAIExtractor,
-    Price,
     SnippetRequest,
     cache_key,
-    estimate_cost_usd,
     extract_reports,
-    price_for,
 )
+from worker.model.prompt import PROMPT_VERSION
 
 SEED = "Company XYZ reported a net income of $5.3 million for Q1 2024."
 NAMES = ["ABC", "DEF", "GHI", "JKL", "MNO", "PQR", "STU", "VWX", "XYZ", "KLM"]
@@ -128,7 +122,7 @@ def test_twenty_one_sentence_reports_make_one_call(server: FakeOpenAI, make_engi
         [ff] = result[f"rep{i}"].facts
         assert ff.extractor == EXTRACTOR_OPENAI
         assert ff.fact.value == Decimal(11 + i) * 100_000
-        assert ff.model == "gpt-4o-mini"
+        assert ff.model == "gpt-6-luna"
 
 
 def test_batches_are_cut_at_the_snippet_limit(server: FakeOpenAI, make_engine: Any) -> None:
@@ -204,10 +198,11 @@ def test_identical_snippets_in_one_batch_are_asked_once(
     assert [len(o.facts) for o in out.values()] == [1, 1, 1]
 
 
-def test_cache_key_depends_on_text_and_model() -> None:
-    assert cache_key(SEED, "gpt-4o-mini") == cache_key(SEED, "gpt-4o-mini")
-    assert cache_key(SEED, "gpt-4o-mini") != cache_key(SEED, "gpt-4o")
-    assert cache_key(SEED, "gpt-4o-mini") != cache_key(SEED + " ", "gpt-4o-mini")
+def test_cache_key_depends_on_text_model_and_output_format() -> None:
+    assert cache_key(SEED, "gpt-6-luna") == cache_key(SEED, "gpt-6-luna", "json_schema")
+    assert cache_key(SEED, "gpt-6-luna") != cache_key(SEED, "gpt-4o")
+    assert cache_key(SEED, "gpt-6-luna") != cache_key(SEED + " ", "gpt-6-luna")
+    assert cache_key(SEED, "gpt-6-luna") != cache_key(SEED, "gpt-6-luna", "json_object")
 
 
 # --------------------------------------------------------------------------- validation
@@ -386,39 +381,27 @@ def test_bad_request_is_rejected_without_retrying(server: FakeOpenAI, make_engin
     assert server.calls == 1
 
 
-def test_bad_request_about_response_format_is_a_configuration_error(
-    server: FakeOpenAI, make_engine: Any
-) -> None:
-    server.script(Status(400, message="json_schema is not supported", param="response_format"))
-    with pytest.raises(ModelConfigError):
-        make_engine().extract_batch(requests_of(SEED))
-
-
-def test_server_answers_400_to_a_request_without_strict_schema(server: FakeOpenAI) -> None:
-    body = {
-        "model": "x",
-        "messages": [{"role": "user", "content": json.dumps({"snippets": []})}],
-        "response_format": {"type": "json_object"},
-    }
-    req = urllib.request.Request(
-        server.base_url + "/chat/completions",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with pytest.raises(urllib.error.HTTPError) as info:
-        urllib.request.urlopen(req, timeout=5)
-    assert info.value.code == 400
-    info.value.close()
-
-
-def test_every_request_carries_the_strict_schema_and_temperature_zero(
+def test_every_request_carries_the_strict_schema_and_the_reasoning_parameters(
     server: FakeOpenAI, make_engine: Any
 ) -> None:
     make_engine().extract_batch(requests_of(SEED))
     body = server.requests[0].body
-    assert body["temperature"] == 0
-    assert body["model"] == "gpt-4o-mini"
+    assert body["model"] == "gpt-6-luna"
+    assert "temperature" not in body
+    assert body["reasoning_effort"] == "none"
+    assert body["max_completion_tokens"] == 512 + 400
+    assert body["prompt_cache_key"] == f"finpipe-{PROMPT_VERSION}-json_schema"
     assert body["response_format"]["json_schema"]["strict"] is True
+
+
+def test_a_classic_model_gets_temperature_zero_and_no_reasoning_effort(
+    server: FakeOpenAI, make_engine: Any
+) -> None:
+    make_engine(model="gpt-4o-mini").extract_batch(requests_of(SEED))
+    body = server.requests[0].body
+    assert body["temperature"] == 0
+    assert "reasoning_effort" not in body
+    assert body["max_completion_tokens"] == 912
 
 
 # --------------------------------------------------------------------------- cost
@@ -440,23 +423,6 @@ def test_usage_and_cost_are_recorded_per_call_and_per_snippet(
     shares = [o.usage for o in out.values()]
     assert sum(s.cost_usd or 0 for s in shares) == pytest.approx(call.cost_usd)
     assert abs(sum(s.prompt_tokens for s in shares) - call.prompt_tokens) <= 1
-
-
-def test_cached_prompt_tokens_are_cheaper(server: FakeOpenAI) -> None:
-    price = DEFAULT_PRICES["gpt-4o-mini"]
-    full = estimate_cost_usd(price, 1_000_000, 1_000_000, 0)
-    half_cached = estimate_cost_usd(price, 1_000_000, 1_000_000, 500_000)
-    assert full == pytest.approx(0.75)
-    assert half_cached == pytest.approx(0.7125)
-
-
-def test_price_table_matches_snapshots_and_unknown_models_cost_none() -> None:
-    assert price_for("gpt-4o-mini-2024-07-18", DEFAULT_PRICES) == DEFAULT_PRICES["gpt-4o-mini"]
-    assert price_for("gpt-4o-2024-08-06", DEFAULT_PRICES) == DEFAULT_PRICES["gpt-4o"]
-    assert price_for("llama3.1:8b", DEFAULT_PRICES) is None
-    assert estimate_cost_usd(None, 10, 10, 0) is None
-    custom = {"llama3.1": Price(Decimal(0), Decimal(0), Decimal(0))}
-    assert price_for("llama3.1", custom) is not None
 
 
 def test_unknown_model_records_tokens_without_cost(server: FakeOpenAI, make_engine: Any) -> None:
@@ -494,9 +460,9 @@ def test_cost_budget_stops_new_calls(server: FakeOpenAI, make_engine: Any) -> No
     ],
 )
 def test_retry_after_header_forms(headers: dict[str, str], expected: float | None) -> None:
-    from worker.llm import _retry_after_s
+    from worker.model.failures import retry_after_s
 
-    assert _retry_after_s(headers) == expected
+    assert retry_after_s(headers, now_s=2_000_000_000.0) == expected
 
 
 def test_usage_with_an_unknown_cost_stays_unknown() -> None:

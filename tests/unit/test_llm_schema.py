@@ -7,14 +7,17 @@ from typing import Any
 
 import pytest
 
-from worker.llm_schema import (
+from worker.model.formats import Variant, looks_like_json, response_format
+from worker.model.prompt import (
     PROMPT_VERSION,
     SYSTEM_PROMPT,
-    ExtractionAnswer,
     build_messages,
-    parse_answer,
     request_snippets,
-    response_format,
+    system_prompt,
+)
+from worker.model.schema import (
+    ExtractionAnswer,
+    parse_answer,
     strict_json_schema,
 )
 
@@ -62,7 +65,8 @@ def test_schema_has_no_defaults_or_titles_and_nullable_fields_allow_null() -> No
 
 
 def test_response_format_asks_for_strict_json_schema() -> None:
-    fmt = response_format()
+    fmt = response_format(Variant("json_schema"))
+    assert fmt is not None
     assert fmt["type"] == "json_schema"
     assert fmt["json_schema"]["strict"] is True
     assert fmt["json_schema"]["name"]
@@ -163,3 +167,33 @@ def test_answer_for_shows_only_the_asked_snippets() -> None:
     parsed = parse_answer(content, ["s1", "s2"])
     shown = json.loads(parsed.answer_for(["s2"]))
     assert shown == {"snippets": [{"id": "s2", "facts": []}]}
+
+
+def test_json_object_mode_carries_the_schema_in_a_field_and_in_the_prompt() -> None:
+    with_field = response_format(Variant("json_object", schema_field=True))
+    assert with_field is not None and with_field["type"] == "json_object"
+    assert with_field["schema"] == strict_json_schema(ExtractionAnswer)
+    assert response_format(Variant("json_object")) == {"type": "json_object"}
+    assert response_format(Variant("prompt")) is None
+    messages = build_messages([("s1", "x")], schema_in_prompt=True)
+    assert '"additionalProperties":false' in messages[0]["content"]
+    assert "JSON schema" in messages[0]["content"]
+    assert "JSON schema" not in build_messages([("s1", "x")])[0]["content"]
+
+
+def test_the_static_prefix_is_long_enough_to_be_cached() -> None:
+    # OpenAI caches prompt prefixes of 1,024 tokens or more; ~4 characters a token
+    assert len(system_prompt(False)) / 4 >= 1_024
+    assert len(system_prompt(True)) / 4 >= 1_024
+    assert system_prompt(False).startswith(SYSTEM_PROMPT)
+    for case in ("Comparatives", "Losses", "Respectively", "Per-share", "Fiscal years"):
+        assert case.lower() in system_prompt(False).lower()
+
+
+def test_an_answer_in_a_code_fence_is_read() -> None:
+    content = '```json\n{"snippets": [{"id": "s1", "facts": []}]}\n```'
+    assert parse_answer(content, ["s1"]).facts == {"s1": []}
+    assert looks_like_json(content)
+    assert looks_like_json('  {"snippets": [')
+    assert not looks_like_json("Here are the facts: net income $5.3 million")
+    assert not looks_like_json(None)

@@ -9,7 +9,7 @@ def test_defaults_are_the_local_services() -> None:
     assert s.amqp_url == "amqp://guest:guest@127.0.0.1:5672/%2F"
     assert s.mongo_uri == "mongodb://127.0.0.1:27017"
     assert s.mongo_db == "finpipe"
-    assert s.model == "gpt-4o-mini"
+    assert s.model == "gpt-6-luna"
     assert s.effective_provider == "rules"
 
 
