@@ -17,7 +17,7 @@ from worker.normalize import (
     parse_amount,
     parse_currency,
     parse_number,
-    parse_period,
+    period_from_text,
 )
 
 
@@ -146,18 +146,18 @@ def test_unknown_currency_is_an_error() -> None:
     ],
 )
 def test_periods_get_their_label(text: str, label: str) -> None:
-    assert parse_period(text) == label
+    assert period_from_text(text) == label
 
 
 @pytest.mark.parametrize("text", [None, "", "null"])
 def test_no_period_is_none(text: str | None) -> None:
-    assert parse_period(text) is None
+    assert period_from_text(text) is None
 
 
 @pytest.mark.parametrize("text", ["soon", "June 13, 2019", "2015 to 2018"])
 def test_dates_and_year_ranges_are_not_periods(text: str) -> None:
     with pytest.raises(NormalizationError):
-        parse_period(text)
+        period_from_text(text)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,166 @@
+"""What each amount of a sentence is: a level, a duplicate, a conversion, part of a range, an
+alternative form of its neighbour, a change, guidance, a component or a comparative. Pure.
+
+The phases run in this order over the amounts of one sentence (left to right) and only set flags
+on them; which metric and period an amount belongs to is decided afterwards
+(:mod:`worker.rules.sentence`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from schemas.standards import Unit
+from worker.normalize.amounts import AmountMention
+from worker.normalize.period_text import PeriodMention
+from worker.rules.cues import (
+    CHANGE_AFTER,
+    CHANGE_BEFORE,
+    COMPARATIVE_BEFORE,
+    COMPONENT_AFTER,
+    GUIDANCE,
+    LEVEL_VERB,
+    continues_list,
+)
+
+
+@dataclass(slots=True)
+class Amt:
+    """An amount of a sentence and what the phases found out about it."""
+
+    mention: AmountMention
+    primary: bool = True  # delimits period windows
+    dropped: bool = False  # conversion, duplicate, range: never a fact
+    skip: bool = False  # change, guidance, component: not a fact, but delimits windows
+    comparative: bool = False
+    bare: bool = False  # a comparative in parentheses with no period of its own (yet)
+    anchor: int | None = None  # index of the amount an "or $1.18 per share" belongs to
+    own: PeriodMention | None = None
+
+    @property
+    def start(self) -> int:
+        return self.mention.start
+
+    @property
+    def end(self) -> int:
+        return self.mention.end
+
+
+def _tight_pair(s: str, prev: Amt, cur: Amt, between: str) -> bool:
+    """Two amounts side by side ("27.5% ( 27.5 % )", "EUR 40.0 million ( USD 43.5 m )",
+    "EUR 73.3 mn ( EUR 72.5 mn )"): marks the second one; True when it did."""
+    if not (
+        re.fullmatch(r"\s*", between) or (re.fullmatch(r"\s*\(?\s*", between) and "(" in between)
+    ):
+        return False
+    pa, ca = prev.mention.amount, cur.mention.amount
+    if pa.unit is Unit.PERCENT and ca.unit is Unit.PERCENT and pa.value == ca.value:
+        cur.dropped = True  # a duplicated percentage
+        return True
+    if pa.currency and ca.currency and pa.currency != ca.currency:
+        cur.dropped = True  # a conversion
+        return True
+    if "(" in between and not cur.mention.negative_marked:
+        cur.comparative = cur.bare = True  # Nordic "( EUR 72,473 thousand )"
+        return True
+    return False
+
+
+def _is_range(s: str, prev: Amt, cur: Amt, between: str) -> bool:
+    """ "10 % -20 %", "$5 million to $7 million" (not "from $5 million to $7 million")."""
+    pa, ca = prev.mention.amount, cur.mention.amount
+    if not (pa.unit is ca.unit and (pa.currency == ca.currency or not ca.currency)):
+        return False
+    if re.fullmatch(r"\s*[-–]?\s*", between):
+        return True
+    return bool(
+        re.fullmatch(r"\s*to\s*", between)
+        and not (COMPARATIVE_BEFORE.search(s[: prev.start]) or prev.comparative)
+        and not CHANGE_BEFORE.search(s[: prev.start])
+    )
+
+
+def mark_neighbours(s: str, amounts: list[Amt]) -> None:
+    """Relations between neighbouring amounts: duplicates, conversions, bare comparatives,
+    ranges, "between X and Y", and "X, or Y per share" alternatives."""
+    for i in range(1, len(amounts)):
+        prev, cur = amounts[i - 1], amounts[i]
+        between = s[prev.end : cur.start]
+        if _tight_pair(s, prev, cur, between):
+            continue
+        if _is_range(s, prev, cur, between):
+            prev.dropped = cur.dropped = True
+            continue
+        if re.fullmatch(r"\s*,?\s*or\s*", between):
+            cur.anchor = prev.anchor if prev.anchor is not None else i - 1
+            cur.primary = False
+    for i, cur in enumerate(amounts):
+        if re.search(r"\bbetween\s+$", s[: cur.start], re.IGNORECASE):
+            cur.dropped = True
+            if i + 1 < len(amounts):
+                amounts[i + 1].dropped = True
+
+
+def mark_non_levels(s: str, amounts: list[Amt]) -> None:
+    """Changes ("up by $5 million"), points, components ("a gain on the sale"), guidance and
+    analyst estimates are not levels of a metric."""
+    for cur in amounts:
+        before, after = s[: cur.start], s[cur.end :]
+        if cur.mention.amount.points or CHANGE_BEFORE.search(before) or CHANGE_AFTER.match(after):
+            cur.skip = True
+        if COMPONENT_AFTER.match(after):
+            cur.skip = True
+        guidance = [g.end() for g in GUIDANCE.finditer(before)]
+        if guidance and not LEVEL_VERB.search(s[guidance[-1] : cur.start]):
+            cur.skip = True
+        if re.match(r"^\s*(?:consensus|analyst|estimate)", after, re.IGNORECASE):
+            cur.skip = True
+    for cur in amounts:
+        if cur.anchor is not None and amounts[cur.anchor].skip:
+            cur.skip = True
+
+
+def mark_comparatives(s: str, amounts: list[Amt], periods: list[PeriodMention]) -> None:
+    """Amounts of an earlier period: after "from", "compared with", "versus", "against", an
+    opening parenthesis, or listed after such an amount ("... and $51.3 million")."""
+    last: Amt | None = None
+    for cur in amounts:
+        if cur.dropped or not cur.primary:
+            continue
+        if cur.bare:
+            last = cur
+            continue
+        lo = last.end if last is not None else 0
+        head = s[lo : cur.start]
+        if (
+            COMPARATIVE_BEFORE.search(s[: cur.start])
+            or re.search(r"\(\s*$", head)
+            or (last is not None and last.comparative and continues_list(head, lo, periods))
+        ):
+            cur.comparative = True
+        last = cur
+    for cur in amounts:
+        if cur.anchor is not None:
+            cur.comparative = amounts[cur.anchor].comparative
+
+
+def assign_own_periods(s: str, amounts: list[Amt], periods: list[PeriodMention]) -> None:
+    """Each amount's own period: the first period after it, before the next primary amount; for
+    a parenthesised comparative, the period just before the parenthesis."""
+    live = [a for a in amounts if not a.dropped]
+    for k, cur in enumerate(live):
+        if not cur.primary:
+            continue
+        nxt = next((b.start for b in live[k + 1 :] if b.primary), len(s))
+        own = next((p for p in periods if cur.end <= p.start < nxt and p.kind != "date"), None)
+        if own is None and cur.comparative and re.search(r"\(\s*$", s[: cur.start]):
+            paren = s[: cur.start].rstrip().rstrip("(").rstrip()
+            prev_end = max([a.end for a in live if a.end <= cur.start] + [0])
+            own = next((p for p in periods if p.end == len(paren) and p.start >= prev_end), None)
+            if own is not None:
+                cur.bare = False
+        cur.own = own
+    for cur in amounts:
+        if cur.anchor is not None:
+            cur.own = amounts[cur.anchor].own

@@ -1,0 +1,260 @@
+"""The facts of one sentence, in named phases over a small record of what it holds. Pure.
+
+1. :func:`_read`: periods, amounts (those not inside a period), metric mentions, and the spans
+   that do not count as words between a metric and its amount.
+2. :mod:`worker.rules.roles`: what each amount is (level, duplicate, range, change, guidance,
+   component, comparative) and its own period.
+3. :meth:`_Sentence.split_periods`: which named periods are current and which are prior.
+4. :func:`_candidate`: for each remaining amount, the metric that governs it, the unit and sign
+   the metric asks for, and the period.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from schemas.periods import parse_label, shift_years, with_year
+from schemas.standards import (
+    ADJUSTED_PREFIX,
+    INCOME_METRICS,
+    MARGIN_OF,
+    Unit,
+    currency_form,
+    metric_base,
+    unit_of,
+)
+from worker.normalize.amounts import find_amounts
+from worker.normalize.period_text import PeriodMention, find_dates, find_periods
+from worker.rules.cues import (
+    BALANCE_METRICS,
+    LEVEL_VERB,
+    MARGIN_BASE_AFTER,
+    OF_IN_AFTER,
+    PERIODISH,
+    gap_ok,
+)
+from worker.rules.mentions import MetricMention, find_metrics
+from worker.rules.roles import (
+    Amt,
+    assign_own_periods,
+    mark_comparatives,
+    mark_neighbours,
+    mark_non_levels,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A fact the sentence gives: ``start``/``end`` index the sentence."""
+
+    start: int
+    end: int
+    metric: str
+    value: Decimal
+    currency: str | None
+    unit: Unit
+    period: str | None
+
+
+@dataclass(slots=True)
+class _Sentence:
+    text: str
+    periods: list[PeriodMention]
+    amounts: list[Amt]
+    metrics: list[MetricMention]
+    covered: list[tuple[int, int]]
+    carry: str | None
+    current_abs: list[PeriodMention] = field(default_factory=list)
+    prior_abs: list[PeriodMention] = field(default_factory=list)
+    has_relative: bool = False
+
+    def split_periods(self) -> None:
+        """Absolute periods that a comparative claims are prior; the others are current."""
+        prior = {id(a.own) for a in self.amounts if a.comparative and a.own is not None}
+        absolute = [p for p in self.periods if p.kind == "abs"]
+        self.current_abs = [p for p in absolute if id(p) not in prior]
+        self.prior_abs = [p for p in absolute if id(p) in prior]
+        self.has_relative = any(p.kind in ("prev", "same") for p in self.periods)
+
+    @property
+    def carried(self) -> str | None:
+        """The period of an earlier sentence, when this one names no current period."""
+        return self.carry if not self.current_abs else None
+
+    def reference(self, pos: int) -> str | None:
+        """The current period a relative period at ``pos`` is relative to."""
+        before = [p for p in self.current_abs if p.start < pos]
+        pick = before[-1] if before else (self.current_abs[0] if self.current_abs else None)
+        return pick.label if pick is not None else self.carried
+
+    def resolve(self, p: PeriodMention, pos: int) -> tuple[bool, str | None]:
+        """(resolved, label) of a period mention; relative ones need a current period."""
+        if p.kind == "abs":
+            return True, p.label
+        if p.kind in ("prev", "same"):
+            ref = self.reference(pos)
+            if ref is None:
+                return False, None
+            if p.kind == "same":
+                dated = parse_label(ref).year is not None
+                label = with_year(ref, p.year) if dated and p.year is not None else None
+            else:
+                label = shift_years(ref, -1)
+            return label is not None, label
+        return False, None
+
+    def next_carry(self) -> str | None:
+        """The current period this sentence establishes for the sentences after it."""
+        return self.current_abs[0].label if self.current_abs else self.carry
+
+
+def sentence_facts(s: str, carry: str | None = None) -> tuple[list[Candidate], str | None]:
+    """Facts of one sentence, and the current period it establishes for the sentences after it.
+
+    ``carry`` is the period an earlier sentence established ("results for the fourth quarter of
+    fiscal 2024. Revenue was ..."); it applies only when this sentence names no period at all.
+    """
+    periods = find_periods(s)
+    sent = _read(s, periods, carry)
+    if not sent.amounts:
+        labelled = [p for p in periods if p.kind == "abs"]
+        return [], labelled[0].label if labelled else carry
+    mark_neighbours(s, sent.amounts)
+    mark_non_levels(s, sent.amounts)
+    mark_comparatives(s, sent.amounts, sent.periods)
+    assign_own_periods(s, sent.amounts, sent.periods)
+    sent.split_periods()
+    out = []
+    for idx, cur in enumerate(sent.amounts):
+        if cur.dropped or cur.skip:
+            continue
+        cand = _candidate(sent, idx, cur)
+        if cand is not None:
+            out.append(cand)
+    return out, sent.next_carry()
+
+
+def _read(s: str, periods: list[PeriodMention], carry: str | None) -> _Sentence:
+    amounts = [
+        Amt(a)
+        for a in find_amounts(s)
+        if not any(p.start <= a.start < p.end and p.kind != "abs" for p in periods)
+        and not any(p.start <= a.start and a.end <= p.end for p in periods)
+    ]
+    periods = [p for p in periods if not any(a.start <= p.start < a.end for a in amounts)]
+    spans = [(a.start, a.end) for a in amounts] + [(p.start, p.end) for p in periods]
+    metrics = find_metrics(s, spans)
+    covered = spans + find_dates(s) + [(m.start, m.end) for m in metrics if m.base]
+    return _Sentence(s, periods, amounts, metrics, covered, carry)
+
+
+def _candidate(sent: _Sentence, idx: int, cur: Amt) -> Candidate | None:
+    s = sent.text
+    metric = _governing_metric(sent, cur)
+    if metric is None or metric.canonical is None or metric.segment:
+        return None
+    if metric.change and not LEVEL_VERB.search(s[metric.end : cur.start]):
+        return None
+    typed = _metric_and_unit(sent, idx, cur, metric)
+    if typed is None:
+        return None
+    name, unit, currency = typed
+    value = cur.mention.amount.value
+    if metric.loss and metric_base(name) in INCOME_METRICS and value > 0:
+        value = -value
+    ok, period = _period_of(sent, cur)
+    if not ok:
+        return None
+    if metric_base(name) in BALANCE_METRICS:
+        dates = [p for p in find_periods(s) if p.kind == "date"]
+        if dates:
+            period = dates[0].label
+    return Candidate(cur.start, cur.end, name, value, currency, unit, period or None)
+
+
+def _metric_and_unit(
+    sent: _Sentence, idx: int, cur: Amt, metric: MetricMention
+) -> tuple[str, Unit, str | None] | None:
+    """(metric name, unit, currency) when the amount's unit fits the metric, else None."""
+    assert metric.canonical is not None
+    prefix = ADJUSTED_PREFIX if metric.adjusted else ""
+    name = prefix + metric.canonical
+    amount = cur.mention.amount
+    currency, unit = amount.currency, amount.unit
+    if unit is Unit.COUNT:  # "EUR 5.3 million and 4.1 million": the currency of the one before
+        before = reversed(sent.amounts[:idx])
+        currency = next(
+            (a.mention.amount.currency for a in before if a.mention.amount.currency), None
+        )
+        if currency is None:
+            return None
+        unit = Unit.CURRENCY
+    expected = unit_of(name)
+    if unit is Unit.PERCENT:
+        if expected is Unit.PERCENT:
+            return name, Unit.PERCENT, None
+        margin = MARGIN_OF.get(metric_base(name))
+        if margin is None or not MARGIN_BASE_AFTER.match(sent.text[cur.end :]):
+            return None
+        return prefix + margin, Unit.PERCENT, None
+    renamed = currency_form(name)
+    if renamed is None:
+        return None
+    name, expected = renamed, unit_of(renamed)
+    if unit is Unit.CURRENCY_PER_SHARE and expected is Unit.CURRENCY:
+        if metric_base(name) != "net income":
+            return None
+        return name.replace("net income", "earnings per share"), unit, currency
+    if expected is Unit.CURRENCY_PER_SHARE and unit is Unit.CURRENCY:
+        if amount.scaled or abs(amount.value) >= 1000:
+            return None
+        return name, expected, currency
+    if expected is not unit:
+        return None
+    return name, unit, currency
+
+
+def _period_of(sent: _Sentence, cur: Amt) -> tuple[bool, str | None]:
+    """(decided, label) of an amount's period: its own, a comparative's prior period, or the
+    current period before it (or carried from an earlier sentence)."""
+    if cur.own is not None:
+        return sent.resolve(cur.own, cur.start)
+    if cur.comparative:
+        if cur.bare and not sent.has_relative:
+            return False, None
+        rel = next((p for p in sent.periods if p.kind in ("prev", "same")), None)
+        if rel is not None:
+            return sent.resolve(rel, cur.start)
+        before_prior = [p for p in sent.prior_abs if p.start < cur.start]
+        if not before_prior:
+            return False, None
+        return True, before_prior[-1].label
+    before_cur = [p for p in sent.current_abs if p.start < cur.start]
+    return True, before_cur[-1].label if before_cur else sent.carried
+
+
+def _governing_metric(sent: _Sentence, cur: Amt) -> MetricMention | None:
+    """The metric an amount is a value of: the one just after it ("$5 million of revenue") or
+    the nearest one before it with only gap words between."""
+    s = sent.text
+    while cur.anchor is not None:
+        cur = sent.amounts[cur.anchor]
+    after = s[cur.end :]
+    if cur.mention.amount.unit is not Unit.PERCENT:
+        m = re.match(r"^\s*(?:(?:in|of)\s+)?", after)
+        pos = cur.end + (m.end() if m else 0)
+        following = next((x for x in sent.metrics if x.start == pos and not x.base), None)
+        if following is not None:
+            return following
+        of_in = OF_IN_AFTER.match(after)
+        if of_in and of_in.group(1).lower() not in PERIODISH:
+            return None  # "$2.5 billion of cash used for ...": a component
+    preceding = [x for x in sent.metrics if x.end <= cur.start and not x.base]
+    if not preceding:
+        return None
+    metric = preceding[-1]
+    if not gap_ok(s, metric.end, cur.start, sent.covered):
+        return None
+    return metric
