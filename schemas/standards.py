@@ -299,6 +299,7 @@ CURRENCY_SYMBOLS: dict[str, str] = {
     "Rs.": "INR",
     "Rs": "INR",
     "Dh": "AED",
+    "Lt": "LTL",
     "RMB": "CNY",
     "SFr.": "CHF",
     "Fr.": "CHF",

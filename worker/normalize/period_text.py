@@ -106,7 +106,7 @@ _PERIOD_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         ),
         (
             "year_ended",
-            rf"\b(?:the\s)?(?:{_FIS}|fiscal\s)?(?:year|twelve months)\s"
+            rf"\b(?:the\s)?(?:{_FIS}|fiscal\s)?(?:years?|twelve months)\s"
             rf"(?:ended|ending)\s(?:on\s)?(?:{_DATE}|{_DATE_DMY})",
         ),
         (

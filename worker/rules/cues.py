@@ -65,7 +65,7 @@ PERIODISH = words(
 GUIDANCE = re.compile(
     r"\b(?:expects?|expected|expecting|forecasts?|forecasted|guidance|outlook|targets?|targeted|"
     r"estimates?|estimated|consensus|analysts?|projects?|projected|projection|anticipates?|"
-    r"anticipated|aims?|plans?|predicts?|sees|will|would|could|should|might|may|likely|"
+    r"anticipated|aims?|plans?|predicts?|sees|will|would|could|should|might|(?-i:may)|likely|"
     r"expectations?|guides?|guided)\b",
     re.IGNORECASE,
 )
@@ -77,6 +77,13 @@ COMPARATIVE_BEFORE = re.compile(
     r"(?:\bfrom|\bcompared\s+(?:to|with)|\bversus|\bvs\.?|\bagainst|\bthan|\byear-on-year|"
     r"\byear-over-year|\bover)\s+(?:(?:a|an|the)\s+)?(?:(?:net\s+|operating\s+)?(?:loss|profit)\s+"
     r"(?:of\s+)?)?(?:approximately\s+|about\s+)?$",
+    re.IGNORECASE,
+)
+#: words just before a period that make it the comparison period ("lower than 2018",
+#: "compared with the first quarter of 2019")
+PRIOR_PERIOD_BEFORE = re.compile(
+    r"\b(?:than|compared\s+(?:to|with)|as\s+compared\s+(?:to|with)|versus|vs\.?|against|from|over)"
+    r"\s+(?:in\s+|with\s+)?$",
     re.IGNORECASE,
 )
 MARGIN_BASE_AFTER = re.compile(

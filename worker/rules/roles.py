@@ -145,14 +145,24 @@ def mark_comparatives(s: str, amounts: list[Amt], periods: list[PeriodMention]) 
             cur.comparative = amounts[cur.anchor].comparative
 
 
+#: where a clause about another thing starts: a period after it is not the amount's own
+_CLAUSE_END = re.compile(
+    r"\s[,;]\s(?:which|while|whereas|but|and\s(?:the|its|it|our|we))\b|\s;\s|,\s(?:which|while)\b",
+    re.IGNORECASE,
+)
+
+
 def assign_own_periods(s: str, amounts: list[Amt], periods: list[PeriodMention]) -> None:
-    """Each amount's own period: the first period after it, before the next primary amount; for
-    a parenthesised comparative, the period just before the parenthesis."""
+    """Each amount's own period: the first period after it, before the next primary amount and
+    within its clause ("..., which made 2007 a record year" is another clause); for a
+    parenthesised comparative, the period just before the parenthesis."""
     live = [a for a in amounts if not a.dropped]
     for k, cur in enumerate(live):
         if not cur.primary:
             continue
         nxt = next((b.start for b in live[k + 1 :] if b.primary), len(s))
+        clause = _CLAUSE_END.search(s, cur.end, nxt)
+        nxt = clause.start() if clause else nxt
         own = next((p for p in periods if cur.end <= p.start < nxt and p.kind != "date"), None)
         if own is None and cur.comparative and re.search(r"\(\s*$", s[: cur.start]):
             paren = s[: cur.start].rstrip().rstrip("(").rstrip()

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from schemas.periods import parse_label, shift_years, with_year
+from schemas.periods import shift_years, with_year
 from schemas.standards import (
     ADJUSTED_PREFIX,
     INCOME_METRICS,
@@ -29,10 +29,12 @@ from worker.normalize.amounts import find_amounts
 from worker.normalize.period_text import PeriodMention, find_dates, find_periods
 from worker.rules.cues import (
     BALANCE_METRICS,
+    GUIDANCE,
     LEVEL_VERB,
     MARGIN_BASE_AFTER,
     OF_IN_AFTER,
     PERIODISH,
+    PRIOR_PERIOD_BEFORE,
     gap_ok,
 )
 from worker.rules.mentions import MetricMention, find_metrics
@@ -96,10 +98,11 @@ class _Sentence:
         if p.kind in ("prev", "same"):
             ref = self.reference(pos)
             if ref is None:
-                return False, None
+                # "sales reached X last year": a year, but which one the text does not say
+                last_year = self.text[p.start : p.end].lower() == "last year"
+                return (True, "FY") if last_year else (False, None)
             if p.kind == "same":
-                dated = parse_label(ref).year is not None
-                label = with_year(ref, p.year) if dated and p.year is not None else None
+                label = with_year(ref, p.year) if p.year is not None else None
             else:
                 label = shift_years(ref, -1)
             return label is not None, label
@@ -232,7 +235,27 @@ def _period_of(sent: _Sentence, cur: Amt) -> tuple[bool, str | None]:
             return False, None
         return True, before_prior[-1].label
     before_cur = [p for p in sent.current_abs if p.start < cur.start]
-    return True, before_cur[-1].label if before_cur else sent.carried
+    if before_cur:
+        return True, before_cur[-1].label
+    if sent.carried is not None:
+        return True, sent.carried
+    return _period_stated_later(sent, cur)
+
+
+def _period_stated_later(sent: _Sentence, cur: Amt) -> tuple[bool, str | None]:
+    """A level with no period before it: the sentence's current period stated after it ("net
+    sales of X and an operating margin of Y in 2006"), none when the sentence states none (a
+    null period), undecided when a forecast stands between them ("X; it expects growth in 2010")."""
+    after = [
+        p
+        for p in sent.current_abs
+        if p.start >= cur.end and not PRIOR_PERIOD_BEFORE.search(sent.text[: p.start])
+    ]
+    if not after:
+        return True, None
+    if GUIDANCE.search(sent.text, cur.end, after[0].start):
+        return False, None
+    return True, after[0].label
 
 
 def _governing_metric(sent: _Sentence, cur: Amt) -> MetricMention | None:
