@@ -279,6 +279,7 @@ CURRENCY_SYMBOLS: dict[str, str] = {
     "CAN$": "CAD",
     "A$": "AUD",
     "AU$": "AUD",
+    "AU": "AUD",
     "AUD$": "AUD",
     "NZ$": "NZD",
     "HK$": "HKD",

@@ -79,7 +79,8 @@ _YY = rf"(?P<year>{_YEAR}|'?\d{{2}})"
 class PeriodMention:
     """A period named in a text. ``kind``: ``abs`` (label set), ``date`` (ISO label, a balance
     date), ``prev`` (the same sub-period a year before the current one), ``same`` (the current
-    sub-period in ``year``), ``unresolved`` ("the prior period": cannot be labelled)."""
+    sub-period in ``year``), ``prev_step`` (the quarter before the current one), ``unresolved``
+    ("the prior period": cannot be labelled)."""
 
     start: int
     end: int
@@ -147,6 +148,11 @@ _PERIOD_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             rf"{'|'.join(sorted(_MONTHS, key=len, reverse=True))})\.?"
             rf"(?:\s?,?\s(?P<year>{_YEAR}))?",
         ),
+        (
+            "month_num_range",
+            rf"(?<![\d/.,])\b(?P<m1>1[0-2]|0?[1-9])\s?[-–]\s?(?P<m2>1[0-2]|0?[1-9])\s?/\s?"
+            rf"(?P<year>{_YEAR})\b",
+        ),
         ("fiscal_year", rf"\b{_FIS}(?P<year>{_YEAR})(?:\s?[-/]\s?(?P<y2>{_YEAR}|\d{{2}}))?(?!\d)"),
         ("fiscal_short", r"\bfiscal\s(?P<year>'\d{2})\b"),
         (
@@ -173,10 +179,10 @@ _PERIOD_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             r"year\b|\b(?:a|one)\syear\s(?:earlier|ago|before)\b|\blast\syear\b"
             r"|\byear[\s-](?:on|over)[\s-]year\b|\by-?o-?y\b|\bthe\syear-ago\s\w+",
         ),
+        ("prev_quarter", r"\b(?:the\s)?(?:prior|previous|preceding)[\s-]quarter\b"),
         (
             "unresolved",
-            r"\b(?:the\s)?(?:prior|previous|preceding)[\s-](?:period|quarter)\b"
-            r"|\bsequential(?:ly)?\b",
+            r"\b(?:the\s)?(?:prior|previous|preceding)[\s-]period\b|\bsequential(?:ly)?\b",
         ),
         (
             "year",
@@ -236,8 +242,14 @@ def _fiscal_year(g: dict[str, str | None], split_only: bool = False) -> str | No
     return format_label("FY", year)
 
 
+def _month_number(tok: str | None) -> int:
+    t = (tok or "").lower()
+    return int(t) if t.isdigit() else _MONTHS[t]
+
+
 def _month_range(g: dict[str, str | None]) -> str | None:
-    key = (_MONTHS[(g["m1"] or "").lower()], _MONTHS[(g["m2"] or "").lower()])
+    """ "January-June 2009" -> H1 2009; "1-9/2008" -> 9M 2008; "April to June" -> Q2."""
+    key = (_month_number(g["m1"]), _month_number(g["m2"]))
     sub = _RANGE_SUB.get(key)
     return format_label(sub, _year(g["year"])) if sub else None
 
@@ -269,6 +281,7 @@ _ABSOLUTE: dict[str, Callable[[dict[str, str | None]], str | None]] = {
     "nine_label": lambda g: format_label("9M", _year(g["year"]), _fiscal_flag(g, "fy")),
     "nine": lambda g: format_label("9M", _year(g["year"]), _fiscal_flag(g, "fis")),
     "month_range": _month_range,
+    "month_num_range": _month_range,
     "fiscal_year": _fiscal_year,
     "fy_label": _fiscal_year,
     "fiscal_short": _fiscal_year,
@@ -293,6 +306,8 @@ def _relative(name: str, g: dict[str, str | None], s: int, e: int) -> PeriodMent
         return PeriodMention(s, e, "same", year=year)
     if name in ("same_period", "prev_year"):
         return PeriodMention(s, e, "prev")
+    if name == "prev_quarter":
+        return PeriodMention(s, e, "prev_step")
     if name == "unresolved":
         return PeriodMention(s, e, "unresolved")
     return None  # pragma: no cover

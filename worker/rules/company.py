@@ -7,23 +7,27 @@ import re
 from schemas.standards import METRIC_SYNONYMS
 from worker.rules.mentions import FORMS, MENTION_RE, SEGMENT_CAPS, words
 
-_CAP = r"[A-Z][\w&.\-]*"
+#: a capitalised word, or one that starts with digits ("3M", "7-Eleven")
+_CAP = r"(?:[A-Z]|\d+-?[A-Z])[\w&.\-]*"
 _LEGAL = (
     r"(?:Oyj|Abp|Inc\.?|Incorporated|Corp\.?|Corporation|Ltd\.?|Limited|plc|PLC|Plc|AG|SA|S\.A\.|"
-    r"NV|N\.V\.|AB|ASA|A/S|SE|SpA|S\.p\.A\.|GmbH|LLC|L\.P\.|Co\.|Holdings?|Group)"
+    r"NV|N\.V\.|AB|ASA|A/S|SE|SpA|S\.p\.A\.|GmbH|LLC|L\.P\.|Co\.|Holdings?|Group|group|Oy)"
 )
 _VERBS = (
     r"(?:reports|reported|said|says|saw|posted|posts|earned|announced|announces|recorded|records|"
     r"generated|booked|achieved|delivered|swung|slipped|returned|turned|is|was|has|had|sees|"
-    r"expects|,\s(?:headquartered|based|a|the|which|one))\b"
+    r"expects|made|makes|narrowed|widened|raised|increased|decreased|improved|cut|"
+    r"board\sof\sdirectors|,\s(?:headquartered|based|a|the|which|one))\b"
 )
+#: an aside between a name and its verb ("Acme , however , posted ...")
+_ASIDE = r"(?:\s?,\s(?:however|meanwhile|also|too|in\saddition)\s?,)?"
 _DATELINE = re.compile(
     r"^\s*(?:\d{1,2}\s[A-Z][a-z]+\s\d{4}|[A-Z]{3,}(?:\s\(\s?[A-Z]+\s?\))?)\s*[-–—]\s*"
 )
 _COMPANY_PATTERNS = [
     re.compile(rf"\b((?:{_CAP}\s){{0,4}}{_CAP}\s{_LEGAL})(?![\w])"),
     re.compile(rf"\b((?:{_CAP}\s){{0,3}}{_CAP}(?:\s[a-z]+)?)\s?(?:'s|’s|'|’)\s"),
-    re.compile(rf"\b((?:{_CAP}\s){{0,3}}{_CAP})\s{_VERBS}"),
+    re.compile(rf"\b((?:{_CAP}\s){{0,3}}{_CAP}){_ASIDE}\s{_VERBS}"),
 ]
 _STRIP_WORDS = words(
     """
@@ -62,7 +66,9 @@ def _clean_name(raw: str) -> str | None:
     words = raw.split()
     while words and words[0].lower().strip(".") in _STRIP_WORDS:
         words = words[1:]
-    if not words or any(ch.isdigit() for ch in "".join(words)):
+    if not words or (not words[0][0].isupper() and not words[0][0].isdigit()):
+        return None  # "the Lithuanian brewery 's": a description, not a name
+    if any(_NOT_A_NAME_WORD.fullmatch(w) for w in words):
         return None
     if words[0].lower() in _NOT_NAMES or re.fullmatch(_LEGAL, " ".join(words)):
         return None
@@ -70,6 +76,10 @@ def _clean_name(raw: str) -> str | None:
         return None
     return " ".join(words).strip(" ,")
 
+
+#: numbers, years and period labels ("2009", "Q3", "FY2019", "9M") are not parts of a name;
+#: "3M", "7-Eleven" and "C12" are
+_NOT_A_NAME_WORD = re.compile(r"(?i:[\d.,]+|'?\d{2,4}s?|q[1-4]|h[12]|fy\d*|\d+m|\d+[qh])")
 
 _METRIC_WORDS = frozenset(
     w for forms in METRIC_SYNONYMS.values() for form in forms for w in form.split()

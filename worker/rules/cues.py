@@ -43,7 +43,7 @@ CHANGE_BEFORE = re.compile(
 CHANGE_AFTER = re.compile(
     r"^\s*,?\s*(?:or\s+[\d.,]+\s?%\s*,?\s*)?(?:increase|decrease|rise|decline|reduction|"
     r"improvement|higher|lower|more|less|above|below|growth|drop|gain|jump|change|improved|"
-    r"year-on-year|year-over-year)\b",
+    r"smaller|larger|bigger|greater|better|worse|year-on-year|year-over-year)\b",
     re.IGNORECASE,
 )
 COMPONENT_AFTER = re.compile(

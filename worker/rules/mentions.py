@@ -4,6 +4,7 @@ Pure."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -29,6 +30,11 @@ _BLOCKERS = (
     "interest income",
     "net interest income",
     "ebita",
+    "mark-to-market result",
+    "mark-to-market",
+    "fair value change",
+    "fair value changes",
+    "hedging result",
     "dividends paid",
     "dividend payments",
     "dividend payment",
@@ -149,16 +155,28 @@ def find_metrics(s: str, spans: list[tuple[int, int]]) -> list[MetricMention]:
         if after:
             adjusted, end = True, end + after.end()
         loss = is_loss_form(form)
+        if canonical is not None and _not_the_metric(s, form, before, s[end:]):
+            canonical = None
         mention = MetricMention(start, end, canonical, loss, adjusted)
         if canonical is not None:
-            mention.segment = _is_segment(s, start, spans)
+            mention.segment = _is_segment(s, start, spans) or _is_part(s, before, s[end:])
             mention.change = bool(_CHANGE_IN.search(before))
             mention.base = bool(_BASE_BEFORE.search(before))
         out.append(mention)
-    # a bare "loss" / "profit" refers to the metric just named ("operating profit ... from a loss")
+    _predicates_of_blockers(s, out)
+    _bare_forms(out)
+    return out
+
+
+def _bare_forms(out: list[MetricMention]) -> None:
+    """A bare "loss" / "profit" refers to the metric just named ("operating profit ... from a
+    loss"), else to net income; after a non-vocabulary item it is that item's."""
     last: MetricMention | None = None
+    previous: MetricMention | None = None
     for mention in out:
-        if mention.canonical == "":
+        if mention.canonical == "" and previous is not None and previous.canonical is None:
+            mention.canonical = None  # "... from discontinued operations was a loss of"
+        elif mention.canonical == "":
             if last is not None and last.canonical:
                 mention.canonical = last.canonical
                 mention.adjusted = mention.adjusted or last.adjusted
@@ -167,7 +185,71 @@ def find_metrics(s: str, spans: list[tuple[int, int]]) -> list[MetricMention]:
                 mention.canonical = "net income"
         if mention.canonical and not mention.base:
             last = mention
-    return out
+        previous = mention
+
+
+#: words before a metric that make it something else: "cost of net revenue", "cost of sales"
+_COST_OF = re.compile(r"\bcosts?\s+of\s+$", re.IGNORECASE)
+#: words after a metric that make it a part: "income ( loss ) from discontinued operations"
+_PART_AFTER = re.compile(
+    r"^\s*\)?\s*(?:from|of)\s+(?:discontinued|continuing)\s+operations", re.IGNORECASE
+)
+#: share-trading turnover in a market report ("the index ... on turnover of EUR 813 mn")
+_MARKET_REPORT = re.compile(
+    r"\b(?:index|indices|shares?\s+(?:rose|fell|traded)|stock\s+exchange)\b"
+)
+
+
+def _not_the_metric(s: str, form: str, before: str, after: str) -> bool:
+    """A vocabulary word used for something else: a cost line, a discontinued operation's
+    result, or share-trading turnover."""
+    if _COST_OF.search(before) or _PART_AFTER.match(after):
+        return True
+    return form == "turnover" and bool(
+        re.search(r"\bon\s+$", before, re.IGNORECASE) and _MARKET_REPORT.search(s)
+    )
+
+
+#: what a part of the company is called when it is the subject of a clause
+_PART_NOUNS = (
+    r"(?:segments?|divisions?|business\s+(?:area|unit|segment)s?|units?|subsidiar(?:y|ies))"
+)
+_PART_SUBJECT = re.compile(rf"(?:^|[,;:]\s|\.\s)[^,;:]*?\b{_PART_NOUNS}\b[^,;:]*$", re.IGNORECASE)
+_PART_AFTER_METRIC = re.compile(
+    rf"^\s*(?:in|at|of|from|for)\s+(?:the|its|our|their)\s+(?:[\w&'-]+\s+){{0,3}}{_PART_NOUNS}\b",
+    re.IGNORECASE,
+)
+#: a metric named as the cause of a change: "driven by higher Sensors net sales of ..."
+_CAUSE_BEFORE = re.compile(
+    r"\b(?:driven\s+by|due\s+to|reflecting|because\s+of|offset\s+by|as\s+a\s+result\s+of|"
+    r"attributable\s+to|thanks\s+to|primarily\s+from|mainly\s+from)\s+(?:the\s+)?"
+    r"(?:(?:higher|lower|increased|decreased|stronger|weaker|improved|strong|weak)\s+)?"
+    r"(?:[A-Z][\w&-]*\s+){0,3}$",
+    re.IGNORECASE,
+)
+
+
+def _is_part(s: str, before: str, after: str) -> bool:
+    """A figure of a part of the company or a cause of a change: "the retail segment reported
+    profit of", "revenue in the Sensors division", "driven by higher Sensors net sales of"."""
+    return bool(
+        _PART_SUBJECT.search(before)
+        or _PART_AFTER_METRIC.match(after)
+        or _CAUSE_BEFORE.search(before)
+    )
+
+
+_PREDICATE_GAP = re.compile(
+    r"^\s*(?:was|were|is|are|amounted\s+to|came\s+to)\s+(?:a|an)\s+$", re.IGNORECASE
+)
+
+
+def _predicates_of_blockers(s: str, out: list[MetricMention]) -> None:
+    """ "the mark-to-market result was a pretax profit of ...": the metric names what a
+    non-vocabulary item came to, not the company's metric."""
+    for prev, cur in itertools.pairwise(out):
+        if prev.canonical is None and _PREDICATE_GAP.match(s[prev.end : cur.start]):
+            cur.canonical = None
 
 
 def _is_segment(s: str, start: int, spans: list[tuple[int, int]]) -> bool:

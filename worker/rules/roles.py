@@ -47,19 +47,27 @@ class Amt:
         return self.mention.end
 
 
+_CONVERSION_GAP = re.compile(
+    r"\s*[(,]?\s*(?:(?:approximately|approx\.?|about|around|roughly|some|c\.|ca\.?|"
+    r"equivalent\s+to|or|i\.e\.)\s*)?",
+    re.IGNORECASE,
+)
+
+
 def _tight_pair(s: str, prev: Amt, cur: Amt, between: str) -> bool:
     """Two amounts side by side ("27.5% ( 27.5 % )", "EUR 40.0 million ( USD 43.5 m )",
     "EUR 73.3 mn ( EUR 72.5 mn )"): marks the second one; True when it did."""
+    pa, ca = prev.mention.amount, cur.mention.amount
+    converted = pa.currency and ca.currency and pa.currency != ca.currency
+    if converted and _CONVERSION_GAP.fullmatch(between):
+        cur.dropped = True  # "CAD 41 million ( approximately EUR 27 million )": a conversion
+        return True
     if not (
         re.fullmatch(r"\s*", between) or (re.fullmatch(r"\s*\(?\s*", between) and "(" in between)
     ):
         return False
-    pa, ca = prev.mention.amount, cur.mention.amount
     if pa.unit is Unit.PERCENT and ca.unit is Unit.PERCENT and pa.value == ca.value:
         cur.dropped = True  # a duplicated percentage
-        return True
-    if pa.currency and ca.currency and pa.currency != ca.currency:
-        cur.dropped = True  # a conversion
         return True
     if "(" in between and not cur.mention.negative_marked:
         cur.comparative = cur.bare = True  # Nordic "( EUR 72,473 thousand )"
@@ -136,6 +144,7 @@ def mark_comparatives(s: str, amounts: list[Amt], periods: list[PeriodMention]) 
         if (
             COMPARATIVE_BEFORE.search(s[: cur.start])
             or re.search(r"\(\s*$", head)
+            or _LABELLED_PAREN.search(s[: cur.start])
             or (last is not None and last.comparative and continues_list(head, lo, periods))
         ):
             cur.comparative = True
@@ -152,6 +161,16 @@ _CLAUSE_END = re.compile(
 )
 
 
+#: a parenthesis that names the period of the amount after it: "(2020: £4.2 million)",
+#: "(H1 2009: EUR 3.1 mn)"
+_LABELLED_PAREN = re.compile(r"\(\s*[^():]{1,40}?\s*:\s*$")
+
+
+def _is_label_of_next(s: str, p: PeriodMention) -> bool:
+    """ "(2020: ..." names the period of what follows the colon, not of what precedes."""
+    return s[p.end :].lstrip().startswith(":")
+
+
 def assign_own_periods(s: str, amounts: list[Amt], periods: list[PeriodMention]) -> None:
     """Each amount's own period: the first period after it, before the next primary amount and
     within its clause ("..., which made 2007 a record year" is another clause); for a
@@ -163,7 +182,19 @@ def assign_own_periods(s: str, amounts: list[Amt], periods: list[PeriodMention])
         nxt = next((b.start for b in live[k + 1 :] if b.primary), len(s))
         clause = _CLAUSE_END.search(s, cur.end, nxt)
         nxt = clause.start() if clause else nxt
-        own = next((p for p in periods if cur.end <= p.start < nxt and p.kind != "date"), None)
+        own = next(
+            (
+                p
+                for p in periods
+                if cur.end <= p.start < nxt and p.kind != "date" and not _is_label_of_next(s, p)
+            ),
+            None,
+        )
+        labelled = _LABELLED_PAREN.search(s[: cur.start]) if cur.comparative else None
+        if labelled is not None:  # "(2020: £4.2 million)"
+            inside = [p for p in periods if labelled.start() <= p.start and p.end <= cur.start]
+            own = inside[0] if len(inside) == 1 else None
+            cur.bare = own is None
         if own is None and cur.comparative and re.search(r"\(\s*$", s[: cur.start]):
             paren = s[: cur.start].rstrip().rstrip("(").rstrip()
             prev_end = max([a.end for a in live if a.end <= cur.start] + [0])

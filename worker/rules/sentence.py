@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from schemas.periods import shift_years, with_year
+from schemas.periods import parse_label, shift_steps, shift_years, with_year
 from schemas.standards import (
     ADJUSTED_PREFIX,
     INCOME_METRICS,
@@ -60,6 +60,10 @@ class Candidate:
     period: str | None
 
 
+#: periods named relative to the current one ("a year earlier", "the prior quarter")
+_RELATIVE = ("prev", "same", "prev_step")
+
+
 @dataclass(slots=True)
 class _Sentence:
     text: str
@@ -78,7 +82,7 @@ class _Sentence:
         absolute = [p for p in self.periods if p.kind == "abs"]
         self.current_abs = [p for p in absolute if id(p) not in prior]
         self.prior_abs = [p for p in absolute if id(p) in prior]
-        self.has_relative = any(p.kind in ("prev", "same") for p in self.periods)
+        self.has_relative = any(p.kind in _RELATIVE for p in self.periods)
 
     @property
     def carried(self) -> str | None:
@@ -95,12 +99,16 @@ class _Sentence:
         """(resolved, label) of a period mention; relative ones need a current period."""
         if p.kind == "abs":
             return True, p.label
+        if p.kind == "prev_step":
+            ref = self.reference(pos)
+            dated = ref is not None and parse_label(ref).kind == "quarter"
+            label = shift_steps(ref, -1) if ref is not None and dated else None
+            return label is not None, label
         if p.kind in ("prev", "same"):
             ref = self.reference(pos)
             if ref is None:
                 # "sales reached X last year": a year, but which one the text does not say
-                last_year = self.text[p.start : p.end].lower() == "last year"
-                return (True, "FY") if last_year else (False, None)
+                return (True, "FY") if _is_last_year(self, p) else (False, None)
             if p.kind == "same":
                 label = with_year(ref, p.year) if p.year is not None else None
             else:
@@ -113,7 +121,21 @@ class _Sentence:
         return self.current_abs[0].label if self.current_abs else self.carry
 
 
-def sentence_facts(s: str, carry: str | None = None) -> tuple[list[Candidate], str | None]:
+def _is_last_year(sent: _Sentence, p: PeriodMention) -> bool:
+    return p.kind == "prev" and sent.text[p.start : p.end].lower() == "last year"
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceFacts:
+    """What one sentence gives: its facts, the current period it establishes for the sentences
+    after it, and how many amounts it holds (those that became no fact are left unassigned)."""
+
+    facts: list[Candidate]
+    carry: str | None
+    amounts: int
+
+
+def sentence_facts(s: str, carry: str | None = None) -> SentenceFacts:
     """Facts of one sentence, and the current period it establishes for the sentences after it.
 
     ``carry`` is the period an earlier sentence established ("results for the fourth quarter of
@@ -123,7 +145,7 @@ def sentence_facts(s: str, carry: str | None = None) -> tuple[list[Candidate], s
     sent = _read(s, periods, carry)
     if not sent.amounts:
         labelled = [p for p in periods if p.kind == "abs"]
-        return [], labelled[0].label if labelled else carry
+        return SentenceFacts([], labelled[0].label if labelled else carry, 0)
     mark_neighbours(s, sent.amounts)
     mark_non_levels(s, sent.amounts)
     mark_comparatives(s, sent.amounts, sent.periods)
@@ -136,7 +158,7 @@ def sentence_facts(s: str, carry: str | None = None) -> tuple[list[Candidate], s
         cand = _candidate(sent, idx, cur)
         if cand is not None:
             out.append(cand)
-    return out, sent.next_carry()
+    return SentenceFacts(out, sent.next_carry(), len(sent.amounts))
 
 
 def _read(s: str, periods: list[PeriodMention], carry: str | None) -> _Sentence:
@@ -223,11 +245,14 @@ def _period_of(sent: _Sentence, cur: Amt) -> tuple[bool, str | None]:
     """(decided, label) of an amount's period: its own, a comparative's prior period, or the
     current period before it (or carried from an earlier sentence)."""
     if cur.own is not None:
-        return sent.resolve(cur.own, cur.start)
+        ok, label = sent.resolve(cur.own, cur.start)
+        if ok and label and cur.comparative and cur.own.kind == "abs":
+            label = _same_part_of_year(sent, cur, label)
+        return ok, label
     if cur.comparative:
         if cur.bare and not sent.has_relative:
             return False, None
-        rel = next((p for p in sent.periods if p.kind in ("prev", "same")), None)
+        rel = next((p for p in sent.periods if p.kind in _RELATIVE), None)
         if rel is not None:
             return sent.resolve(rel, cur.start)
         before_prior = [p for p in sent.prior_abs if p.start < cur.start]
@@ -242,10 +267,25 @@ def _period_of(sent: _Sentence, cur: Amt) -> tuple[bool, str | None]:
     return _period_stated_later(sent, cur)
 
 
+def _same_part_of_year(sent: _Sentence, cur: Amt, label: str) -> str:
+    """A comparative dated by a year only ("a third-quarter loss of X compared with a profit of Y
+    in 2007") against a current sub-period is the same sub-period of that year (Q3 2007)."""
+    own, ref = parse_label(label), sent.reference(cur.start)
+    if own.sub != "FY" or own.year is None or ref is None or parse_label(ref).sub in ("", "FY"):
+        return label
+    if not re.fullmatch(
+        r"(?:19|20)\d{2}", sent.text[cur.own.start : cur.own.end] if cur.own else ""
+    ):
+        return label
+    return with_year(ref, own.year) or label
+
+
 def _period_stated_later(sent: _Sentence, cur: Amt) -> tuple[bool, str | None]:
     """A level with no period before it: the sentence's current period stated after it ("net
     sales of X and an operating margin of Y in 2006"), none when the sentence states none (a
     null period), undecided when a forecast stands between them ("X; it expects growth in 2010")."""
+    if any(_is_last_year(sent, p) for p in sent.periods if p.end <= cur.start):
+        return True, "FY"  # "Last year the company raised its turnover to X"
     after = [
         p
         for p in sent.current_abs
