@@ -74,7 +74,7 @@ AMOUNT_RE = re.compile(
     rf"(?:\s?(?P<scale>{_SCALE}))?"
     rf"(?P<sub>{_SUB})?"
     rf"(?:\s?(?P<pp>{_PP})|\s?(?P<pct>{_PCT}))?"
-    rf"(?:\s?(?P<suf>{_SUFFIX}))?"
+    rf"(?(pre)|(?:\s?(?P<suf>{_SUFFIX}))?)"
     rf"(?P<ps>{PER_SHARE})?"
     rf"(?P<close>\))?"
 )

@@ -79,7 +79,7 @@ def _clean_name(raw: str) -> str | None:
 
 #: numbers, years and period labels ("2009", "Q3", "FY2019", "9M") are not parts of a name;
 #: "3M", "7-Eleven" and "C12" are
-_NOT_A_NAME_WORD = re.compile(r"(?i:[\d.,]+|'?\d{2,4}s?|q[1-4]|h[12]|fy\d*|\d+m|\d+[qh])")
+_NOT_A_NAME_WORD = re.compile(r"(?i:[\d.,]+|'?\d{2,4}s?|q[1-4]|h[12]|fy\d*|9m|\d[qh])")
 
 _METRIC_WORDS = frozenset(
     w for forms in METRIC_SYNONYMS.values() for form in forms for w in form.split()

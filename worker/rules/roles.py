@@ -23,6 +23,7 @@ from worker.rules.cues import (
     LEVEL_VERB,
     continues_list,
 )
+from worker.rules.mentions import MetricMention
 
 
 @dataclass(slots=True)
@@ -37,6 +38,7 @@ class Amt:
     bare: bool = False  # a comparative in parentheses with no period of its own (yet)
     anchor: int | None = None  # index of the amount an "or $1.18 per share" belongs to
     own: PeriodMention | None = None
+    metric: MetricMention | None = None  # given by a "respectively" list
 
     @property
     def start(self) -> int:
@@ -75,6 +77,23 @@ def _tight_pair(s: str, prev: Amt, cur: Amt, between: str) -> bool:
     return False
 
 
+def _lost_parens(prev: Amt, cur: Amt, between: str) -> bool:
+    """ "EUR 7.6 million EUR 2.5 million", "EUR 64.1 58.9 million": a prior-period comparative
+    whose parentheses were lost. It is never a fact; when only it carries the scale, the scale of
+    the first is not decided either ("never 64.1 as 64.1 euros")."""
+    pa, ca = prev.mention.amount, cur.mention.amount
+    if not re.fullmatch(r"\s+", between) or pa.currency is None or pa.unit is Unit.PERCENT:
+        return False
+    if ca.currency not in (None, pa.currency) or ca.unit is Unit.PERCENT:
+        return False
+    if cur.mention.negative_marked and not prev.mention.negative_marked:
+        return False  # "EUR 5 -6 million": a range
+    cur.dropped = True
+    if ca.scaled and not pa.scaled:
+        prev.dropped = True
+    return True
+
+
 def _is_range(s: str, prev: Amt, cur: Amt, between: str) -> bool:
     """ "10 % -20 %", "$5 million to $7 million" (not "from $5 million to $7 million")."""
     pa, ca = prev.mention.amount, cur.mention.amount
@@ -95,7 +114,7 @@ def mark_neighbours(s: str, amounts: list[Amt]) -> None:
     for i in range(1, len(amounts)):
         prev, cur = amounts[i - 1], amounts[i]
         between = s[prev.end : cur.start]
-        if _tight_pair(s, prev, cur, between):
+        if _tight_pair(s, prev, cur, between) or _lost_parens(prev, cur, between):
             continue
         if _is_range(s, prev, cur, between):
             prev.dropped = cur.dropped = True
@@ -156,7 +175,7 @@ def mark_comparatives(s: str, amounts: list[Amt], periods: list[PeriodMention]) 
 
 #: where a clause about another thing starts: a period after it is not the amount's own
 _CLAUSE_END = re.compile(
-    r"\s[,;]\s(?:which|while|whereas|but|and\s(?:the|its|it|our|we))\b|\s;\s|,\s(?:which|while)\b",
+    r"\s?[,;]\s(?:which|while|whereas|but|and\s(?:the|its|it|our|we))\b|\s;\s",
     re.IGNORECASE,
 )
 
@@ -190,6 +209,8 @@ def assign_own_periods(s: str, amounts: list[Amt], periods: list[PeriodMention])
             ),
             None,
         )
+        if own is not None and GUIDANCE.search(s, cur.end, own.start):
+            own = None  # "X, and it expects growth in 2010": 2010 is the forecast's
         labelled = _LABELLED_PAREN.search(s[: cur.start]) if cur.comparative else None
         if labelled is not None:  # "(2020: £4.2 million)"
             inside = [p for p in periods if labelled.start() <= p.start and p.end <= cur.start]

@@ -38,6 +38,7 @@ from worker.rules.cues import (
     gap_ok,
 )
 from worker.rules.mentions import MetricMention, find_metrics
+from worker.rules.respectively import pair_respectively
 from worker.rules.roles import (
     Amt,
     assign_own_periods,
@@ -59,6 +60,9 @@ class Candidate:
     unit: Unit
     period: str | None
 
+
+#: a result given as "in the red" is a loss ("closed the year in the red with a net result of")
+_IN_THE_RED = re.compile(r"\bin\s+the\s+red\b[^.;]{0,60}$", re.IGNORECASE)
 
 #: periods named relative to the current one ("a year earlier", "the prior quarter")
 _RELATIVE = ("prev", "same", "prev_step")
@@ -150,6 +154,7 @@ def sentence_facts(s: str, carry: str | None = None) -> SentenceFacts:
     mark_non_levels(s, sent.amounts)
     mark_comparatives(s, sent.amounts, sent.periods)
     assign_own_periods(s, sent.amounts, sent.periods)
+    pair_respectively(s, sent.amounts, sent.metrics)
     sent.split_periods()
     out = []
     for idx, cur in enumerate(sent.amounts):
@@ -187,7 +192,8 @@ def _candidate(sent: _Sentence, idx: int, cur: Amt) -> Candidate | None:
         return None
     name, unit, currency = typed
     value = cur.mention.amount.value
-    if metric.loss and metric_base(name) in INCOME_METRICS and value > 0:
+    loss = metric.loss or bool(_IN_THE_RED.search(s[: cur.start]))
+    if loss and metric_base(name) in INCOME_METRICS and value > 0:
         value = -value
     ok, period = _period_of(sent, cur)
     if not ok:
@@ -304,6 +310,8 @@ def _governing_metric(sent: _Sentence, cur: Amt) -> MetricMention | None:
     s = sent.text
     while cur.anchor is not None:
         cur = sent.amounts[cur.anchor]
+    if cur.metric is not None:
+        return cur.metric
     after = s[cur.end :]
     if cur.mention.amount.unit is not Unit.PERCENT:
         m = re.match(r"^\s*(?:(?:in|of)\s+)?", after)

@@ -1,0 +1,329 @@
+"""The rules extractor on unseen kinds of sentence: the right period, sign and scope, or nothing.
+
+Every sentence here is written for these tests; each stands for a kind of sentence, not for one
+report.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from schemas.message import ReportMessage
+from worker.extract import RulesExtractor
+from worker.rules import extract_report
+from worker.rules.company import find_company
+
+Row = tuple[str, Decimal, str | None, str | None]
+
+
+def facts(text: str) -> list[Row]:
+    return [
+        (f.metric, f.value, f.currency, f.quarter)
+        for f in (rf.fact for rf in extract_report(text).facts)
+    ]
+
+
+def d(x: str) -> Decimal:
+    return Decimal(x)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Net income was $81 million in Q3 2021, compared with $64 million in the prior "
+            "quarter and $59 million in the year-ago quarter.",
+            [
+                ("net income", d("81000000"), "USD", "Q3 2021"),
+                ("net income", d("64000000"), "USD", "Q2 2021"),
+                ("net income", d("59000000"), "USD", "Q3 2020"),
+            ],
+        ),
+        (
+            "Harbourside plc reported operating profit of £4.8 million (2020: £4.2 million).",
+            [
+                ("operating income", d("4800000"), "GBP", None),
+                ("operating income", d("4200000"), "GBP", "FY 2020"),
+            ],
+        ),
+        (
+            "Operating profit for the first half of 2009 was EUR 3.3 mn (H1 2008: EUR 2.1 mn).",
+            [
+                ("operating income", d("3300000"), "EUR", "H1 2009"),
+                ("operating income", d("2100000"), "EUR", "H1 2008"),
+            ],
+        ),
+        (
+            "Net sales for 2021 were EUR 410 million against EUR 388 million in 2020.",
+            [
+                ("revenue", d("410000000"), "EUR", "FY 2021"),
+                ("revenue", d("388000000"), "EUR", "FY 2020"),
+            ],
+        ),
+        (
+            "Revenue for the first half of 2022 was $3.1 billion versus $2.8 billion a year "
+            "earlier.",
+            [
+                ("revenue", d("3100000000"), "USD", "H1 2022"),
+                ("revenue", d("2800000000"), "USD", "H1 2021"),
+            ],
+        ),
+        (
+            "Operating profit in the third quarter rose to EUR 6.0 mn from EUR 4.1 mn in the "
+            "corresponding period of 2019.",
+            [
+                ("operating income", d("6000000"), "EUR", "Q3"),
+                ("operating income", d("4100000"), "EUR", "Q3 2019"),
+            ],
+        ),
+        (
+            "Kestrel reported a third-quarter net loss of EUR 9 million compared with a net "
+            "profit of EUR 14 million in 2008.",
+            [
+                ("net income", d("-9000000"), "EUR", "Q3"),
+                ("net income", d("14000000"), "EUR", "Q3 2008"),
+            ],
+        ),
+        # no current period is stated: the comparison's period cannot be placed
+        (
+            "Operating profit rose to EUR 15.1 mn from EUR 12.6 mn in the corresponding period "
+            "of 2019.",
+            [("operating income", d("15100000"), "EUR", None)],
+        ),
+        (
+            "Revenue for 2021 was $3.1 billion, up from $2.8 billion.",
+            [
+                ("revenue", d("3100000000"), "USD", "FY 2021"),
+            ],
+        ),
+        # the year in a later clause is not the comparison's own
+        (
+            "Northwind made an operating profit of EUR 51.0 mn, up from EUR 43.7 mn, which made "
+            "2007 its best year.",
+            [("operating income", d("51000000"), "EUR", "FY 2007")],
+        ),
+    ],
+)
+def test_comparatives_get_their_own_period_or_none(text: str, expected: list[Row]) -> None:
+    assert facts(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Operating cash flow was $912 million, $874 million and $801 million in 2017, 2016 "
+            "and 2015, respectively.",
+            [
+                ("operating cash flow", d("912000000"), "USD", "FY 2017"),
+                ("operating cash flow", d("874000000"), "USD", "FY 2016"),
+                ("operating cash flow", d("801000000"), "USD", "FY 2015"),
+            ],
+        ),
+        (
+            "In 2021, revenue and net income were $5.1 million and $0.4 million, respectively.",
+            [
+                ("revenue", d("5100000"), "USD", "FY 2021"),
+                ("net income", d("400000"), "USD", "FY 2021"),
+            ],
+        ),
+        (
+            "Operating cash flow was $912 million and $874 million in 2017, 2016 and 2015, "
+            "respectively.",
+            [],
+        ),
+        (
+            "Revenue was $5.1 million and $4.4 million in the first quarters of 2021 and 2020, "
+            "respectively.",
+            [],
+        ),
+    ],
+)
+def test_respectively_lists_pair_in_order_or_abstain(text: str, expected: list[Row]) -> None:
+    assert facts(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Brightwater Oyj reported a net loss of EUR 2.3 mn for 2019.",
+            ("net income", d("-2300000"), "EUR", "FY 2019"),
+        ),
+        (
+            "The company's operating loss was EUR 1.1 mn in the second quarter of 2020.",
+            ("operating income", d("-1100000"), "EUR", "Q2 2020"),
+        ),
+        (
+            "Loss before taxes was $5.2 million in fiscal 2019.",
+            ("profit before tax", d("-5200000"), "USD", "FY 2019"),
+        ),
+        (
+            "Kestrel AB swung to a pre-tax loss of SEK 40 mn in the fourth quarter of 2009.",
+            ("profit before tax", d("-40000000"), "SEK", "Q4 2009"),
+        ),
+        (
+            "In 2010 the company closed in the red with a net result of EUR 0.5 mn.",
+            ("net income", d("-500000"), "EUR", "FY 2010"),
+        ),
+        (
+            "Loss per share was EUR 0.12 in 2018.",
+            ("earnings per share", d("-0.12"), "EUR", "FY 2018"),
+        ),
+        (
+            "Earnings per share in 2017 amounted to a loss of EUR 0.31.",
+            ("earnings per share", d("-0.31"), "EUR", "FY 2017"),
+        ),
+    ],
+)
+def test_signs_given_by_words(text: str, expected: Row) -> None:
+    assert facts(text) == [expected]
+
+
+def test_from_a_loss_of_is_a_negative_comparative() -> None:
+    assert facts(
+        "Operating profit for 2009 was EUR 3.0 mn, up from a loss of EUR 1.2 mn in 2008."
+    ) == [
+        ("operating income", d("3000000"), "EUR", "FY 2009"),
+        ("operating income", d("-1200000"), "EUR", "FY 2008"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Growth in 2021 was driven by higher Sensors net sales of $52.3 million.",
+        "Services revenue grew by $6.1 million in 2021.",
+        "The retail segment reported profit of $ 39 million during fiscal 2004.",
+        "In 2021, revenue in the Marine division was EUR 88 million.",
+        "Cost of net revenue decreased to $149.5 million for the year ended December 31, 2019.",
+        "Income ( loss ) from discontinued operations for 2019 was a loss of $ 47 million.",
+        "In the first quarter of 2010 , the mark-to-market result was a pretax profit of EUR 13 "
+        "million.",
+        "The main index was down 0.3 pct at 8,256.02 on turnover of 813.1 mln eur .",
+        "The loss for the third quarter of 2007 was EUR 0.3 mn smaller than in the second quarter.",
+        "Olvi , which controls a 94 percent stake in Ragnar , said its sales reached 15.0 "
+        "million euros last year .",
+    ],
+)
+def test_parts_changes_and_other_entities_are_not_the_company_level(text: str) -> None:
+    assert facts(text) == []
+
+
+def test_a_flattened_table_without_units_per_cell_is_left_out() -> None:
+    text = (
+        "EUR million unless stated otherwise Q3/21 Q3/20 9M/21 9M/20 Net sales 142.0 120.4 "
+        "411.7 365.2 Operating profit 12.1 9.8 30.2 25.0"
+    )
+    assert facts(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "period"),
+    [
+        ("Revenue in fiscal 2019 was $1.4 billion.", "FY 2019"),
+        ("FY19 revenue was $1.4 billion.", "FY 2019"),
+        ("For the year ended 30 June 2019, revenue was AUD 88 million.", "FY 2019"),
+        ("For the fiscal years ended june 30 , 2016 revenue was $ 181 million.", "FY 2016"),
+        ("Net sales in 1-9/2008 were EUR 45.2 mn.", "9M 2008"),
+        ("Net sales in January-September 2008 were EUR 45.2 mn.", "9M 2008"),
+        ("Net sales in the last quarter of 2010 were EUR 12.5 mn.", "Q4 2010"),
+        ("Net profit in the first half of 2009 was EUR 3.3 mn.", "H1 2009"),
+        ("Last year the company raised its turnover to 7 million litas.", "FY"),
+        ("8 May 2009 - Its net sales were EUR 4.4 mn in the first quarter of 2009.", "Q1 2009"),
+    ],
+)
+def test_periods_as_written(text: str, period: str) -> None:
+    [(_, _, _, found)] = facts(text)
+    assert found == period
+
+
+def test_one_period_stated_for_several_amounts() -> None:
+    assert facts(
+        "Acme reported net income of $7.7 million and revenue of $42.1 million for Q2 2024."
+    ) == [
+        ("net income", d("7700000"), "USD", "Q2 2024"),
+        ("revenue", d("42100000"), "USD", "Q2 2024"),
+    ]
+
+
+def test_a_forecast_between_an_amount_and_a_later_period_leaves_the_period_undecided() -> None:
+    assert facts("Net sales were EUR 5.0 mn, and the company expects growth in 2010.") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "currency"),
+    [
+        ("Earnings per share were EUR1 .25 in 2008.", d("1.25"), "EUR"),
+        ("Revenue was NOK3 .4 bn in 2008.", d("3400000000"), "NOK"),
+        ("The dividend is AU 12 cents per share for 2019.", d("0.12"), "AUD"),
+        ("Revenue was $ 2218 million in 2019.", d("2218000000"), "USD"),
+        ("Revenue rose to euro74 .2 million in 2008.", d("74200000"), "EUR"),
+        ("Revenue was EURO 2.3 billion in 2008.", d("2300000000"), "EUR"),
+        ("In 2005 the bank posted a net profit of Lt 8.2 mn .", d("8200000"), "LTL"),
+    ],
+)
+def test_amount_forms(text: str, value: Decimal, currency: str) -> None:
+    [(_, found, cur, _)] = facts(text)
+    assert (found, cur) == (value, currency)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # two values sharing one scale: the first one's scale is not decided
+        ("Net sales were EUR 64.1 58.9 million in 2009.", []),
+        # a comparative whose parentheses were lost is not a fact
+        (
+            "Operating cash flow was EUR 7.6 million EUR 2.5 million in 2009.",
+            [("operating cash flow", d("7600000"), "EUR", "FY 2009")],
+        ),
+        (
+            "Revenue in 2007 was CAD 41 million ( approximately EUR 27 million ).",
+            [("revenue", d("41000000"), "CAD", "FY 2007")],
+        ),
+    ],
+)
+def test_amounts_side_by_side(text: str, expected: list[Row]) -> None:
+    assert facts(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "name"),
+    [
+        ("3M reported net income of $1.2 billion for the first quarter of 2021.", "3M"),
+        ("7-Eleven posted revenue of $22.4 billion in fiscal 2020.", "7-Eleven"),
+        ("Company C12 reported revenue of EUR 4.0 mn in 2018.", "C12"),
+        ("Swedish engineering group Lindqvist reports net sales of SEK 5.2 bn.", "Lindqvist"),
+        ("Northwind , however , narrowed its net loss to EUR 5.0 mn.", "Northwind"),
+        ("The Brightwater group posted sales of 84 million kroons for 2007 .", "Brightwater group"),
+        ("Finnish maker Salvia Oy ( HEL : SAL1V ) said today its sales rose.", "Salvia Oy"),
+        ("The Lithuanian brewery 's sales reached 15.0 million euros .", None),
+        ("In Q3 2021 revenue was $5 million.", None),
+    ],
+)
+def test_company_names(sentence: str, name: str | None) -> None:
+    assert find_company(sentence) == name
+
+
+def test_amounts_left_unassigned_are_counted() -> None:
+    text = (
+        "Revenue for 2021 was $3.1 billion, up from $2.8 billion. Services revenue grew by "
+        "$6.1 million."
+    )
+    result = extract_report(text)
+    assert len(result.facts) == 1
+    assert (result.amounts, result.unassigned) == (3, 2)
+
+
+def test_the_rules_extractor_reports_the_unassigned_count() -> None:
+    message = ReportMessage.model_construct(
+        report_id="r1",
+        raw_text="Revenue for 2021 was $3.1 billion, up from $2.8 billion.",
+        company_hint=None,
+    )
+    [extraction] = RulesExtractor().extract([message]).values()
+    assert len(extraction.facts) == 1
+    assert extraction.unassigned_amounts == 1

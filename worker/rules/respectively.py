@@ -1,0 +1,74 @@
+""" "Respectively" lists: amounts paired in order with the periods or metrics listed beside them.
+Pure.
+
+"Operating cash flow was $912 million, $874 million and $801 million in 2017, 2016 and 2015,
+respectively" gives each amount its year; "revenue and net income were $5.1 million and $0.4
+million, respectively" gives each amount its metric. When the counts differ, or the list is not
+one of years or metrics, every amount of the list is left out: the pairing is not decided.
+"""
+
+from __future__ import annotations
+
+import re
+
+from schemas.periods import format_label
+from worker.normalize.period_text import PeriodMention
+from worker.rules.mentions import MetricMention
+from worker.rules.roles import Amt
+
+_RESPECTIVELY = re.compile(r"\brespectively\b", re.IGNORECASE)
+_LIST_GAP = re.compile(r"[\s,]*(?:and\s+)?", re.IGNORECASE)
+_YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
+_SUB_PERIOD = re.compile(r"\b(?:quarters?|halves|half|months|q[1-4]|h[12])\b", re.IGNORECASE)
+_METRIC_GAP = re.compile(r"\s*(?:,\s*)?(?:and\s+)?(?:the\s+|its\s+)?", re.IGNORECASE)
+
+
+def pair_respectively(s: str, amounts: list[Amt], metrics: list[MetricMention]) -> None:
+    """Give the amounts of each "respectively" list their periods or metrics, or leave them out."""
+    for r in _RESPECTIVELY.finditer(s):
+        run = _run_before(s, amounts, r.start())
+        if len(run) < 2:
+            continue
+        tail = s[run[-1].end : r.start()]
+        if _YEAR.search(tail):
+            _pair_years(tail, run)
+        else:
+            _pair_metrics(s, run, metrics)
+
+
+def _run_before(s: str, amounts: list[Amt], pos: int) -> list[Amt]:
+    """The amounts listed just before ``pos``: "$912 million, $874 million and $801 million"."""
+    live = [a for a in amounts if a.primary and not a.dropped and a.end <= pos]
+    run: list[Amt] = []
+    for a in reversed(live):
+        if run and not _LIST_GAP.fullmatch(s[a.end : run[0].start]):
+            break
+        run.insert(0, a)
+    return run
+
+
+def _pair_years(tail: str, run: list[Amt]) -> None:
+    years = [int(y) for y in _YEAR.findall(tail)]
+    if len(years) != len(run) or _SUB_PERIOD.search(tail):
+        for a in run:
+            a.skip = True
+        return
+    for a, year in zip(run, years, strict=True):
+        a.own = PeriodMention(a.start, a.end, "abs", format_label("FY", year))
+        a.bare = False
+
+
+def _pair_metrics(s: str, run: list[Amt], metrics: list[MetricMention]) -> None:
+    """ "revenue and net income were X and Y": the metrics listed before the amounts, in order."""
+    before = [m for m in metrics if m.end <= run[0].start and m.canonical is not None]
+    listed: list[MetricMention] = []
+    for m in reversed(before):
+        if listed and not _METRIC_GAP.fullmatch(s[m.end : listed[0].start]):
+            break
+        listed.insert(0, m)
+    if len(listed) != len(run):
+        for a in run:
+            a.skip = True
+        return
+    for a, m in zip(run, listed, strict=True):
+        a.metric = m
