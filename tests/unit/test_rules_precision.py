@@ -327,3 +327,55 @@ def test_the_rules_extractor_reports_the_unassigned_count() -> None:
     [extraction] = RulesExtractor().extract([message]).values()
     assert len(extraction.facts) == 1
     assert extraction.unassigned_amounts == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # in a forecast, the level it starts from is an actual
+        (
+            "Net sales in 2011 are seen to have grown to EUR 61.0 m from EUR 58.2 m in 2010 .",
+            [("revenue", d("58200000"), "EUR", "FY 2010")],
+        ),
+        (
+            "The company expects revenue to rise to $5 billion in 2012 from $4.2 billion in 2011.",
+            [("revenue", d("4200000000"), "USD", "FY 2011")],
+        ),
+        # "larger-than-expected" describes an actual
+        (
+            "Alder slipped to a larger-than-expected pretax loss of EUR12m in the second quarter "
+            "of 2009 .",
+            [("profit before tax", d("-12000000"), "EUR", "Q2 2009")],
+        ),
+        # a period after "compared to" is the comparison's, not the amount's
+        (
+            "Gross margin as a percent of net sales of 34 percent was flat compared to fiscal "
+            "2012 .",
+            [("gross margin", d("34"), None, None)],
+        ),
+        # a stray currency code between the metric and its amount
+        (
+            "Its net sales EUR decreased to EUR 1,120.4 mn in January-June 2009 .",
+            [("revenue", d("1120400000"), "EUR", "H1 2009")],
+        ),
+        (
+            "Earnings per share EPS in 2006 amounted to a loss of EUR0 .31 .",
+            [("earnings per share", d("-0.31"), "EUR", "FY 2006")],
+        ),
+        (
+            "Operating profit excluding restructuring costs grew to EUR 14.5 million in 2008 .",
+            [("adjusted operating income", d("14500000"), "EUR", "FY 2008")],
+        ),
+        (
+            "Cash provided by operations was $ 6.8 billion in 2012 , $ 6.1 billion in 2011 and "
+            "$ 5.5 billion in 2010 .",
+            [
+                ("operating cash flow", d("6800000000"), "USD", "FY 2012"),
+                ("operating cash flow", d("6100000000"), "USD", "FY 2011"),
+                ("operating cash flow", d("5500000000"), "USD", "FY 2010"),
+            ],
+        ),
+    ],
+)
+def test_more_kinds_of_sentence(text: str, expected: list[Row]) -> None:
+    assert facts(text) == expected

@@ -46,7 +46,7 @@ ADJUSTED_BEFORE_RE = re.compile(
 #: "(ex one-off costs)"): at the start of the text after a metric, or at the end of a metric name.
 _ADJUSTED_AFTER = (
     r",?\s*\(?(?:excluding|before|excl\.?|ex)\s(?:non-?recurring|one-?off|special|exceptional|"
-    r"extraordinary|one-?time)\s(?:items|charges|costs)\)?"
+    r"extraordinary|one-?time|restructuring)\s(?:items|charges|costs)\)?"
 )
 ADJUSTED_AFTER_RE = re.compile("^" + _ADJUSTED_AFTER, re.IGNORECASE)
 _ADJUSTED_SUFFIX_RE = re.compile(_ADJUSTED_AFTER + "$", re.IGNORECASE)

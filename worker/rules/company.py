@@ -8,7 +8,7 @@ from schemas.standards import METRIC_SYNONYMS
 from worker.rules.mentions import FORMS, MENTION_RE, SEGMENT_CAPS, words
 
 #: a capitalised word, or one that starts with digits ("3M", "7-Eleven")
-_CAP = r"(?:[A-Z]|\d+-?[A-Z])[\w&.\-]*"
+_CAP = r"(?:[A-Z]|\d+-?[A-Z])[\w&.+\-]*"
 _LEGAL = (
     r"(?:Oyj|Abp|Inc\.?|Incorporated|Corp\.?|Corporation|Ltd\.?|Limited|plc|PLC|Plc|AG|SA|S\.A\.|"
     r"NV|N\.V\.|AB|ASA|A/S|SE|SpA|S\.p\.A\.|GmbH|LLC|L\.P\.|Co\.|Holdings?|Group|group|Oy)"
@@ -33,7 +33,8 @@ _STRIP_WORDS = words(
     """
     the company companies finnish swedish norwegian danish icelandic estonian latvian lithuanian
     german french british uk us u.s. american canadian japanese chinese indian dutch swiss
-    nordic scandinavian russian polish italian spanish australian korean
+    nordic scandinavian russian polish italian spanish australian korean also however meanwhile
+    separately additionally moreover furthermore
     """
 )
 _NOT_NAMES = words(

@@ -24,9 +24,12 @@ _GAP_WORDS = words(
     new slightly significantly sharply strongly marginally further more less both each same
     period corresponding end ended ending representing represented corresponding equal
     equivalent stable flat unchanged net consolidated group company totalled year-on-year
-    year-over-year approximately reaching remained per share diluted basic
+    year-over-year approximately reaching remained per share diluted basic reach comes seen
+    quarter quarters year years half months month fiscal financial percent percentage
     """
 )
+#: a currency code standing alone between a metric and its amount ("net sales EUR decreased to")
+_GAP_CODE = re.compile(r"[A-Z]{3}")
 _GAP_TOKEN = re.compile(r"[A-Za-z][\w'’-]*|\d+(?:[.,]\d+)*|[^\s\w]")
 _GAP_PUNCT = frozenset(",():;-–—'’\"")
 _MAX_GAP_WORDS = 30
@@ -63,10 +66,10 @@ PERIODISH = words(
     """
 )
 GUIDANCE = re.compile(
-    r"\b(?:expects?|expected|expecting|forecasts?|forecasted|guidance|outlook|targets?|targeted|"
+    r"(?<!than-)(?<!than\s)\b(?:expects?|expected|expecting|forecasts?|forecasted|guidance|outlook|targets?|targeted|"
     r"estimates?|estimated|consensus|analysts?|projects?|projected|projection|anticipates?|"
     r"anticipated|aims?|plans?|predicts?|sees|will|would|could|should|might|(?-i:may)|likely|"
-    r"expectations?|guides?|guided)\b",
+    r"expectations?|guides?|guided|(?:is|are)\s+seen)\b",
     re.IGNORECASE,
 )
 LEVEL_VERB = re.compile(
@@ -106,7 +109,9 @@ def gap_ok(s: str, lo: int, hi: int, covered: list[tuple[int, int]]) -> bool:
         if tok in _GAP_PUNCT:
             continue
         words += 1
-        if words > _MAX_GAP_WORDS or tok.lower() not in _GAP_WORDS:
+        if words > _MAX_GAP_WORDS or (
+            tok.lower() not in _GAP_WORDS and not _GAP_CODE.fullmatch(tok)
+        ):
             return False
     return True
 

@@ -115,7 +115,9 @@ _ALLOWED_BEFORE = words(
     but quarter half year half-year period months interim diluted basic gaap ifrs statutory 's s
     ' was were is are reported posted recorded generated earned achieved had has have saw booked
     delivered showed also both when where than versus vs compared said says reports stated
-    combined overall corporate entire
+    combined overall corporate entire expects expect expected sees forecasts raised lifted cut
+    narrowed widened increased decreased improved boosted grew larger smaller bigger higher lower
+    strong weak solid
     """
 )
 SEGMENT_CAPS = words(
@@ -164,8 +166,17 @@ def find_metrics(s: str, spans: list[tuple[int, int]]) -> list[MetricMention]:
             mention.base = bool(_BASE_BEFORE.search(before))
         out.append(mention)
     _predicates_of_blockers(s, out)
+    _appositions(s, out)
     _bare_forms(out)
     return out
+
+
+def _appositions(s: str, out: list[MetricMention]) -> None:
+    """ "Earnings per share EPS", "operating profit ( EBIT )": the second names the first again."""
+    for prev, cur in itertools.pairwise(out):
+        same = prev.canonical is not None and prev.canonical == cur.canonical
+        if same and re.fullmatch(r"[\s()]*", s[prev.end : cur.start]):
+            cur.segment = prev.segment
 
 
 def _bare_forms(out: list[MetricMention]) -> None:
@@ -268,7 +279,7 @@ def _is_segment(s: str, start: int, spans: list[tuple[int, int]]) -> bool:
         if low in ADJUSTED_WORDS or low in ("total", "consolidated"):
             i = prev.start(1)
             continue
-        if low in _ALLOWED_BEFORE or word.isdigit():
+        if low in _ALLOWED_BEFORE or word.isdigit() or low.endswith("-expected"):
             return False
         if word[0].isupper():
             return low in SEGMENT_CAPS

@@ -21,6 +21,7 @@ from worker.rules.cues import (
     COMPONENT_AFTER,
     GUIDANCE,
     LEVEL_VERB,
+    PRIOR_PERIOD_BEFORE,
     continues_list,
 )
 from worker.rules.mentions import MetricMention
@@ -129,6 +130,14 @@ def mark_neighbours(s: str, amounts: list[Amt]) -> None:
                 amounts[i + 1].dropped = True
 
 
+#: "... to grow to X from Y in 2009": in a forecast, the level it starts from is an actual
+_ACTUAL_IN_FORECAST = re.compile(
+    r"\s*(?:in|for)\s+(?:the\s+)?(?:(?:first|second|third|fourth|last)\s+(?:quarter|half)\s+"
+    r"(?:of\s+)?)?(?:fiscal\s+)?(?:19|20)\d{2}\b",
+    re.IGNORECASE,
+)
+
+
 def mark_non_levels(s: str, amounts: list[Amt]) -> None:
     """Changes ("up by $5 million"), points, components ("a gain on the sale"), guidance and
     analyst estimates are not levels of a metric."""
@@ -140,7 +149,9 @@ def mark_non_levels(s: str, amounts: list[Amt]) -> None:
             cur.skip = True
         guidance = [g.end() for g in GUIDANCE.finditer(before)]
         if guidance and not LEVEL_VERB.search(s[guidance[-1] : cur.start]):
-            cur.skip = True
+            cur.skip = not _ACTUAL_IN_FORECAST.match(s, cur.end) or not re.search(
+                r"\bfrom\s+(?:a\s+|the\s+)?$", before, re.IGNORECASE
+            )
         if re.match(r"^\s*(?:consensus|analyst|estimate)", after, re.IGNORECASE):
             cur.skip = True
     for cur in amounts:
@@ -205,7 +216,10 @@ def assign_own_periods(s: str, amounts: list[Amt], periods: list[PeriodMention])
             (
                 p
                 for p in periods
-                if cur.end <= p.start < nxt and p.kind != "date" and not _is_label_of_next(s, p)
+                if cur.end <= p.start < nxt
+                and p.kind != "date"
+                and not _is_label_of_next(s, p)
+                and (cur.comparative or not PRIOR_PERIOD_BEFORE.search(s[: p.start]))
             ),
             None,
         )

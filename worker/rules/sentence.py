@@ -289,7 +289,8 @@ def _same_part_of_year(sent: _Sentence, cur: Amt, label: str) -> str:
 def _period_stated_later(sent: _Sentence, cur: Amt) -> tuple[bool, str | None]:
     """A level with no period before it: the sentence's current period stated after it ("net
     sales of X and an operating margin of Y in 2006"), none when the sentence states none (a
-    null period), undecided when a forecast stands between them ("X; it expects growth in 2010")."""
+    null period), undecided when a forecast or a dated comparison stands between them ("X; it
+    expects growth in 2010")."""
     if any(_is_last_year(sent, p) for p in sent.periods if p.end <= cur.start):
         return True, "FY"  # "Last year the company raised its turnover to X"
     after = [
@@ -301,6 +302,11 @@ def _period_stated_later(sent: _Sentence, cur: Amt) -> tuple[bool, str | None]:
         return True, None
     if GUIDANCE.search(sent.text, cur.end, after[0].start):
         return False, None
+    if any(
+        a.comparative and a.own is not None and cur.end <= a.start < after[0].start
+        for a in sent.amounts
+    ):
+        return False, None  # "X, as compared with Y in Q3 2008, ... for the third quarter"
     return True, after[0].label
 
 
