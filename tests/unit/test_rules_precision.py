@@ -196,15 +196,15 @@ def test_from_a_loss_of_is_a_negative_comparative() -> None:
     [
         "Growth in 2021 was driven by higher Sensors net sales of $52.3 million.",
         "Services revenue grew by $6.1 million in 2021.",
-        "The retail segment reported profit of $ 39 million during fiscal 2004.",
+        "The Marine segment reported operating profit of $ 12 million during fiscal 2015.",
         "In 2021, revenue in the Marine division was EUR 88 million.",
-        "Cost of net revenue decreased to $149.5 million for the year ended December 31, 2019.",
-        "Income ( loss ) from discontinued operations for 2019 was a loss of $ 47 million.",
-        "In the first quarter of 2010 , the mark-to-market result was a pretax profit of EUR 13 "
+        "Cost of net revenue rose to $81.2 million for the year ended December 31, 2021.",
+        "Income ( loss ) from discontinued operations for 2016 was a loss of $ 18 million.",
+        "In the second quarter of 2015 , the hedging result came to a pretax profit of EUR 8 "
         "million.",
-        "The main index was down 0.3 pct at 8,256.02 on turnover of 813.1 mln eur .",
-        "The loss for the third quarter of 2007 was EUR 0.3 mn smaller than in the second quarter.",
-        "Olvi , which controls a 94 percent stake in Ragnar , said its sales reached 15.0 "
+        "The main index rose 1.2 pct to 3,105.40 on turnover of 420.5 mln eur .",
+        "Net loss for the fourth quarter of 2014 was EUR 1.4 mn smaller than a year before.",
+        "Harrow , which holds a 70 percent stake in Vinter , said its sales reached 22.0 "
         "million euros last year .",
     ],
 )
@@ -231,8 +231,8 @@ def test_a_flattened_table_without_units_per_cell_is_left_out() -> None:
         ("Net sales in January-September 2008 were EUR 45.2 mn.", "9M 2008"),
         ("Net sales in the last quarter of 2010 were EUR 12.5 mn.", "Q4 2010"),
         ("Net profit in the first half of 2009 was EUR 3.3 mn.", "H1 2009"),
-        ("Last year the company raised its turnover to 7 million litas.", "FY"),
-        ("8 May 2009 - Its net sales were EUR 4.4 mn in the first quarter of 2009.", "Q1 2009"),
+        ("Last year, net sales were EUR 3.9 million.", "FY"),
+        ("12 June 2014 - Its net sales were EUR 4.4 mn in the first quarter of 2014.", "Q1 2014"),
     ],
 )
 def test_periods_as_written(text: str, period: str) -> None:
@@ -260,9 +260,9 @@ def test_a_forecast_between_an_amount_and_a_later_period_leaves_the_period_undec
         ("Revenue was NOK3 .4 bn in 2008.", d("3400000000"), "NOK"),
         ("The dividend is AU 12 cents per share for 2019.", d("0.12"), "AUD"),
         ("Revenue was $ 2218 million in 2019.", d("2218000000"), "USD"),
-        ("Revenue rose to euro74 .2 million in 2008.", d("74200000"), "EUR"),
-        ("Revenue was EURO 2.3 billion in 2008.", d("2300000000"), "EUR"),
-        ("In 2005 the bank posted a net profit of Lt 8.2 mn .", d("8200000"), "LTL"),
+        ("Revenue rose to euro52 .4 million in 2013.", d("52400000"), "EUR"),
+        ("Revenue was EURO 1.9 billion in 2013.", d("1900000000"), "EUR"),
+        ("In 2006 the lender earned a net profit of Lt 3.6 mn .", d("3600000"), "LTL"),
     ],
 )
 def test_amount_forms(text: str, value: Decimal, currency: str) -> None:
@@ -277,12 +277,12 @@ def test_amount_forms(text: str, value: Decimal, currency: str) -> None:
         ("Net sales were EUR 64.1 58.9 million in 2009.", []),
         # a comparative whose parentheses were lost is not a fact
         (
-            "Operating cash flow was EUR 7.6 million EUR 2.5 million in 2009.",
-            [("operating cash flow", d("7600000"), "EUR", "FY 2009")],
+            "Operating cash flow was EUR 5.2 million EUR 4.9 million in 2012.",
+            [("operating cash flow", d("5200000"), "EUR", "FY 2012")],
         ),
         (
-            "Revenue in 2007 was CAD 41 million ( approximately EUR 27 million ).",
-            [("revenue", d("41000000"), "CAD", "FY 2007")],
+            "Revenue in 2012 was CAD 50 million ( approximately EUR 34 million ).",
+            [("revenue", d("50000000"), "CAD", "FY 2012")],
         ),
     ],
 )
@@ -297,10 +297,10 @@ def test_amounts_side_by_side(text: str, expected: list[Row]) -> None:
         ("7-Eleven posted revenue of $22.4 billion in fiscal 2020.", "7-Eleven"),
         ("Company C12 reported revenue of EUR 4.0 mn in 2018.", "C12"),
         ("Swedish engineering group Lindqvist reports net sales of SEK 5.2 bn.", "Lindqvist"),
-        ("Northwind , however , narrowed its net loss to EUR 5.0 mn.", "Northwind"),
-        ("The Brightwater group posted sales of 84 million kroons for 2007 .", "Brightwater group"),
-        ("Finnish maker Salvia Oy ( HEL : SAL1V ) said today its sales rose.", "Salvia Oy"),
-        ("The Lithuanian brewery 's sales reached 15.0 million euros .", None),
+        ("Northwind , however , narrowed its net loss to EUR 4.2 mn.", "Northwind"),
+        ("The Brightwater group posted sales of 61 million kroons for 2006 .", "Brightwater group"),
+        ("Finnish maker Salvia Oy ( HEL : SLV2V ) said today its sales rose.", "Salvia Oy"),
+        ("The Estonian dairy 's sales reached 22.0 million euros .", None),
         ("In Q3 2021 revenue was $5 million.", None),
     ],
 )
@@ -334,7 +334,7 @@ def test_the_rules_extractor_reports_the_unassigned_count() -> None:
     [
         # in a forecast, the level it starts from is an actual
         (
-            "Net sales in 2011 are seen to have grown to EUR 61.0 m from EUR 58.2 m in 2010 .",
+            "Net sales for 2011 are seen to reach EUR 61.0 m , up from EUR 58.2 m in 2010 .",
             [("revenue", d("58200000"), "EUR", "FY 2010")],
         ),
         (
@@ -343,36 +343,36 @@ def test_the_rules_extractor_reports_the_unassigned_count() -> None:
         ),
         # "larger-than-expected" describes an actual
         (
-            "Alder slipped to a larger-than-expected pretax loss of EUR12m in the second quarter "
-            "of 2009 .",
-            [("profit before tax", d("-12000000"), "EUR", "Q2 2009")],
+            "Alder posted a larger-than-expected pretax loss of EUR12m in the second quarter "
+            "of 2013 .",
+            [("profit before tax", d("-12000000"), "EUR", "Q2 2013")],
         ),
         # a period after "compared to" is the comparison's, not the amount's
         (
-            "Gross margin as a percent of net sales of 34 percent was flat compared to fiscal "
+            "Gross margin as a percent of net sales was 34 percent , flat compared to fiscal "
             "2012 .",
             [("gross margin", d("34"), None, None)],
         ),
         # a stray currency code between the metric and its amount
         (
-            "Its net sales EUR decreased to EUR 1,120.4 mn in January-June 2009 .",
-            [("revenue", d("1120400000"), "EUR", "H1 2009")],
+            "Group revenue EUR rose to EUR 860.2 mn in January-June 2013 .",
+            [("revenue", d("860200000"), "EUR", "H1 2013")],
         ),
         (
-            "Earnings per share EPS in 2006 amounted to a loss of EUR0 .31 .",
-            [("earnings per share", d("-0.31"), "EUR", "FY 2006")],
+            "Earnings per share EPS for 2012 came to a loss of EUR0 .31 .",
+            [("earnings per share", d("-0.31"), "EUR", "FY 2012")],
         ),
         (
             "Operating profit excluding restructuring costs grew to EUR 14.5 million in 2008 .",
             [("adjusted operating income", d("14500000"), "EUR", "FY 2008")],
         ),
         (
-            "Cash provided by operations was $ 6.8 billion in 2012 , $ 6.1 billion in 2011 and "
-            "$ 5.5 billion in 2010 .",
+            "Cash provided by operations was $ 3.2 billion in 2016 , $ 2.9 billion in 2015 and "
+            "$ 2.4 billion in 2014 .",
             [
-                ("operating cash flow", d("6800000000"), "USD", "FY 2012"),
-                ("operating cash flow", d("6100000000"), "USD", "FY 2011"),
-                ("operating cash flow", d("5500000000"), "USD", "FY 2010"),
+                ("operating cash flow", d("3200000000"), "USD", "FY 2016"),
+                ("operating cash flow", d("2900000000"), "USD", "FY 2015"),
+                ("operating cash flow", d("2400000000"), "USD", "FY 2014"),
             ],
         ),
     ],

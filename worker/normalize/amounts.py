@@ -41,7 +41,7 @@ def _alt(words: list[str] | tuple[str, ...] | set[str]) -> str:
 
 _CODE_WORDS = sorted(CURRENCIES | {"RMB"} | set(_SCALED_CODES))
 _SYMBOL_WORDS = [s for s in CURRENCY_SYMBOLS if s != "RMB"]
-#: currency words that are also written glued before the number ("euro86 million", "EURO 2.3")
+#: currency words that are also written glued before the number ("euro52 million", "EURO 1.9")
 _PREFIX_WORDS = ("euro", "euros", "EURO")
 _PREFIX = (
     rf"(?:(?<![A-Za-z])(?:{_alt(_SYMBOL_WORDS)})|(?<![A-Za-z])(?:{_alt(_CODE_WORDS)})(?![A-Za-z])"

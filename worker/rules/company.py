@@ -68,7 +68,7 @@ def _clean_name(raw: str) -> str | None:
     while words and words[0].lower().strip(".") in _STRIP_WORDS:
         words = words[1:]
     if not words or (not words[0][0].isupper() and not words[0][0].isdigit()):
-        return None  # "the Lithuanian brewery 's": a description, not a name
+        return None  # "the Estonian dairy 's": a description, not a name
     if any(_NOT_A_NAME_WORD.fullmatch(w) for w in words):
         return None
     if words[0].lower() in _NOT_NAMES or re.fullmatch(_LEGAL, " ".join(words)):

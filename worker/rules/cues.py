@@ -28,7 +28,7 @@ _GAP_WORDS = words(
     quarter quarters year years half months month fiscal financial percent percentage
     """
 )
-#: a currency code standing alone between a metric and its amount ("net sales EUR decreased to")
+#: a currency code standing alone between a metric and its amount ("revenue EUR rose to")
 _GAP_CODE = re.compile(r"[A-Z]{3}")
 _GAP_TOKEN = re.compile(r"[A-Za-z][\w'’-]*|\d+(?:[.,]\d+)*|[^\s\w]")
 _GAP_PUNCT = frozenset(",():;-–—'’\"")

@@ -205,7 +205,7 @@ _COST_OF = re.compile(r"\bcosts?\s+of\s+$", re.IGNORECASE)
 _PART_AFTER = re.compile(
     r"^\s*\)?\s*(?:from|of)\s+(?:discontinued|continuing)\s+operations", re.IGNORECASE
 )
-#: share-trading turnover in a market report ("the index ... on turnover of EUR 813 mn")
+#: share-trading turnover in a market report ("the index ... on turnover of EUR 420 mn")
 _MARKET_REPORT = re.compile(
     r"\b(?:index|indices|shares?\s+(?:rose|fell|traded)|stock\s+exchange)\b"
 )
@@ -241,7 +241,7 @@ _CAUSE_BEFORE = re.compile(
 
 
 def _is_part(s: str, before: str, after: str) -> bool:
-    """A figure of a part of the company or a cause of a change: "the retail segment reported
+    """A figure of a part of the company or a cause of a change: "the Marine segment reported
     profit of", "revenue in the Sensors division", "driven by higher Sensors net sales of"."""
     return bool(
         _PART_SUBJECT.search(before)
@@ -256,7 +256,7 @@ _PREDICATE_GAP = re.compile(
 
 
 def _predicates_of_blockers(s: str, out: list[MetricMention]) -> None:
-    """ "the mark-to-market result was a pretax profit of ...": the metric names what a
+    """ "the hedging result came to a pretax profit of ...": the metric names what a
     non-vocabulary item came to, not the company's metric."""
     for prev, cur in itertools.pairwise(out):
         if prev.canonical is None and _PREDICATE_GAP.match(s[prev.end : cur.start]):

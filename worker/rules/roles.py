@@ -63,7 +63,7 @@ def _tight_pair(s: str, prev: Amt, cur: Amt, between: str) -> bool:
     pa, ca = prev.mention.amount, cur.mention.amount
     converted = pa.currency and ca.currency and pa.currency != ca.currency
     if converted and _CONVERSION_GAP.fullmatch(between):
-        cur.dropped = True  # "CAD 41 million ( approximately EUR 27 million )": a conversion
+        cur.dropped = True  # "CAD 50 million ( approximately EUR 34 million )": a conversion
         return True
     if not (
         re.fullmatch(r"\s*", between) or (re.fullmatch(r"\s*\(?\s*", between) and "(" in between)
@@ -79,7 +79,7 @@ def _tight_pair(s: str, prev: Amt, cur: Amt, between: str) -> bool:
 
 
 def _lost_parens(prev: Amt, cur: Amt, between: str) -> bool:
-    """ "EUR 7.6 million EUR 2.5 million", "EUR 64.1 58.9 million": a prior-period comparative
+    """ "EUR 5.2 million EUR 4.9 million", "EUR 64.1 58.9 million": a prior-period comparative
     whose parentheses were lost. It is never a fact; when only it carries the scale, the scale of
     the first is not decided either ("never 64.1 as 64.1 euros")."""
     pa, ca = prev.mention.amount, cur.mention.amount
@@ -203,7 +203,7 @@ def _is_label_of_next(s: str, p: PeriodMention) -> bool:
 
 def assign_own_periods(s: str, amounts: list[Amt], periods: list[PeriodMention]) -> None:
     """Each amount's own period: the first period after it, before the next primary amount and
-    within its clause ("..., which made 2007 a record year" is another clause); for a
+    within its clause ("..., which made it a record year" is another clause); for a
     parenthesised comparative, the period just before the parenthesis."""
     live = [a for a in amounts if not a.dropped]
     for k, cur in enumerate(live):

@@ -292,7 +292,7 @@ def _period_stated_later(sent: _Sentence, cur: Amt) -> tuple[bool, str | None]:
     null period), undecided when a forecast or a dated comparison stands between them ("X; it
     expects growth in 2010")."""
     if any(_is_last_year(sent, p) for p in sent.periods if p.end <= cur.start):
-        return True, "FY"  # "Last year the company raised its turnover to X"
+        return True, "FY"  # "Last year, net sales were X"
     after = [
         p
         for p in sent.current_abs
@@ -306,7 +306,7 @@ def _period_stated_later(sent: _Sentence, cur: Amt) -> tuple[bool, str | None]:
         a.comparative and a.own is not None and cur.end <= a.start < after[0].start
         for a in sent.amounts
     ):
-        return False, None  # "X, as compared with Y in Q3 2008, ... for the third quarter"
+        return False, None  # "X, against Y in Q2 2019, ... in the second quarter"
     return True, after[0].label
 
 
