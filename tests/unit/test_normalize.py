@@ -395,3 +395,11 @@ def test_rendered_amounts_parse_back_to_the_same_value(
 @given(st.decimals(min_value=0, max_value=10**9, places=2, allow_nan=False))
 def test_parse_number_reads_english_grouping(value: Decimal) -> None:
     assert parse_number(render(value, "comma", 2)) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("EUR -24.5 mn", "-24500000"), ("$-5", "-5"), ("EUR -0.07", "-0.07")],
+)
+def test_a_minus_after_the_currency_is_a_negative(text: str, value: str) -> None:
+    assert parse_amount(text).value == Decimal(value)

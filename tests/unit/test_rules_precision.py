@@ -379,3 +379,43 @@ def test_the_rules_extractor_reports_the_unassigned_count() -> None:
 )
 def test_more_kinds_of_sentence(text: str, expected: list[Row]) -> None:
     assert facts(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Vantor swung to a pretax loss of EUR31m in the third quarter of 2012 from a "
+            "year-earlier profit of EUR18m .",
+            [
+                ("profit before tax", d("-31000000"), "EUR", "Q3 2012"),
+                ("profit before tax", d("18000000"), "EUR", "Q3 2011"),
+            ],
+        ),
+        (
+            "Operating profit for the first half was EUR9 .1 m , falling short of the EUR11 .4 m "
+            "it made in the same period of 2013 .",
+            [
+                ("operating income", d("9100000"), "EUR", "H1"),
+                ("operating income", d("11400000"), "EUR", "H1 2013"),
+            ],
+        ),
+        (
+            "Operating result including non-recurring items rose to EUR 52mn in 2015 .",
+            [("operating income", d("52000000"), "EUR", "FY 2015")],
+        ),
+        (
+            "Revenue in the second quarter is expected to be EUR3 -4 m , as compared to EUR5 .2 m "
+            "in the second quarter 2014 .",
+            [("revenue", d("5200000"), "EUR", "Q2 2014")],
+        ),
+        (
+            "Operating income was EUR -12.3 mn in 2016 .",
+            [
+                ("operating income", d("-12300000"), "EUR", "FY 2016"),
+            ],
+        ),
+    ],
+)
+def test_comparisons_and_reported_figures(text: str, expected: list[Row]) -> None:
+    assert facts(text) == expected

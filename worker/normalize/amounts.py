@@ -68,6 +68,7 @@ AMOUNT_RE = re.compile(
     rf"(?P<neg>(?i:negative|minus)\s+|[-−](?=\s?[\d$€£¥₹(A-Z]))?"
     rf"(?P<open>\()?"
     rf"(?P<pre>{_PREFIX})?"
+    rf"(?P<neg2>(?<=[A-Za-z$€£¥₹])\s?[-−](?=\d))?"
     rf"(?P<open2>\s?\()?"
     rf"\s?(?P<num>{_NUM})"
     rf"(?P<close2>\))?"
@@ -218,7 +219,7 @@ def amount_from_match(m: re.Match[str]) -> tuple[Amount, bool, bool]:
     outer = bool(m.group("open")) and bool(m.group("close"))
     outer = outer and not m.group("suf") and not (m.group("pre") or "$")[-1].isalpha()
     parens = inner or outer
-    negative = bool(m.group("neg")) or parens
+    negative = bool(m.group("neg") or m.group("neg2")) or parens
     if negative:
         value = -abs(value)
     if m.group("pct") or m.group("pp"):

@@ -44,12 +44,16 @@ ADJUSTED_BEFORE_RE = re.compile(
 )
 #: Words after a metric that make it adjusted ("operating profit excluding non-recurring items",
 #: "(ex one-off costs)"): at the start of the text after a metric, or at the end of a metric name.
-_ADJUSTED_AFTER = (
-    r",?\s*\(?(?:excluding|before|excl\.?|ex)\s(?:non-?recurring|one-?off|special|exceptional|"
-    r"extraordinary|one-?time|restructuring)\s(?:items|charges|costs)\)?"
+_ONE_OFFS = (
+    r"(?:one-?offs|(?:non-?recurring|one-?off|special|exceptional|extraordinary|one-?time|"
+    r"restructuring)\s(?:items|charges|costs))"
 )
+_ADJUSTED_AFTER = rf",?\s*\(?(?:excluding|before|excl\.?|ex)\s{_ONE_OFFS}\)?"
 ADJUSTED_AFTER_RE = re.compile("^" + _ADJUSTED_AFTER, re.IGNORECASE)
 _ADJUSTED_SUFFIX_RE = re.compile(_ADJUSTED_AFTER + "$", re.IGNORECASE)
+#: words after a metric that say it is the reported figure ("operating result including
+#: non-recurring items"): part of the metric's name, not a component
+INCLUDING_AFTER_RE = re.compile(rf"^,?\s*\(?(?:including|incl\.?)\s{_ONE_OFFS}\)?", re.IGNORECASE)
 _LOSS_FORM = re.compile(r"\bloss(?:es)?\b|\bused in\b", re.IGNORECASE)
 
 

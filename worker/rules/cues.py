@@ -25,7 +25,8 @@ _GAP_WORDS = words(
     period corresponding end ended ending representing represented corresponding equal
     equivalent stable flat unchanged net consolidated group company totalled year-on-year
     year-over-year approximately reaching remained per share diluted basic reach comes seen
-    quarter quarters year years half months month fiscal financial percent percentage
+    quarter quarters year years half months month fiscal financial percent percentage falling
+    short expected estimated forecast projected
     """
 )
 #: a currency code standing alone between a metric and its amount ("revenue EUR rose to")
@@ -78,8 +79,9 @@ LEVEL_VERB = re.compile(
 )
 COMPARATIVE_BEFORE = re.compile(
     r"(?:\bfrom|\bcompared\s+(?:to|with)|\bversus|\bvs\.?|\bagainst|\bthan|\byear-on-year|"
-    r"\byear-over-year|\bover)\s+(?:(?:a|an|the)\s+)?(?:(?:net\s+|operating\s+)?(?:loss|profit)\s+"
-    r"(?:of\s+)?)?(?:approximately\s+|about\s+)?$",
+    r"\byear-over-year|\bover|\bshort\s+of)\s+(?:(?:a|an|the)\s+)?(?:year-(?:earlier|ago)\s+)?"
+    r"(?:(?:net\s+|operating\s+|pre-?tax\s+)?(?:loss|profit)\s+(?:of\s+)?)?"
+    r"(?:approximately\s+|about\s+)?$",
     re.IGNORECASE,
 )
 #: words just before a period that make it the comparison period ("lower than 2018",

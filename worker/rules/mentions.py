@@ -9,7 +9,12 @@ import re
 from dataclasses import dataclass
 
 from schemas.standards import ADJUSTED_WORDS, METRIC_SYNONYMS
-from worker.normalize.metrics import ADJUSTED_AFTER_RE, ADJUSTED_BEFORE_RE, is_loss_form
+from worker.normalize.metrics import (
+    ADJUSTED_AFTER_RE,
+    ADJUSTED_BEFORE_RE,
+    INCLUDING_AFTER_RE,
+    is_loss_form,
+)
 
 
 def words(text: str) -> frozenset[str]:
@@ -156,6 +161,9 @@ def find_metrics(s: str, spans: list[tuple[int, int]]) -> list[MetricMention]:
         after = ADJUSTED_AFTER_RE.match(s[end:])
         if after:
             adjusted, end = True, end + after.end()
+        including = INCLUDING_AFTER_RE.match(s[end:])
+        if including:
+            end += including.end()
         loss = is_loss_form(form)
         if canonical is not None and _not_the_metric(s, form, before, s[end:]):
             canonical = None

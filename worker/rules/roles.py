@@ -130,7 +130,8 @@ def mark_neighbours(s: str, amounts: list[Amt]) -> None:
                 amounts[i + 1].dropped = True
 
 
-#: "... to grow to X from Y in 2009": in a forecast, the level it starts from is an actual
+#: "... to grow to X from Y in 2009", "... X, as compared to Y in the first quarter 2008": in a
+#: forecast, the dated level it is compared with is an actual
 _ACTUAL_IN_FORECAST = re.compile(
     r"\s*(?:in|for)\s+(?:the\s+)?(?:(?:first|second|third|fourth|last)\s+(?:quarter|half)\s+"
     r"(?:of\s+)?)?(?:fiscal\s+)?(?:19|20)\d{2}\b",
@@ -149,9 +150,8 @@ def mark_non_levels(s: str, amounts: list[Amt]) -> None:
             cur.skip = True
         guidance = [g.end() for g in GUIDANCE.finditer(before)]
         if guidance and not LEVEL_VERB.search(s[guidance[-1] : cur.start]):
-            cur.skip = not _ACTUAL_IN_FORECAST.match(s, cur.end) or not re.search(
-                r"\bfrom\s+(?:a\s+|the\s+)?$", before, re.IGNORECASE
-            )
+            comparison = COMPARATIVE_BEFORE.search(before)
+            cur.skip = not (comparison and _ACTUAL_IN_FORECAST.match(s, cur.end))
         if re.match(r"^\s*(?:consensus|analyst|estimate)", after, re.IGNORECASE):
             cur.skip = True
     for cur in amounts:
