@@ -249,8 +249,26 @@ def test_one_period_stated_for_several_amounts() -> None:
     ]
 
 
-def test_a_forecast_between_an_amount_and_a_later_period_leaves_the_period_undecided() -> None:
-    assert facts("Net sales were EUR 5.0 mn, and the company expects growth in 2010.") == []
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Net sales were EUR 5.0 mn, and the company expects growth in 2010.",
+        "Net sales were EUR 10.2 mn and the order book stood at EUR 5.1 mn at the end of 2010.",
+        "Net sales were EUR 10.2 mn and cash was EUR 5.1 mn in 2010.",
+    ],
+)
+def test_a_later_period_that_may_be_another_items_leaves_the_period_undecided(text: str) -> None:
+    assert facts(text) == []
+
+
+def test_the_prior_year_quarter_is_the_same_quarter_a_year_before() -> None:
+    assert facts(
+        "Diluted earnings per share were $1.12 in the fourth quarter of 2019 compared with $0.98 "
+        "in the prior-year quarter."
+    ) == [
+        ("earnings per share", d("1.12"), "USD", "Q4 2019"),
+        ("earnings per share", d("0.98"), "USD", "Q4 2018"),
+    ]
 
 
 @pytest.mark.parametrize(

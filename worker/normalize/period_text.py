@@ -178,7 +178,8 @@ _PERIOD_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             r"\b(?:the\s|a\s)?(?:previous|prior|last|preceding)\s(?:fiscal\s|financial\s)?"
             r"year\b|\b(?:a|one)\syear\s(?:earlier|ago|before)\b|\blast\syear\b"
             r"|\byear[\s-](?:on|over)[\s-]year\b|\by-?o-?y\b|\bthe\syear-ago\s\w+"
-            r"|\b(?:a|the)\syear-(?:earlier|ago)\b",
+            r"|\b(?:a|the)\syear-(?:earlier|ago)\b"
+            r"|\b(?:the\s)?prior[\s-]year\s(?:quarter|period|half)\b",
         ),
         ("prev_quarter", r"\b(?:the\s)?(?:prior|previous|preceding)[\s-]quarter\b"),
         (

@@ -47,6 +47,8 @@ _BLOCKERS = (
     "net debt",
     "order intake",
     "order backlog",
+    "order book",
+    "order books",
     "backlog",
     "comprehensive income",
     "comprehensive loss",

@@ -289,8 +289,8 @@ def _same_part_of_year(sent: _Sentence, cur: Amt, label: str) -> str:
 def _period_stated_later(sent: _Sentence, cur: Amt) -> tuple[bool, str | None]:
     """A level with no period before it: the sentence's current period stated after it ("net
     sales of X and an operating margin of Y in 2006"), none when the sentence states none (a
-    null period), undecided when a forecast or a dated comparison stands between them ("X; it
-    expects growth in 2010")."""
+    null period), undecided when a forecast, a dated comparison or a non-vocabulary item stands
+    between them ("X; it expects growth in 2010")."""
     if any(_is_last_year(sent, p) for p in sent.periods if p.end <= cur.start):
         return True, "FY"  # "Last year, net sales were X"
     after = [
@@ -307,7 +307,17 @@ def _period_stated_later(sent: _Sentence, cur: Amt) -> tuple[bool, str | None]:
         for a in sent.amounts
     ):
         return False, None  # "X, against Y in Q2 2019, ... in the second quarter"
+    if any(m.canonical is None and cur.end <= m.start < after[0].start for m in sent.metrics):
+        return False, None  # "X and the order backlog stood at Y at the end of 2010"
+    between = [a for a in sent.amounts if not a.dropped and cur.end <= a.start < after[0].start]
+    if any(_vocabulary_metric(sent, a) is None for a in between):
+        return False, None  # "X and the order book stood at Y at the end of 2010"
     return True, after[0].label
+
+
+def _vocabulary_metric(sent: _Sentence, cur: Amt) -> MetricMention | None:
+    metric = _governing_metric(sent, cur)
+    return metric if metric is not None and metric.canonical is not None else None
 
 
 def _governing_metric(sent: _Sentence, cur: Amt) -> MetricMention | None:
