@@ -130,6 +130,14 @@ def test_comparatives_get_their_own_period_or_none(text: str, expected: list[Row
             ],
         ),
         (
+            "Total revenue for fiscal 2019 and 2018 was $52.3 million and $48.1 million, "
+            "respectively.",
+            [
+                ("revenue", d("52300000"), "USD", "FY 2019"),
+                ("revenue", d("48100000"), "USD", "FY 2018"),
+            ],
+        ),
+        (
             "Operating cash flow was $912 million and $874 million in 2017, 2016 and 2015, "
             "respectively.",
             [],

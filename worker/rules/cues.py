@@ -31,6 +31,8 @@ _GAP_WORDS = words(
 )
 #: a currency code standing alone between a metric and its amount ("revenue EUR rose to")
 _GAP_CODE = re.compile(r"[A-Z]{3}")
+#: a year in a list of years ("for fiscal 2019 and 2018 was")
+_GAP_YEAR = re.compile(r"(?:19|20)\d{2}")
 _GAP_TOKEN = re.compile(r"[A-Za-z][\w'’-]*|\d+(?:[.,]\d+)*|[^\s\w]")
 _GAP_PUNCT = frozenset(",():;-–—'’\"")
 _MAX_GAP_WORDS = 30
@@ -108,7 +110,7 @@ def gap_ok(s: str, lo: int, hi: int, covered: list[tuple[int, int]]) -> bool:
         if any(a <= t.start() and t.end() <= b for a, b in covered):
             continue
         tok = t.group(0)
-        if tok in _GAP_PUNCT:
+        if tok in _GAP_PUNCT or _GAP_YEAR.fullmatch(tok):
             continue
         words += 1
         if words > _MAX_GAP_WORDS or (

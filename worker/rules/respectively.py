@@ -20,6 +20,9 @@ _RESPECTIVELY = re.compile(r"\brespectively\b", re.IGNORECASE)
 _LIST_GAP = re.compile(r"[\s,]*(?:and\s+)?", re.IGNORECASE)
 _YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
 _SUB_PERIOD = re.compile(r"\b(?:quarters?|halves|half|months|q[1-4]|h[12])\b", re.IGNORECASE)
+_YEAR_LIST = re.compile(
+    r"\b(?:19|20)\d{2}(?:\s*(?:,\s*(?:and\s+)?|and\s+|&\s*)(?:fiscal\s+)?(?:19|20)\d{2}\b)+"
+)
 _METRIC_GAP = re.compile(r"\s*(?:,\s*)?(?:and\s+)?(?:the\s+|its\s+)?", re.IGNORECASE)
 
 
@@ -30,8 +33,11 @@ def pair_respectively(s: str, amounts: list[Amt], metrics: list[MetricMention]) 
         if len(run) < 2:
             continue
         tail = s[run[-1].end : r.start()]
+        listed = _YEAR_LIST.findall(s, _head_start(amounts, run[0]), run[0].start)
         if _YEAR.search(tail):
             _pair_years(tail, run)
+        elif len(listed) == 1:
+            _pair_years(listed[0], run)  # "for fiscal 2019 and 2018 was X and Y, respectively"
         else:
             _pair_metrics(s, run, metrics)
 
@@ -45,6 +51,11 @@ def _run_before(s: str, amounts: list[Amt], pos: int) -> list[Amt]:
             break
         run.insert(0, a)
     return run
+
+
+def _head_start(amounts: list[Amt], first: Amt) -> int:
+    """Where the words before a list start: after the amount before it, or at the start."""
+    return max([a.end for a in amounts if a.end <= first.start] + [0])
 
 
 def _pair_years(tail: str, run: list[Amt]) -> None:
