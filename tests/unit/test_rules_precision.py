@@ -9,6 +9,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas.message import ReportMessage
 from worker.extract import RulesExtractor
@@ -445,3 +447,44 @@ def test_more_kinds_of_sentence(text: str, expected: list[Row]) -> None:
 )
 def test_comparisons_and_reported_figures(text: str, expected: list[Row]) -> None:
     assert facts(text) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "Revenue",
+                "net loss",
+                "of",
+                "was",
+                "EUR",
+                "$",
+                "5.3",
+                "12 ,000",
+                "million",
+                "mn",
+                "(",
+                ")",
+                "2020:",
+                "in",
+                "Q3 2021",
+                "respectively",
+                ",",
+                "and",
+                "from",
+                "a year earlier",
+                "segment",
+                "%",
+                "-",
+                ".",
+            ]
+        ),
+        max_size=40,
+    )
+)
+def test_any_sequence_of_words_gives_valid_facts_and_a_count(tokens: list[str]) -> None:
+    result = extract_report(" ".join(tokens))
+    assert 0 <= result.unassigned <= result.amounts
+    for rf in result.facts:
+        assert rf.snippet.text[rf.fact.start : rf.fact.end] == rf.fact.value_text
