@@ -403,3 +403,18 @@ def test_parse_number_reads_english_grouping(value: Decimal) -> None:
 )
 def test_a_minus_after_the_currency_is_a_negative(text: str, value: str) -> None:
     assert parse_amount(text).value == Decimal(value)
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("the first six months of 2009", "H1 2009"),
+        ("the twelve-month period of 2011", "FY 2011"),
+        ("1-9/2008", "9M 2008"),
+        ("January-September 2008", "9M 2008"),
+        ("the last quarter of 2010", "Q4 2010"),
+        ("the fiscal years ended june 30 , 2016", "FY 2016"),
+    ],
+)
+def test_more_periods_as_written(text: str, label: str) -> None:
+    assert period_from_text(text) == label

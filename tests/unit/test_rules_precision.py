@@ -149,6 +149,14 @@ def test_comparatives_get_their_own_period_or_none(text: str, expected: list[Row
             "respectively.",
             [],
         ),
+        (
+            "Both operating profit and net sales for the six-month period rose , respectively , "
+            "from EUR4 .1 m and EUR52 .7 m , as compared to the corresponding period in 2012 .",
+            [
+                ("operating income", d("4100000"), "EUR", "H1 2012"),
+                ("revenue", d("52700000"), "EUR", "H1 2012"),
+            ],
+        ),
     ],
 )
 def test_respectively_lists_pair_in_order_or_abstain(text: str, expected: list[Row]) -> None:

@@ -142,6 +142,15 @@ _PERIOD_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             rf"(?:{_FIS})?{_Y})?(?!\d)",
         ),
         (
+            "six",
+            rf"\b(?:the\s)?(?:first\s)?(?:six|6)[\s-]months?(?:\speriod)?(?:\s(?:of|in|to)\s(?:the\s)?"
+            rf"(?:{_FIS})?{_Y})?(?!\d)",
+        ),
+        (
+            "twelve",
+            rf"\b(?:the\s)?(?:twelve|12)[\s-]months?\speriod(?:\s(?:of|in)\s(?:the\s)?{_Y})?(?!\d)",
+        ),
+        (
             "month_range",
             rf"\b(?P<m1>{'|'.join(sorted(_MONTHS, key=len, reverse=True))})\.?\s?"
             rf"(?:-|–|to|through|until)\s?(?P<m2>"
@@ -282,6 +291,8 @@ _ABSOLUTE: dict[str, Callable[[dict[str, str | None]], str | None]] = {
     ),
     "nine_label": lambda g: format_label("9M", _year(g["year"]), _fiscal_flag(g, "fy")),
     "nine": lambda g: format_label("9M", _year(g["year"]), _fiscal_flag(g, "fis")),
+    "six": lambda g: format_label("H1", _year(g["year"]), _fiscal_flag(g, "fis")),
+    "twelve": lambda g: format_label("FY", _year(g["year"])),
     "month_range": _month_range,
     "month_num_range": _month_range,
     "fiscal_year": _fiscal_year,

@@ -31,6 +31,9 @@ def pair_respectively(s: str, amounts: list[Amt], metrics: list[MetricMention]) 
     for r in _RESPECTIVELY.finditer(s):
         run = _run_before(s, amounts, r.start())
         if len(run) < 2:
+            after = _run_after(s, amounts, r.end())
+            if len(after) >= 2:  # "both A and B increased, respectively, from X and Y"
+                _pair_metrics(s, after, metrics)
             continue
         tail = s[run[-1].end : r.start()]
         listed = _YEAR_LIST.findall(s, _head_start(amounts, run[0]), run[0].start)
@@ -50,6 +53,19 @@ def _run_before(s: str, amounts: list[Amt], pos: int) -> list[Amt]:
         if run and not _LIST_GAP.fullmatch(s[a.end : run[0].start]):
             break
         run.insert(0, a)
+    return run
+
+
+def _run_after(s: str, amounts: list[Amt], pos: int) -> list[Amt]:
+    """The amounts listed just after ``pos`` ("respectively , from X and Y")."""
+    live = [a for a in amounts if a.primary and not a.dropped and a.start >= pos]
+    if not live or not re.fullmatch(r"[\s,]*(?:from|to|at|of)?\s*", s[pos : live[0].start]):
+        return []
+    run = [live[0]]
+    for a in live[1:]:
+        if not _LIST_GAP.fullmatch(s[run[-1].end : a.start]):
+            break
+        run.append(a)
     return run
 
 
