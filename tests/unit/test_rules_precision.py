@@ -145,6 +145,24 @@ def test_comparatives_get_their_own_period_or_none(text: str, expected: list[Row
             [],
         ),
         (
+            "net revenues were $ 4.2 billion , $ 3.9 billion and $ 3.1 billion for 2008 , 2007 "
+            "and 2006 .",
+            [
+                ("revenue", d("4200000000"), "USD", "FY 2008"),
+                ("revenue", d("3900000000"), "USD", "FY 2007"),
+                ("revenue", d("3100000000"), "USD", "FY 2006"),
+            ],
+        ),
+        ("net revenues were $ 4.2 billion and $ 3.9 billion for 2008 , 2007 and 2006 .", []),
+        (
+            "as of december 31 , 2019 and 2018 , total assets were $ 5.1 billion and $ 4.8 "
+            "billion , respectively .",
+            [
+                ("total assets", d("5100000000"), "USD", "2019-12-31"),
+                ("total assets", d("4800000000"), "USD", "2018-12-31"),
+            ],
+        ),
+        (
             "Revenue was $5.1 million and $4.4 million in the first quarters of 2021 and 2020, "
             "respectively.",
             [],

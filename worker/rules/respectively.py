@@ -26,8 +26,19 @@ _YEAR_LIST = re.compile(
 _METRIC_GAP = re.compile(r"\s*(?:,\s*)?(?:and\s+)?(?:the\s+|its\s+)?", re.IGNORECASE)
 
 
+#: a list of amounts followed by its list of years, without "respectively": "$ 4.2 billion ,
+#: $ 3.9 billion and $ 3.1 billion for 2008 , 2007 and 2006"
+_YEARS_AFTER = re.compile(
+    r"\s*,?\s*(?:for|in|during)\s+(?:the\s+)?(?:fiscal\s+)?(?:years?\s+)?"
+    r"(?:(?:ended|ending)\s+[a-z]+\s+\d{1,2}\s*,\s*)?(?=(?:19|20)\d{2}\s*(?:,|and|&))",
+    re.IGNORECASE,
+)
+
+
 def pair_respectively(s: str, amounts: list[Amt], metrics: list[MetricMention]) -> None:
-    """Give the amounts of each "respectively" list their periods or metrics, or leave them out."""
+    """Give the amounts of each "respectively" list their periods or metrics, or leave them out;
+    so too a list of amounts followed by a list of years."""
+    _pair_listed_years(s, amounts)
     for r in _RESPECTIVELY.finditer(s):
         run = _run_before(s, amounts, r.start())
         if len(run) < 2:
@@ -54,6 +65,18 @@ def _run_before(s: str, amounts: list[Amt], pos: int) -> list[Amt]:
             break
         run.insert(0, a)
     return run
+
+
+def _pair_listed_years(s: str, amounts: list[Amt]) -> None:
+    live = [a for a in amounts if a.primary and not a.dropped]
+    for a in live:
+        m = _YEARS_AFTER.match(s, a.end)
+        listed = _YEAR_LIST.match(s, m.end()) if m else None
+        if listed is None:
+            continue
+        run = _run_before(s, amounts, a.end)
+        if len(run) >= 2 and not _RESPECTIVELY.search(s, listed.end(), listed.end() + 20):
+            _pair_years(listed.group(0), run)
 
 
 def _run_after(s: str, amounts: list[Amt], pos: int) -> list[Amt]:
@@ -83,6 +106,7 @@ def _pair_years(tail: str, run: list[Amt]) -> None:
     for a, year in zip(run, years, strict=True):
         a.own = PeriodMention(a.start, a.end, "abs", format_label("FY", year))
         a.bare = False
+        a.year = year
 
 
 def _pair_metrics(s: str, run: list[Amt], metrics: list[MetricMention]) -> None:

@@ -40,6 +40,7 @@ class Amt:
     anchor: int | None = None  # index of the amount an "or $1.18 per share" belongs to
     own: PeriodMention | None = None
     metric: MetricMention | None = None  # given by a "respectively" list
+    year: int | None = None  # given by a "respectively" list of years
 
     @property
     def start(self) -> int:

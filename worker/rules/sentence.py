@@ -199,10 +199,20 @@ def _candidate(sent: _Sentence, idx: int, cur: Amt) -> Candidate | None:
     if not ok:
         return None
     if metric_base(name) in BALANCE_METRICS:
-        dates = [p for p in find_periods(s) if p.kind == "date"]
-        if dates:
-            period = dates[0].label
+        period = _balance_date(s, cur, period)
     return Candidate(cur.start, cur.end, name, value, currency, unit, period or None)
+
+
+def _balance_date(s: str, cur: Amt, period: str | None) -> str | None:
+    """A balance takes the date the sentence states ("as of December 31, 2019"); in a list paired
+    with years ("as of December 31, 2019 and 2018, ... X and Y, respectively"), that date in its
+    own year."""
+    dates = [p for p in find_periods(s) if p.kind == "date"]
+    if not dates or dates[0].label is None:
+        return period
+    if cur.year is None:
+        return dates[0].label
+    return shift_years(dates[0].label, cur.year - int(dates[0].label[:4]))
 
 
 def _metric_and_unit(
