@@ -248,11 +248,50 @@ def test_parts_changes_and_other_entities_are_not_the_company_level(text: str) -
     assert facts(text) == []
 
 
-def test_a_flattened_table_without_units_per_cell_is_left_out() -> None:
+def test_a_flattened_table_is_read_with_the_headers_scale_and_columns() -> None:
     text = (
         "EUR million unless stated otherwise Q3/21 Q3/20 9M/21 9M/20 Net sales 142.0 120.4 "
         "411.7 365.2 Operating profit 12.1 9.8 30.2 25.0"
     )
+    assert facts(text) == [
+        ("revenue", d("142000000"), "EUR", "Q3 2021"),
+        ("revenue", d("120400000"), "EUR", "Q3 2020"),
+        ("revenue", d("411700000"), "EUR", "9M 2021"),
+        ("revenue", d("365200000"), "EUR", "9M 2020"),
+        ("operating income", d("12100000"), "EUR", "Q3 2021"),
+        ("operating income", d("9800000"), "EUR", "Q3 2020"),
+        ("operating income", d("30200000"), "EUR", "9M 2021"),
+        ("operating income", d("25000000"), "EUR", "9M 2020"),
+    ]
+
+
+def test_table_rows_name_their_own_units_and_other_rows_are_left_out() -> None:
+    text = (
+        "MEUR 2019 2018 Net sales 1,204.5 1,150.2 Operating margin, % 8.1 7.4 Earnings per "
+        "share, EUR 0.52 0.47 Order intake 1,300.1 1,100.0 Operating profit (3.2) 10.5"
+    )
+    assert facts(text) == [
+        ("revenue", d("1204500000"), "EUR", "FY 2019"),
+        ("revenue", d("1150200000"), "EUR", "FY 2018"),
+        ("operating margin", d("8.1"), None, "FY 2019"),
+        ("operating margin", d("7.4"), None, "FY 2018"),
+        ("earnings per share", d("0.52"), "EUR", "FY 2019"),
+        ("earnings per share", d("0.47"), "EUR", "FY 2018"),
+        ("operating income", d("-3200000"), "EUR", "FY 2019"),
+        ("operating income", d("10500000"), "EUR", "FY 2018"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a row with fewer cells than columns: which cell is which is not decided
+        "EUR million Q3/21 Q3/20 9M/21 9M/20 Net sales 142.0 120.4 411.7 Operating profit 12.1",
+        # no scale in the header: never 142.0 as 142 euros
+        "Q3/21 Q3/20 Net sales 142.0 120.4 Operating profit 12.1 9.8",
+    ],
+)
+def test_a_table_that_cannot_be_read_whole_gives_nothing(text: str) -> None:
     assert facts(text) == []
 
 

@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 
 from schemas.fact import Fact
 from schemas.standards import is_known_metric
+from worker.rules.candidate import Candidate
 from worker.rules.company import find_company
-from worker.rules.sentence import Candidate, sentence_facts
+from worker.rules.sentence import sentence_facts
 from worker.snippets import Snippet, has_amount, split_snippets
 
 __all__ = ["RuleFact", "RulesResult", "extract_facts", "extract_report", "find_company"]

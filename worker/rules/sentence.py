@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from schemas.periods import parse_label, shift_steps, shift_years, with_year
 from schemas.standards import (
@@ -27,6 +26,7 @@ from schemas.standards import (
 )
 from worker.normalize.amounts import find_amounts
 from worker.normalize.period_text import PeriodMention, find_dates, find_periods
+from worker.rules.candidate import Candidate
 from worker.rules.cues import (
     BALANCE_METRICS,
     GUIDANCE,
@@ -46,20 +46,7 @@ from worker.rules.roles import (
     mark_neighbours,
     mark_non_levels,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A fact the sentence gives: ``start``/``end`` index the sentence."""
-
-    start: int
-    end: int
-    metric: str
-    value: Decimal
-    currency: str | None
-    unit: Unit
-    period: str | None
-
+from worker.rules.tables import read_table
 
 #: a result given as "in the red" is a loss ("closed the year in the red with a net result of")
 _IN_THE_RED = re.compile(r"\bin\s+the\s+red\b[^.;]{0,60}$", re.IGNORECASE)
@@ -145,6 +132,9 @@ def sentence_facts(s: str, carry: str | None = None) -> SentenceFacts:
     ``carry`` is the period an earlier sentence established ("results for the fourth quarter of
     fiscal 2024. Revenue was ..."); it applies only when this sentence names no period at all.
     """
+    table = read_table(s)
+    if table is not None:
+        return SentenceFacts(table.facts, carry, table.cells)
     periods = find_periods(s)
     sent = _read(s, periods, carry)
     if not sent.amounts:
