@@ -205,6 +205,10 @@ def test_respectively_lists_pair_in_order_or_abstain(text: str, expected: list[R
             ("net income", d("-500000"), "EUR", "FY 2010"),
         ),
         (
+            "In the first quarter of 2014 , the operating result closed in red with EUR 1.7 mn .",
+            ("operating income", d("-1700000"), "EUR", "Q1 2014"),
+        ),
+        (
             "Loss per share was EUR 0.12 in 2018.",
             ("earnings per share", d("-0.12"), "EUR", "FY 2018"),
         ),

@@ -49,7 +49,7 @@ from worker.rules.roles import (
 from worker.rules.tables import read_table
 
 #: a result given as "in the red" is a loss ("closed the year in the red with a net result of")
-_IN_THE_RED = re.compile(r"\bin\s+the\s+red\b[^.;]{0,60}$", re.IGNORECASE)
+_IN_THE_RED = re.compile(r"\bin\s+(?:the\s+)?red\b[^.;]{0,60}$", re.IGNORECASE)
 
 #: periods named relative to the current one ("a year earlier", "the prior quarter")
 _RELATIVE = ("prev", "same", "prev_step")
