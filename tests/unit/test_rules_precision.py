@@ -478,6 +478,13 @@ def test_more_kinds_of_sentence(text: str, expected: list[Row]) -> None:
     assert facts(text) == expected
 
 
+def test_a_dividend_proposed_for_a_year_and_its_sterling_equivalent() -> None:
+    assert facts(
+        "The final dividend proposed for 2016 of 4.10 cents per Ordinary Share is equivalent to "
+        "3.15 pence per Ordinary Share."
+    ) == [("dividend per share", d("0.041"), "USD", "FY 2016")]
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

@@ -26,7 +26,8 @@ _GAP_WORDS = words(
     equivalent stable flat unchanged net consolidated group company totalled year-on-year
     year-over-year approximately reaching remained per share diluted basic reach comes seen
     quarter quarters year years half months month fiscal financial percent percentage falling
-    short expected estimated forecast projected closed landed red black
+    short expected estimated forecast projected closed landed red black proposed declared
+    recommended
     """
 )
 #: a currency code standing alone between a metric and its amount ("revenue EUR rose to")
