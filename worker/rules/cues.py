@@ -102,6 +102,15 @@ MARGIN_BASE_AFTER = re.compile(
 BALANCE_METRICS = frozenset({"total assets", "cash and equivalents"})
 
 
+#: how far back the words before an amount or a metric are read (a long clause)
+LOOKBACK = 250
+
+
+def ends_with(rx: re.Pattern[str], s: str, pos: int) -> re.Match[str] | None:
+    """``rx`` (anchored with ``$``) matched by the words just before ``pos``."""
+    return rx.search(s, max(0, pos - LOOKBACK), pos)
+
+
 def gap_ok(s: str, lo: int, hi: int, covered: list[tuple[int, int]]) -> bool:
     """The words between a metric (ending at ``lo``) and its amount (at ``hi``) read as "metric
     ... was / rose to / of ... amount": few, and all from the gap vocabulary. Spans in

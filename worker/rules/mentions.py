@@ -154,12 +154,13 @@ def find_metrics(s: str, spans: list[tuple[int, int]]) -> list[MetricMention]:
         form = " ".join(m.group(0).lower().split())
         canonical = FORMS[form]
         start, end = m.start(), m.end()
-        before = s[:start]
+        lo = max(0, start - _LOOKBACK)
+        before = s[lo:start]
         adjusted = False
         adj = ADJUSTED_BEFORE_RE.search(before)
         if adj:
-            adjusted, start = True, adj.start()
-            before = s[:start]
+            adjusted, start = True, lo + adj.start()
+            before = s[lo:start]
         after = ADJUSTED_AFTER_RE.match(s[end:])
         if after:
             adjusted, end = True, end + after.end()
@@ -273,11 +274,16 @@ def _predicates_of_blockers(s: str, out: list[MetricMention]) -> None:
             cur.canonical = None
 
 
+_PREVIOUS_WORD = re.compile(r"([\w'&.-]+|[^\w\s])\s*$")
+#: how far back the words before a metric are read
+_LOOKBACK = 250
+
+
 def _is_segment(s: str, start: int, spans: list[tuple[int, int]]) -> bool:
     """A metric qualified by a word that is not the company's ("Mobile phone sales")."""
     i = start
     while True:
-        prev = re.search(r"([\w'&.-]+|[^\w\s])\s*$", s[:i])
+        prev = _PREVIOUS_WORD.search(s, max(0, i - 80), i)
         if prev is None:
             return False
         word = prev.group(1)

@@ -21,8 +21,10 @@ from worker.rules.cues import (
     COMPONENT_AFTER,
     GUIDANCE,
     LEVEL_VERB,
+    LOOKBACK,
     PRIOR_PERIOD_BEFORE,
     continues_list,
+    ends_with,
 )
 from worker.rules.mentions import MetricMention
 
@@ -105,8 +107,8 @@ def _is_range(s: str, prev: Amt, cur: Amt, between: str) -> bool:
         return True
     return bool(
         re.fullmatch(r"\s*to\s*", between)
-        and not (COMPARATIVE_BEFORE.search(s[: prev.start]) or prev.comparative)
-        and not CHANGE_BEFORE.search(s[: prev.start])
+        and not (ends_with(COMPARATIVE_BEFORE, s, prev.start) or prev.comparative)
+        and not ends_with(CHANGE_BEFORE, s, prev.start)
     )
 
 
@@ -125,7 +127,7 @@ def mark_neighbours(s: str, amounts: list[Amt]) -> None:
             cur.anchor = prev.anchor if prev.anchor is not None else i - 1
             cur.primary = False
     for i, cur in enumerate(amounts):
-        if re.search(r"\bbetween\s+$", s[: cur.start], re.IGNORECASE):
+        if ends_with(_BETWEEN, s, cur.start):
             cur.dropped = True
             if i + 1 < len(amounts):
                 amounts[i + 1].dropped = True
@@ -144,14 +146,15 @@ def mark_non_levels(s: str, amounts: list[Amt]) -> None:
     """Changes ("up by $5 million"), points, components ("a gain on the sale"), guidance and
     analyst estimates are not levels of a metric."""
     for cur in amounts:
-        before, after = s[: cur.start], s[cur.end :]
-        if cur.mention.amount.points or CHANGE_BEFORE.search(before) or CHANGE_AFTER.match(after):
+        lo, after = max(0, cur.start - LOOKBACK), s[cur.end :]
+        changed = ends_with(CHANGE_BEFORE, s, cur.start) or CHANGE_AFTER.match(after)
+        if cur.mention.amount.points or changed:
             cur.skip = True
         if COMPONENT_AFTER.match(after):
             cur.skip = True
-        guidance = [g.end() for g in GUIDANCE.finditer(before)]
+        guidance = [g.end() for g in GUIDANCE.finditer(s, lo, cur.start)]
         if guidance and not LEVEL_VERB.search(s[guidance[-1] : cur.start]):
-            comparison = COMPARATIVE_BEFORE.search(before)
+            comparison = ends_with(COMPARATIVE_BEFORE, s, cur.start)
             cur.skip = not (comparison and _ACTUAL_IN_FORECAST.match(s, cur.end))
         if re.match(r"^\s*(?:consensus|analyst|estimate)", after, re.IGNORECASE):
             cur.skip = True
@@ -173,9 +176,9 @@ def mark_comparatives(s: str, amounts: list[Amt], periods: list[PeriodMention]) 
         lo = last.end if last is not None else 0
         head = s[lo : cur.start]
         if (
-            COMPARATIVE_BEFORE.search(s[: cur.start])
+            ends_with(COMPARATIVE_BEFORE, s, cur.start)
             or re.search(r"\(\s*$", head)
-            or _LABELLED_PAREN.search(s[: cur.start])
+            or ends_with(_LABELLED_PAREN, s, cur.start)
             or (last is not None and last.comparative and continues_list(head, lo, periods))
         ):
             cur.comparative = True
@@ -195,6 +198,8 @@ _CLAUSE_END = re.compile(
 #: a parenthesis that names the period of the amount after it: "(2020: £4.2 million)",
 #: "(H1 2009: EUR 3.1 mn)"
 _LABELLED_PAREN = re.compile(r"\(\s*[^():]{1,40}?\s*:\s*$")
+_OPEN_PAREN = re.compile(r"\(\s*$")
+_BETWEEN = re.compile(r"\bbetween\s+$", re.IGNORECASE)
 
 
 def _is_label_of_next(s: str, p: PeriodMention) -> bool:
@@ -220,18 +225,18 @@ def assign_own_periods(s: str, amounts: list[Amt], periods: list[PeriodMention])
                 if cur.end <= p.start < nxt
                 and p.kind != "date"
                 and not _is_label_of_next(s, p)
-                and (cur.comparative or not PRIOR_PERIOD_BEFORE.search(s[: p.start]))
+                and (cur.comparative or not ends_with(PRIOR_PERIOD_BEFORE, s, p.start))
             ),
             None,
         )
         if own is not None and GUIDANCE.search(s, cur.end, own.start):
             own = None  # "X, and it expects growth in 2010": 2010 is the forecast's
-        labelled = _LABELLED_PAREN.search(s[: cur.start]) if cur.comparative else None
+        labelled = ends_with(_LABELLED_PAREN, s, cur.start) if cur.comparative else None
         if labelled is not None:  # "(2020: £4.2 million)"
             inside = [p for p in periods if labelled.start() <= p.start and p.end <= cur.start]
             own = inside[0] if len(inside) == 1 else None
             cur.bare = own is None
-        if own is None and cur.comparative and re.search(r"\(\s*$", s[: cur.start]):
+        if own is None and cur.comparative and ends_with(_OPEN_PAREN, s, cur.start):
             paren = s[: cur.start].rstrip().rstrip("(").rstrip()
             prev_end = max([a.end for a in live if a.end <= cur.start] + [0])
             own = next((p for p in periods if p.end == len(paren) and p.start >= prev_end), None)

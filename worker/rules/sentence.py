@@ -35,6 +35,7 @@ from worker.rules.cues import (
     OF_IN_AFTER,
     PERIODISH,
     PRIOR_PERIOD_BEFORE,
+    ends_with,
     gap_ok,
 )
 from worker.rules.mentions import MetricMention, find_metrics
@@ -182,7 +183,7 @@ def _candidate(sent: _Sentence, idx: int, cur: Amt) -> Candidate | None:
         return None
     name, unit, currency = typed
     value = cur.mention.amount.value
-    loss = metric.loss or bool(_IN_THE_RED.search(s[: cur.start]))
+    loss = metric.loss or bool(ends_with(_IN_THE_RED, s, cur.start))
     if loss and metric_base(name) in INCOME_METRICS and value > 0:
         value = -value
     ok, period = _period_of(sent, cur)
@@ -296,7 +297,7 @@ def _period_stated_later(sent: _Sentence, cur: Amt) -> tuple[bool, str | None]:
     after = [
         p
         for p in sent.current_abs
-        if p.start >= cur.end and not PRIOR_PERIOD_BEFORE.search(sent.text[: p.start])
+        if p.start >= cur.end and not ends_with(PRIOR_PERIOD_BEFORE, sent.text, p.start)
     ]
     if not after:
         return True, None
