@@ -478,6 +478,28 @@ def test_more_kinds_of_sentence(text: str, expected: list[Row]) -> None:
     assert facts(text) == expected
 
 
+def test_uk_style_comparatives_for_earnings_per_share_in_pence() -> None:
+    assert facts(
+        "The Group's profit before tax for the year was £45.6m (2018: £40.2m), and basic "
+        "earnings per share was 21.3p (2018: 19.8p)."
+    ) == [
+        ("profit before tax", d("45600000"), "GBP", None),
+        ("profit before tax", d("40200000"), "GBP", "FY 2018"),
+        ("earnings per share", d("0.213"), "GBP", None),
+        ("earnings per share", d("0.198"), "GBP", "FY 2018"),
+    ]
+
+
+def test_a_profit_as_a_percentage_of_revenue_is_its_margin() -> None:
+    assert facts(
+        "Gross profit as a percentage of revenue was 42% in fiscal 2019 compared to 40% in "
+        "fiscal 2018."
+    ) == [
+        ("gross margin", d("42"), None, "FY 2019"),
+        ("gross margin", d("40"), None, "FY 2018"),
+    ]
+
+
 def test_a_dividend_proposed_for_a_year_and_its_sterling_equivalent() -> None:
     assert facts(
         "The final dividend proposed for 2016 of 4.10 cents per Ordinary Share is equivalent to "

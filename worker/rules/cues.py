@@ -99,6 +99,12 @@ MARGIN_BASE_AFTER = re.compile(
     r"(?:sales|revenues?|turnover)\b",
     re.IGNORECASE,
 )
+#: a metric named as a share of sales: "gross profit as a percentage of revenue was 42%"
+AS_SHARE_OF_SALES = re.compile(
+    r"^\s*(?:as\s+a\s+)?(?:percent(?:age)?|%|share)\s+of\s+(?:the\s+|our\s+|its\s+)?"
+    r"(?:net\s+|total\s+)?(?:sales|revenues?|turnover)\b",
+    re.IGNORECASE,
+)
 BALANCE_METRICS = frozenset({"total assets", "cash and equivalents"})
 
 

@@ -110,8 +110,8 @@ _CHANGE_IN = re.compile(
     re.IGNORECASE,
 )
 _BASE_BEFORE = re.compile(
-    r"(?:%|percent|per cent|pct)\s*(?:\(\s*[\d.,]+\s*%\s*\)\s*)?of\s+(?:the\s+|our\s+|its\s+|"
-    r"total\s+|consolidated\s+)*$",
+    r"(?:%|percent(?:age)?|per cent|pct|share)\s*(?:\(\s*[\d.,]+\s*%\s*\)\s*)?of\s+"
+    r"(?:the\s+|our\s+|its\s+|total\s+|consolidated\s+)*$",
     re.IGNORECASE,
 )
 _ALLOWED_BEFORE = words(

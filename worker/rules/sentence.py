@@ -28,6 +28,7 @@ from worker.normalize.amounts import find_amounts
 from worker.normalize.period_text import PeriodMention, find_dates, find_periods
 from worker.rules.candidate import Candidate
 from worker.rules.cues import (
+    AS_SHARE_OF_SALES,
     BALANCE_METRICS,
     GUIDANCE,
     LEVEL_VERB,
@@ -228,7 +229,10 @@ def _metric_and_unit(
         if expected is Unit.PERCENT:
             return name, Unit.PERCENT, None
         margin = MARGIN_OF.get(metric_base(name))
-        if margin is None or not MARGIN_BASE_AFTER.match(sent.text[cur.end :]):
+        of_sales = MARGIN_BASE_AFTER.match(sent.text[cur.end :]) or AS_SHARE_OF_SALES.match(
+            sent.text[metric.end :]
+        )
+        if margin is None or not of_sales:
             return None
         return prefix + margin, Unit.PERCENT, None
     renamed = currency_form(name)
@@ -240,7 +244,7 @@ def _metric_and_unit(
             return None
         return name.replace("net income", "earnings per share"), unit, currency
     if expected is Unit.CURRENCY_PER_SHARE and unit is Unit.CURRENCY:
-        if amount.scaled or abs(amount.value) >= 1000:
+        if abs(amount.value) >= 1000:  # "EUR 5 million": not a per-share amount
             return None
         return name, expected, currency
     if expected is not unit:
