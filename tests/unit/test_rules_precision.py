@@ -399,6 +399,8 @@ def test_amounts_side_by_side(text: str, expected: list[Row]) -> None:
         ("Finnish maker Salvia Oy ( HEL : SLV2V ) said today its sales rose.", "Salvia Oy"),
         ("The Estonian dairy 's sales reached 22.0 million euros .", None),
         ("In Q3 2021 revenue was $5 million.", None),
+        ("Prices increased by 5 % in 2010 .", None),
+        ("Demand improved in the second half .", None),
     ],
 )
 def test_company_names(sentence: str, name: str | None) -> None:

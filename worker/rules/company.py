@@ -48,6 +48,10 @@ _NOT_NAMES = words(
     software hardware international domestic americas europe asia emea segment division free
     basic diluted reported however also according shares share stock capital investors analysts
     chief ceo cfo president director directors helsinki stockholm oslo copenhagen london new
+    prices price volumes volume costs cost demand margins margin orders order deliveries
+    production exports imports shipments expenses investments investment profitability
+    employment inventories liquidity performance growth capacity output market markets
+    customers business operations trading rates rate
     """
 )
 
