@@ -13,6 +13,8 @@ amounts were left unassigned is counted (:class:`RulesResult`), so nothing is dr
 - :mod:`worker.rules.mentions`: metric mentions and their qualifiers.
 - :mod:`worker.rules.cues`: the words that say what an amount is.
 - :mod:`worker.rules.roles`: the phases that mark each amount of a sentence.
+- :mod:`worker.rules.respectively`: listed amounts paired with listed years or metrics.
+- :mod:`worker.rules.tables`: tables flattened into text.
 - :mod:`worker.rules.sentence`: one sentence's facts.
 """
 

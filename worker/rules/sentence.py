@@ -1,12 +1,14 @@
 """The facts of one sentence, in named phases over a small record of what it holds. Pure.
 
+0. :mod:`worker.rules.tables`: a table flattened into the sentence is read on its own.
 1. :func:`_read`: periods, amounts (those not inside a period), metric mentions, and the spans
    that do not count as words between a metric and its amount.
 2. :mod:`worker.rules.roles`: what each amount is (level, duplicate, range, change, guidance,
-   component, comparative) and its own period.
+   component, comparative) and its own period; :mod:`worker.rules.respectively` pairs listed
+   amounts with listed years or metrics.
 3. :meth:`_Sentence.split_periods`: which named periods are current and which are prior.
 4. :func:`_candidate`: for each remaining amount, the metric that governs it, the unit and sign
-   the metric asks for, and the period.
+   the metric asks for, and the period, or nothing when one of them is not decided.
 """
 
 from __future__ import annotations
