@@ -1,6 +1,8 @@
-"""Fact-level accuracy of ``finpipe extract`` on a labelled gold file.
+"""Fact-level accuracy of ``finpipe extract`` on labelled gold files, with errors by class.
 
-    python bench/accuracy.py ../shared/data/dev_snippets.jsonl [--provider rules] [--subprocess]
+    python bench/accuracy.py [GOLD.jsonl ...] [--provider rules] [--subprocess] [--quiet]
+
+Without files it scores ``../shared/data/dev_snippets.jsonl`` and ``dev2_snippets.jsonl``.
 
 The gold file holds one JSON object per line: ``{"id", "text", "facts": [{"company", "metric",
 "value", "currency", "unit", "period", "value_text"}]}``. A predicted fact matches a gold fact when
@@ -8,6 +10,13 @@ metric, unit, currency and period are equal and the value is within 0.5%; compan
 compared ignoring case, punctuation and legal suffixes, and a gold fact without a company accepts
 any; a bare "$" in the gold ``value_text`` whose labelled currency is not USD also matches USD.
 Predicted facts whose metric lies outside the labelled vocabulary count neither way.
+
+Each error is put in one class so the next person sees where the errors are: a false positive
+with a gold fact at the same place (same ``value_text``, or the same value) is *wrong sign*,
+*wrong value/scale*, *wrong metric*, *wrong period*, *wrong company* or *wrong currency/unit*
+(the first field that differs, in that order); a false positive with no gold fact at its place is
+*not a fact* (a part counted as the whole, a change, a comparative, a conversion); a gold fact with
+no prediction at its place is *missed*.
 """
 
 from __future__ import annotations
@@ -87,6 +96,20 @@ def scored(predicted: dict[str, Any]) -> bool:
     return metric_base(str(predicted.get("metric", ""))) in LABELLED_METRICS
 
 
+ERROR_CLASSES = (
+    "wrong sign",
+    "wrong value/scale",
+    "wrong metric",
+    "wrong period",
+    "wrong company",
+    "wrong currency/unit",
+    "not a fact (part-as-whole, change, ...)",
+    "missed",
+)
+DATA = ROOT.parent / "shared" / "data"
+DEFAULT_GOLD = (DATA / "dev_snippets.jsonl", DATA / "dev2_snippets.jsonl")
+
+
 @dataclass
 class Score:
     tp: int = 0
@@ -94,6 +117,16 @@ class Score:
     fn: int = 0
     misses: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     false_positives: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    #: (class, doc id, gold fact or None, predicted fact or None)
+    errors: list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]] = field(
+        default_factory=list
+    )
+
+    def error_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(ERROR_CLASSES, 0)
+        for cls, *_ in self.errors:
+            counts[cls] += 1
+        return counts
 
     @property
     def precision(self) -> float:
@@ -137,7 +170,51 @@ def score(
                 if scored(p):
                     result.fp += 1
                     result.false_positives.append((doc_id, p))
+    result.errors = classify(result)
     return result
+
+
+def _same_place(gold: dict[str, Any], predicted: dict[str, Any]) -> bool:
+    """The two facts read the same amount: the same ``value_text``, or the same absolute value."""
+    g_text = " ".join(str(gold.get("value_text", "")).split())
+    p_text = " ".join(str(predicted.get("value_text", "")).split())
+    if g_text and g_text == p_text:
+        return True
+    g, p = Decimal(str(gold["value"])), Decimal(str(predicted["value"]))
+    return value_matches(abs(g), abs(p))
+
+
+def error_class(gold: dict[str, Any], predicted: dict[str, Any]) -> str:
+    """The first field in which a false positive differs from the gold fact at its place."""
+    g, p = Decimal(str(gold["value"])), Decimal(str(predicted["value"]))
+    if not value_matches(g, p):
+        return "wrong sign" if value_matches(abs(g), abs(p)) else "wrong value/scale"
+    if metric_base(gold["metric"]) != metric_base(str(predicted["metric"])):
+        return "wrong metric"
+    if gold["metric"] != predicted["metric"]:
+        return "wrong metric"
+    if gold.get("period") != predicted.get("quarter", predicted.get("period")):
+        return "wrong period"
+    if not company_matches(gold.get("company"), predicted.get("company")):
+        return "wrong company"
+    return "wrong currency/unit"
+
+
+def classify(
+    result: Score,
+) -> list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]]:
+    """Pair each false positive with an unmatched gold fact at its place, and class the rest."""
+    out: list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]] = []
+    misses = list(result.misses)
+    for doc_id, p in result.false_positives:
+        k = next((i for i, (d, g) in enumerate(misses) if d == doc_id and _same_place(g, p)), None)
+        if k is None:
+            out.append(("not a fact (part-as-whole, change, ...)", doc_id, None, p))
+            continue
+        _, g = misses.pop(k)
+        out.append((error_class(g, p), doc_id, g, p))
+    out.extend(("missed", doc_id, g, None) for doc_id, g in misses)
+    return out
 
 
 def run_extract(lines: list[str], provider: str, *, use_subprocess: bool) -> list[dict[str, Any]]:
@@ -163,39 +240,49 @@ def run_extract(lines: list[str], provider: str, *, use_subprocess: bool) -> lis
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("gold", type=Path)
-    parser.add_argument("--provider", default="rules", choices=["rules", "openai"])
-    parser.add_argument(
-        "--subprocess", action="store_true", help="run the finpipe CLI instead of in-process"
-    )
-    parser.add_argument("--quiet", action="store_true", help="only the summary line")
-    args = parser.parse_args(argv)
-    records = [
-        json.loads(x) for x in args.gold.read_text(encoding="utf-8").splitlines() if x.strip()
-    ]
+def score_file(path: Path, provider: str, *, use_subprocess: bool) -> Score:
+    records = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
     gold = {r["id"]: r["facts"] for r in records}
     lines = [json.dumps({"id": r["id"], "text": r["text"]}) for r in records]
     predicted = {
-        r["id"]: r["facts"]
-        for r in run_extract(lines, args.provider, use_subprocess=args.subprocess)
+        r["id"]: r["facts"] for r in run_extract(lines, provider, use_subprocess=use_subprocess)
     }
-    result = score(gold, predicted)
-    if not args.quiet:
-        for doc_id, g in result.misses:
-            print(f"MISS {doc_id}: {_fmt(g)}")
-        for doc_id, p in result.false_positives:
-            print(f"FP   {doc_id}: {_fmt(p)}")
+    return score(gold, predicted)
+
+
+def report(path: Path, result: Score, *, quiet: bool) -> None:
+    print(f"== {path.name}")
+    if not quiet:
+        for cls, doc_id, g, p in result.errors:
+            shown = f"{_fmt(p)}  (gold: {_fmt(g)})" if p and g else _fmt(p or g or {})
+            print(f"  {cls.split(' (')[0].upper():18} {doc_id}: {shown}")
     print(
         f"facts: gold {result.tp + result.fn}, predicted {result.tp + result.fp}, "
         f"matched {result.tp}, missed {result.fn}, false positives {result.fp}"
     )
     print(f"precision {result.precision:.3f}  recall {result.recall:.3f}  F1 {result.f1:.3f}")
+    counts = result.error_counts()
+    print("errors: " + ", ".join(f"{cls} {n}" for cls, n in counts.items()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("gold", type=Path, nargs="*", help="gold JSONL files (default: dev, dev2)")
+    parser.add_argument("--provider", default="rules", choices=["rules", "openai"])
+    parser.add_argument(
+        "--subprocess", action="store_true", help="run the finpipe CLI instead of in-process"
+    )
+    parser.add_argument("--quiet", action="store_true", help="only the summary lines")
+    args = parser.parse_args(argv)
+    for path in args.gold or [p for p in DEFAULT_GOLD if p.exists()]:
+        result = score_file(path, args.provider, use_subprocess=args.subprocess)
+        report(path, result, quiet=args.quiet)
     return 0
 
 
 def _fmt(f: dict[str, Any]) -> str:
+    if not f:
+        return "-"
     period = f.get("period", f.get("quarter"))
     return (
         f"{f.get('company')!s} | {f['metric']} | {f['value']} {f.get('currency')} {f['unit']} | "

@@ -18,17 +18,11 @@ import click
 
 from schemas.errors import FinpipeError, NormalizationError
 from schemas.fact import Fact
+from schemas.numbers import plain_decimal
 
 log = logging.getLogger(__name__)
 
 FACT_FIELDS = ("company", "metric", "value", "currency", "unit", "quarter", "value_text")
-
-
-def decimal_text(value: Decimal) -> str:
-    """A JSON number for a Decimal, exactly: "5300000", "0.1594", never "5.3E+6" or "0.15940"."""
-    if value == value.to_integral_value():
-        return str(int(value))
-    return format(value.normalize(), "f")
 
 
 def dumps(obj: Any) -> str:
@@ -38,7 +32,7 @@ def dumps(obj: Any) -> str:
     def default(o: object) -> str:
         if isinstance(o, Decimal):
             key = f"\x00{len(marks)}\x00"
-            marks[key] = decimal_text(o)
+            marks[key] = plain_decimal(o)
             return key
         raise TypeError(f"{type(o).__name__} is not JSON serializable")
 
@@ -200,7 +194,7 @@ def normalize(as_json: bool, amounts: tuple[str, ...]) -> None:
             click.echo(f"{raw}\terror: {rec['error']}")
         else:
             currency = rec["currency"] or "-"
-            click.echo(f"{raw}\t{decimal_text(rec['value'])}\t{currency}\t{rec['unit']}")
+            click.echo(f"{raw}\t{plain_decimal(rec['value'])}\t{currency}\t{rec['unit']}")
     if failed:
         sys.exit(1)
 

@@ -7,7 +7,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from schemas.standards import CURRENCIES, Unit, is_known_metric, is_period_label, unit_of
+from schemas.numbers import json_number
+from schemas.periods import is_period_label
+from schemas.standards import CURRENCIES, Unit, is_known_metric, unit_of
 
 FACT_SCHEMA_VERSION = 1
 
@@ -54,6 +56,4 @@ class Fact(BaseModel):
 
     def json_value(self) -> int | float:
         """The value as stored: an int when whole, else the shortest float equal to the decimal."""
-        if self.value == self.value.to_integral_value():
-            return int(self.value)
-        return float(str(self.value))
+        return json_number(self.value)

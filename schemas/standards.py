@@ -1,12 +1,11 @@
-"""The financial data standard, as data: metric vocabulary, units, currencies, period grammar.
+"""The financial data standard, as data: metric vocabulary, units, currencies, scales.
 
-``schemas/STANDARDS.md`` explains each rule; this module is what the code enforces.
-Pure: the standard library only.
+``schemas/STANDARDS.md`` explains each rule; this module is what the code enforces. Period labels
+have their own module, :mod:`schemas.periods`. Pure: the standard library only.
 """
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 
 
@@ -69,6 +68,17 @@ def unit_of(metric: str) -> Unit | None:
     return METRICS.get(metric_base(metric))
 
 
+def currency_form(metric: str) -> str | None:
+    """The metric a currency amount of ``metric`` is a value of. Gross margin stated in currency
+    ("gross margin was $2.3 billion") is gross profit; any other percentage metric has no currency
+    form (None); a currency or per-share metric is itself."""
+    if unit_of(metric) is not Unit.PERCENT:
+        return metric
+    if metric_base(metric) == "gross margin":
+        return metric.replace("gross margin", "gross profit")
+    return None
+
+
 def _words(text: str) -> frozenset[str]:
     """A set of words written as one whitespace-separated block."""
     return frozenset(text.split())
@@ -82,18 +92,6 @@ CURRENCIES = _words(
     BHD OMR ILS EGP NGN KES MAD LVL LTL EEK
     """
 )
-
-#: Period labels: Q1 2024, H1 2024, 9M 2024, FY 2023, Q4 FY2024, H1 FY2021, 9M FY2020,
-#: year-less Q4 / H1 / 9M / FY, and ISO dates (point-in-time balances).
-PERIOD_RE = re.compile(r"^(?:(?:Q[1-4]|H[12]|9M|FY)(?: (?:FY)?\d{4})?|FY \d{4}|\d{4}-\d{2}-\d{2})$")
-
-
-def is_period_label(label: str) -> bool:
-    if not PERIOD_RE.match(label):
-        return False
-    # "FY FY2024" is not a label; fiscal sub-periods are written "Q4 FY2024".
-    return not label.startswith("FY FY")
-
 
 #: The labelled core vocabulary (the accuracy benchmark scores only these, ``adjusted `` stripped).
 LABELLED_METRICS = frozenset(
@@ -155,6 +153,8 @@ METRIC_SYNONYMS: dict[str, tuple[str, ...]] = {
         "profit attributable to owners of the parent",
         "net income attributable to shareholders",
         "bottom line",
+        "profit for the accounting period",
+        "profit for accounting period",
         "net loss",
         "loss for the period",
         "loss for the year",
@@ -187,6 +187,8 @@ METRIC_SYNONYMS: dict[str, tuple[str, ...]] = {
         "result before taxes",
         "income before taxes",
         "income before income taxes",
+        "income before income tax",
+        "income before income tax expense",
         "pre-tax income",
         "pretax income",
         "loss before tax",
@@ -203,6 +205,9 @@ METRIC_SYNONYMS: dict[str, tuple[str, ...]] = {
         "cash flow from operations",
         "cash flows from operations",
         "cash from operations",
+        "cash provided by operations",
+        "cash flow provided by operations",
+        "cash flows provided by operations",
         "cash flow from business operations",
         "cash flow from operating activities",
         "cash flows from operating activities",
@@ -281,6 +286,7 @@ CURRENCY_SYMBOLS: dict[str, str] = {
     "CAN$": "CAD",
     "A$": "AUD",
     "AU$": "AUD",
+    "AU": "AUD",
     "AUD$": "AUD",
     "NZ$": "NZD",
     "HK$": "HKD",
@@ -301,6 +307,7 @@ CURRENCY_SYMBOLS: dict[str, str] = {
     "Rs.": "INR",
     "Rs": "INR",
     "Dh": "AED",
+    "Lt": "LTL",
     "RMB": "CNY",
     "SFr.": "CHF",
     "Fr.": "CHF",

@@ -31,6 +31,10 @@ class ReportExtraction:
     snippets: int = 0
     snippets_without_amount: int = 0
     rejected: list[str] = field(default_factory=list)
+    #: amounts (with a currency, percent sign or scale word) the rules extractor found in the
+    #: report and assigned to no fact: not a level, or a level whose metric, period, sign or
+    #: company the text does not decide (None: the extractor does not count them)
+    unassigned_amounts: int | None = None
 
 
 class Extractor(Protocol):
@@ -48,16 +52,17 @@ class RulesExtractor:
     name = "rules"
 
     def extract(self, reports: Sequence[ReportMessage]) -> dict[str, ReportExtraction]:
-        from worker.rules import extract_facts
+        from worker.rules import extract_report
         from worker.snippets import has_amount, split_snippets
 
         out: dict[str, ReportExtraction] = {}
         for report in reports:
             snippets = split_snippets(report.raw_text)
-            found = extract_facts(report.raw_text, company_hint=report.company_hint)
+            found = extract_report(report.raw_text, company_hint=report.company_hint)
             out[report.report_id] = ReportExtraction(
-                facts=[FoundFact(rf.snippet, rf.fact, "rules") for rf in found],
+                facts=[FoundFact(rf.snippet, rf.fact, "rules") for rf in found.facts],
                 snippets=len(snippets),
                 snippets_without_amount=sum(1 for s in snippets if not has_amount(s)),
+                unassigned_amounts=found.unassigned,
             )
         return out

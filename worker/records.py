@@ -8,6 +8,7 @@ from typing import Any
 
 from schemas.fact import FACT_SCHEMA_VERSION
 from schemas.message import ReportMessage
+from schemas.numbers import plain_decimal
 from worker.extract import FoundFact
 
 
@@ -36,7 +37,7 @@ def fact_document(message: ReportMessage, found: FoundFact, now: datetime) -> di
         "metric": f.metric,
         "metric_known": f.metric_known,
         "value": f.json_value(),
-        "value_decimal": format(f.value.normalize(), "f") if f.value != 0 else "0",
+        "value_decimal": plain_decimal(f.value),
         "currency": f.currency,
         "unit": f.unit.value,
         "quarter": f.quarter,

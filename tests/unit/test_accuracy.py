@@ -104,3 +104,30 @@ def test_rules_extractor_meets_the_accuracy_gate_on_the_dev_set() -> None:
     result = score({r["id"]: r["facts"] for r in records}, {r["id"]: r["facts"] for r in out})
     assert result.precision >= 0.90, result.false_positives
     assert result.f1 >= 0.70, result.misses
+
+
+@pytest.mark.parametrize(
+    ("change", "cls"),
+    [
+        ({"value": -1000000}, "wrong sign"),
+        ({"value": 1000}, "wrong value/scale"),
+        ({"metric": "net income"}, "wrong metric"),
+        ({"period": "FY 2022"}, "wrong period"),
+        ({"company": "Other Corp"}, "wrong company"),
+        ({"currency": "USD"}, "wrong currency/unit"),
+        ({"value": 77, "value_text": "EUR 77"}, "not a fact (part-as-whole, change, ...)"),
+    ],
+)
+def test_each_false_positive_is_put_in_one_class(change: dict[str, Any], cls: str) -> None:
+    result = score({"d": [gold_fact()]}, {"d": [predicted(**change)]})
+    classes = [c for c, *_ in result.errors]
+    if cls.startswith("not a fact"):
+        assert sorted(classes) == sorted([cls, "missed"])
+    else:
+        assert classes == [cls]
+    assert sum(result.error_counts().values()) == len(result.errors)
+
+
+def test_a_gold_fact_nobody_proposed_is_missed() -> None:
+    result = score({"d": [gold_fact()]}, {"d": []})
+    assert [c for c, *_ in result.errors] == ["missed"]

@@ -17,7 +17,7 @@ from worker.normalize import (
     parse_amount,
     parse_currency,
     parse_number,
-    parse_period,
+    period_from_text,
 )
 
 
@@ -146,18 +146,18 @@ def test_unknown_currency_is_an_error() -> None:
     ],
 )
 def test_periods_get_their_label(text: str, label: str) -> None:
-    assert parse_period(text) == label
+    assert period_from_text(text) == label
 
 
 @pytest.mark.parametrize("text", [None, "", "null"])
 def test_no_period_is_none(text: str | None) -> None:
-    assert parse_period(text) is None
+    assert period_from_text(text) is None
 
 
 @pytest.mark.parametrize("text", ["soon", "June 13, 2019", "2015 to 2018"])
 def test_dates_and_year_ranges_are_not_periods(text: str) -> None:
     with pytest.raises(NormalizationError):
-        parse_period(text)
+        period_from_text(text)
 
 
 @pytest.mark.parametrize(
@@ -395,3 +395,26 @@ def test_rendered_amounts_parse_back_to_the_same_value(
 @given(st.decimals(min_value=0, max_value=10**9, places=2, allow_nan=False))
 def test_parse_number_reads_english_grouping(value: Decimal) -> None:
     assert parse_number(render(value, "comma", 2)) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("EUR -24.5 mn", "-24500000"), ("$-5", "-5"), ("EUR -0.07", "-0.07")],
+)
+def test_a_minus_after_the_currency_is_a_negative(text: str, value: str) -> None:
+    assert parse_amount(text).value == Decimal(value)
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("the first six months of 2009", "H1 2009"),
+        ("the twelve-month period of 2011", "FY 2011"),
+        ("1-9/2008", "9M 2008"),
+        ("January-September 2008", "9M 2008"),
+        ("the last quarter of 2010", "Q4 2010"),
+        ("the fiscal years ended june 30 , 2016", "FY 2016"),
+    ],
+)
+def test_more_periods_as_written(text: str, label: str) -> None:
+    assert period_from_text(text) == label

@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from schemas.fact import Fact
+from schemas.periods import is_period_label
 from schemas.standards import (
     CURRENCIES,
     CURRENCY_SYMBOLS,
@@ -18,7 +19,6 @@ from schemas.standards import (
     SUBUNITS,
     Unit,
     is_known_metric,
-    is_period_label,
     metric_base,
     unit_of,
 )

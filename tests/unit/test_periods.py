@@ -1,0 +1,108 @@
+"""Period labels: parse, format, move by years and steps, order."""
+
+from __future__ import annotations
+
+import pytest
+
+from schemas.periods import (
+    format_label,
+    is_period_label,
+    parse_label,
+    previous,
+    shift_steps,
+    shift_years,
+    sort_key,
+    with_year,
+    year_ago,
+)
+
+
+@pytest.mark.parametrize(
+    ("sub", "year", "fiscal", "label"),
+    [
+        ("Q1", 2024, False, "Q1 2024"),
+        ("Q4", 2024, True, "Q4 FY2024"),
+        ("FY", 2023, False, "FY 2023"),
+        ("FY", 2023, True, "FY 2023"),
+        ("H1", None, False, "H1"),
+        ("9M", 2020, True, "9M FY2020"),
+    ],
+)
+def test_labels_are_formatted_by_the_grammar(
+    sub: str, year: int | None, fiscal: bool, label: str
+) -> None:
+    assert format_label(sub, year, fiscal) == label
+    assert is_period_label(label)
+
+
+@pytest.mark.parametrize(
+    ("label", "kind", "basis", "year", "sub"),
+    [
+        ("Q3 2021", "quarter", "calendar", 2021, "Q3"),
+        ("Q4 FY2024", "quarter", "fiscal", 2024, "Q4"),
+        ("H2 2023", "half", "calendar", 2023, "H2"),
+        ("9M 2008", "nine months", "calendar", 2008, "9M"),
+        ("FY 2019", "year", "", 2019, "FY"),
+        ("Q4", "quarter", "calendar", None, "Q4"),
+        ("2024-03-31", "quarter end", "", 2024, ""),
+        ("2024-02-15", "date", "", 2024, ""),
+        ("sometime", "", "", None, ""),
+    ],
+)
+def test_labels_are_parsed_into_their_parts(
+    label: str, kind: str, basis: str, year: int | None, sub: str
+) -> None:
+    p = parse_label(label)
+    assert (p.kind, p.basis, p.year, p.sub) == (kind, basis, year, sub)
+
+
+@pytest.mark.parametrize(
+    ("label", "previous_label", "year_ago_label"),
+    [
+        ("Q1 2024", "Q4 2023", "Q1 2023"),
+        ("Q3 2021", "Q2 2021", "Q3 2020"),
+        ("H1 2024", "H2 2023", "H1 2023"),
+        ("H2 2023", "H1 2023", "H2 2022"),
+        ("9M 2024", "9M 2023", "9M 2023"),
+        ("FY 2024", "FY 2023", "FY 2023"),
+        ("Q1 FY2025", "Q4 FY2024", "Q1 FY2024"),
+        ("2024-03-31", "2023-12-31", "2023-03-31"),
+        ("Q4", None, None),
+        ("2024-02-29", None, None),
+    ],
+)
+def test_sequential_and_year_over_year_partners(
+    label: str, previous_label: str | None, year_ago_label: str | None
+) -> None:
+    assert previous(label) == previous_label
+    assert year_ago(label) == year_ago_label
+
+
+def test_steps_and_years_move_both_ways() -> None:
+    assert shift_steps("Q4 2023", 2) == "Q2 2024"
+    assert shift_years("H1 2009", 1) == "H1 2010"
+    assert with_year("Q3", 2007) == "Q3 2007"
+    assert with_year("Q4 FY2024", 2022) == "Q4 FY2022"
+    assert with_year("2024-03-31", 2020) is None
+
+
+def test_consecutive_periods_differ_by_one_step_within_a_series() -> None:
+    a, b = parse_label("Q4 FY2024"), parse_label("Q1 FY2025")
+    assert a.series == b.series and b.step is not None and a.step is not None
+    assert b.step - a.step == 1
+    assert parse_label("Q4 2024").series != parse_label("Q4 FY2024").series
+    assert parse_label("FY 2024").series != parse_label("9M 2024").series
+
+
+def test_labels_sort_chronologically_undated_last() -> None:
+    labels = ["FY 2024", "Q4", "H2 2023", "Q1 2024", "9M 2023", "2024-03-31", "odd", "Q3 2023"]
+    assert sorted(labels, key=sort_key) == [
+        "Q3 2023",
+        "9M 2023",
+        "H2 2023",
+        "2024-03-31",
+        "Q1 2024",
+        "FY 2024",
+        "Q4",
+        "odd",
+    ]

@@ -1,0 +1,21 @@
+"""A fact as the rules extractor proposes it, before it becomes a :class:`schemas.fact.Fact`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from schemas.standards import Unit
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A fact a sentence gives: ``start``/``end`` index the sentence."""
+
+    start: int
+    end: int
+    metric: str
+    value: Decimal
+    currency: str | None
+    unit: Unit
+    period: str | None
