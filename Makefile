@@ -44,7 +44,7 @@ bench: venv services
 	$(PY) bench/run.py
 
 accuracy: venv
-	$(PY) bench/accuracy.py ../shared/data/dev_snippets.jsonl
+	$(PY) bench/accuracy.py --quiet
 
 clean:
 	rm -rf $(VENV) .services .pytest_cache .mypy_cache .ruff_cache

@@ -97,6 +97,7 @@ class Pipeline:
                         "snippets": extraction[r.report_id].snippets,
                         "snippets_without_amount": extraction[r.report_id].snippets_without_amount,
                         "rejected": extraction[r.report_id].rejected[:50],
+                        "unassigned_amounts": extraction[r.report_id].unassigned_amounts,
                         "source": r.source,
                         "file_name": r.provenance.file_name,
                         "error": None,
