@@ -304,3 +304,10 @@ def test_largest_year_over_year_moves_first() -> None:
     ]
     assert len(largest_moves(pop)) == 3
     assert len(largest_moves(pop.iloc[0:0])) == 0
+
+
+def test_reads_only_columns_the_facts_table_has() -> None:
+    from worker.export import FACT_COLUMNS  # fix the import path at merge
+
+    used = {"company", "period", "metric", "value", "currency", "unit", "extracted_at", "fact_id"}
+    assert used <= set(FACT_COLUMNS)
