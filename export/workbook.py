@@ -24,8 +24,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-# fix the import path at merge (the formula neutralization of the CSVs)
-from worker.export import format_cell, format_decimal, neutralize
+from export.cells import format_cell, format_decimal, neutralize
 
 #: Excel's limit on a sheet name, and the characters it forbids in one.
 MAX_SHEET_NAME = 31

@@ -307,7 +307,7 @@ def test_largest_year_over_year_moves_first() -> None:
 
 
 def test_reads_only_columns_the_facts_table_has() -> None:
-    from worker.export import FACT_COLUMNS  # fix the import path at merge
+    from export.tables import FACT_COLUMNS
 
     used = {"company", "period", "metric", "value", "currency", "unit", "extracted_at", "fact_id"}
     assert used <= set(FACT_COLUMNS)

@@ -15,8 +15,8 @@ import pytest
 from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
+from export.cells import csv_text
 from export.workbook import MAX_SHEET_NAME, sheet_titles, workbook_bytes
-from worker.export import csv_text
 
 AT = datetime(2024, 8, 1, 9, 30, 15, tzinfo=UTC)
 
