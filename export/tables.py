@@ -7,9 +7,9 @@
   one column pair per currency; values are never added or compared across currencies or units.
 - ``metric_stats``: per metric, unit and currency: count, companies, min, median, max and the
   latest period.
-- ``period_over_period``: change between consecutive periods of the same kind (Q1 -> Q2,
-  Q4 2023 -> Q1 2024, H1 -> H2, FY 2023 -> FY 2024, 9M 2023 -> 9M 2024, quarter-end dates), only
-  where both periods exist, for the same company, metric, unit and currency.
+- ``period_over_period`` (``export/comparisons.py``): each period against the previous one of
+  its kind (``sequential``) and the same period a year earlier (``year_over_year``), only where
+  both periods exist, for the same company, metric, unit and currency.
 
 When several stored facts give the same company, period, metric, unit and currency (the same
 figure from two reports), the summaries use the most recently extracted one; ``facts.csv`` keeps
@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -40,6 +40,7 @@ from export.cells import (
     iso_utc,
     missing,
 )
+from export.comparisons import POP_TEXT_COLUMNS, period_over_period
 from schemas.standards import ADJUSTED_PREFIX, METRICS
 
 #: Fields read from ``financial_data`` (the reader's projection).
@@ -127,38 +128,11 @@ METRIC_STATS_COLUMNS: tuple[str, ...] = (
 )
 METRIC_STATS_TEXT_COLUMNS = frozenset({"metric", "unit", "currency", "latest_period"})
 
-POP_COLUMNS: tuple[str, ...] = (
-    "company",
-    "metric",
-    "unit",
-    "currency",
-    "comparison",
-    "previous_period",
-    "period",
-    "previous_value",
-    "value",
-    "change",
-    "change_pct",
-)
-POP_TEXT_COLUMNS = frozenset(
-    {"company", "metric", "unit", "currency", "comparison", "previous_period", "period"}
-)
-
-_PCT_QUANTUM = Decimal("0.01")
-
 
 # -- periods ------------------------------------------------------------------------------------
 _PERIOD_RE = re.compile(r"^(?P<sub>Q[1-4]|H[12]|9M|FY)(?: (?P<fy>FY)?(?P<year>\d{4}))?$")
 _DATE_RE = re.compile(r"^(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})$")
 _QUARTER_ENDS = {(3, 31): 1, (6, 30): 2, (9, 30): 3, (12, 31): 4}
-
-_COMPARISON = {
-    "quarter": "quarter to quarter",
-    "half": "half to half",
-    "nine months": "year to year",
-    "year": "year to year",
-    "quarter end": "quarter end to quarter end",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,60 +415,6 @@ def metric_stats(facts: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return _frame(rows, METRIC_STATS_COLUMNS)
-
-
-# -- period over period -------------------------------------------------------------------------
-def percent_change(previous: Decimal, current: Decimal) -> Decimal | None:
-    """Change relative to the size of the previous value, in percent, to two decimals (half up);
-    ``None`` from zero. A loss shrinking from -100 to -50 is +50 %."""
-    if previous == 0:
-        return None
-    return ((current - previous) * 100 / abs(previous)).quantize(_PCT_QUANTUM, ROUND_HALF_UP)
-
-
-def period_over_period(facts: pd.DataFrame) -> pd.DataFrame:
-    """Changes between consecutive periods of the same kind for each company, metric, unit and
-    currency, only where both periods exist."""
-    series: dict[tuple[str, str, str, str, str, str], dict[int, tuple[Period, Decimal]]]
-    series = defaultdict(dict)
-    for v in latest_values(facts):
-        p = parse_period(v.period)
-        if p.step is None:
-            continue
-        series[(v.company, v.metric, v.unit, v.currency, p.kind, p.basis)][p.step] = (p, v.value)
-    rows: list[dict[str, Any]] = []
-    for (company, metric, unit, currency, kind, _basis), points in series.items():
-        for step in sorted(points):
-            if step - 1 not in points:
-                continue
-            prev_p, prev_v = points[step - 1]
-            cur_p, cur_v = points[step]
-            rows.append(
-                {
-                    "company": company or None,
-                    "metric": metric,
-                    "unit": unit,
-                    "currency": currency or None,
-                    "comparison": _COMPARISON[kind],
-                    "previous_period": prev_p.label,
-                    "period": cur_p.label,
-                    "previous_value": prev_v,
-                    "value": cur_v,
-                    "change": cur_v - prev_v,
-                    "change_pct": percent_change(prev_v, cur_v),
-                    "_key": (
-                        company == "",
-                        company.casefold(),
-                        company,
-                        metric,
-                        unit,
-                        currency,
-                        cur_p.sort_key,
-                    ),
-                }
-            )
-    rows.sort(key=lambda r: r["_key"])
-    return _frame(rows, POP_COLUMNS)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from export.charts import ChartSpec, render_chart
+from export.comparisons import largest_moves
 from export.page import RUN_REPORT, render_index
 from export.tables import ExportFrames
 
@@ -106,6 +107,7 @@ def write_export(
             charts=charts,
             report=report,
             summary=frames.summary,
+            moves=largest_moves(frames.pop),
         ),
     )
     for old in folder.glob("chart-*.png"):  # charts of an earlier export of the same day

@@ -288,15 +288,14 @@ def test_export_writes_exact_csvs_for_known_facts(mongo_client: Any, settings: S
     assert lines(folder, "period_over_period.csv") == [
         "company,metric,unit,currency,comparison,previous_period,period,previous_value,value,"
         "change,change_pct",
-        "Nokia,revenue,currency,EUR,quarter to quarter,Q4 2023,Q1 2024,5100000000,4900000000,"
+        "Nokia,revenue,currency,EUR,sequential,Q4 2023,Q1 2024,5100000000,4900000000,"
         "-200000000,-3.92",
-        "Sony,revenue,currency,JPY,year to year,FY 2023,FY 2024,13020768000000,12957000000000,"
+        "Sony,revenue,currency,JPY,year_over_year,FY 2023,FY 2024,13020768000000,12957000000000,"
         "-63768000000,-0.49",
-        "XYZ,earnings per share,currency_per_share,USD,quarter to quarter,Q1 2024,Q2 2024,0.45,"
-        "-0.1,-0.55,-122.22",
-        "XYZ,gross margin,percent,,quarter to quarter,Q1 2024,Q2 2024,42.1,39.8,-2.3,-5.46",
-        "XYZ,net income,currency,USD,quarter to quarter,Q1 2024,Q2 2024,5300000,-1200000,"
-        "-6500000,-122.64",
+        # a profit turning into a loss has no percent
+        "XYZ,earnings per share,currency_per_share,USD,sequential,Q1 2024,Q2 2024,0.45,-0.1,-0.55,",
+        "XYZ,gross margin,percent,,sequential,Q1 2024,Q2 2024,42.1,39.8,-2.3,-5.46",
+        "XYZ,net income,currency,USD,sequential,Q1 2024,Q2 2024,5300000,-1200000,-6500000,",
     ]
 
     report = json.loads((folder / "run_report.json").read_text(encoding="utf-8"))
@@ -631,6 +630,10 @@ def test_index_html_shows_the_charts_in_headless_chromium(
         probe.unlink()
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert f"charts {n_charts}/{n_charts} loaded, widths 800 800 800 800 800" in dom.stdout
+    # the largest year-over-year moves, above the charts: Sony's FY revenue is the only one
+    moves = dom.stdout[dom.stdout.index('id="largest-moves"') : dom.stdout.index("<h2>Charts")]
+    assert "Largest year-over-year moves" in moves
+    assert moves.count("<tr>") == 2 and "<td>Sony</td>" in moves and "-0.49 %" in moves
 
     # and the real page, as a person sees it: the charts' lines are drawn on the screenshot
     shot = tmp_path / "index.png"

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from export import cells, page, tables, writer
+from export import cells, comparisons, page, tables, writer
 from export import charts as charts_mod
 from export.tables import STORED_FIELDS
 
@@ -257,21 +257,21 @@ def test_metric_stats_per_metric_unit_and_currency() -> None:
     )
 
 
-def test_period_over_period_arithmetic_including_a_loss() -> None:
+def test_period_over_period_arithmetic_and_no_percent_across_a_sign_change() -> None:
     assert csvs(*SEED)["period_over_period.csv"] == (
         "company,metric,unit,currency,comparison,previous_period,period,previous_value,value,"
         "change,change_pct\n"
-        "Nokia,revenue,currency,EUR,quarter to quarter,Q4 2023,Q1 2024,5100000000,4900000000,"
+        "Nokia,revenue,currency,EUR,sequential,Q4 2023,Q1 2024,5100000000,4900000000,"
         "-200000000,-3.92\n"
-        "XYZ,net income,currency,USD,quarter to quarter,Q1 2024,Q2 2024,5300000,-1200000,"
-        "-6500000,-122.64\n"
+        "XYZ,net income,currency,USD,sequential,Q1 2024,Q2 2024,5300000,-1200000,"
+        "-6500000,\n"  # a profit turning into a loss has no percent
     )
 
 
 def test_period_over_period_only_where_both_periods_exist_and_per_kind() -> None:
     text = csvs(
         doc("a", "A", "revenue", "100", "USD", "Q1 2024"),
-        doc("b", "A", "revenue", "130.5", "USD", "Q3 2024"),  # Q2 missing: no row
+        doc("b", "A", "revenue", "130.5", "USD", "Q3 2024"),  # Q2 2024, Q3 2023 missing: no row
         doc("c", "A", "revenue", "400", "USD", "FY 2023"),
         doc("d", "A", "revenue", "500", "USD", "FY 2024"),
         doc("e", "A", "revenue", "90", "USD", "Q4 2023"),
@@ -279,17 +279,25 @@ def test_period_over_period_only_where_both_periods_exist_and_per_kind() -> None
         doc("g", "A", "revenue", "0", "USD", "H2 2023"),
     )["period_over_period.csv"]
     assert text.splitlines()[1:] == [
-        "A,revenue,currency,USD,quarter to quarter,Q4 2023,Q1 2024,90,100,10,11.11",
-        "A,revenue,currency,USD,half to half,H2 2023,H1 2024,0,200,200,",
-        "A,revenue,currency,USD,year to year,FY 2023,FY 2024,400,500,100,25",
+        "A,revenue,currency,USD,sequential,Q4 2023,Q1 2024,90,100,10,11.11",
+        "A,revenue,currency,USD,sequential,H2 2023,H1 2024,0,200,200,",
+        "A,revenue,currency,USD,year_over_year,FY 2023,FY 2024,400,500,100,25",
     ]
 
 
-def test_a_shrinking_loss_is_a_positive_change() -> None:
-    assert tables.percent_change(Decimal("-100"), Decimal("-50")) == Decimal("50.00")
-    assert tables.percent_change(Decimal("3"), Decimal("4")) == Decimal("33.33")
-    assert tables.percent_change(Decimal("3"), Decimal("5")) == Decimal("66.67")
-    assert tables.percent_change(Decimal("0"), Decimal("5")) is None
+def test_the_same_quarter_a_year_earlier_is_compared() -> None:
+    text = csvs(
+        doc("a23", "Acme Corp", "revenue", "10100000", "USD", "Q2 2023"),
+        doc("a24", "Acme Corp", "revenue", "12400000", "USD", "Q2 2024"),
+        doc("n23", "Northwind Robotics", "net income", "-1300000", "USD", "Q2 2023"),
+        doc("n24", "Northwind Robotics", "net income", "4100000", "USD", "Q2 2024"),
+    )["period_over_period.csv"]
+    assert text.splitlines()[1:] == [
+        "Acme Corp,revenue,currency,USD,year_over_year,Q2 2023,Q2 2024,10100000,12400000,"
+        "2300000,22.77",
+        "Northwind Robotics,net income,currency,USD,year_over_year,Q2 2023,Q2 2024,-1300000,"
+        "4100000,5400000,",  # a loss turning into a profit has no percent
+    ]
 
 
 def test_currencies_are_never_mixed() -> None:
@@ -313,8 +321,8 @@ def test_currencies_are_never_mixed() -> None:
         "revenue,currency,USD,2,1,100,105,110,Q2 2024",
     ]
     assert files["period_over_period.csv"].splitlines()[1:] == [
-        "Acme,revenue,currency,EUR,quarter to quarter,Q1 2024,Q2 2024,90,95,5,5.56",
-        "Acme,revenue,currency,USD,quarter to quarter,Q1 2024,Q2 2024,100,110,10,10",
+        "Acme,revenue,currency,EUR,sequential,Q1 2024,Q2 2024,90,95,5,5.56",
+        "Acme,revenue,currency,USD,sequential,Q1 2024,Q2 2024,100,110,10,10",
     ]
 
 
@@ -349,7 +357,7 @@ def test_injection_is_neutralized_in_text_columns_only() -> None:
         "'=HYPERLINK(1),Q2 2024,-7,USD",
     ]
     assert files["period_over_period.csv"].splitlines()[1] == (
-        "'=HYPERLINK(1),net income,currency,USD,quarter to quarter,Q1 2024,Q2 2024,-5,-7,-2,-40"
+        "'=HYPERLINK(1),net income,currency,USD,sequential,Q1 2024,Q2 2024,-5,-7,-2,-40"
     )
     assert files["metric_stats.csv"].splitlines()[1] == (
         "net income,currency,USD,2,1,-7,-6,-5,Q2 2024"
@@ -377,7 +385,7 @@ def test_empty_input_gives_headers_only() -> None:
         "facts.csv": ",".join(tables.FACT_COLUMNS) + "\n",
         "summary_by_company_period.csv": "company,period\n",
         "metric_stats.csv": ",".join(tables.METRIC_STATS_COLUMNS) + "\n",
-        "period_over_period.csv": ",".join(tables.POP_COLUMNS) + "\n",
+        "period_over_period.csv": ",".join(comparisons.POP_COLUMNS) + "\n",
     }
     cov = tables.coverage(tables.facts_table(raw()))
     assert cov["facts"] == 0 and cov["first_extracted_at"] is None
@@ -501,6 +509,7 @@ def test_write_export_makes_dated_folder_index_and_latest(tmp_path: Path) -> Non
     page = (folder / "index.html").read_text()
     assert '<img src="chart-revenue-eur-quarter.png"' in page
     assert '<a href="period_over_period.csv">' in page
+    assert '<h2 id="largest-moves">Largest year-over-year moves</h2>' in page
     files = json.loads((folder / "run_report.json").read_text())["files"]
     assert files[-1] == "run_report.json"
 
@@ -511,6 +520,40 @@ def test_write_export_makes_dated_folder_index_and_latest(tmp_path: Path) -> Non
     writer.write_export(tmp_path, date(2024, 6, 2), empty, [], report)
     assert (tmp_path / "latest").resolve() == (tmp_path / "2024-06-02").resolve()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_index_shows_the_largest_year_over_year_moves() -> None:
+    frames = tables.build_frames(
+        raw(
+            doc("a23", "Acme Corp", "revenue", "10100000", "USD", "Q2 2023"),
+            doc("a24", "Acme Corp", "revenue", "12400000", "USD", "Q2 2024"),
+            doc("b23", "<Beta>", "revenue", "200", "EUR", "FY 2023"),
+            doc("b24", "<Beta>", "revenue", "100", "EUR", "FY 2024"),
+            doc("n23", "Northwind", "net income", "-1300000", "USD", "Q2 2023"),  # sign change
+            doc("n24", "Northwind", "net income", "4100000", "USD", "Q2 2024"),
+        )
+    )
+    html = page.render_index(
+        title="t",
+        csv_files=[],
+        charts=[],
+        report={"covers": {"facts": 6}},
+        moves=comparisons.largest_moves(frames.pop),
+    )
+    section = html[html.index('<h2 id="largest-moves">') : html.index("<h2>Charts</h2>")]
+    assert section.count("<tr>") == 3  # the header and two moves; no percent across a sign
+    beta, acme = section.index("&lt;Beta&gt;"), section.index("Acme Corp")
+    assert beta < acme  # -50 % is a larger move than +22.77 %
+    assert "<td>Q2 2024</td>" in section and "10100000 USD (Q2 2023)" in section
+    assert "+2300000 USD" in section and "+22.77 %" in section and "-50 %" in section
+    quiet = page.render_index(
+        title="t",
+        csv_files=[],
+        charts=[],
+        report={"covers": {"facts": 1}},
+        moves=comparisons.largest_moves(tables.build_frames(raw()).pop),
+    )
+    assert "No year-over-year change yet" in quiet
 
 
 def test_index_escapes_text() -> None:
