@@ -288,6 +288,12 @@ class AliasesFileError(ConfigError):
 _CSV_HEADER = ["alias", "canonical"]
 
 
+def configured_aliases(path: Path | str | None) -> dict[str, str]:
+    """The aliases of the file ``FINPIPE_COMPANY_ALIASES`` names (``load_aliases``), or none when
+    it is unset."""
+    return load_aliases(path) if path else {}
+
+
 def load_aliases(path: Path | str) -> dict[str, str]:
     """Read the aliases file: YAML (``.yaml``/``.yml``, a mapping ``alias: canonical``) or CSV
     (``.csv``, rows ``alias,canonical``, an optional header row of those two words, ``#``

@@ -40,6 +40,7 @@ from export.cells import (
     iso_utc,
     missing,
 )
+from export.companies import add_company_canonical, company_as_canonical
 from export.comparisons import POP_TEXT_COLUMNS, period_over_period
 from schemas.standards import ADJUSTED_PREFIX, METRICS
 
@@ -72,6 +73,7 @@ STORED_FIELDS: tuple[str, ...] = (
 
 FACT_COLUMNS: tuple[str, ...] = (
     "company",
+    "company_canonical",
     "period",
     "metric",
     "value",
@@ -97,6 +99,7 @@ FACT_COLUMNS: tuple[str, ...] = (
 FACT_TEXT_COLUMNS = frozenset(
     {
         "company",
+        "company_canonical",
         "period",
         "metric",
         "currency",
@@ -226,55 +229,70 @@ def metric_order(metric: str) -> tuple[int, int, str]:
 
 
 # -- the facts table ----------------------------------------------------------------------------
-def facts_table(raw: pd.DataFrame) -> pd.DataFrame:
+def _fact_row(doc: Mapping[str, Any], value: Decimal) -> dict[str, Any]:
+    """One stored document as a row of ``FACT_COLUMNS`` (without ``company_canonical``)."""
+    known = doc.get("metric_known")
+    return {
+        "company": as_text(doc.get("company")),
+        "period": as_text(doc.get("quarter")),
+        "metric": as_text(doc.get("metric")) or "",
+        "value": value,
+        "currency": as_text(doc.get("currency")),
+        "unit": as_text(doc.get("unit")) or "",
+        "metric_known": None if missing(known) else bool(known),
+        "value_text": as_text(doc.get("value_text")),
+        "report_id": as_text(doc.get("report_id")),
+        "source": as_text(doc.get("source")),
+        "file_name": as_text(doc.get("file_name")),
+        "page": as_int(doc.get("page")),
+        "row": as_int(doc.get("row")),
+        "line": as_int(doc.get("line")),
+        "snippet": as_text(doc.get("snippet")),
+        "snippet_start": as_int(doc.get("snippet_start")),
+        "snippet_end": as_int(doc.get("snippet_end")),
+        "extractor": as_text(doc.get("extractor")),
+        "model": as_text(doc.get("model")),
+        "prompt_version": as_text(doc.get("prompt_version")),
+        "extracted_at": as_datetime(doc.get("extracted_at")),
+        "fact_id": as_text(doc.get("_id")),
+    }
+
+
+def _fact_order(r: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Company (canonical, then as written), period (chronologically), metric, unit, currency,
+    extraction time, id; facts without a company last."""
+    canonical = r["company_canonical"] or ""
+    written = r["company"] or ""
+    return (
+        canonical == "",
+        canonical.casefold(),
+        canonical,
+        parse_period(r["period"]).sort_key,
+        r["metric"],
+        r["unit"],
+        r["currency"] or "",
+        written.casefold(),
+        written,
+        r["extracted_at"] or datetime.min.replace(tzinfo=UTC),
+        r["fact_id"] or "",
+    )
+
+
+def facts_table(raw: pd.DataFrame, aliases: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Stored documents (columns ``STORED_FIELDS``) -> ``FACT_COLUMNS``, one row per fact with
-    ``value`` as ``Decimal``, sorted by company, period (chronologically) and metric."""
+    ``value`` as ``Decimal`` and the company both as written (``company``) and as its display
+    name (``company_canonical``, ``export/companies.py``, with the ``aliases`` given), sorted by
+    company, period (chronologically) and metric."""
     rows: list[dict[str, Any]] = []
     for doc in raw.to_dict("records") if len(raw) else []:
         value = exact_value(doc.get("value_decimal"), doc.get("value"))
-        if value is None:
-            continue
-        known = doc.get("metric_known")
-        rows.append(
-            {
-                "company": as_text(doc.get("company")),
-                "period": as_text(doc.get("quarter")),
-                "metric": as_text(doc.get("metric")) or "",
-                "value": value,
-                "currency": as_text(doc.get("currency")),
-                "unit": as_text(doc.get("unit")) or "",
-                "metric_known": None if missing(known) else bool(known),
-                "value_text": as_text(doc.get("value_text")),
-                "report_id": as_text(doc.get("report_id")),
-                "source": as_text(doc.get("source")),
-                "file_name": as_text(doc.get("file_name")),
-                "page": as_int(doc.get("page")),
-                "row": as_int(doc.get("row")),
-                "line": as_int(doc.get("line")),
-                "snippet": as_text(doc.get("snippet")),
-                "snippet_start": as_int(doc.get("snippet_start")),
-                "snippet_end": as_int(doc.get("snippet_end")),
-                "extractor": as_text(doc.get("extractor")),
-                "model": as_text(doc.get("model")),
-                "prompt_version": as_text(doc.get("prompt_version")),
-                "extracted_at": as_datetime(doc.get("extracted_at")),
-                "fact_id": as_text(doc.get("_id")),
-            }
-        )
-    rows.sort(
-        key=lambda r: (
-            r["company"] is None,
-            (r["company"] or "").casefold(),
-            r["company"] or "",
-            parse_period(r["period"]).sort_key,
-            r["metric"],
-            r["unit"],
-            r["currency"] or "",
-            r["extracted_at"] or datetime.min.replace(tzinfo=UTC),
-            r["fact_id"] or "",
-        )
-    )
-    return _frame(rows, FACT_COLUMNS)
+        if value is not None:
+            rows.append(_fact_row(doc, value))
+    written = _frame(rows, [c for c in FACT_COLUMNS if c != "company_canonical"])
+    named = add_company_canonical(written, aliases)[list(FACT_COLUMNS)]
+    records = named.to_dict("records")
+    order = sorted(range(len(records)), key=lambda i: _fact_order(records[i]))
+    return named.iloc[order].reset_index(drop=True)
 
 
 def _frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
@@ -295,10 +313,19 @@ class _Value:
     value: Decimal
 
 
+def by_company(facts: pd.DataFrame) -> pd.DataFrame:
+    """The facts with ``company`` as the company's display name where the facts carry
+    ``company_canonical`` (``company_as_canonical``): what summaries, statistics and charts
+    group by."""
+    return company_as_canonical(facts) if "company_canonical" in facts.columns else facts
+
+
 def latest_values(facts: pd.DataFrame) -> list[_Value]:
-    """One value per company, period, metric, unit and currency: the most recently extracted."""
+    """One value per company (its canonical name, ``by_company``), period, metric, unit and
+    currency: the most recently extracted."""
     best: dict[tuple[str, str, str, str, str], tuple[tuple[Any, ...], Decimal]] = {}
-    for r in facts.to_dict("records") if len(facts) else []:
+    named = by_company(facts)
+    for r in named.to_dict("records") if len(named) else []:
         key = (r["company"] or "", r["period"] or "", r["metric"], r["unit"], r["currency"] or "")
         when = as_datetime(r["extracted_at"]) or datetime.min.replace(tzinfo=UTC)
         rank = (when, r["fact_id"] or "")
@@ -424,20 +451,24 @@ class ExportFrames:
     stats: pd.DataFrame
     pop: pd.DataFrame
 
-    def csv_files(self) -> dict[str, str]:
-        """File name -> CSV text, in the order an analyst reads them."""
+    def tables(self) -> dict[str, tuple[pd.DataFrame, frozenset[str]]]:
+        """CSV file name -> (frame, its text columns), in the order an analyst reads them."""
         return {
-            "facts.csv": csv_text(self.facts, FACT_TEXT_COLUMNS),
-            "summary_by_company_period.csv": csv_text(
-                self.summary, summary_text_columns(self.summary)
-            ),
-            "metric_stats.csv": csv_text(self.stats, METRIC_STATS_TEXT_COLUMNS),
-            "period_over_period.csv": csv_text(self.pop, POP_TEXT_COLUMNS),
+            "facts.csv": (self.facts, FACT_TEXT_COLUMNS),
+            "summary_by_company_period.csv": (self.summary, summary_text_columns(self.summary)),
+            "metric_stats.csv": (self.stats, METRIC_STATS_TEXT_COLUMNS),
+            "period_over_period.csv": (self.pop, POP_TEXT_COLUMNS),
         }
 
+    def csv_files(self) -> dict[str, str]:
+        """File name -> CSV text, in the order an analyst reads them."""
+        return {name: csv_text(frame, text) for name, (frame, text) in self.tables().items()}
 
-def build_frames(raw: pd.DataFrame) -> ExportFrames:
-    facts = facts_table(raw)
+
+def build_frames(raw: pd.DataFrame, aliases: Mapping[str, str] | None = None) -> ExportFrames:
+    """Every table of an export from the stored documents; companies are folded to one name each
+    (``export/companies.py``) with the ``aliases`` given."""
+    facts = facts_table(raw, aliases)
     return ExportFrames(
         facts=facts,
         summary=summary_by_company_period(facts),
@@ -448,8 +479,9 @@ def build_frames(raw: pd.DataFrame) -> ExportFrames:
 
 # -- run report ---------------------------------------------------------------------------------
 def coverage(facts: pd.DataFrame) -> dict[str, Any]:
-    """What an export covers: counts of facts, companies, metrics, periods and the span of
-    extraction times."""
+    """What an export covers: counts of facts, companies (display names), metrics, periods and
+    the span of extraction times; ``merged_names`` lists, for each company written in more than
+    one way, the written forms folded into its display name."""
     times = [t for t in (as_datetime(x) for x in facts["extracted_at"].tolist()) if t is not None]
     periods = sorted(
         {p for p in facts["period"].tolist() if not missing(p)},
@@ -457,10 +489,24 @@ def coverage(facts: pd.DataFrame) -> dict[str, Any]:
     )
     return {
         "facts": len(facts),
-        "companies": sorted({c for c in facts["company"].tolist() if not missing(c)}),
+        "companies": sorted({c for c in by_company(facts)["company"].tolist() if not missing(c)}),
+        "merged_names": merged_names(facts),
         "metrics": sorted({m for m in facts["metric"].tolist() if m}),
         "periods": periods,
         "currencies": sorted({c for c in facts["currency"].tolist() if not missing(c)}),
         "first_extracted_at": iso_utc(min(times)) if times else None,
         "last_extracted_at": iso_utc(max(times)) if times else None,
     }
+
+
+def merged_names(facts: pd.DataFrame) -> dict[str, list[str]]:
+    """Display name -> the written forms folded into it, for companies written in more than one
+    way (none when the facts carry no ``company_canonical``)."""
+    if "company_canonical" not in facts.columns:
+        return {}
+    forms: dict[str, set[str]] = defaultdict(set)
+    pairs = zip(facts["company"].tolist(), facts["company_canonical"].tolist(), strict=True)
+    for written, name in pairs:
+        if not missing(written) and not missing(name):
+            forms[name].add(written)
+    return {name: sorted(f) for name, f in sorted(forms.items()) if len(f) > 1}

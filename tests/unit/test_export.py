@@ -218,20 +218,20 @@ def test_facts_csv_is_tidy_sorted_and_exact() -> None:
     text = csvs(*SEED)["facts.csv"]
     prov = "inbox/report.txt,report.txt,,,1"
     assert text.splitlines() == [
-        "company,period,metric,value,currency,unit,metric_known,value_text,report_id,source,"
+        "company,company_canonical,period,metric,value,currency,unit,metric_known,value_text,report_id,source,"
         "file_name,page,row,line,snippet,snippet_start,snippet_end,extractor,model,prompt_version,"
         "extracted_at,fact_id",
-        f"Nokia,Q4 2023,revenue,5100000000,EUR,currency,true,EUR 5.1 billion,rep-f3,{prov},"
+        f"Nokia,Nokia,Q4 2023,revenue,5100000000,EUR,currency,true,EUR 5.1 billion,rep-f3,{prov},"
         "Nokia revenue EUR 5.1 billion,0,10,rules,,,2024-05-02T08:30:00Z,f3",
-        f"Nokia,Q1 2024,revenue,4900000000,EUR,currency,true,EUR 4.9 billion,rep-f4,{prov},"
+        f"Nokia,Nokia,Q1 2024,revenue,4900000000,EUR,currency,true,EUR 4.9 billion,rep-f4,{prov},"
         "Nokia revenue EUR 4.9 billion,0,10,rules,,,2024-05-02T08:30:00Z,f4",
-        f"XYZ,Q1 2024,earnings per share,0.45,USD,currency_per_share,true,$0.45,rep-f5,{prov},"
+        f"XYZ,XYZ,Q1 2024,earnings per share,0.45,USD,currency_per_share,true,$0.45,rep-f5,{prov},"
         "XYZ earnings per share $0.45,0,10,rules,,,2024-05-02T08:30:00Z,f5",
-        f"XYZ,Q1 2024,gross margin,42.1,,percent,true,42.1%,rep-f6,{prov},"
+        f"XYZ,XYZ,Q1 2024,gross margin,42.1,,percent,true,42.1%,rep-f6,{prov},"
         "XYZ gross margin 42.1%,0,10,rules,,,2024-05-02T08:30:00Z,f6",
-        f"XYZ,Q1 2024,net income,5300000,USD,currency,true,$5.3 million,rep-f1,{prov},"
+        f"XYZ,XYZ,Q1 2024,net income,5300000,USD,currency,true,$5.3 million,rep-f1,{prov},"
         "XYZ net income $5.3 million,0,10,rules,,,2024-05-02T08:30:00Z,f1",
-        f"XYZ,Q2 2024,net income,-1200000,USD,currency,true,'-$1.2 million,rep-f2,{prov},"
+        f"XYZ,XYZ,Q2 2024,net income,-1200000,USD,currency,true,'-$1.2 million,rep-f2,{prov},"
         "XYZ net income -$1.2 million,0,10,rules,,,2024-05-02T08:30:00Z,f2",
     ]
 
@@ -341,7 +341,7 @@ def test_newest_extraction_wins_in_summaries_but_facts_keep_both() -> None:
     newer = doc("new", "A", "revenue", "101", "USD", "Q1 2024", at=datetime(2024, 2, 1, tzinfo=UTC))
     files = csvs(newer, older)
     assert files["summary_by_company_period.csv"].splitlines()[1:] == ["A,Q1 2024,101,USD"]
-    assert [ln.split(",")[3] for ln in files["facts.csv"].splitlines()[1:]] == ["100", "101"]
+    assert [ln.split(",")[4] for ln in files["facts.csv"].splitlines()[1:]] == ["100", "101"]
 
 
 def test_injection_is_neutralized_in_text_columns_only() -> None:
@@ -350,8 +350,9 @@ def test_injection_is_neutralized_in_text_columns_only() -> None:
         doc("y", "=HYPERLINK(1)", "net income", "-7", "USD", "Q2 2024", value_text="@7"),
     )
     facts = files["facts.csv"].splitlines()
-    assert facts[1].startswith("'=HYPERLINK(1),Q1 2024,net income,-5,USD,currency,true,'-5,")
-    assert facts[2].startswith("'=HYPERLINK(1),Q2 2024,net income,-7,USD,currency,true,'@7,")
+    written = "'=HYPERLINK(1),'=HYPERLINK(1)"  # the name as written and as displayed
+    assert facts[1].startswith(f"{written},Q1 2024,net income,-5,USD,currency,true,'-5,")
+    assert facts[2].startswith(f"{written},Q2 2024,net income,-7,USD,currency,true,'@7,")
     assert files["summary_by_company_period.csv"].splitlines()[1:] == [
         "'=HYPERLINK(1),Q1 2024,-5,USD",
         "'=HYPERLINK(1),Q2 2024,-7,USD",
@@ -375,7 +376,7 @@ def test_text_with_commas_quotes_and_newlines_is_quoted() -> None:
     d = doc("q", "Acme, Inc.", "revenue", "1", "USD", "Q1 2024", value_text='1 "m"')
     d["snippet"] = "line one\nline two"
     facts = csvs(d)["facts.csv"]
-    assert '"Acme, Inc.",Q1 2024,revenue,1,USD,currency,true,"1 ""m"""' in facts
+    assert '"Acme, Inc.","Acme, Inc.",Q1 2024,revenue,1,USD,currency,true,"1 ""m"""' in facts
     assert '"line one\nline two"' in facts
 
 
@@ -397,11 +398,114 @@ def test_missing_company_and_period_sort_last() -> None:
         doc("a", "A", "revenue", "2", "USD", "Q4"),
         doc("b", "A", "revenue", "3", "USD", "Q1 2024"),
     )["facts.csv"]
-    assert [ln.split(",")[:4] for ln in text.splitlines()[1:]] == [
-        ["A", "Q1 2024", "revenue", "3"],
-        ["A", "Q4", "revenue", "2"],
-        ["", "", "revenue", "1"],
+    assert [ln.split(",")[:5] for ln in text.splitlines()[1:]] == [
+        ["A", "A", "Q1 2024", "revenue", "3"],
+        ["A", "A", "Q4", "revenue", "2"],
+        ["", "", "", "revenue", "1"],
     ]
+
+
+# -- company names ------------------------------------------------------------------------------
+ORION = (
+    doc("o1", "Orion Outdoor Gear", "revenue", "66000000", "USD", "Q3 2023"),
+    doc("o2", "Orion Outdoor Gear", "revenue", "73400000", "USD", "Q3 2024"),
+    doc("o3", "Orion Outdoor Gear", "net income", "6100000", "USD", "Q3 2023"),
+    doc("o4", "Orion Outdoor Gear plc", "net income", "8900000", "USD", "Q3 2024"),
+    doc("o5", "ORION OUTDOOR GEAR", "gross profit", "31200000", "USD", "Q3 2024"),
+    doc("a1", "Acme Corp", "revenue", "12400000", "USD", "Q3 2024"),
+)
+
+
+@pytest.mark.parametrize(
+    ("written", "canonical"),
+    [
+        # the most frequent written form is the display name
+        (["Nokia", "Nokia Oyj", "Nokia Corporation", "NOKIA", "Nokia"], "Nokia"),
+        (
+            ["Orion Outdoor Gear plc", "Orion Outdoor Gear", "Orion Outdoor Gear"],
+            "Orion Outdoor Gear",
+        ),
+        (["Vaskor AG", "Vaskor AG", "VASKOR"], "Vaskor AG"),
+        # ties: the shortest, then mixed case before capitals
+        (["Tamarind Foods, Inc.", "Tamarind Foods"], "Tamarind Foods"),
+        (["HARBOR BANK", "Harbor Bank"], "Harbor Bank"),
+        # whitespace is collapsed in the display name
+        (["  Moreau   S.A. ", "Moreau S.A."], "Moreau S.A."),
+    ],
+)
+def test_written_forms_fold_to_one_canonical_name(written: list[str], canonical: str) -> None:
+    facts = tables.facts_table(
+        raw(
+            *(
+                doc(f"f{i}", w, "revenue", str(i + 1), "USD", "Q1 2024")
+                for i, w in enumerate(written)
+            )
+        )
+    )
+    assert sorted(facts["company"]) == sorted(written)  # kept as written
+    assert set(facts["company_canonical"]) == {canonical}
+
+
+def test_one_company_written_several_ways_is_one_company_everywhere() -> None:
+    frames = tables.build_frames(raw(*ORION))
+    files = frames.csv_files()
+    facts = [ln.split(",")[:4] for ln in files["facts.csv"].splitlines()[1:]]
+    assert facts == [  # by canonical name, period and metric; the written form is kept
+        ["Acme Corp", "Acme Corp", "Q3 2024", "revenue"],
+        ["Orion Outdoor Gear", "Orion Outdoor Gear", "Q3 2023", "net income"],
+        ["Orion Outdoor Gear", "Orion Outdoor Gear", "Q3 2023", "revenue"],
+        ["ORION OUTDOOR GEAR", "Orion Outdoor Gear", "Q3 2024", "gross profit"],
+        ["Orion Outdoor Gear plc", "Orion Outdoor Gear", "Q3 2024", "net income"],
+        ["Orion Outdoor Gear", "Orion Outdoor Gear", "Q3 2024", "revenue"],
+    ]
+    assert files["summary_by_company_period.csv"].splitlines()[1:] == [
+        "Acme Corp,Q3 2024,12400000,USD,,,,",
+        "Orion Outdoor Gear,Q3 2023,66000000,USD,6100000,USD,,",
+        "Orion Outdoor Gear,Q3 2024,73400000,USD,8900000,USD,31200000,USD",
+    ]
+    assert [ln.split(",")[:5] for ln in files["metric_stats.csv"].splitlines()[1:]] == [
+        ["gross profit", "currency", "USD", "1", "1"],
+        ["net income", "currency", "USD", "2", "1"],  # one company, not two
+        ["revenue", "currency", "USD", "3", "2"],
+    ]
+    assert [
+        (r.company, r.metric, r.comparison, r.change_pct)
+        for r in frames.pop.itertuples(index=False)
+    ] == [
+        ("Orion Outdoor Gear", "net income", "year_over_year", Decimal("45.90")),
+        ("Orion Outdoor Gear", "revenue", "year_over_year", Decimal("11.21")),
+    ]
+    specs = charts_mod.chart_specs(frames.facts)
+    assert [(s.title, list(s.series)) for s in specs] == [
+        ("Revenue (USD, quarterly)", ["Acme Corp", "Orion Outdoor Gear"]),
+        ("Net income (USD, quarterly)", ["Orion Outdoor Gear"]),  # one line, not two
+    ]
+    cov = tables.coverage(frames.facts)
+    assert cov["companies"] == ["Acme Corp", "Orion Outdoor Gear"]
+    assert cov["merged_names"] == {
+        "Orion Outdoor Gear": ["ORION OUTDOOR GEAR", "Orion Outdoor Gear", "Orion Outdoor Gear plc"]
+    }
+
+
+def test_an_aliases_mapping_joins_what_folding_cannot() -> None:
+    files = tables.build_frames(
+        raw(
+            doc("k1", "Kestrel Labs", "revenue", "10", "USD", "FY 2023"),
+            doc("k2", "Brightwater Analytics", "revenue", "12", "USD", "FY 2024"),
+        ),
+        {"Kestrel Labs": "Brightwater", "Brightwater Analytics": "Brightwater"},
+    ).csv_files()
+    assert [ln.split(",")[:2] for ln in files["facts.csv"].splitlines()[1:]] == [
+        ["Kestrel Labs", "Brightwater"],
+        ["Brightwater Analytics", "Brightwater"],
+    ]
+    assert files["period_over_period.csv"].splitlines()[1:] == [
+        "Brightwater,revenue,currency,USD,year_over_year,FY 2023,FY 2024,10,12,2,20"
+    ]
+    no_aliases = tables.build_frames(
+        raw(doc("k1", "Kestrel Labs", "revenue", "10", "USD", "FY 2023"))
+    )
+    assert list(no_aliases.facts["company_canonical"]) == ["Kestrel Labs"]
 
 
 # -- charts -------------------------------------------------------------------------------------
