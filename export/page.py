@@ -34,10 +34,11 @@ def render_index(
     summary: pd.DataFrame | None = None,
     summary_rows: int = 200,
     moves: pd.DataFrame | None = None,
+    workbook: str | None = None,
 ) -> str:
-    """The folder's ``index.html``: what the export covers, links to the CSVs, the largest
-    year-over-year ``moves`` (rows of ``period_over_period``), the charts and the first
-    ``summary_rows`` rows of the summary by company and period."""
+    """The folder's ``index.html``: what the export covers, links to the ``workbook`` and the
+    CSVs, the largest year-over-year ``moves`` (rows of ``period_over_period``), the charts and
+    the first ``summary_rows`` rows of the summary by company and period."""
     e = html.escape
     cov = report.get("covers", {})
     pipe = report.get("pipeline", {})
@@ -70,6 +71,11 @@ def render_index(
         *(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in rows),
         "</table>",
         "<h2>Files</h2><ul>",
+        *(
+            [f'<li><a href="{e(workbook)}">{e(workbook)}</a>: every table in one workbook</li>']
+            if workbook
+            else []
+        ),
         *(f'<li><a href="{e(name)}">{e(name)}</a></li>' for name in csv_files),
         f'<li><a href="{RUN_REPORT}">{RUN_REPORT}</a></li>',
         "</ul>",

@@ -464,6 +464,12 @@ class ExportFrames:
         """File name -> CSV text, in the order an analyst reads them."""
         return {name: csv_text(frame, text) for name, (frame, text) in self.tables().items()}
 
+    def workbook(self) -> bytes:
+        """``summary.xlsx``: one sheet per CSV, named after it, holding the same cells typed."""
+        from export.workbook import workbook_bytes
+
+        return workbook_bytes(self.tables())
+
 
 def build_frames(raw: pd.DataFrame, aliases: Mapping[str, str] | None = None) -> ExportFrames:
     """Every table of an export from the stored documents; companies are folded to one name each

@@ -1,4 +1,5 @@
-"""Write an export folder: CSVs, PNG charts, ``index.html`` and ``run_report.json``.
+"""Write an export folder: CSVs, the workbook holding them all (``summary.xlsx``), PNG charts,
+``index.html`` and ``run_report.json``.
 
 Every file is written to a temporary name in the same folder, flushed to disk and renamed over the
 old one (``os.replace``), so a reader sees the old file or the new one, never half of one.
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 LATEST = "latest"
 INDEX = "index.html"
+WORKBOOK = "summary.xlsx"
 
 
 # -- atomic files -------------------------------------------------------------------------------
@@ -94,16 +96,19 @@ def write_export(
     csvs = frames.csv_files()
     for name, text in csvs.items():
         atomic_write_text(folder / name, text)
+    atomic_write_bytes(folder / WORKBOOK, frames.workbook())
     chart_names = set()
     for spec in charts:
         atomic_write_bytes(folder / spec.filename, render_chart(spec))
         chart_names.add(spec.filename)
-    report = {**report, "files": [*csvs, *(c.filename for c in charts), INDEX, RUN_REPORT]}
+    files = [*csvs, WORKBOOK, *(c.filename for c in charts), INDEX, RUN_REPORT]
+    report = {**report, "files": files}
     atomic_write_text(
         folder / INDEX,
         render_index(
             title=f"finpipe export {day.isoformat()}",
             csv_files=list(csvs),
+            workbook=WORKBOOK,
             charts=charts,
             report=report,
             summary=frames.summary,

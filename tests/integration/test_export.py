@@ -27,6 +27,7 @@ from export.cells import iso_utc
 from schemas.settings import Settings
 from schemas.topology import Topology
 from tests.integration.conftest import ROOT, finpipe_cli, settings_env, wait_until
+from tests.unit.test_export import assert_workbook_equals_csvs
 
 pytestmark = pytest.mark.integration
 
@@ -336,6 +337,7 @@ def test_export_writes_exact_csvs_for_known_facts(mongo_client: Any, settings: S
     for name in charts:
         assert f'<img src="{name}"' in page
     for name in (
+        "summary.xlsx",
         "facts.csv",
         "summary_by_company_period.csv",
         "metric_stats.csv",
@@ -343,6 +345,7 @@ def test_export_writes_exact_csvs_for_known_facts(mongo_client: Any, settings: S
         "run_report.json",
     ):
         assert f'<a href="{name}">' in page
+    assert "summary.xlsx" in report["files"]
 
     last = mongo_client[settings.mongo_db].runs.find_one({"_id": "last_export"})
     assert last["path"] == str(folder) and last["facts"] == 11 and last["queue_drained"] is True
@@ -464,6 +467,13 @@ def test_year_over_year_changes_and_one_name_per_company(
     page = (folder / "index.html").read_text(encoding="utf-8")
     assert "Acme Corp, Northwind Robotics, Orion Outdoor Gear</td>" in page
     assert "plc" not in page
+    csvs = {
+        name: (folder / name).read_text(encoding="utf-8")
+        for name in report["files"]
+        if name.endswith(".csv")
+    }
+    assert len(csvs) == 4
+    assert_workbook_equals_csvs((folder / "summary.xlsx").read_bytes(), csvs)
 
 
 def test_company_filters_match_every_written_form_and_the_aliases_file(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -10,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from openpyxl import load_workbook
 
 from export import cells, comparisons, page, tables, writer
 from export import charts as charts_mod
@@ -604,6 +607,7 @@ def test_write_export_makes_dated_folder_index_and_latest(tmp_path: Path) -> Non
             "summary_by_company_period.csv",
             "metric_stats.csv",
             "period_over_period.csv",
+            "summary.xlsx",
             "chart-revenue-eur-quarter.png",
             "chart-net-income-usd-quarter.png",
             "index.html",
@@ -614,7 +618,15 @@ def test_write_export_makes_dated_folder_index_and_latest(tmp_path: Path) -> Non
     assert '<img src="chart-revenue-eur-quarter.png"' in page
     assert '<a href="period_over_period.csv">' in page
     assert '<h2 id="largest-moves">Largest year-over-year moves</h2>' in page
+    assert '<a href="summary.xlsx">' in page
     files = json.loads((folder / "run_report.json").read_text())["files"]
+    assert files[:5] == [
+        "facts.csv",
+        "summary_by_company_period.csv",
+        "metric_stats.csv",
+        "period_over_period.csv",
+        "summary.xlsx",
+    ]
     assert files[-1] == "run_report.json"
 
     # a second export the same day drops charts that no longer apply; latest moves on
@@ -624,6 +636,51 @@ def test_write_export_makes_dated_folder_index_and_latest(tmp_path: Path) -> Non
     writer.write_export(tmp_path, date(2024, 6, 2), empty, [], report)
     assert (tmp_path / "latest").resolve() == (tmp_path / "2024-06-02").resolve()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def shown(value: Any) -> str:
+    """A workbook cell as the CSVs write it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return cells.iso_utc(value.replace(tzinfo=UTC))
+    if isinstance(value, int | float):
+        return cells.format_decimal(Decimal(repr(value)))
+    return str(value)
+
+
+def assert_workbook_equals_csvs(data: bytes, csv_files: dict[str, str]) -> None:
+    """Every sheet of ``summary.xlsx`` holds its CSV's cells, numbers as numbers."""
+    wb = load_workbook(io.BytesIO(data))
+    assert wb.sheetnames == [name.removesuffix(".csv") for name in csv_files]
+    for name, text in csv_files.items():
+        rows = [[shown(c.value) for c in row] for row in wb[name.removesuffix(".csv")].iter_rows()]
+        expected = list(csv.reader(io.StringIO(text)))
+        assert rows == expected, name
+
+
+def test_the_workbook_holds_every_csv_with_its_types() -> None:
+    frames = tables.build_frames(raw(*SEED, *ORION))
+    data = frames.workbook()
+    assert_workbook_equals_csvs(data, frames.csv_files())
+    wb = load_workbook(io.BytesIO(data))
+    facts = wb["facts"]
+    header = [c.value for c in facts[1]]
+    row = {h: c.value for h, c in zip(header, facts[2], strict=True)}
+    assert row["company"] == "Acme Corp" and row["company_canonical"] == "Acme Corp"
+    assert isinstance(row["value"], int) and row["metric_known"] is True
+    assert row["extracted_at"] == datetime(2024, 5, 2, 8, 30)  # UTC
+    assert facts.freeze_panes == "A2"
+    eps = [
+        r for r in wb["summary_by_company_period"].iter_rows(values_only=True) if r[1] == "Q1 2024"
+    ]
+    assert 0.45 in eps[-1]  # per-share values as decimals
+    pop = wb["period_over_period"]
+    pcts = [r[-1] for r in pop.iter_rows(min_row=2, values_only=True)]
+    assert pcts == [-3.92, 45.9, 11.21, None]  # no percent across a sign change
+    assert all(isinstance(p, float) for p in pcts[:-1])
 
 
 def test_index_shows_the_largest_year_over_year_moves() -> None:
