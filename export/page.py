@@ -137,11 +137,21 @@ def _moves(moves: pd.DataFrame) -> list[str]:
         ]
         parts.append("<tr>" + "".join(cells) + "</tr>")
     parts.append("</table>")
+    parts.append(
+        "<p>A change across a sign (a loss turning into a profit) has no percent and is not "
+        'ranked here; <a href="period_over_period.csv">period_over_period.csv</a> lists every '
+        "change.</p>"
+    )
     return parts
 
 
 def _amount(x: object, unit: str) -> str:
+    """An exact amount with its thousands grouped (``8,900,000 USD``)."""
     text = format_cell(x, text=False)
+    whole, dot, fraction = text.partition(".")
+    if whole.lstrip("-").isdigit():
+        sign = "-" if whole.startswith("-") else ""
+        text = f"{sign}{int(whole.lstrip('-')):,}{dot}{fraction}"
     return f"{text} {unit}" if text and unit else text
 
 

@@ -705,8 +705,9 @@ def test_index_shows_the_largest_year_over_year_moves() -> None:
     assert section.count("<tr>") == 3  # the header and two moves; no percent across a sign
     beta, acme = section.index("&lt;Beta&gt;"), section.index("Acme Corp")
     assert beta < acme  # -50 % is a larger move than +22.77 %
-    assert "<td>Q2 2024</td>" in section and "10100000 USD (Q2 2023)" in section
-    assert "+2300000 USD" in section and "+22.77 %" in section and "-50 %" in section
+    assert "<td>Q2 2024</td>" in section and "10,100,000 USD (Q2 2023)" in section
+    assert "+2,300,000 USD" in section and "+22.77 %" in section and "-50 %" in section
+    assert "-100 EUR" in section
     quiet = page.render_index(
         title="t",
         csv_files=[],
