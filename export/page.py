@@ -93,19 +93,26 @@ def render_index(
             f"<figcaption>{e(c.title)}: {e(c.ylabel)}</figcaption></figure>"
         )
     if summary is not None and len(summary):
-        parts.append("<h2>Summary by company and period</h2>")
-        if len(summary) > summary_rows:
-            parts.append(
-                f"<p>First {summary_rows} of {len(summary)} rows; "
-                '<a href="summary_by_company_period.csv">all rows</a>.</p>'
-            )
-        parts.append("<table><tr>" + "".join(f"<th>{e(str(c))}</th>" for c in summary.columns))
-        for rec in summary.head(summary_rows).itertuples(index=False):
-            cells = "".join(f"<td>{e(format_cell(x, text=False))}</td>" for x in rec)
-            parts.append(f"<tr>{cells}</tr>")
-        parts.append("</table>")
+        parts.extend(_summary(summary, summary_rows))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _summary(summary: pd.DataFrame, summary_rows: int) -> list[str]:
+    """The first ``summary_rows`` rows of the summary by company and period."""
+    e = html.escape
+    parts = ["<h2>Summary by company and period</h2>"]
+    if len(summary) > summary_rows:
+        parts.append(
+            f"<p>First {summary_rows} of {len(summary)} rows; "
+            '<a href="summary_by_company_period.csv">all rows</a>.</p>'
+        )
+    parts.append("<table><tr>" + "".join(f"<th>{e(str(c))}</th>" for c in summary.columns))
+    for rec in summary.head(summary_rows).itertuples(index=False):
+        cells = "".join(f"<td>{e(format_cell(x, text=False))}</td>" for x in rec)
+        parts.append(f"<tr>{cells}</tr>")
+    parts.append("</table>")
+    return parts
 
 
 _MOVE_HEADERS = ("Company", "Metric", "Period", "Value", "A year earlier", "Change", "Change %")

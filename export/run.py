@@ -146,7 +146,9 @@ def _written(
     if not company:
         return None
     names = matching_names(company, store.company_counts(), aliases)
-    log.info("export: company %r is written %s", company, names or "nowhere in the store")
+    log.info(
+        "export: company %r is stored as %s", company, ", ".join(map(repr, names)) or "no name"
+    )
     return names
 
 

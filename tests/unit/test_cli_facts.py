@@ -280,6 +280,14 @@ def test_a_bad_aliases_file_stops_the_command_with_one_line(
     assert store.queries == []  # nothing was read from the store
 
 
+def test_the_aliases_file_is_an_optional_setting(tmp_path: Path) -> None:
+    assert Settings.from_env({}).company_aliases is None
+    s = Settings.from_env({"FINPIPE_COMPANY_ALIASES": str(tmp_path / "aliases.yaml")})
+    assert s.company_aliases == tmp_path / "aliases.yaml"
+    assert s.to_env()["FINPIPE_COMPANY_ALIASES"] == str(tmp_path / "aliases.yaml")
+    assert Settings.from_env(s.to_env()) == s
+
+
 # -- the store's filters ------------------------------------------------------------------------
 def test_fact_filter_asks_for_written_names_and_labels_as_written() -> None:
     assert fact_filter() == {}
