@@ -56,8 +56,9 @@ def export_cmd(
 
     The folder is <root>/YYYY-MM-DD/ and <root>/latest points to the newest complete one:
     facts.csv, summary_by_company_period.csv, metric_stats.csv, period_over_period.csv,
-    chart-*.png, index.html (open it in a browser) and run_report.json. Companies are shown by
-    one canonical name each (folding and FINPIPE_COMPANY_ALIASES; see finpipe companies).
+    summary.xlsx (the four tables in one workbook), chart-*.png, index.html (open it in a
+    browser) and run_report.json. Companies are shown by one canonical name each (folding and
+    FINPIPE_COMPANY_ALIASES; see finpipe companies).
     """
     from export.run import run_export
     from finpipe.cmd_facts import company_aliases
