@@ -56,10 +56,12 @@ def facts_query(
     since: date | datetime | None = None,
     until: date | datetime | None = None,
     company: str | None = None,
+    companies: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The ``financial_data`` filter: ``since``/``until`` bound ``extracted_at`` (a date means the
-    whole UTC day, both ends included; a datetime is used as is); ``company`` matches exactly,
-    ignoring case."""
+    whole UTC day, both ends included; a datetime is used as is); ``companies`` are company names
+    exactly as stored (every written form of one company); without them, ``company`` matches
+    exactly, ignoring case."""
     query: dict[str, Any] = {}
     bounds: dict[str, datetime] = {}
     if since is not None:
@@ -71,8 +73,37 @@ def facts_query(
             bounds["$lt"] = _day_start(until + timedelta(days=1))
     if bounds:
         query["extracted_at"] = bounds
-    if company:
+    if companies is not None:
+        query["company"] = {"$in": list(companies)}
+    elif company:
         query["company"] = {"$regex": f"^{re.escape(company)}$", "$options": "i"}
+    return query
+
+
+def _as_written(text: str) -> dict[str, str]:
+    """Matches ``text`` ignoring case and how much whitespace separates or surrounds its words."""
+    words = [re.escape(w) for w in text.split()]
+    return {"$regex": r"^\s*" + r"\s+".join(words) + r"\s*$", "$options": "i"}
+
+
+def fact_filter(
+    *,
+    report_id: str | None = None,
+    companies: Sequence[str] | None = None,
+    metric: str | None = None,
+    period: str | None = None,
+) -> dict[str, Any]:
+    """The ``finpipe facts`` filter: one report; any of ``companies`` (names exactly as stored);
+    a ``metric`` and a ``period`` label as written, ignoring case and spacing."""
+    query: dict[str, Any] = {}
+    if report_id:
+        query["report_id"] = report_id
+    if companies is not None:
+        query["company"] = {"$in": list(companies)}
+    if metric and metric.strip():
+        query["metric"] = _as_written(metric)
+    if period and period.strip():
+        query["quarter"] = _as_written(period)
     return query
 
 
@@ -382,16 +413,28 @@ class MongoStore:
         since: date | datetime | None = None,
         until: date | datetime | None = None,
         company: str | None = None,
+        companies: Sequence[str] | None = None,
         fields: Sequence[str],
     ) -> list[dict[str, Any]]:
         """The facts ``facts_query`` selects, with only ``fields``."""
-        query = facts_query(since=since, until=until, company=company)
+        query = facts_query(since=since, until=until, company=company, companies=companies)
         try:
             docs = list(self.db[FACTS].find(query, {f: 1 for f in fields}, batch_size=2000))
         except pymongo.errors.PyMongoError as exc:
             raise self._fail("fact query", exc) from exc
         log.debug("read %d fact(s) matching %s", len(docs), query)
         return docs
+
+    def company_counts(self) -> dict[str, int]:
+        """Facts per company name as stored (one ``$group``); facts without a company are left
+        out. What company folding, ``finpipe companies`` and the company filters start from."""
+        try:
+            groups = list(
+                self.db[FACTS].aggregate([{"$group": {"_id": "$company", "n": {"$sum": 1}}}])
+            )
+        except pymongo.errors.PyMongoError as exc:
+            raise self._fail("company count", exc) from exc
+        return {str(g["_id"]): int(g["n"]) for g in groups if isinstance(g["_id"], str)}
 
     def report_counts(self) -> dict[str, int]:
         """Reports by status (every known status present, others as found) and ``received``."""

@@ -1,5 +1,5 @@
-"""The export folder's ``index.html``: what the export covers, the files, the charts and the
-start of the summary. Pure: data in, HTML text out."""
+"""The export folder's ``index.html``: what the export covers, the files, the largest
+year-over-year moves, the charts and the start of the summary. Pure: data in, HTML text out."""
 
 from __future__ import annotations
 
@@ -33,8 +33,11 @@ def render_index(
     report: Mapping[str, Any],
     summary: pd.DataFrame | None = None,
     summary_rows: int = 200,
+    moves: pd.DataFrame | None = None,
+    workbook: str | None = None,
 ) -> str:
-    """The folder's ``index.html``: what the export covers, links to the CSVs, the charts and
+    """The folder's ``index.html``: what the export covers, links to the ``workbook`` and the
+    CSVs, the largest year-over-year ``moves`` (rows of ``period_over_period``), the charts and
     the first ``summary_rows`` rows of the summary by company and period."""
     e = html.escape
     cov = report.get("covers", {})
@@ -68,11 +71,18 @@ def render_index(
         *(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in rows),
         "</table>",
         "<h2>Files</h2><ul>",
+        *(
+            [f'<li><a href="{e(workbook)}">{e(workbook)}</a>: every table in one workbook</li>']
+            if workbook
+            else []
+        ),
         *(f'<li><a href="{e(name)}">{e(name)}</a></li>' for name in csv_files),
         f'<li><a href="{RUN_REPORT}">{RUN_REPORT}</a></li>',
         "</ul>",
-        "<h2>Charts</h2>",
     ]
+    if moves is not None:
+        parts.extend(_moves(moves))
+    parts.append("<h2>Charts</h2>")
     if not facts:
         parts.append('<p class="empty">No facts matched this export.</p>')
     elif not charts:
@@ -83,19 +93,77 @@ def render_index(
             f"<figcaption>{e(c.title)}: {e(c.ylabel)}</figcaption></figure>"
         )
     if summary is not None and len(summary):
-        parts.append("<h2>Summary by company and period</h2>")
-        if len(summary) > summary_rows:
-            parts.append(
-                f"<p>First {summary_rows} of {len(summary)} rows; "
-                '<a href="summary_by_company_period.csv">all rows</a>.</p>'
-            )
-        parts.append("<table><tr>" + "".join(f"<th>{e(str(c))}</th>" for c in summary.columns))
-        for rec in summary.head(summary_rows).itertuples(index=False):
-            cells = "".join(f"<td>{e(format_cell(x, text=False))}</td>" for x in rec)
-            parts.append(f"<tr>{cells}</tr>")
-        parts.append("</table>")
+        parts.extend(_summary(summary, summary_rows))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _summary(summary: pd.DataFrame, summary_rows: int) -> list[str]:
+    """The first ``summary_rows`` rows of the summary by company and period."""
+    e = html.escape
+    parts = ["<h2>Summary by company and period</h2>"]
+    if len(summary) > summary_rows:
+        parts.append(
+            f"<p>First {summary_rows} of {len(summary)} rows; "
+            '<a href="summary_by_company_period.csv">all rows</a>.</p>'
+        )
+    parts.append("<table><tr>" + "".join(f"<th>{e(str(c))}</th>" for c in summary.columns))
+    for rec in summary.head(summary_rows).itertuples(index=False):
+        cells = "".join(f"<td>{e(format_cell(x, text=False))}</td>" for x in rec)
+        parts.append(f"<tr>{cells}</tr>")
+    parts.append("</table>")
+    return parts
+
+
+_MOVE_HEADERS = ("Company", "Metric", "Period", "Value", "A year earlier", "Change", "Change %")
+
+
+def _moves(moves: pd.DataFrame) -> list[str]:
+    """The largest year-over-year moves as a table (``export.comparisons.largest_moves``)."""
+    e = html.escape
+    parts = ['<h2 id="largest-moves">Largest year-over-year moves</h2>']
+    if not len(moves):
+        parts.append(
+            "<p>No year-over-year change yet: no company has a value for the same period a "
+            "year earlier (or only across a sign change, which has no percent).</p>"
+        )
+        return parts
+    parts.append('<table class="moves"><tr>' + "".join(f"<th>{h}</th>" for h in _MOVE_HEADERS))
+    for r in moves.to_dict("records"):
+        unit = r.get("currency") or ""
+        earlier = _amount(r.get("previous_value"), unit)
+        earlier += f" ({format_cell(r.get('previous_period'), text=False)})"
+        cells = [
+            f"<td>{e(format_cell(r.get('company'), text=False))}</td>",
+            f"<td>{e(format_cell(r.get('metric'), text=False))}</td>",
+            f"<td>{e(format_cell(r.get('period'), text=False))}</td>",
+            f'<td class="num">{e(_amount(r.get("value"), unit))}</td>',
+            f'<td class="num">{e(earlier)}</td>',
+            f'<td class="num">{e(_signed(_amount(r.get("change"), unit)))}</td>',
+            f'<td class="num">{e(_signed(format_cell(r.get("change_pct"), text=False)))} %</td>',
+        ]
+        parts.append("<tr>" + "".join(cells) + "</tr>")
+    parts.append("</table>")
+    parts.append(
+        "<p>A change across a sign (a loss turning into a profit) has no percent and is not "
+        'ranked here; <a href="period_over_period.csv">period_over_period.csv</a> lists every '
+        "change.</p>"
+    )
+    return parts
+
+
+def _amount(x: object, unit: str) -> str:
+    """An exact amount with its thousands grouped (``8,900,000 USD``)."""
+    text = format_cell(x, text=False)
+    whole, dot, fraction = text.partition(".")
+    if whole.lstrip("-").isdigit():
+        sign = "-" if whole.startswith("-") else ""
+        text = f"{sign}{int(whole.lstrip('-')):,}{dot}{fraction}"
+    return f"{text} {unit}" if text and unit else text
+
+
+def _signed(text: str) -> str:
+    return f"+{text}" if text and not text.startswith("-") else text
 
 
 def _yes_no(v: object) -> str:

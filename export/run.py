@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -15,6 +15,7 @@ from adapters.mongo import LAST_EXPORT
 from export import charts as charts_mod
 from export import tables
 from export.cells import iso_utc
+from export.companies import configured_aliases, matching_names
 from export.source import FactReader, read_facts
 from export.writer import write_export
 from schemas.errors import BrokerUnavailable
@@ -43,16 +44,21 @@ def run_export(
     company: str | None = None,
     queue_drained: bool | None = None,
     now: datetime | None = None,
+    aliases: Mapping[str, str] | None = None,
 ) -> Path:
     """Read the matching facts, write ``<out or FINPIPE_EXPORT_DIR>/YYYY-MM-DD/`` (the day in
     ``FINPIPE_TIMEZONE``), point ``latest`` at it, record ``runs/last_export``; return the folder.
-    ``queue_drained`` is what the caller knows about the work queue (``None``: not checked).
-    Raises ``StoreUnavailable`` when MongoDB cannot be read."""
+    ``company`` selects every written form of one company; companies are folded to one name each
+    with ``aliases`` (``None``: read ``FINPIPE_COMPANY_ALIASES`` now). ``queue_drained`` is what
+    the caller knows about the work queue (``None``: not checked). Raises ``StoreUnavailable``
+    when MongoDB cannot be read, ``AliasesFileError`` for a bad aliases file."""
     now = now or datetime.now(UTC)
     root = Path(out) if out is not None else settings.export_dir
     day = now.astimezone(ZoneInfo(settings.timezone)).date()
-    raw = read_facts(store, since=since, until=until, company=company)
-    frames = tables.build_frames(raw)
+    if aliases is None:
+        aliases = configured_aliases(settings.company_aliases)
+    raw = read_facts(store, since=since, until=until, companies=_written(store, company, aliases))
+    frames = tables.build_frames(raw, aliases)
     charts = charts_mod.chart_specs(frames.facts)
     report: dict[str, Any] = {
         "export_date": day.isoformat(),
@@ -131,6 +137,19 @@ def export_after_drain(settings: Settings, store: FactReader, depth: Callable[[]
     drained = wait_for_drain(depth, settings.export_wait_s)
     folder = run_export(settings, store, queue_drained=drained)
     return f"export written to {folder} (queue drained: {'yes' if drained else 'no'})"
+
+
+def _written(
+    store: FactReader, company: str | None, aliases: Mapping[str, str]
+) -> list[str] | None:
+    """The stored names of ``company`` (every written form, its aliases), ``None`` for all."""
+    if not company:
+        return None
+    names = matching_names(company, store.company_counts(), aliases)
+    log.info(
+        "export: company %r is stored as %s", company, ", ".join(map(repr, names)) or "no name"
+    )
+    return names
 
 
 def _iso(d: date | datetime | None) -> str | None:

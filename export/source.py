@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -18,9 +19,11 @@ class FactReader(Protocol):
         *,
         since: date | datetime | None,
         until: date | datetime | None,
-        company: str | None,
+        companies: Sequence[str] | None,
         fields: tuple[str, ...],
     ) -> list[dict[str, Any]]: ...
+
+    def company_counts(self) -> dict[str, int]: ...
 
     def pipeline_counts(self) -> dict[str, Any]: ...
 
@@ -32,10 +35,11 @@ def read_facts(
     *,
     since: date | datetime | None = None,
     until: date | datetime | None = None,
-    company: str | None = None,
+    companies: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Matching facts as an object-dtype frame with the columns ``STORED_FIELDS``."""
-    docs = store.fact_documents(since=since, until=until, company=company, fields=STORED_FIELDS)
+    """Matching facts as an object-dtype frame with the columns ``STORED_FIELDS``; ``companies``
+    are names exactly as stored (``export.companies.matching_names``), ``None`` for all."""
+    docs = store.fact_documents(since=since, until=until, companies=companies, fields=STORED_FIELDS)
     return pd.DataFrame(
         {f: pd.Series([d.get(f) for d in docs], dtype=object) for f in STORED_FIELDS},
         columns=list(STORED_FIELDS),

@@ -7,9 +7,9 @@
   one column pair per currency; values are never added or compared across currencies or units.
 - ``metric_stats``: per metric, unit and currency: count, companies, min, median, max and the
   latest period.
-- ``period_over_period``: change between consecutive periods of the same kind (Q1 -> Q2,
-  Q4 2023 -> Q1 2024, H1 -> H2, FY 2023 -> FY 2024, 9M 2023 -> 9M 2024, quarter-end dates), only
-  where both periods exist, for the same company, metric, unit and currency.
+- ``period_over_period`` (``export/comparisons.py``): each period against the previous one of
+  its kind (``sequential``) and the same period a year earlier (``year_over_year``), only where
+  both periods exist, for the same company, metric, unit and currency.
 
 When several stored facts give the same company, period, metric, unit and currency (the same
 figure from two reports), the summaries use the most recently extracted one; ``facts.csv`` keeps
@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -40,6 +40,8 @@ from export.cells import (
     iso_utc,
     missing,
 )
+from export.companies import add_company_canonical, company_as_canonical
+from export.comparisons import POP_TEXT_COLUMNS, period_over_period
 from schemas.standards import ADJUSTED_PREFIX, METRICS
 
 #: Fields read from ``financial_data`` (the reader's projection).
@@ -71,6 +73,7 @@ STORED_FIELDS: tuple[str, ...] = (
 
 FACT_COLUMNS: tuple[str, ...] = (
     "company",
+    "company_canonical",
     "period",
     "metric",
     "value",
@@ -96,6 +99,7 @@ FACT_COLUMNS: tuple[str, ...] = (
 FACT_TEXT_COLUMNS = frozenset(
     {
         "company",
+        "company_canonical",
         "period",
         "metric",
         "currency",
@@ -127,38 +131,11 @@ METRIC_STATS_COLUMNS: tuple[str, ...] = (
 )
 METRIC_STATS_TEXT_COLUMNS = frozenset({"metric", "unit", "currency", "latest_period"})
 
-POP_COLUMNS: tuple[str, ...] = (
-    "company",
-    "metric",
-    "unit",
-    "currency",
-    "comparison",
-    "previous_period",
-    "period",
-    "previous_value",
-    "value",
-    "change",
-    "change_pct",
-)
-POP_TEXT_COLUMNS = frozenset(
-    {"company", "metric", "unit", "currency", "comparison", "previous_period", "period"}
-)
-
-_PCT_QUANTUM = Decimal("0.01")
-
 
 # -- periods ------------------------------------------------------------------------------------
 _PERIOD_RE = re.compile(r"^(?P<sub>Q[1-4]|H[12]|9M|FY)(?: (?P<fy>FY)?(?P<year>\d{4}))?$")
 _DATE_RE = re.compile(r"^(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})$")
 _QUARTER_ENDS = {(3, 31): 1, (6, 30): 2, (9, 30): 3, (12, 31): 4}
-
-_COMPARISON = {
-    "quarter": "quarter to quarter",
-    "half": "half to half",
-    "nine months": "year to year",
-    "year": "year to year",
-    "quarter end": "quarter end to quarter end",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,55 +229,70 @@ def metric_order(metric: str) -> tuple[int, int, str]:
 
 
 # -- the facts table ----------------------------------------------------------------------------
-def facts_table(raw: pd.DataFrame) -> pd.DataFrame:
+def _fact_row(doc: Mapping[str, Any], value: Decimal) -> dict[str, Any]:
+    """One stored document as a row of ``FACT_COLUMNS`` (without ``company_canonical``)."""
+    known = doc.get("metric_known")
+    return {
+        "company": as_text(doc.get("company")),
+        "period": as_text(doc.get("quarter")),
+        "metric": as_text(doc.get("metric")) or "",
+        "value": value,
+        "currency": as_text(doc.get("currency")),
+        "unit": as_text(doc.get("unit")) or "",
+        "metric_known": None if missing(known) else bool(known),
+        "value_text": as_text(doc.get("value_text")),
+        "report_id": as_text(doc.get("report_id")),
+        "source": as_text(doc.get("source")),
+        "file_name": as_text(doc.get("file_name")),
+        "page": as_int(doc.get("page")),
+        "row": as_int(doc.get("row")),
+        "line": as_int(doc.get("line")),
+        "snippet": as_text(doc.get("snippet")),
+        "snippet_start": as_int(doc.get("snippet_start")),
+        "snippet_end": as_int(doc.get("snippet_end")),
+        "extractor": as_text(doc.get("extractor")),
+        "model": as_text(doc.get("model")),
+        "prompt_version": as_text(doc.get("prompt_version")),
+        "extracted_at": as_datetime(doc.get("extracted_at")),
+        "fact_id": as_text(doc.get("_id")),
+    }
+
+
+def _fact_order(r: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Company (canonical, then as written), period (chronologically), metric, unit, currency,
+    extraction time, id; facts without a company last."""
+    canonical = r["company_canonical"] or ""
+    written = r["company"] or ""
+    return (
+        canonical == "",
+        canonical.casefold(),
+        canonical,
+        parse_period(r["period"]).sort_key,
+        r["metric"],
+        r["unit"],
+        r["currency"] or "",
+        written.casefold(),
+        written,
+        r["extracted_at"] or datetime.min.replace(tzinfo=UTC),
+        r["fact_id"] or "",
+    )
+
+
+def facts_table(raw: pd.DataFrame, aliases: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Stored documents (columns ``STORED_FIELDS``) -> ``FACT_COLUMNS``, one row per fact with
-    ``value`` as ``Decimal``, sorted by company, period (chronologically) and metric."""
+    ``value`` as ``Decimal`` and the company both as written (``company``) and as its display
+    name (``company_canonical``, ``export/companies.py``, with the ``aliases`` given), sorted by
+    company, period (chronologically) and metric."""
     rows: list[dict[str, Any]] = []
     for doc in raw.to_dict("records") if len(raw) else []:
         value = exact_value(doc.get("value_decimal"), doc.get("value"))
-        if value is None:
-            continue
-        known = doc.get("metric_known")
-        rows.append(
-            {
-                "company": as_text(doc.get("company")),
-                "period": as_text(doc.get("quarter")),
-                "metric": as_text(doc.get("metric")) or "",
-                "value": value,
-                "currency": as_text(doc.get("currency")),
-                "unit": as_text(doc.get("unit")) or "",
-                "metric_known": None if missing(known) else bool(known),
-                "value_text": as_text(doc.get("value_text")),
-                "report_id": as_text(doc.get("report_id")),
-                "source": as_text(doc.get("source")),
-                "file_name": as_text(doc.get("file_name")),
-                "page": as_int(doc.get("page")),
-                "row": as_int(doc.get("row")),
-                "line": as_int(doc.get("line")),
-                "snippet": as_text(doc.get("snippet")),
-                "snippet_start": as_int(doc.get("snippet_start")),
-                "snippet_end": as_int(doc.get("snippet_end")),
-                "extractor": as_text(doc.get("extractor")),
-                "model": as_text(doc.get("model")),
-                "prompt_version": as_text(doc.get("prompt_version")),
-                "extracted_at": as_datetime(doc.get("extracted_at")),
-                "fact_id": as_text(doc.get("_id")),
-            }
-        )
-    rows.sort(
-        key=lambda r: (
-            r["company"] is None,
-            (r["company"] or "").casefold(),
-            r["company"] or "",
-            parse_period(r["period"]).sort_key,
-            r["metric"],
-            r["unit"],
-            r["currency"] or "",
-            r["extracted_at"] or datetime.min.replace(tzinfo=UTC),
-            r["fact_id"] or "",
-        )
-    )
-    return _frame(rows, FACT_COLUMNS)
+        if value is not None:
+            rows.append(_fact_row(doc, value))
+    written = _frame(rows, [c for c in FACT_COLUMNS if c != "company_canonical"])
+    named = add_company_canonical(written, aliases)[list(FACT_COLUMNS)]
+    records = named.to_dict("records")
+    order = sorted(range(len(records)), key=lambda i: _fact_order(records[i]))
+    return named.iloc[order].reset_index(drop=True)
 
 
 def _frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
@@ -321,10 +313,19 @@ class _Value:
     value: Decimal
 
 
+def by_company(facts: pd.DataFrame) -> pd.DataFrame:
+    """The facts with ``company`` as the company's display name where the facts carry
+    ``company_canonical`` (``company_as_canonical``): what summaries, statistics and charts
+    group by."""
+    return company_as_canonical(facts) if "company_canonical" in facts.columns else facts
+
+
 def latest_values(facts: pd.DataFrame) -> list[_Value]:
-    """One value per company, period, metric, unit and currency: the most recently extracted."""
+    """One value per company (its canonical name, ``by_company``), period, metric, unit and
+    currency: the most recently extracted."""
     best: dict[tuple[str, str, str, str, str], tuple[tuple[Any, ...], Decimal]] = {}
-    for r in facts.to_dict("records") if len(facts) else []:
+    named = by_company(facts)
+    for r in named.to_dict("records") if len(named) else []:
         key = (r["company"] or "", r["period"] or "", r["metric"], r["unit"], r["currency"] or "")
         when = as_datetime(r["extracted_at"]) or datetime.min.replace(tzinfo=UTC)
         rank = (when, r["fact_id"] or "")
@@ -443,60 +444,6 @@ def metric_stats(facts: pd.DataFrame) -> pd.DataFrame:
     return _frame(rows, METRIC_STATS_COLUMNS)
 
 
-# -- period over period -------------------------------------------------------------------------
-def percent_change(previous: Decimal, current: Decimal) -> Decimal | None:
-    """Change relative to the size of the previous value, in percent, to two decimals (half up);
-    ``None`` from zero. A loss shrinking from -100 to -50 is +50 %."""
-    if previous == 0:
-        return None
-    return ((current - previous) * 100 / abs(previous)).quantize(_PCT_QUANTUM, ROUND_HALF_UP)
-
-
-def period_over_period(facts: pd.DataFrame) -> pd.DataFrame:
-    """Changes between consecutive periods of the same kind for each company, metric, unit and
-    currency, only where both periods exist."""
-    series: dict[tuple[str, str, str, str, str, str], dict[int, tuple[Period, Decimal]]]
-    series = defaultdict(dict)
-    for v in latest_values(facts):
-        p = parse_period(v.period)
-        if p.step is None:
-            continue
-        series[(v.company, v.metric, v.unit, v.currency, p.kind, p.basis)][p.step] = (p, v.value)
-    rows: list[dict[str, Any]] = []
-    for (company, metric, unit, currency, kind, _basis), points in series.items():
-        for step in sorted(points):
-            if step - 1 not in points:
-                continue
-            prev_p, prev_v = points[step - 1]
-            cur_p, cur_v = points[step]
-            rows.append(
-                {
-                    "company": company or None,
-                    "metric": metric,
-                    "unit": unit,
-                    "currency": currency or None,
-                    "comparison": _COMPARISON[kind],
-                    "previous_period": prev_p.label,
-                    "period": cur_p.label,
-                    "previous_value": prev_v,
-                    "value": cur_v,
-                    "change": cur_v - prev_v,
-                    "change_pct": percent_change(prev_v, cur_v),
-                    "_key": (
-                        company == "",
-                        company.casefold(),
-                        company,
-                        metric,
-                        unit,
-                        currency,
-                        cur_p.sort_key,
-                    ),
-                }
-            )
-    rows.sort(key=lambda r: r["_key"])
-    return _frame(rows, POP_COLUMNS)
-
-
 @dataclass(frozen=True)
 class ExportFrames:
     facts: pd.DataFrame
@@ -504,20 +451,30 @@ class ExportFrames:
     stats: pd.DataFrame
     pop: pd.DataFrame
 
-    def csv_files(self) -> dict[str, str]:
-        """File name -> CSV text, in the order an analyst reads them."""
+    def tables(self) -> dict[str, tuple[pd.DataFrame, frozenset[str]]]:
+        """CSV file name -> (frame, its text columns), in the order an analyst reads them."""
         return {
-            "facts.csv": csv_text(self.facts, FACT_TEXT_COLUMNS),
-            "summary_by_company_period.csv": csv_text(
-                self.summary, summary_text_columns(self.summary)
-            ),
-            "metric_stats.csv": csv_text(self.stats, METRIC_STATS_TEXT_COLUMNS),
-            "period_over_period.csv": csv_text(self.pop, POP_TEXT_COLUMNS),
+            "facts.csv": (self.facts, FACT_TEXT_COLUMNS),
+            "summary_by_company_period.csv": (self.summary, summary_text_columns(self.summary)),
+            "metric_stats.csv": (self.stats, METRIC_STATS_TEXT_COLUMNS),
+            "period_over_period.csv": (self.pop, POP_TEXT_COLUMNS),
         }
 
+    def csv_files(self) -> dict[str, str]:
+        """File name -> CSV text, in the order an analyst reads them."""
+        return {name: csv_text(frame, text) for name, (frame, text) in self.tables().items()}
 
-def build_frames(raw: pd.DataFrame) -> ExportFrames:
-    facts = facts_table(raw)
+    def workbook(self) -> bytes:
+        """``summary.xlsx``: one sheet per CSV, named after it, holding the same cells typed."""
+        from export.workbook import workbook_bytes
+
+        return workbook_bytes(self.tables())
+
+
+def build_frames(raw: pd.DataFrame, aliases: Mapping[str, str] | None = None) -> ExportFrames:
+    """Every table of an export from the stored documents; companies are folded to one name each
+    (``export/companies.py``) with the ``aliases`` given."""
+    facts = facts_table(raw, aliases)
     return ExportFrames(
         facts=facts,
         summary=summary_by_company_period(facts),
@@ -528,8 +485,9 @@ def build_frames(raw: pd.DataFrame) -> ExportFrames:
 
 # -- run report ---------------------------------------------------------------------------------
 def coverage(facts: pd.DataFrame) -> dict[str, Any]:
-    """What an export covers: counts of facts, companies, metrics, periods and the span of
-    extraction times."""
+    """What an export covers: counts of facts, companies (display names), metrics, periods and
+    the span of extraction times; ``merged_names`` lists, for each company written in more than
+    one way, the written forms folded into its display name."""
     times = [t for t in (as_datetime(x) for x in facts["extracted_at"].tolist()) if t is not None]
     periods = sorted(
         {p for p in facts["period"].tolist() if not missing(p)},
@@ -537,10 +495,24 @@ def coverage(facts: pd.DataFrame) -> dict[str, Any]:
     )
     return {
         "facts": len(facts),
-        "companies": sorted({c for c in facts["company"].tolist() if not missing(c)}),
+        "companies": sorted({c for c in by_company(facts)["company"].tolist() if not missing(c)}),
+        "merged_names": merged_names(facts),
         "metrics": sorted({m for m in facts["metric"].tolist() if m}),
         "periods": periods,
         "currencies": sorted({c for c in facts["currency"].tolist() if not missing(c)}),
         "first_extracted_at": iso_utc(min(times)) if times else None,
         "last_extracted_at": iso_utc(max(times)) if times else None,
     }
+
+
+def merged_names(facts: pd.DataFrame) -> dict[str, list[str]]:
+    """Display name -> the written forms folded into it, for companies written in more than one
+    way (none when the facts carry no ``company_canonical``)."""
+    if "company_canonical" not in facts.columns:
+        return {}
+    forms: dict[str, set[str]] = defaultdict(set)
+    pairs = zip(facts["company"].tolist(), facts["company_canonical"].tolist(), strict=True)
+    for written, name in pairs:
+        if not missing(written) and not missing(name):
+            forms[name].add(written)
+    return {name: sorted(f) for name, f in sorted(forms.items()) if len(f) > 1}

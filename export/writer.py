@@ -1,4 +1,5 @@
-"""Write an export folder: CSVs, PNG charts, ``index.html`` and ``run_report.json``.
+"""Write an export folder: CSVs, the workbook holding them all (``summary.xlsx``), PNG charts,
+``index.html`` and ``run_report.json``.
 
 Every file is written to a temporary name in the same folder, flushed to disk and renamed over the
 old one (``os.replace``), so a reader sees the old file or the new one, never half of one.
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from export.charts import ChartSpec, render_chart
+from export.comparisons import largest_moves
 from export.page import RUN_REPORT, render_index
 from export.tables import ExportFrames
 
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 
 LATEST = "latest"
 INDEX = "index.html"
+WORKBOOK = "summary.xlsx"
 
 
 # -- atomic files -------------------------------------------------------------------------------
@@ -93,19 +96,23 @@ def write_export(
     csvs = frames.csv_files()
     for name, text in csvs.items():
         atomic_write_text(folder / name, text)
+    atomic_write_bytes(folder / WORKBOOK, frames.workbook())
     chart_names = set()
     for spec in charts:
         atomic_write_bytes(folder / spec.filename, render_chart(spec))
         chart_names.add(spec.filename)
-    report = {**report, "files": [*csvs, *(c.filename for c in charts), INDEX, RUN_REPORT]}
+    files = [*csvs, WORKBOOK, *(c.filename for c in charts), INDEX, RUN_REPORT]
+    report = {**report, "files": files}
     atomic_write_text(
         folder / INDEX,
         render_index(
             title=f"finpipe export {day.isoformat()}",
             csv_files=list(csvs),
+            workbook=WORKBOOK,
             charts=charts,
             report=report,
             summary=frames.summary,
+            moves=largest_moves(frames.pop),
         ),
     )
     for old in folder.glob("chart-*.png"):  # charts of an earlier export of the same day

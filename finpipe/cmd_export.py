@@ -39,7 +39,11 @@ def _day(value: datetime | None) -> date | None:
     default=None,
     help="Only facts extracted on or before this UTC day (YYYY-MM-DD).",
 )
-@click.option("--company", default=None, help="Only this company (exact name, any case).")
+@click.option(
+    "--company",
+    default=None,
+    help="Only this company: any written form, alias or canonical name (see finpipe companies).",
+)
 @pass_ctx
 def export_cmd(
     ctx: Context,
@@ -52,16 +56,26 @@ def export_cmd(
 
     The folder is <root>/YYYY-MM-DD/ and <root>/latest points to the newest complete one:
     facts.csv, summary_by_company_period.csv, metric_stats.csv, period_over_period.csv,
-    chart-*.png, index.html (open it in a browser) and run_report.json.
+    summary.xlsx (the four tables in one workbook), chart-*.png, index.html (open it in a
+    browser) and run_report.json. Companies are shown by one canonical name each (folding and
+    FINPIPE_COMPANY_ALIASES; see finpipe companies).
     """
     from export.run import run_export
+    from finpipe.cmd_facts import company_aliases
 
     if since and until and since > until:
         raise click.BadParameter("--since is after --until", param_hint="--since")
+    aliases = company_aliases(ctx, "export")
     store = ctx.store()
     try:
         folder = run_export(
-            ctx.settings, store, out=out, since=_day(since), until=_day(until), company=company
+            ctx.settings,
+            store,
+            out=out,
+            since=_day(since),
+            until=_day(until),
+            company=company,
+            aliases=aliases,
         )
     except FinpipeError as exc:
         click.echo(f"finpipe export: {exc}", err=True)

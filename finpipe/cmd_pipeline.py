@@ -1,9 +1,9 @@
-"""``finpipe serve``, ``finpipe worker`` and ``finpipe facts``: the core path's commands."""
+"""``finpipe serve`` and ``finpipe worker``: the core path's commands (``finpipe facts`` reads
+what they store: ``finpipe/cmd_facts.py``)."""
 
 from __future__ import annotations
 
 import faulthandler
-import json
 import logging
 import signal
 import sys
@@ -19,18 +19,6 @@ from schemas.errors import FinpipeError
 from schemas.settings import Settings, redact_url
 
 log = logging.getLogger("finpipe")
-
-FACT_CORE_FIELDS = (
-    "company",
-    "metric",
-    "value",
-    "currency",
-    "unit",
-    "quarter",
-    "value_text",
-    "report_id",
-    "extractor",
-)
 
 
 def build_extractor(settings: Settings, store: Any = None) -> Any:
@@ -142,31 +130,6 @@ def worker(ctx: Context, burst: bool) -> None:
     sys.exit(code)
 
 
-@click.command()
-@click.option("--report", "report_id", default=None, help="Only the facts of this report.")
-@click.option("--company", default=None, help="Only the facts of this company.")
-@click.option("--limit", default=50, show_default=True, type=int, help="At most this many.")
-@click.option("--full", is_flag=True, help="Print every provenance field too.")
-@pass_ctx
-def facts(ctx: Context, report_id: str | None, company: str | None, limit: int, full: bool) -> None:
-    """Print stored facts from financial_data, one JSON object per line."""
-    query: dict[str, Any] = {}
-    if report_id:
-        query["report_id"] = report_id
-    if company:
-        query["company"] = company
-    store = ctx.store()
-    try:
-        docs = store.facts(query, limit=limit)
-    except FinpipeError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        store.close()
-    for d in docs:
-        shown = d if full else {k: d.get(k) for k in FACT_CORE_FIELDS}
-        click.echo(json.dumps(shown, default=str, ensure_ascii=False))
-
-
 def register(cli: click.Group) -> None:
-    for command in (serve, worker, facts):
+    for command in (serve, worker):
         cli.add_command(command)

@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     write_concern: str = "majority"
     inbox: Path = Path("inbox")
     export_dir: Path = Path("exports")
+    company_aliases: Path | None = None
     sweep_cron: str = "0 2 * * *"
     export_cron: str = "30 2 * * *"
     timezone: str = "UTC"

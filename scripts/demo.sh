@@ -43,7 +43,9 @@ $FINPIPE facts --report "$REPORT_ID"
 echo "== every stored fact (first 50)"
 $FINPIPE facts --limit 50
 
-echo "== finpipe export (the morning's CSV summaries and charts)"
+echo "== finpipe companies (one canonical name per company, with the written forms merged)"
+$FINPIPE companies
+echo "== finpipe export (the morning's CSV summaries, workbook and charts)"
 $FINPIPE export
 echo "== finpipe status"
 $FINPIPE status

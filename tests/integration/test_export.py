@@ -27,6 +27,7 @@ from export.cells import iso_utc
 from schemas.settings import Settings
 from schemas.topology import Topology
 from tests.integration.conftest import ROOT, finpipe_cli, settings_env, wait_until
+from tests.unit.test_export import assert_workbook_equals_csvs
 
 pytestmark = pytest.mark.integration
 
@@ -237,32 +238,36 @@ def test_export_writes_exact_csvs_for_known_facts(mongo_client: Any, settings: S
     assert folder == settings.export_dir / DAY
     assert (settings.export_dir / "latest").resolve() == folder.resolve()
     assert lines(folder, "facts.csv") == [
-        "company,period,metric,value,currency,unit,metric_known,value_text,report_id,source,"
+        "company,company_canonical,period,metric,value,currency,unit,metric_known,value_text,"
+        "report_id,source,"
         "file_name,page,row,line,snippet,snippet_start,snippet_end,extractor,model,"
         "prompt_version,extracted_at,fact_id",
-        "Acme,Q4 FY2024,revenue,250000000,GBP,currency,true,£250m,rep-Acme,api,,,,,"
+        "Acme,Acme,Q4 FY2024,revenue,250000000,GBP,currency,true,£250m,rep-Acme,api,,,,,"
         '"\'=HYPERLINK(""http://x"") Acme revenue £250m",0,40,rules,,,2024-07-01T06:00:00Z,a1',
-        "Nokia,Q4 2023,revenue,5100000000,EUR,currency,true,EUR 5.1 billion,rep-Nokia,"
+        "Nokia,Nokia,Q4 2023,revenue,5100000000,EUR,currency,true,EUR 5.1 billion,rep-Nokia,"
         "inbox/results.csv,results.csv,,2,,Nokia revenue EUR 5.1 billion Q4 2023.,0,40,rules,,,"
         "2024-07-01T06:00:00Z,n1",
-        "Nokia,Q1 2024,revenue,4900000000,EUR,currency,true,EUR 4.9 billion,rep-Nokia,"
+        "Nokia,Nokia,Q1 2024,revenue,4900000000,EUR,currency,true,EUR 4.9 billion,rep-Nokia,"
         "inbox/results.csv,results.csv,,3,,Nokia revenue EUR 4.9 billion Q1 2024.,0,40,rules,,,"
         "2024-07-01T06:00:00Z,n2",
-        "Sony,FY 2023,revenue,13020768000000,JPY,currency,true,¥13.02 trillion,rep-Sony,api,,,,,"
+        "Sony,Sony,FY 2023,revenue,13020768000000,JPY,currency,true,¥13.02 trillion,rep-Sony,"
+        "api,,,,,"
         "Sony revenue ¥13.02 trillion FY 2023.,0,40,rules,,,2024-06-15T06:00:00Z,s1",
-        "Sony,FY 2024,revenue,12957000000000,JPY,currency,true,¥12.957 trillion,rep-Sony,api,,,,,"
+        "Sony,Sony,FY 2024,revenue,12957000000000,JPY,currency,true,¥12.957 trillion,rep-Sony,"
+        "api,,,,,"
         "Sony revenue ¥12.957 trillion FY 2024.,0,40,rules,,,2024-07-01T06:00:00Z,s2",
-        "XYZ,Q1 2024,earnings per share,0.45,USD,currency_per_share,true,$0.45,rep-XYZ,api,,,,,"
+        "XYZ,XYZ,Q1 2024,earnings per share,0.45,USD,currency_per_share,true,$0.45,rep-XYZ,api,,,,,"
         "XYZ earnings per share $0.45 Q1 2024.,0,40,rules,,,2024-07-01T06:00:00Z,x3",
-        "XYZ,Q1 2024,gross margin,42.1,,percent,true,42.1%,rep-XYZ,api,,,,,"
+        "XYZ,XYZ,Q1 2024,gross margin,42.1,,percent,true,42.1%,rep-XYZ,api,,,,,"
         "XYZ gross margin 42.1% Q1 2024.,0,40,rules,,,2024-07-01T06:00:00Z,x5",
-        "XYZ,Q1 2024,net income,5300000,USD,currency,true,$5.3 million,rep-XYZ,api,,,,,"
+        "XYZ,XYZ,Q1 2024,net income,5300000,USD,currency,true,$5.3 million,rep-XYZ,api,,,,,"
         "XYZ net income $5.3 million Q1 2024.,0,40,rules,,,2024-07-01T06:00:00Z,x1",
-        "XYZ,Q2 2024,earnings per share,-0.1,USD,currency_per_share,true,'-$0.10,rep-XYZ,api,,,,,"
+        "XYZ,XYZ,Q2 2024,earnings per share,-0.1,USD,currency_per_share,true,'-$0.10,rep-XYZ,"
+        "api,,,,,"
         "XYZ earnings per share -$0.10 Q2 2024.,0,40,rules,,,2024-07-01T06:00:00Z,x4",
-        "XYZ,Q2 2024,gross margin,39.8,,percent,true,39.8%,rep-XYZ,api,,,,,"
+        "XYZ,XYZ,Q2 2024,gross margin,39.8,,percent,true,39.8%,rep-XYZ,api,,,,,"
         "XYZ gross margin 39.8% Q2 2024.,0,40,rules,,,2024-07-01T06:00:00Z,x6",
-        "XYZ,Q2 2024,net income,-1200000,USD,currency,true,$1.2 million,rep-XYZ,api,,,,,"
+        "XYZ,XYZ,Q2 2024,net income,-1200000,USD,currency,true,$1.2 million,rep-XYZ,api,,,,,"
         "XYZ net income $1.2 million Q2 2024.,0,40,rules,,,2024-07-01T06:00:00Z,x2",
     ]
     assert lines(folder, "summary_by_company_period.csv") == [
@@ -288,15 +293,14 @@ def test_export_writes_exact_csvs_for_known_facts(mongo_client: Any, settings: S
     assert lines(folder, "period_over_period.csv") == [
         "company,metric,unit,currency,comparison,previous_period,period,previous_value,value,"
         "change,change_pct",
-        "Nokia,revenue,currency,EUR,quarter to quarter,Q4 2023,Q1 2024,5100000000,4900000000,"
+        "Nokia,revenue,currency,EUR,sequential,Q4 2023,Q1 2024,5100000000,4900000000,"
         "-200000000,-3.92",
-        "Sony,revenue,currency,JPY,year to year,FY 2023,FY 2024,13020768000000,12957000000000,"
+        "Sony,revenue,currency,JPY,year_over_year,FY 2023,FY 2024,13020768000000,12957000000000,"
         "-63768000000,-0.49",
-        "XYZ,earnings per share,currency_per_share,USD,quarter to quarter,Q1 2024,Q2 2024,0.45,"
-        "-0.1,-0.55,-122.22",
-        "XYZ,gross margin,percent,,quarter to quarter,Q1 2024,Q2 2024,42.1,39.8,-2.3,-5.46",
-        "XYZ,net income,currency,USD,quarter to quarter,Q1 2024,Q2 2024,5300000,-1200000,"
-        "-6500000,-122.64",
+        # a profit turning into a loss has no percent
+        "XYZ,earnings per share,currency_per_share,USD,sequential,Q1 2024,Q2 2024,0.45,-0.1,-0.55,",
+        "XYZ,gross margin,percent,,sequential,Q1 2024,Q2 2024,42.1,39.8,-2.3,-5.46",
+        "XYZ,net income,currency,USD,sequential,Q1 2024,Q2 2024,5300000,-1200000,-6500000,",
     ]
 
     report = json.loads((folder / "run_report.json").read_text(encoding="utf-8"))
@@ -333,6 +337,7 @@ def test_export_writes_exact_csvs_for_known_facts(mongo_client: Any, settings: S
     for name in charts:
         assert f'<img src="{name}"' in page
     for name in (
+        "summary.xlsx",
         "facts.csv",
         "summary_by_company_period.csv",
         "metric_stats.csv",
@@ -340,6 +345,7 @@ def test_export_writes_exact_csvs_for_known_facts(mongo_client: Any, settings: S
         "run_report.json",
     ):
         assert f'<a href="{name}">' in page
+    assert "summary.xlsx" in report["files"]
 
     last = mongo_client[settings.mongo_db].runs.find_one({"_id": "last_export"})
     assert last["path"] == str(folder) and last["facts"] == 11 and last["queue_drained"] is True
@@ -368,8 +374,8 @@ def test_filters_are_applied_in_the_query(
     assert result.exit_code == 0, result.output
     folder = Path(result.stdout.strip().splitlines()[-1])
     assert folder.parent == out
-    assert [ln.split(",")[:4] for ln in lines(folder, "facts.csv")[1:]] == [
-        ["Sony", "FY 2024", "revenue", "12957000000000"]
+    assert [ln.split(",")[:5] for ln in lines(folder, "facts.csv")[1:]] == [
+        ["Sony", "Sony", "FY 2024", "revenue", "12957000000000"]
     ]
     assert len(lines(folder, "period_over_period.csv")) == 1  # FY 2023 was filtered out
     report = json.loads((folder / "run_report.json").read_text())
@@ -383,7 +389,8 @@ def test_empty_database_gives_headers_only_and_a_clear_log_line(
     with caplog.at_level(logging.INFO):
         folder = run_export(settings, now=NOW)
     assert lines(folder, "facts.csv") == [
-        "company,period,metric,value,currency,unit,metric_known,value_text,report_id,source,"
+        "company,company_canonical,period,metric,value,currency,unit,metric_known,value_text,"
+        "report_id,source,"
         "file_name,page,row,line,snippet,snippet_start,snippet_end,extractor,model,"
         "prompt_version,extracted_at,fact_id"
     ]
@@ -402,6 +409,120 @@ def test_empty_database_gives_headers_only_and_a_clear_log_line(
         r.levelno == logging.WARNING and "no facts matched" in r.getMessage()
         for r in caplog.records
     )
+
+
+# -- what make demo stores: year-over-year changes, one name per company ------------------------
+DEMO = [
+    fact("ac23", "Acme Corp", "revenue", "10100000", "USD", "Q2 2023", "$10.1 million"),
+    fact("ac24", "Acme Corp", "revenue", "12400000", "USD", "Q2 2024", "$12.4 million"),
+    fact("nw23", "Northwind Robotics", "net income", "-1300000", "USD", "Q2 2023", "$1.3 million"),
+    fact("nw24", "Northwind Robotics", "net income", "4100000", "USD", "Q2 2024", "$4.1 million"),
+    fact("or23", "Orion Outdoor Gear", "revenue", "66000000", "USD", "Q3 2023", "$66.0 million"),
+    fact("or24", "Orion Outdoor Gear", "revenue", "73400000", "USD", "Q3 2024", "$73.4 million"),
+    fact("on23", "Orion Outdoor Gear", "net income", "6100000", "USD", "Q3 2023", "$6.1 million"),
+    fact(
+        "on24", "Orion Outdoor Gear plc", "net income", "8900000", "USD", "Q3 2024", "$8.9 million"
+    ),
+]
+
+
+def test_year_over_year_changes_and_one_name_per_company(
+    mongo_client: Any, settings: Settings
+) -> None:
+    seed(mongo_client, settings, DEMO)
+    folder = run_export(settings, now=NOW)
+    assert lines(folder, "period_over_period.csv")[1:] == [
+        "Acme Corp,revenue,currency,USD,year_over_year,Q2 2023,Q2 2024,10100000,12400000,"
+        "2300000,22.77",
+        "Northwind Robotics,net income,currency,USD,year_over_year,Q2 2023,Q2 2024,-1300000,"
+        "4100000,5400000,",
+        "Orion Outdoor Gear,net income,currency,USD,year_over_year,Q3 2023,Q3 2024,6100000,"
+        "8900000,2800000,45.9",
+        "Orion Outdoor Gear,revenue,currency,USD,year_over_year,Q3 2023,Q3 2024,66000000,"
+        "73400000,7400000,11.21",
+    ]
+    facts = [ln.split(",")[:3] for ln in lines(folder, "facts.csv")[1:]]
+    assert [f for f in facts if f[0].startswith("Orion")] == [
+        ["Orion Outdoor Gear", "Orion Outdoor Gear", "Q3 2023"],
+        ["Orion Outdoor Gear", "Orion Outdoor Gear", "Q3 2023"],
+        ["Orion Outdoor Gear plc", "Orion Outdoor Gear", "Q3 2024"],  # kept as written
+        ["Orion Outdoor Gear", "Orion Outdoor Gear", "Q3 2024"],
+    ]
+    for name in ("summary_by_company_period.csv", "metric_stats.csv", "period_over_period.csv"):
+        assert "plc" not in (folder / name).read_text(encoding="utf-8"), name
+    assert lines(folder, "metric_stats.csv")[1] == (
+        "net income,currency,USD,4,2,-1300000,5100000,8900000,Q3 2024"  # two companies, not 3
+    )
+    report = json.loads((folder / "run_report.json").read_text(encoding="utf-8"))
+    assert report["covers"]["companies"] == [
+        "Acme Corp",
+        "Northwind Robotics",
+        "Orion Outdoor Gear",
+    ]
+    assert report["covers"]["merged_names"] == {
+        "Orion Outdoor Gear": ["Orion Outdoor Gear", "Orion Outdoor Gear plc"]
+    }
+    charts = sorted(p.name for p in folder.glob("chart-*.png"))
+    assert charts == ["chart-net-income-usd-quarter.png", "chart-revenue-usd-quarter.png"]
+    page = (folder / "index.html").read_text(encoding="utf-8")
+    assert "Acme Corp, Northwind Robotics, Orion Outdoor Gear</td>" in page
+    assert "plc" not in page
+    csvs = {
+        name: (folder / name).read_text(encoding="utf-8")
+        for name in report["files"]
+        if name.endswith(".csv")
+    }
+    assert len(csvs) == 4
+    assert_workbook_equals_csvs((folder / "summary.xlsx").read_bytes(), csvs)
+
+
+def test_company_filters_match_every_written_form_and_the_aliases_file(
+    mongo_client: Any, settings: Settings, tmp_path: Path, restore_logging: None
+) -> None:
+    seed(mongo_client, settings, DEMO)
+    from finpipe.cli import cli
+
+    aliases = tmp_path / "aliases.yaml"
+    aliases.write_text("Orion: Orion Outdoor Gear\n", encoding="utf-8")
+    env = {**cli_env(settings), "FINPIPE_COMPANY_ALIASES": str(aliases)}
+
+    result = CliRunner().invoke(cli, ["export", "--company", "ORION OUTDOOR GEAR PLC"], env=env)
+    assert result.exit_code == 0, result.output
+    folder = Path(result.stdout.strip().splitlines()[-1])
+    assert {ln.split(",")[0] for ln in lines(folder, "facts.csv")[1:]} == {
+        "Orion Outdoor Gear",
+        "Orion Outdoor Gear plc",
+    }
+    assert len(lines(folder, "facts.csv")) == 5
+    by_alias = CliRunner().invoke(cli, ["export", "--company", "orion"], env=env)
+    assert by_alias.exit_code == 0, by_alias.output
+    assert len(lines(folder, "facts.csv")) == 5  # the alias names the same company
+    without = CliRunner().invoke(cli, ["export", "--company", "orion"], env=cli_env(settings))
+    assert without.exit_code == 0, without.output
+    assert len(lines(folder, "facts.csv")) == 1  # "Orion" alone is no stored company
+
+    found = CliRunner().invoke(
+        cli,
+        [
+            *("facts", "--company", "orion", "--metric", "Net Income"),
+            *("--period", "q3  2024", "--format", "csv"),
+        ],
+        env=env,
+    )
+    assert found.exit_code == 0, found.output
+    assert found.stdout.splitlines() == [
+        "company,company_canonical,period,metric,value,currency,unit,value_text,report_id",
+        "Orion Outdoor Gear plc,Orion Outdoor Gear,Q3 2024,net income,8900000,USD,currency,"
+        "$8.9 million,rep-Orion Outdoor Gear plc",
+    ]
+    listed = CliRunner().invoke(cli, ["companies"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert listed.stdout.splitlines() == [
+        "company             facts  written as",
+        "Acme Corp               2  Acme Corp (2)",
+        "Northwind Robotics      2  Northwind Robotics (2)",
+        "Orion Outdoor Gear      4  Orion Outdoor Gear (3), Orion Outdoor Gear plc (1)",
+    ]
 
 
 def test_a_reader_during_a_rewrite_sees_the_old_or_the_new_file(
@@ -631,6 +752,10 @@ def test_index_html_shows_the_charts_in_headless_chromium(
         probe.unlink()
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert f"charts {n_charts}/{n_charts} loaded, widths 800 800 800 800 800" in dom.stdout
+    # the largest year-over-year moves, above the charts: Sony's FY revenue is the only one
+    moves = dom.stdout[dom.stdout.index('id="largest-moves"') : dom.stdout.index("<h2>Charts")]
+    assert "Largest year-over-year moves" in moves
+    assert moves.count("<tr>") == 2 and "<td>Sony</td>" in moves and "-0.49 %" in moves
 
     # and the real page, as a person sees it: the charts' lines are drawn on the screenshot
     shot = tmp_path / "index.png"

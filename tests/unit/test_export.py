@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -10,8 +12,9 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from openpyxl import load_workbook
 
-from export import cells, page, tables, writer
+from export import cells, comparisons, page, tables, writer
 from export import charts as charts_mod
 from export.tables import STORED_FIELDS
 
@@ -218,20 +221,20 @@ def test_facts_csv_is_tidy_sorted_and_exact() -> None:
     text = csvs(*SEED)["facts.csv"]
     prov = "inbox/report.txt,report.txt,,,1"
     assert text.splitlines() == [
-        "company,period,metric,value,currency,unit,metric_known,value_text,report_id,source,"
+        "company,company_canonical,period,metric,value,currency,unit,metric_known,value_text,report_id,source,"
         "file_name,page,row,line,snippet,snippet_start,snippet_end,extractor,model,prompt_version,"
         "extracted_at,fact_id",
-        f"Nokia,Q4 2023,revenue,5100000000,EUR,currency,true,EUR 5.1 billion,rep-f3,{prov},"
+        f"Nokia,Nokia,Q4 2023,revenue,5100000000,EUR,currency,true,EUR 5.1 billion,rep-f3,{prov},"
         "Nokia revenue EUR 5.1 billion,0,10,rules,,,2024-05-02T08:30:00Z,f3",
-        f"Nokia,Q1 2024,revenue,4900000000,EUR,currency,true,EUR 4.9 billion,rep-f4,{prov},"
+        f"Nokia,Nokia,Q1 2024,revenue,4900000000,EUR,currency,true,EUR 4.9 billion,rep-f4,{prov},"
         "Nokia revenue EUR 4.9 billion,0,10,rules,,,2024-05-02T08:30:00Z,f4",
-        f"XYZ,Q1 2024,earnings per share,0.45,USD,currency_per_share,true,$0.45,rep-f5,{prov},"
+        f"XYZ,XYZ,Q1 2024,earnings per share,0.45,USD,currency_per_share,true,$0.45,rep-f5,{prov},"
         "XYZ earnings per share $0.45,0,10,rules,,,2024-05-02T08:30:00Z,f5",
-        f"XYZ,Q1 2024,gross margin,42.1,,percent,true,42.1%,rep-f6,{prov},"
+        f"XYZ,XYZ,Q1 2024,gross margin,42.1,,percent,true,42.1%,rep-f6,{prov},"
         "XYZ gross margin 42.1%,0,10,rules,,,2024-05-02T08:30:00Z,f6",
-        f"XYZ,Q1 2024,net income,5300000,USD,currency,true,$5.3 million,rep-f1,{prov},"
+        f"XYZ,XYZ,Q1 2024,net income,5300000,USD,currency,true,$5.3 million,rep-f1,{prov},"
         "XYZ net income $5.3 million,0,10,rules,,,2024-05-02T08:30:00Z,f1",
-        f"XYZ,Q2 2024,net income,-1200000,USD,currency,true,'-$1.2 million,rep-f2,{prov},"
+        f"XYZ,XYZ,Q2 2024,net income,-1200000,USD,currency,true,'-$1.2 million,rep-f2,{prov},"
         "XYZ net income -$1.2 million,0,10,rules,,,2024-05-02T08:30:00Z,f2",
     ]
 
@@ -257,21 +260,21 @@ def test_metric_stats_per_metric_unit_and_currency() -> None:
     )
 
 
-def test_period_over_period_arithmetic_including_a_loss() -> None:
+def test_period_over_period_arithmetic_and_no_percent_across_a_sign_change() -> None:
     assert csvs(*SEED)["period_over_period.csv"] == (
         "company,metric,unit,currency,comparison,previous_period,period,previous_value,value,"
         "change,change_pct\n"
-        "Nokia,revenue,currency,EUR,quarter to quarter,Q4 2023,Q1 2024,5100000000,4900000000,"
+        "Nokia,revenue,currency,EUR,sequential,Q4 2023,Q1 2024,5100000000,4900000000,"
         "-200000000,-3.92\n"
-        "XYZ,net income,currency,USD,quarter to quarter,Q1 2024,Q2 2024,5300000,-1200000,"
-        "-6500000,-122.64\n"
+        "XYZ,net income,currency,USD,sequential,Q1 2024,Q2 2024,5300000,-1200000,"
+        "-6500000,\n"  # a profit turning into a loss has no percent
     )
 
 
 def test_period_over_period_only_where_both_periods_exist_and_per_kind() -> None:
     text = csvs(
         doc("a", "A", "revenue", "100", "USD", "Q1 2024"),
-        doc("b", "A", "revenue", "130.5", "USD", "Q3 2024"),  # Q2 missing: no row
+        doc("b", "A", "revenue", "130.5", "USD", "Q3 2024"),  # Q2 2024, Q3 2023 missing: no row
         doc("c", "A", "revenue", "400", "USD", "FY 2023"),
         doc("d", "A", "revenue", "500", "USD", "FY 2024"),
         doc("e", "A", "revenue", "90", "USD", "Q4 2023"),
@@ -279,17 +282,25 @@ def test_period_over_period_only_where_both_periods_exist_and_per_kind() -> None
         doc("g", "A", "revenue", "0", "USD", "H2 2023"),
     )["period_over_period.csv"]
     assert text.splitlines()[1:] == [
-        "A,revenue,currency,USD,quarter to quarter,Q4 2023,Q1 2024,90,100,10,11.11",
-        "A,revenue,currency,USD,half to half,H2 2023,H1 2024,0,200,200,",
-        "A,revenue,currency,USD,year to year,FY 2023,FY 2024,400,500,100,25",
+        "A,revenue,currency,USD,sequential,Q4 2023,Q1 2024,90,100,10,11.11",
+        "A,revenue,currency,USD,sequential,H2 2023,H1 2024,0,200,200,",
+        "A,revenue,currency,USD,year_over_year,FY 2023,FY 2024,400,500,100,25",
     ]
 
 
-def test_a_shrinking_loss_is_a_positive_change() -> None:
-    assert tables.percent_change(Decimal("-100"), Decimal("-50")) == Decimal("50.00")
-    assert tables.percent_change(Decimal("3"), Decimal("4")) == Decimal("33.33")
-    assert tables.percent_change(Decimal("3"), Decimal("5")) == Decimal("66.67")
-    assert tables.percent_change(Decimal("0"), Decimal("5")) is None
+def test_the_same_quarter_a_year_earlier_is_compared() -> None:
+    text = csvs(
+        doc("a23", "Acme Corp", "revenue", "10100000", "USD", "Q2 2023"),
+        doc("a24", "Acme Corp", "revenue", "12400000", "USD", "Q2 2024"),
+        doc("n23", "Northwind Robotics", "net income", "-1300000", "USD", "Q2 2023"),
+        doc("n24", "Northwind Robotics", "net income", "4100000", "USD", "Q2 2024"),
+    )["period_over_period.csv"]
+    assert text.splitlines()[1:] == [
+        "Acme Corp,revenue,currency,USD,year_over_year,Q2 2023,Q2 2024,10100000,12400000,"
+        "2300000,22.77",
+        "Northwind Robotics,net income,currency,USD,year_over_year,Q2 2023,Q2 2024,-1300000,"
+        "4100000,5400000,",  # a loss turning into a profit has no percent
+    ]
 
 
 def test_currencies_are_never_mixed() -> None:
@@ -313,8 +324,8 @@ def test_currencies_are_never_mixed() -> None:
         "revenue,currency,USD,2,1,100,105,110,Q2 2024",
     ]
     assert files["period_over_period.csv"].splitlines()[1:] == [
-        "Acme,revenue,currency,EUR,quarter to quarter,Q1 2024,Q2 2024,90,95,5,5.56",
-        "Acme,revenue,currency,USD,quarter to quarter,Q1 2024,Q2 2024,100,110,10,10",
+        "Acme,revenue,currency,EUR,sequential,Q1 2024,Q2 2024,90,95,5,5.56",
+        "Acme,revenue,currency,USD,sequential,Q1 2024,Q2 2024,100,110,10,10",
     ]
 
 
@@ -333,7 +344,7 @@ def test_newest_extraction_wins_in_summaries_but_facts_keep_both() -> None:
     newer = doc("new", "A", "revenue", "101", "USD", "Q1 2024", at=datetime(2024, 2, 1, tzinfo=UTC))
     files = csvs(newer, older)
     assert files["summary_by_company_period.csv"].splitlines()[1:] == ["A,Q1 2024,101,USD"]
-    assert [ln.split(",")[3] for ln in files["facts.csv"].splitlines()[1:]] == ["100", "101"]
+    assert [ln.split(",")[4] for ln in files["facts.csv"].splitlines()[1:]] == ["100", "101"]
 
 
 def test_injection_is_neutralized_in_text_columns_only() -> None:
@@ -342,14 +353,15 @@ def test_injection_is_neutralized_in_text_columns_only() -> None:
         doc("y", "=HYPERLINK(1)", "net income", "-7", "USD", "Q2 2024", value_text="@7"),
     )
     facts = files["facts.csv"].splitlines()
-    assert facts[1].startswith("'=HYPERLINK(1),Q1 2024,net income,-5,USD,currency,true,'-5,")
-    assert facts[2].startswith("'=HYPERLINK(1),Q2 2024,net income,-7,USD,currency,true,'@7,")
+    written = "'=HYPERLINK(1),'=HYPERLINK(1)"  # the name as written and as displayed
+    assert facts[1].startswith(f"{written},Q1 2024,net income,-5,USD,currency,true,'-5,")
+    assert facts[2].startswith(f"{written},Q2 2024,net income,-7,USD,currency,true,'@7,")
     assert files["summary_by_company_period.csv"].splitlines()[1:] == [
         "'=HYPERLINK(1),Q1 2024,-5,USD",
         "'=HYPERLINK(1),Q2 2024,-7,USD",
     ]
     assert files["period_over_period.csv"].splitlines()[1] == (
-        "'=HYPERLINK(1),net income,currency,USD,quarter to quarter,Q1 2024,Q2 2024,-5,-7,-2,-40"
+        "'=HYPERLINK(1),net income,currency,USD,sequential,Q1 2024,Q2 2024,-5,-7,-2,-40"
     )
     assert files["metric_stats.csv"].splitlines()[1] == (
         "net income,currency,USD,2,1,-7,-6,-5,Q2 2024"
@@ -367,7 +379,7 @@ def test_text_with_commas_quotes_and_newlines_is_quoted() -> None:
     d = doc("q", "Acme, Inc.", "revenue", "1", "USD", "Q1 2024", value_text='1 "m"')
     d["snippet"] = "line one\nline two"
     facts = csvs(d)["facts.csv"]
-    assert '"Acme, Inc.",Q1 2024,revenue,1,USD,currency,true,"1 ""m"""' in facts
+    assert '"Acme, Inc.","Acme, Inc.",Q1 2024,revenue,1,USD,currency,true,"1 ""m"""' in facts
     assert '"line one\nline two"' in facts
 
 
@@ -377,7 +389,7 @@ def test_empty_input_gives_headers_only() -> None:
         "facts.csv": ",".join(tables.FACT_COLUMNS) + "\n",
         "summary_by_company_period.csv": "company,period\n",
         "metric_stats.csv": ",".join(tables.METRIC_STATS_COLUMNS) + "\n",
-        "period_over_period.csv": ",".join(tables.POP_COLUMNS) + "\n",
+        "period_over_period.csv": ",".join(comparisons.POP_COLUMNS) + "\n",
     }
     cov = tables.coverage(tables.facts_table(raw()))
     assert cov["facts"] == 0 and cov["first_extracted_at"] is None
@@ -389,11 +401,114 @@ def test_missing_company_and_period_sort_last() -> None:
         doc("a", "A", "revenue", "2", "USD", "Q4"),
         doc("b", "A", "revenue", "3", "USD", "Q1 2024"),
     )["facts.csv"]
-    assert [ln.split(",")[:4] for ln in text.splitlines()[1:]] == [
-        ["A", "Q1 2024", "revenue", "3"],
-        ["A", "Q4", "revenue", "2"],
-        ["", "", "revenue", "1"],
+    assert [ln.split(",")[:5] for ln in text.splitlines()[1:]] == [
+        ["A", "A", "Q1 2024", "revenue", "3"],
+        ["A", "A", "Q4", "revenue", "2"],
+        ["", "", "", "revenue", "1"],
     ]
+
+
+# -- company names ------------------------------------------------------------------------------
+ORION = (
+    doc("o1", "Orion Outdoor Gear", "revenue", "66000000", "USD", "Q3 2023"),
+    doc("o2", "Orion Outdoor Gear", "revenue", "73400000", "USD", "Q3 2024"),
+    doc("o3", "Orion Outdoor Gear", "net income", "6100000", "USD", "Q3 2023"),
+    doc("o4", "Orion Outdoor Gear plc", "net income", "8900000", "USD", "Q3 2024"),
+    doc("o5", "ORION OUTDOOR GEAR", "gross profit", "31200000", "USD", "Q3 2024"),
+    doc("a1", "Acme Corp", "revenue", "12400000", "USD", "Q3 2024"),
+)
+
+
+@pytest.mark.parametrize(
+    ("written", "canonical"),
+    [
+        # the most frequent written form is the display name
+        (["Nokia", "Nokia Oyj", "Nokia Corporation", "NOKIA", "Nokia"], "Nokia"),
+        (
+            ["Orion Outdoor Gear plc", "Orion Outdoor Gear", "Orion Outdoor Gear"],
+            "Orion Outdoor Gear",
+        ),
+        (["Vaskor AG", "Vaskor AG", "VASKOR"], "Vaskor AG"),
+        # ties: the shortest, then mixed case before capitals
+        (["Tamarind Foods, Inc.", "Tamarind Foods"], "Tamarind Foods"),
+        (["HARBOR BANK", "Harbor Bank"], "Harbor Bank"),
+        # whitespace is collapsed in the display name
+        (["  Moreau   S.A. ", "Moreau S.A."], "Moreau S.A."),
+    ],
+)
+def test_written_forms_fold_to_one_canonical_name(written: list[str], canonical: str) -> None:
+    facts = tables.facts_table(
+        raw(
+            *(
+                doc(f"f{i}", w, "revenue", str(i + 1), "USD", "Q1 2024")
+                for i, w in enumerate(written)
+            )
+        )
+    )
+    assert sorted(facts["company"]) == sorted(written)  # kept as written
+    assert set(facts["company_canonical"]) == {canonical}
+
+
+def test_one_company_written_several_ways_is_one_company_everywhere() -> None:
+    frames = tables.build_frames(raw(*ORION))
+    files = frames.csv_files()
+    facts = [ln.split(",")[:4] for ln in files["facts.csv"].splitlines()[1:]]
+    assert facts == [  # by canonical name, period and metric; the written form is kept
+        ["Acme Corp", "Acme Corp", "Q3 2024", "revenue"],
+        ["Orion Outdoor Gear", "Orion Outdoor Gear", "Q3 2023", "net income"],
+        ["Orion Outdoor Gear", "Orion Outdoor Gear", "Q3 2023", "revenue"],
+        ["ORION OUTDOOR GEAR", "Orion Outdoor Gear", "Q3 2024", "gross profit"],
+        ["Orion Outdoor Gear plc", "Orion Outdoor Gear", "Q3 2024", "net income"],
+        ["Orion Outdoor Gear", "Orion Outdoor Gear", "Q3 2024", "revenue"],
+    ]
+    assert files["summary_by_company_period.csv"].splitlines()[1:] == [
+        "Acme Corp,Q3 2024,12400000,USD,,,,",
+        "Orion Outdoor Gear,Q3 2023,66000000,USD,6100000,USD,,",
+        "Orion Outdoor Gear,Q3 2024,73400000,USD,8900000,USD,31200000,USD",
+    ]
+    assert [ln.split(",")[:5] for ln in files["metric_stats.csv"].splitlines()[1:]] == [
+        ["gross profit", "currency", "USD", "1", "1"],
+        ["net income", "currency", "USD", "2", "1"],  # one company, not two
+        ["revenue", "currency", "USD", "3", "2"],
+    ]
+    assert [
+        (r.company, r.metric, r.comparison, r.change_pct)
+        for r in frames.pop.itertuples(index=False)
+    ] == [
+        ("Orion Outdoor Gear", "net income", "year_over_year", Decimal("45.90")),
+        ("Orion Outdoor Gear", "revenue", "year_over_year", Decimal("11.21")),
+    ]
+    specs = charts_mod.chart_specs(frames.facts)
+    assert [(s.title, list(s.series)) for s in specs] == [
+        ("Revenue (USD, quarterly)", ["Acme Corp", "Orion Outdoor Gear"]),
+        ("Net income (USD, quarterly)", ["Orion Outdoor Gear"]),  # one line, not two
+    ]
+    cov = tables.coverage(frames.facts)
+    assert cov["companies"] == ["Acme Corp", "Orion Outdoor Gear"]
+    assert cov["merged_names"] == {
+        "Orion Outdoor Gear": ["ORION OUTDOOR GEAR", "Orion Outdoor Gear", "Orion Outdoor Gear plc"]
+    }
+
+
+def test_an_aliases_mapping_joins_what_folding_cannot() -> None:
+    files = tables.build_frames(
+        raw(
+            doc("k1", "Kestrel Labs", "revenue", "10", "USD", "FY 2023"),
+            doc("k2", "Brightwater Analytics", "revenue", "12", "USD", "FY 2024"),
+        ),
+        {"Kestrel Labs": "Brightwater", "Brightwater Analytics": "Brightwater"},
+    ).csv_files()
+    assert [ln.split(",")[:2] for ln in files["facts.csv"].splitlines()[1:]] == [
+        ["Kestrel Labs", "Brightwater"],
+        ["Brightwater Analytics", "Brightwater"],
+    ]
+    assert files["period_over_period.csv"].splitlines()[1:] == [
+        "Brightwater,revenue,currency,USD,year_over_year,FY 2023,FY 2024,10,12,2,20"
+    ]
+    no_aliases = tables.build_frames(
+        raw(doc("k1", "Kestrel Labs", "revenue", "10", "USD", "FY 2023"))
+    )
+    assert list(no_aliases.facts["company_canonical"]) == ["Kestrel Labs"]
 
 
 # -- charts -------------------------------------------------------------------------------------
@@ -492,6 +607,7 @@ def test_write_export_makes_dated_folder_index_and_latest(tmp_path: Path) -> Non
             "summary_by_company_period.csv",
             "metric_stats.csv",
             "period_over_period.csv",
+            "summary.xlsx",
             "chart-revenue-eur-quarter.png",
             "chart-net-income-usd-quarter.png",
             "index.html",
@@ -501,7 +617,16 @@ def test_write_export_makes_dated_folder_index_and_latest(tmp_path: Path) -> Non
     page = (folder / "index.html").read_text()
     assert '<img src="chart-revenue-eur-quarter.png"' in page
     assert '<a href="period_over_period.csv">' in page
+    assert '<h2 id="largest-moves">Largest year-over-year moves</h2>' in page
+    assert '<a href="summary.xlsx">' in page
     files = json.loads((folder / "run_report.json").read_text())["files"]
+    assert files[:5] == [
+        "facts.csv",
+        "summary_by_company_period.csv",
+        "metric_stats.csv",
+        "period_over_period.csv",
+        "summary.xlsx",
+    ]
     assert files[-1] == "run_report.json"
 
     # a second export the same day drops charts that no longer apply; latest moves on
@@ -511,6 +636,86 @@ def test_write_export_makes_dated_folder_index_and_latest(tmp_path: Path) -> Non
     writer.write_export(tmp_path, date(2024, 6, 2), empty, [], report)
     assert (tmp_path / "latest").resolve() == (tmp_path / "2024-06-02").resolve()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def shown(value: Any) -> str:
+    """A workbook cell as the CSVs write it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return cells.iso_utc(value.replace(tzinfo=UTC))
+    if isinstance(value, int | float):
+        return cells.format_decimal(Decimal(repr(value)))
+    return str(value)
+
+
+def assert_workbook_equals_csvs(data: bytes, csv_files: dict[str, str]) -> None:
+    """Every sheet of ``summary.xlsx`` holds its CSV's cells, numbers as numbers."""
+    wb = load_workbook(io.BytesIO(data))
+    assert wb.sheetnames == [name.removesuffix(".csv") for name in csv_files]
+    for name, text in csv_files.items():
+        rows = [[shown(c.value) for c in row] for row in wb[name.removesuffix(".csv")].iter_rows()]
+        expected = list(csv.reader(io.StringIO(text)))
+        assert rows == expected, name
+
+
+def test_the_workbook_holds_every_csv_with_its_types() -> None:
+    frames = tables.build_frames(raw(*SEED, *ORION))
+    data = frames.workbook()
+    assert_workbook_equals_csvs(data, frames.csv_files())
+    wb = load_workbook(io.BytesIO(data))
+    facts = wb["facts"]
+    header = [c.value for c in facts[1]]
+    row = {h: c.value for h, c in zip(header, facts[2], strict=True)}
+    assert row["company"] == "Acme Corp" and row["company_canonical"] == "Acme Corp"
+    assert isinstance(row["value"], int) and row["metric_known"] is True
+    assert row["extracted_at"] == datetime(2024, 5, 2, 8, 30)  # UTC
+    assert facts.freeze_panes == "A2"
+    eps = [
+        r for r in wb["summary_by_company_period"].iter_rows(values_only=True) if r[1] == "Q1 2024"
+    ]
+    assert 0.45 in eps[-1]  # per-share values as decimals
+    pop = wb["period_over_period"]
+    pcts = [r[-1] for r in pop.iter_rows(min_row=2, values_only=True)]
+    assert pcts == [-3.92, 45.9, 11.21, None]  # no percent across a sign change
+    assert all(isinstance(p, float) for p in pcts[:-1])
+
+
+def test_index_shows_the_largest_year_over_year_moves() -> None:
+    frames = tables.build_frames(
+        raw(
+            doc("a23", "Acme Corp", "revenue", "10100000", "USD", "Q2 2023"),
+            doc("a24", "Acme Corp", "revenue", "12400000", "USD", "Q2 2024"),
+            doc("b23", "<Beta>", "revenue", "200", "EUR", "FY 2023"),
+            doc("b24", "<Beta>", "revenue", "100", "EUR", "FY 2024"),
+            doc("n23", "Northwind", "net income", "-1300000", "USD", "Q2 2023"),  # sign change
+            doc("n24", "Northwind", "net income", "4100000", "USD", "Q2 2024"),
+        )
+    )
+    html = page.render_index(
+        title="t",
+        csv_files=[],
+        charts=[],
+        report={"covers": {"facts": 6}},
+        moves=comparisons.largest_moves(frames.pop),
+    )
+    section = html[html.index('<h2 id="largest-moves">') : html.index("<h2>Charts</h2>")]
+    assert section.count("<tr>") == 3  # the header and two moves; no percent across a sign
+    beta, acme = section.index("&lt;Beta&gt;"), section.index("Acme Corp")
+    assert beta < acme  # -50 % is a larger move than +22.77 %
+    assert "<td>Q2 2024</td>" in section and "10,100,000 USD (Q2 2023)" in section
+    assert "+2,300,000 USD" in section and "+22.77 %" in section and "-50 %" in section
+    assert "-100 EUR" in section
+    quiet = page.render_index(
+        title="t",
+        csv_files=[],
+        charts=[],
+        report={"covers": {"facts": 1}},
+        moves=comparisons.largest_moves(tables.build_frames(raw()).pop),
+    )
+    assert "No year-over-year change yet" in quiet
 
 
 def test_index_escapes_text() -> None:

@@ -1,0 +1,167 @@
+"""What ``finpipe facts`` and ``finpipe companies`` print: stored facts and companies as JSON
+lines, an aligned table for reading, or CSV for a spreadsheet. Pure: documents in, text out.
+
+Each fact is shown with its company as written (``company``) and the company's display name
+(``company_canonical``, ``export/companies.py``), the same names the exports use.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from export.cells import exact_value, format_cell
+from export.companies import CompanyForms
+
+FORMATS = ("json", "table", "csv")
+
+#: The fields of a fact in JSON lines (without ``--full``), as ``finpipe facts`` printed them
+#: before company names were folded, with ``company_canonical`` beside ``company``.
+JSON_FIELDS: tuple[str, ...] = (
+    "company",
+    "company_canonical",
+    "metric",
+    "value",
+    "currency",
+    "unit",
+    "quarter",
+    "value_text",
+    "report_id",
+    "extractor",
+)
+
+#: Table and CSV columns, named as in ``facts.csv``: header -> stored field (``period`` is stored
+#: as ``quarter``).
+COLUMNS: dict[str, str] = {
+    "company": "company",
+    "company_canonical": "company_canonical",
+    "period": "quarter",
+    "metric": "metric",
+    "value": "value",
+    "currency": "currency",
+    "unit": "unit",
+    "value_text": "value_text",
+    "report_id": "report_id",
+}
+FULL_COLUMNS: dict[str, str] = {
+    **COLUMNS,
+    "source": "source",
+    "file_name": "file_name",
+    "page": "page",
+    "row": "row",
+    "line": "line",
+    "snippet": "snippet",
+    "extractor": "extractor",
+    "model": "model",
+    "prompt_version": "prompt_version",
+    "extracted_at": "extracted_at",
+    "fact_id": "_id",
+}
+_NUMBER_COLUMNS = frozenset({"value", "page", "row", "line"})
+_MAX_CELL = 60  # characters of a table cell; the rest is cut with an ellipsis
+
+
+def with_canonical(doc: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
+    """The document with ``company_canonical`` (``names``: written name -> display name) right
+    after ``company``."""
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        out[key] = value
+        if key == "company":
+            out["company_canonical"] = names.get(value) if isinstance(value, str) else None
+    out.setdefault("company_canonical", None)
+    return out
+
+
+def _cell(doc: Mapping[str, Any], field: str) -> Any:
+    if field == "value":
+        return exact_value(doc.get("value_decimal"), doc.get("value"))
+    return doc.get(field)
+
+
+def facts_text(
+    docs: Sequence[Mapping[str, Any]], names: Mapping[str, str], *, fmt: str, full: bool
+) -> str:
+    """The facts in ``fmt`` (``FORMATS``): JSON lines (``JSON_FIELDS``, or every stored field
+    with ``full``), an aligned table or CSV (``COLUMNS``, or ``FULL_COLUMNS`` with ``full``).
+    Values in the table and the CSV are exact; CSV text cells are neutralized against formula
+    execution as in the exports. No facts: empty JSON, a CSV header, a table saying so."""
+    shown = [with_canonical(d, names) for d in docs]
+    if fmt == "json":
+        return "".join(
+            json.dumps(
+                d if full else {k: d.get(k) for k in JSON_FIELDS}, default=str, ensure_ascii=False
+            )
+            + "\n"
+            for d in shown
+        )
+    columns = FULL_COLUMNS if full else COLUMNS
+    rows = [[_cell(d, field) for field in columns.values()] for d in shown]
+    if fmt == "csv":
+        return _csv(list(columns), rows)
+    if not rows:
+        return "no facts match\n"
+    return _table(list(columns), rows)
+
+
+def _csv(headers: list[str], rows: list[list[Any]]) -> str:
+    buf = io.StringIO()
+    out = csv.writer(buf, lineterminator="\n")
+    out.writerow(headers)
+    for row in rows:
+        out.writerow(
+            format_cell(x, text=h not in _NUMBER_COLUMNS) for h, x in zip(headers, row, strict=True)
+        )
+    return buf.getvalue()
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 1] + "…"
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    """Columns padded to their widest cell, numbers right-aligned, two spaces between."""
+    cells = [[_short(format_cell(x, text=False)) for x in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    right = [h in _NUMBER_COLUMNS for h in headers]
+
+    def line(values: list[str]) -> str:
+        padded = (
+            v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right, strict=True)
+        )
+        return "  ".join(padded).rstrip() + "\n"
+
+    return line(headers) + "".join(line(r) for r in cells)
+
+
+def companies_text(companies: Sequence[CompanyForms], *, as_json: bool) -> str:
+    """``finpipe companies``: each canonical company with its fact count and the written forms
+    merged into it (with their counts), as an aligned table or as one JSON array."""
+    if as_json:
+        return (
+            json.dumps(
+                [
+                    {
+                        "name": c.name,
+                        "key": c.key,
+                        "facts": c.facts,
+                        "written": [{"name": n, "facts": k} for n, k in c.forms],
+                    }
+                    for c in companies
+                ],
+                indent=2,
+                ensure_ascii=False,
+            )
+            + "\n"
+        )
+    if not companies:
+        return "no facts stored\n"
+    rows = [[c.name, str(c.facts), ", ".join(f"{n} ({k})" for n, k in c.forms)] for c in companies]
+    name_w = max(len("company"), *(len(r[0]) for r in rows))
+    facts_w = max(len("facts"), *(len(r[1]) for r in rows))
+    head = f"{'company'.ljust(name_w)}  {'facts'.rjust(facts_w)}  written as\n"
+    return head + "".join(f"{r[0].ljust(name_w)}  {r[1].rjust(facts_w)}  {r[2]}\n" for r in rows)

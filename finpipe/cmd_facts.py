@@ -1,0 +1,112 @@
+"""``finpipe facts`` and ``finpipe companies``: the stored facts and companies, read with the
+canonical company names the exports use (``export/companies.py``)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from adapters.mongo import fact_filter
+from finpipe.context import Context, pass_ctx
+from schemas.errors import ConfigError, FinpipeError
+
+
+def company_aliases(ctx: Context, command: str) -> dict[str, str]:
+    """The aliases file ``FINPIPE_COMPANY_ALIASES`` names, read once when a command starts; a
+    bad file stops the command with one line naming the file, the line and the field (exit 2,
+    as for any configuration error)."""
+    from export.companies import configured_aliases
+
+    try:
+        return configured_aliases(ctx.settings.company_aliases)
+    except ConfigError as exc:
+        click.echo(f"finpipe {command}: {exc}", err=True)
+        sys.exit(2)
+
+
+@click.command()
+@click.option("--report", "report_id", default=None, help="Only the facts of this report.")
+@click.option(
+    "--company",
+    default=None,
+    help="Only this company: any written form, alias or canonical name (see finpipe companies).",
+)
+@click.option("--metric", default=None, help="Only this metric, e.g. 'net income' (any case).")
+@click.option("--period", default=None, help="Only this period, e.g. 'Q2 2024' (any case).")
+@click.option("--limit", default=50, show_default=True, type=int, help="At most this many.")
+@click.option("--full", is_flag=True, help="Print every provenance field too.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "table", "csv"]),
+    default="json",
+    show_default=True,
+    help="json: one JSON object per line; table: aligned columns to read; csv: for a spreadsheet.",
+)
+@pass_ctx
+def facts(
+    ctx: Context,
+    report_id: str | None,
+    company: str | None,
+    metric: str | None,
+    period: str | None,
+    limit: int,
+    full: bool,
+    fmt: str,
+) -> None:
+    """Print stored facts from financial_data, sorted by company, period and metric.
+
+    Each fact shows its company as written and its canonical name (company_canonical), as in
+    the exports. --company matches every written form of that company; exits 1 when no stored
+    company matches.
+    """
+    from export.companies import display_names, matching_names
+    from export.listing import facts_text
+
+    aliases = company_aliases(ctx, "facts")
+    store = ctx.store()
+    docs: list[dict[str, Any]] = []
+    try:
+        counts = store.company_counts()
+        names = matching_names(company, counts, aliases) if company else None
+        if names == []:
+            click.echo(
+                f"finpipe facts: no stored company matches {company!r} (finpipe companies "
+                "lists them)",
+                err=True,
+            )
+            sys.exit(1)
+        query = fact_filter(report_id=report_id, companies=names, metric=metric, period=period)
+        docs = store.facts(query, limit=limit)
+    except FinpipeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    click.echo(facts_text(docs, display_names(counts, aliases), fmt=fmt, full=full), nl=False)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@pass_ctx
+def companies(ctx: Context, as_json: bool) -> None:
+    """List the companies in the store by canonical name, with their fact counts and the
+    written forms merged into each (folding and FINPIPE_COMPANY_ALIASES, as the exports do)."""
+    from export.companies import company_forms
+    from export.listing import companies_text
+
+    aliases = company_aliases(ctx, "companies")
+    store = ctx.store()
+    try:
+        counts = store.company_counts()
+    except FinpipeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    click.echo(companies_text(company_forms(counts, aliases), as_json=as_json), nl=False)
+
+
+def register(cli: click.Group) -> None:
+    for command in (facts, companies):
+        cli.add_command(command)
