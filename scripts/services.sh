@@ -26,7 +26,11 @@ FERRETDB_BACKEND=${FINPIPE_FERRETDB_BACKEND:-postgresql}
 MONGO_PORT=${FINPIPE_MONGO_PORT:-27017}
 PG_PORT=${FINPIPE_PG_PORT:-54329}
 AMQP_PORT=5672
-PG_DIR=$STATE/pg        # owned by the postgres user: the cluster and its log
+# The cluster and its log, owned by the postgres user: in the state folder, or, when that user
+# cannot reach it (a checkout under /root), in a folder of the system named after the state folder.
+PG_DIR=$STATE/pg
+PG_DIR_OUTSIDE=/var/lib/finpipe/pg-$(printf '%s' "$STATE" | cksum | cut -d' ' -f1)
+[ ! -d "$PG_DIR" ] && [ -d "$PG_DIR_OUTSIDE" ] && PG_DIR=$PG_DIR_OUTSIDE
 PG_DATA=$PG_DIR/data
 PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/ferretdb"
 
@@ -123,10 +127,18 @@ as_pg() { # run a PostgreSQL program as the owner of the data (the server refuse
 
 pg_init() { # bin: create the cluster once; it is kept across down/up
   [ -f "$PG_DATA/PG_VERSION" ] && return 0
+  if [ "$(id -u)" -eq 0 ]; then
+    if ! as_pg test -x "$STATE"; then
+      PG_DIR=$PG_DIR_OUTSIDE
+      PG_DATA=$PG_DIR/data
+      say "the postgres user cannot reach $STATE; the cluster goes to $PG_DIR"
+    fi
+    mkdir -p "$PG_DIR"
+    chown postgres:postgres "$PG_DIR"
+    chmod 700 "$PG_DIR"
+  fi
   mkdir -p "$PG_DIR"
-  [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$PG_DIR" && chmod 700 "$PG_DIR"
-  as_pg test -w "$PG_DIR" || die "the postgres user cannot write $PG_DIR: every folder above it" \
-    "must be open to it (chmod o+x), or set FINPIPE_SERVICES_DIR to a folder that is"
+  as_pg test -w "$PG_DIR" || die "cannot write $PG_DIR as the PostgreSQL user"
   say "creating a PostgreSQL cluster in $PG_DATA"
   rm -rf "$PG_DATA.new"
   # Trust on 127.0.0.1 only: the server listens on no other address and on no Unix socket.
