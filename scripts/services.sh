@@ -150,7 +150,7 @@ pg_init() { # bin: create the cluster once; it is kept across down/up
   mv "$PG_DATA.new" "$PG_DATA"
 }
 
-pg_running() { # the server of this state folder is running (whatever answers on the port)
+pg_running() { # the cluster of this state folder runs (pg_ctl status: its process, not its port)
   local bin
   [ -f "$PG_DATA/postmaster.pid" ] && bin=$(pg_bindir) \
     && as_pg "$bin/pg_ctl" status -D "$PG_DATA" >/dev/null 2>&1
