@@ -7,7 +7,7 @@
 #   PostgreSQL  - Debian's postgresql, a cluster of its own in $STATE/pg, on 127.0.0.1 only.
 # Usage: scripts/services.sh up|down|status     Idempotent; safe to run again at any time.
 #        scripts/services.sh mongo-down         stop the MongoDB side only (FerretDB, PostgreSQL)
-#        scripts/services.sh mongo-stop|mongo-start|pg-stop|pg-start|rabbit-stop|rabbit-start
+#        scripts/services.sh mongo-stop|mongo-start|pg-stop [immediate]|pg-start|rabbit-stop|...
 #                                               one service at a time (the fault tests use them)
 # Environment: FINPIPE_SERVICES_DIR (state folder, default .services), FINPIPE_MONGO_PORT (27017),
 #   FINPIPE_PG_PORT (54329), FINPIPE_FERRETDB_BACKEND (postgresql, or sqlite to compare).
@@ -181,9 +181,9 @@ pg_up() {
   fi
 }
 
-pg_down() {
+pg_down() { # [mode]
   pg_running || return 0
-  as_pg "$(pg_bindir)/pg_ctl" stop -D "$PG_DATA" -m fast -w -t 60 >/dev/null \
+  as_pg "$(pg_bindir)/pg_ctl" stop -D "$PG_DATA" -m "${1:-fast}" -w -t 60 >/dev/null \
     || die "PostgreSQL did not stop (see $PG_DIR/postgresql.log)"
   say "PostgreSQL stopped"
 }
@@ -331,11 +331,14 @@ tools_up() {
 }
 
 status() {
-  local pid
+  local pid backend
   port_open $AMQP_PORT && say "RabbitMQ: up on 127.0.0.1:$AMQP_PORT" || say "RabbitMQ: down"
   if pid=$(ferretdb_pid); then
-    say "MongoDB: up on 127.0.0.1:$MONGO_PORT" \
-      "(FerretDB $FERRETDB_VERSION, $(ferretdb_backend "$pid") backend, pid $pid)"
+    backend=$(ferretdb_backend "$pid")
+    [ "$backend" = postgresql ] && backend="postgresql backend at $(tr '\0' '\n' \
+      <"/proc/$pid/cmdline" | sed -n 's|^--postgresql-url=.*@\([^/]*\)/.*|\1|p')" \
+      || backend="$backend backend"
+    say "MongoDB: up on 127.0.0.1:$MONGO_PORT (FerretDB $FERRETDB_VERSION, $backend, pid $pid)"
   elif port_open "$MONGO_PORT"; then
     say "MongoDB: up on 127.0.0.1:$MONGO_PORT (not started from $STATE)"
   else
@@ -384,9 +387,10 @@ case "${1:-up}" in
     mongo_stop
     wait_closed "$MONGO_PORT" "MongoDB server" ;;
   mongo-start) mongo_up ;;
-  pg-stop)
+  pg-stop) # [fast|immediate]: immediate is a crash as far as the data is concerned
+    [[ ${2:-fast} =~ ^(fast|immediate)$ ]] || die "usage: $0 pg-stop [fast|immediate]"
     pg_running || die "no PostgreSQL of $STATE is running; cannot stop it"
-    pg_down
+    pg_down "${2:-fast}"
     wait_closed "$PG_PORT" PostgreSQL ;;
   pg-start) pg_up ;;
   *) die "usage: $0 up|down|status|mongo-down|mongo-stop|mongo-start|pg-stop|pg-start|rabbit-stop|rabbit-start" ;;
