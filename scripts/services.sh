@@ -26,11 +26,12 @@ FERRETDB_BACKEND=${FINPIPE_FERRETDB_BACKEND:-postgresql}
 MONGO_PORT=${FINPIPE_MONGO_PORT:-27017}
 PG_PORT=${FINPIPE_PG_PORT:-54329}
 AMQP_PORT=5672
-# The cluster and its log, owned by the postgres user: in the state folder, or, when that user
-# cannot reach it (a checkout under /root), in a folder of the system named after the state folder.
-PG_DIR=$STATE/pg
-PG_DIR_OUTSIDE=/var/lib/finpipe/pg-$(printf '%s' "$STATE" | cksum | cut -d' ' -f1)
-[ ! -d "$PG_DIR" ] && [ -d "$PG_DIR_OUTSIDE" ] && PG_DIR=$PG_DIR_OUTSIDE
+# Servers that run as a user of their own (postgres, rabbitmq) keep their data in the state folder,
+# or, when that user cannot reach it (a checkout under /root), in a folder of the system named
+# after it.
+OUTSIDE=/var/lib/finpipe/$(printf '%s' "$STATE" | cksum | cut -d' ' -f1)
+PG_DIR=$STATE/pg        # the PostgreSQL cluster (data/) and its log
+[ ! -d "$PG_DIR" ] && [ -d "$OUTSIDE/pg" ] && PG_DIR=$OUTSIDE/pg
 PG_DATA=$PG_DIR/data
 PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/ferretdb"
 
@@ -46,6 +47,21 @@ wait_port() { # port seconds name
     sleep 0.25
   done
   die "$3 did not open port $1 within $2 s (see $STATE/*.log)"
+}
+
+owned_dir() { # user name: create the folder `name` for a server that runs as `user`; prints it
+  local dir=$STATE/$2
+  if [ "$(id -u)" -eq 0 ]; then
+    if ! (cd / && runuser -u "$1" -- test -x "$STATE"); then
+      dir=$OUTSIDE/$2
+      say "the $1 user cannot reach $STATE; its data goes to $dir"
+    fi
+    mkdir -p "$dir"
+    chown "$1:" "$dir"
+    chmod 700 "$dir"
+  fi
+  mkdir -p "$dir"
+  echo "$dir"
 }
 
 apt_install() {
@@ -127,17 +143,8 @@ as_pg() { # run a PostgreSQL program as the owner of the data (the server refuse
 
 pg_init() { # bin: create the cluster once; it is kept across down/up
   [ -f "$PG_DATA/PG_VERSION" ] && return 0
-  if [ "$(id -u)" -eq 0 ]; then
-    if ! as_pg test -x "$STATE"; then
-      PG_DIR=$PG_DIR_OUTSIDE
-      PG_DATA=$PG_DIR/data
-      say "the postgres user cannot reach $STATE; the cluster goes to $PG_DIR"
-    fi
-    mkdir -p "$PG_DIR"
-    chown postgres:postgres "$PG_DIR"
-    chmod 700 "$PG_DIR"
-  fi
-  mkdir -p "$PG_DIR"
+  PG_DIR=$(owned_dir postgres pg)
+  PG_DATA=$PG_DIR/data
   as_pg test -w "$PG_DIR" || die "cannot write $PG_DIR as the PostgreSQL user"
   say "creating a PostgreSQL cluster in $PG_DATA"
   rm -rf "$PG_DATA.new"
