@@ -12,7 +12,7 @@
 #        scripts/services.sh cluster up|down|status|stop N|start N
 #                                               a 3-node RabbitMQ cluster beside the default node
 # Environment: FINPIPE_SERVICES_DIR (state folder, default .services), FINPIPE_MONGO_PORT (27017),
-#   FINPIPE_PG_PORT (54329), FINPIPE_FERRETDB_BACKEND (postgresql, or sqlite to compare),
+#   FINPIPE_PG_PORT (25432), FINPIPE_FERRETDB_BACKEND (postgresql, or sqlite to compare),
 #   FINPIPE_CLUSTER_NODE_PREFIX (r), FINPIPE_CLUSTER_PORT (5680).
 set -euo pipefail
 
@@ -27,7 +27,9 @@ FERRETDB_VERSION=${FERRETDB_VERSION:-v1.24.2}
 FERRETDB_SQLITE=${FERRETDB_SQLITE:-v1.38.2}
 FERRETDB_BACKEND=${FINPIPE_FERRETDB_BACKEND:-postgresql}
 MONGO_PORT=${FINPIPE_MONGO_PORT:-27017}
-PG_PORT=${FINPIPE_PG_PORT:-54329}
+# Below the ephemeral range (32768-60999 on Linux), where a client's end of a connection could
+# hold the port while PostgreSQL is down.
+PG_PORT=${FINPIPE_PG_PORT:-25432}
 AMQP_PORT=5672
 # Servers that run as a user of their own (postgres, rabbitmq) keep their data in the state folder,
 # or, when that user cannot reach it (a checkout under /root), in a folder of the system named
@@ -325,8 +327,15 @@ pg_up() {
   if ! pg_running; then
     port_open "$PG_PORT" && die "port $PG_PORT is taken by another program; set FINPIPE_PG_PORT"
     say "starting PostgreSQL $(cat "$PG_DATA/PG_VERSION") on 127.0.0.1:$PG_PORT (data in $PG_DATA)"
-    as_pg "$bin/pg_ctl" start -D "$PG_DATA" -l "$PG_DIR/postgresql.log" -o "-p $PG_PORT" -w -t 60 \
-      >/dev/null 2>&1 || die "PostgreSQL did not start (see $PG_DIR/postgresql.log)"
+    for ((i = 1; ; i++)); do
+      as_pg "$bin/pg_ctl" start -D "$PG_DATA" -l "$PG_DIR/postgresql.log" -o "-p $PG_PORT" -w \
+        -t 60 >/dev/null 2>&1 && break
+      # A port in the ephemeral range can be held for a while by some client's own end of a
+      # connection: "could not bind ... Address already in use". Wait for it to be let go.
+      tail -n 5 "$PG_DIR/postgresql.log" | grep -q 'Address already in use' && [ "$i" -lt 30 ] \
+        || die "PostgreSQL did not start (see $PG_DIR/postgresql.log)"
+      sleep 2
+    done
   fi
   for ((i = 0; i < 240; i++)); do
     pg_ready "$bin" && break
