@@ -47,4 +47,5 @@ accuracy: venv
 	$(PY) bench/accuracy.py --quiet
 
 clean:
+	-scripts/services.sh mongo-down
 	rm -rf $(VENV) .services .pytest_cache .mypy_cache .ruff_cache
