@@ -57,12 +57,16 @@ def facts_query(
     until: date | datetime | None = None,
     company: str | None = None,
     companies: Sequence[str] | None = None,
+    without_extractors: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The ``financial_data`` filter: ``since``/``until`` bound ``extracted_at`` (a date means the
     whole UTC day, both ends included; a datetime is used as is); ``companies`` are company names
     exactly as stored (every written form of one company); without them, ``company`` matches
-    exactly, ignoring case."""
+    exactly, ignoring case. Facts whose ``extractor`` is one of ``without_extractors`` are left
+    out."""
     query: dict[str, Any] = {}
+    if without_extractors:
+        query["extractor"] = {"$nin": list(without_extractors)}
     bounds: dict[str, datetime] = {}
     if since is not None:
         bounds["$gte"] = _aware(since) if isinstance(since, datetime) else _day_start(since)
@@ -414,10 +418,17 @@ class MongoStore:
         until: date | datetime | None = None,
         company: str | None = None,
         companies: Sequence[str] | None = None,
+        without_extractors: Sequence[str] = (),
         fields: Sequence[str],
     ) -> list[dict[str, Any]]:
         """The facts ``facts_query`` selects, with only ``fields``."""
-        query = facts_query(since=since, until=until, company=company, companies=companies)
+        query = facts_query(
+            since=since,
+            until=until,
+            company=company,
+            companies=companies,
+            without_extractors=without_extractors,
+        )
         try:
             docs = list(self.db[FACTS].find(query, {f: 1 for f in fields}, batch_size=2000))
         except pymongo.errors.PyMongoError as exc:

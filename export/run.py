@@ -42,6 +42,7 @@ def run_export(
     since: date | datetime | None = None,
     until: date | datetime | None = None,
     company: str | None = None,
+    without_fallback: bool = False,
     queue_drained: bool | None = None,
     now: datetime | None = None,
     aliases: Mapping[str, str] | None = None,
@@ -49,21 +50,34 @@ def run_export(
     """Read the matching facts, write ``<out or FINPIPE_EXPORT_DIR>/YYYY-MM-DD/`` (the day in
     ``FINPIPE_TIMEZONE``), point ``latest`` at it, record ``runs/last_export``; return the folder.
     ``company`` selects every written form of one company; companies are folded to one name each
-    with ``aliases`` (``None``: read ``FINPIPE_COMPANY_ALIASES`` now). ``queue_drained`` is what
-    the caller knows about the work queue (``None``: not checked). Raises ``StoreUnavailable``
-    when MongoDB cannot be read, ``AliasesFileError`` for a bad aliases file."""
+    with ``aliases`` (``None``: read ``FINPIPE_COMPANY_ALIASES`` now). ``without_fallback``
+    leaves out the facts the rules gave where the model failed (``rules-fallback``).
+    ``queue_drained`` is what the caller knows about the work queue (``None``: not checked).
+    Raises ``StoreUnavailable`` when MongoDB cannot be read, ``AliasesFileError`` for a bad
+    aliases file."""
     now = now or datetime.now(UTC)
     root = Path(out) if out is not None else settings.export_dir
     day = now.astimezone(ZoneInfo(settings.timezone)).date()
     if aliases is None:
         aliases = configured_aliases(settings.company_aliases)
-    raw = read_facts(store, since=since, until=until, companies=_written(store, company, aliases))
+    raw = read_facts(
+        store,
+        since=since,
+        until=until,
+        companies=_written(store, company, aliases),
+        without_fallback=without_fallback,
+    )
     frames = tables.build_frames(raw, aliases)
     charts = charts_mod.chart_specs(frames.facts)
     report: dict[str, Any] = {
         "export_date": day.isoformat(),
         "generated_at": iso_utc(now),
-        "filters": {"since": _iso(since), "until": _iso(until), "company": company},
+        "filters": {
+            "since": _iso(since),
+            "until": _iso(until),
+            "company": company,
+            "without_fallback": without_fallback,
+        },
         "queue_drained": queue_drained,
         "covers": tables.coverage(frames.facts),
         "pipeline": store.pipeline_counts(),

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from export.tables import STORED_FIELDS
+from schemas.fact import EXTRACTOR_FALLBACK
 
 
 class FactReader(Protocol):
@@ -20,6 +21,7 @@ class FactReader(Protocol):
         since: date | datetime | None,
         until: date | datetime | None,
         companies: Sequence[str] | None,
+        without_extractors: Sequence[str],
         fields: tuple[str, ...],
     ) -> list[dict[str, Any]]: ...
 
@@ -36,10 +38,18 @@ def read_facts(
     since: date | datetime | None = None,
     until: date | datetime | None = None,
     companies: Sequence[str] | None = None,
+    without_fallback: bool = False,
 ) -> pd.DataFrame:
     """Matching facts as an object-dtype frame with the columns ``STORED_FIELDS``; ``companies``
-    are names exactly as stored (``export.companies.matching_names``), ``None`` for all."""
-    docs = store.fact_documents(since=since, until=until, companies=companies, fields=STORED_FIELDS)
+    are names exactly as stored (``export.companies.matching_names``), ``None`` for all;
+    ``without_fallback`` leaves out the facts the rules gave where the model failed."""
+    docs = store.fact_documents(
+        since=since,
+        until=until,
+        companies=companies,
+        without_extractors=(EXTRACTOR_FALLBACK,) if without_fallback else (),
+        fields=STORED_FIELDS,
+    )
     return pd.DataFrame(
         {f: pd.Series([d.get(f) for d in docs], dtype=object) for f in STORED_FIELDS},
         columns=list(STORED_FIELDS),

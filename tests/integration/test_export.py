@@ -307,7 +307,12 @@ def test_export_writes_exact_csvs_for_known_facts(mongo_client: Any, settings: S
     assert report["export_date"] == DAY
     assert report["generated_at"] == "2024-07-02T03:00:00Z"
     assert report["queue_drained"] is True
-    assert report["filters"] == {"since": None, "until": None, "company": None}
+    assert report["filters"] == {
+        "since": None,
+        "until": None,
+        "company": None,
+        "without_fallback": False,
+    }
     assert report["covers"]["facts"] == 11
     assert report["covers"]["companies"] == ["Acme", "Nokia", "Sony", "XYZ"]
     assert report["covers"]["first_extracted_at"] == "2024-06-15T06:00:00Z"
@@ -379,8 +384,39 @@ def test_filters_are_applied_in_the_query(
     ]
     assert len(lines(folder, "period_over_period.csv")) == 1  # FY 2023 was filtered out
     report = json.loads((folder / "run_report.json").read_text())
-    assert report["filters"] == {"since": "2024-07-01", "until": "2024-07-01", "company": "sony"}
+    assert report["filters"] == {
+        "since": "2024-07-01",
+        "until": "2024-07-01",
+        "company": "sony",
+        "without_fallback": False,
+    }
     assert report["queue_drained"] is None
+
+
+def test_without_fallback_leaves_out_the_facts_the_rules_gave_for_the_model(
+    mongo_client: Any, settings: Settings, restore_logging: None
+) -> None:
+    from finpipe.cli import cli
+
+    by_model = {**fact("m1", "Quill", "revenue", "7000000", "USD", "Q2 2024", "$7 million")}
+    by_model["extractor"] = "openai"
+    fallback = {**fact("f1", "Quill", "net income", "900000", "USD", "Q2 2024", "$0.9 million")}
+    fallback["extractor"] = "rules-fallback"
+    seed(mongo_client, settings, [by_model, fallback])
+
+    every = CliRunner().invoke(cli, ["export"], env=cli_env(settings))
+    assert every.exit_code == 0, every.output
+    folder = Path(every.stdout.strip().splitlines()[-1])
+    assert [ln.split(",")[3] for ln in lines(folder, "facts.csv")[1:]] == ["net income", "revenue"]
+
+    result = CliRunner().invoke(cli, ["export", "--without-fallback"], env=cli_env(settings))
+    assert result.exit_code == 0, result.output
+    folder = Path(result.stdout.strip().splitlines()[-1])
+    assert [ln.split(",")[3] for ln in lines(folder, "facts.csv")[1:]] == ["revenue"]
+    assert "net income" not in (folder / "summary_by_company_period.csv").read_text()
+    report = json.loads((folder / "run_report.json").read_text())
+    assert report["filters"]["without_fallback"] is True
+    assert report["covers"]["facts"] == 1
 
 
 def test_empty_database_gives_headers_only_and_a_clear_log_line(
@@ -788,3 +824,4 @@ def test_scheduled_export_waits_for_the_queue_and_says_so(
     assert line.endswith("(queue drained: no)")
     report = json.loads((settings.export_dir / "latest" / "run_report.json").read_text())
     assert report["queue_drained"] is False and report["covers"]["facts"] == 11
+    assert report["filters"]["without_fallback"] is False  # the nightly export keeps them all

@@ -22,3 +22,10 @@ def test_dates_bound_whole_utc_days_and_company_ignores_case() -> None:
 def test_write_concern_is_majority_or_a_number_of_nodes() -> None:
     assert write_concern_of("majority").document == {"w": "majority"}
     assert write_concern_of("1").document == {"w": 1}
+
+
+def test_facts_of_left_out_extractors_are_filtered_in_the_query() -> None:
+    assert facts_query(without_extractors=["rules-fallback"]) == {
+        "extractor": {"$nin": ["rules-fallback"]}
+    }
+    assert facts_query(without_extractors=()) == {}
