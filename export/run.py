@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from adapters.mongo import LAST_EXPORT
 from export import charts as charts_mod
 from export import tables
-from export.cells import iso_utc
+from export.cells import iso_utc, missing
 from export.companies import configured_aliases, matching_names
 from export.source import FactReader, read_facts
 from export.writer import write_export
@@ -80,6 +80,9 @@ def run_export(
         },
         "queue_drained": queue_drained,
         "covers": tables.coverage(frames.facts),
+        "unassigned_amounts": _unassigned(
+            store, frames, since=since, until=until, by_company=bool(company)
+        ),
         "pipeline": store.pipeline_counts(),
     }
     folder = write_export(root, day, frames, charts, report)
@@ -164,6 +167,23 @@ def _written(
         "export: company %r is stored as %s", company, ", ".join(map(repr, names)) or "no name"
     )
     return names
+
+
+def _unassigned(
+    store: FactReader,
+    frames: tables.ExportFrames,
+    *,
+    since: date | datetime | None,
+    until: date | datetime | None,
+    by_company: bool,
+) -> dict[str, int]:
+    """Amounts the rules left unassigned in the reports the export covers: those processed
+    between ``since`` and ``until``; for one company, the reports its facts come from (a report
+    has no company of its own)."""
+    report_ids = None
+    if by_company:
+        report_ids = sorted({r for r in frames.facts["report_id"].tolist() if not missing(r)})
+    return store.unassigned_amounts(since=since, until=until, report_ids=report_ids)
 
 
 def _iso(d: date | datetime | None) -> str | None:

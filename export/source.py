@@ -27,6 +27,14 @@ class FactReader(Protocol):
 
     def company_counts(self) -> dict[str, int]: ...
 
+    def unassigned_amounts(
+        self,
+        *,
+        since: date | datetime | None,
+        until: date | datetime | None,
+        report_ids: Sequence[str] | None,
+    ) -> dict[str, int]: ...
+
     def pipeline_counts(self) -> dict[str, Any]: ...
 
     def record_run(self, name: str, now: datetime, **fields: Any) -> None: ...

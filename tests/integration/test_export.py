@@ -419,6 +419,49 @@ def test_without_fallback_leaves_out_the_facts_the_rules_gave_for_the_model(
     assert report["covers"]["facts"] == 1
 
 
+def test_run_report_counts_the_amounts_the_rules_left_unassigned(settings: Settings) -> None:
+    from schemas.message import Provenance, ReportMessage, SubmitReport
+    from worker.extract import RulesExtractor
+    from worker.pipeline import Pipeline
+
+    def report(text: str) -> ReportMessage:
+        return ReportMessage.build(SubmitReport(raw_text=text), Provenance(channel="api"))
+
+    texts = [
+        "Company XYZ reported a net income of $5.3 million for Q1 2024.",  # nothing left
+        # a level and a change: the change is an amount the rules store as no fact
+        "Northwind reported a net income of $4.1 million for Q2 2024. Its services revenue grew "
+        "by $6.1 million.",
+        "Quill said its services revenue grew by $6.1 million and product revenue grew by "
+        "$2.0 million.",  # no fact at all, two amounts left
+    ]
+    store = MongoStore.from_settings(settings)
+    try:
+        outcomes = Pipeline(RulesExtractor(), store, clock=lambda: T1).process(
+            [report(t) for t in texts]
+        )
+    finally:
+        store.close()
+    assert [o.facts for o in outcomes.values()] == [1, 1, 0]
+
+    report_json = json.loads((run_export(settings, now=NOW) / "run_report.json").read_text())
+    assert report_json["unassigned_amounts"] == {"total": 3, "reports_with_any": 2}
+    assert report_json["pipeline"]["reports"]["done"] == 3
+
+    # one company: the reports its facts come from
+    folder = run_export(settings, now=NOW, company="Northwind")
+    assert json.loads((folder / "run_report.json").read_text())["unassigned_amounts"] == {
+        "total": 1,
+        "reports_with_any": 1,
+    }
+    # a window after the reports were processed covers none of them
+    folder = run_export(settings, now=NOW, since=date(2024, 7, 2))
+    assert json.loads((folder / "run_report.json").read_text())["unassigned_amounts"] == {
+        "total": 0,
+        "reports_with_any": 0,
+    }
+
+
 def test_empty_database_gives_headers_only_and_a_clear_log_line(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -439,6 +482,7 @@ def test_empty_database_gives_headers_only_and_a_clear_log_line(
     assert "No facts matched" in (folder / "index.html").read_text()
     report = json.loads((folder / "run_report.json").read_text())
     assert report["covers"]["facts"] == 0
+    assert report["unassigned_amounts"] == {"total": 0, "reports_with_any": 0}
     assert report["pipeline"]["model_calls"] == 0 and report["pipeline"]["cache_hits"] == 0
     assert report["pipeline"]["estimated_cost_usd"] == 0  # no model call, no cost
     assert any(
