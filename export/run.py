@@ -148,11 +148,18 @@ def wait_for_drain(
         sleep(min(poll_s, remaining))
 
 
-def export_after_drain(settings: Settings, store: FactReader, depth: Callable[[], Depth]) -> str:
+def export_after_drain(
+    settings: Settings,
+    store: FactReader,
+    depth: Callable[[], Depth],
+    *,
+    aliases: Mapping[str, str] | None = None,
+) -> str:
     """The scheduled export: wait up to ``FINPIPE_EXPORT_WAIT_S`` for the work queue to drain,
-    then export everything; the run report says whether the queue was drained."""
+    then export everything; the run report says whether the queue was drained. ``aliases`` are
+    the company aliases read when the scheduler started (``None``: read the file now)."""
     drained = wait_for_drain(depth, settings.export_wait_s)
-    folder = run_export(settings, store, queue_drained=drained)
+    folder = run_export(settings, store, queue_drained=drained, aliases=aliases)
     return f"export written to {folder} (queue drained: {'yes' if drained else 'no'})"
 
 
