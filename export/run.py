@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+import pandas as pd
+
 from adapters.mongo import LAST_EXPORT
 from export import charts as charts_mod
 from export import tables
@@ -80,9 +82,7 @@ def run_export(
         },
         "queue_drained": queue_drained,
         "covers": tables.coverage(frames.facts),
-        "unassigned_amounts": _unassigned(
-            store, frames, since=since, until=until, by_company=bool(company)
-        ),
+        "unassigned_amounts": _unassigned(store, frames.facts, since, until, company),
         "pipeline": store.pipeline_counts(),
     }
     folder = write_export(root, day, frames, charts, report)
@@ -178,18 +178,17 @@ def _written(
 
 def _unassigned(
     store: FactReader,
-    frames: tables.ExportFrames,
-    *,
+    facts: pd.DataFrame,
     since: date | datetime | None,
     until: date | datetime | None,
-    by_company: bool,
+    company: str | None,
 ) -> dict[str, int]:
     """Amounts the rules left unassigned in the reports the export covers: those processed
-    between ``since`` and ``until``; for one company, the reports its facts come from (a report
-    has no company of its own)."""
+    between ``since`` and ``until``; for one company, the reports its ``facts`` come from (a
+    report has no company of its own)."""
     report_ids = None
-    if by_company:
-        report_ids = sorted({r for r in frames.facts["report_id"].tolist() if not missing(r)})
+    if company:
+        report_ids = sorted({r for r in facts["report_id"].tolist() if not missing(r)})
     return store.unassigned_amounts(since=since, until=until, report_ids=report_ids)
 
 
