@@ -57,12 +57,29 @@ def facts_query(
     until: date | datetime | None = None,
     company: str | None = None,
     companies: Sequence[str] | None = None,
+    without_extractors: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The ``financial_data`` filter: ``since``/``until`` bound ``extracted_at`` (a date means the
     whole UTC day, both ends included; a datetime is used as is); ``companies`` are company names
     exactly as stored (every written form of one company); without them, ``company`` matches
-    exactly, ignoring case."""
+    exactly, ignoring case. Facts whose ``extractor`` is one of ``without_extractors`` are left
+    out."""
     query: dict[str, Any] = {}
+    if without_extractors:
+        query["extractor"] = {"$nin": list(without_extractors)}
+    bounds = _time_bounds(since, until)
+    if bounds:
+        query["extracted_at"] = bounds
+    if companies is not None:
+        query["company"] = {"$in": list(companies)}
+    elif company:
+        query["company"] = {"$regex": f"^{re.escape(company)}$", "$options": "i"}
+    return query
+
+
+def _time_bounds(since: date | datetime | None, until: date | datetime | None) -> dict[str, Any]:
+    """A time field's range: a date means the whole UTC day, both ends included; a datetime is
+    used as is."""
     bounds: dict[str, datetime] = {}
     if since is not None:
         bounds["$gte"] = _aware(since) if isinstance(since, datetime) else _day_start(since)
@@ -71,12 +88,24 @@ def facts_query(
             bounds["$lte"] = _aware(until)
         else:
             bounds["$lt"] = _day_start(until + timedelta(days=1))
+    return bounds
+
+
+def unassigned_query(
+    *,
+    since: date | datetime | None = None,
+    until: date | datetime | None = None,
+    report_ids: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The ``reports`` filter for reports with amounts the rules left unassigned: processed
+    (``updated_at``) between ``since`` and ``until`` as ``facts_query`` bounds facts, and one of
+    ``report_ids`` when given."""
+    query: dict[str, Any] = {"unassigned_amounts": {"$gt": 0}}
+    bounds = _time_bounds(since, until)
     if bounds:
-        query["extracted_at"] = bounds
-    if companies is not None:
-        query["company"] = {"$in": list(companies)}
-    elif company:
-        query["company"] = {"$regex": f"^{re.escape(company)}$", "$options": "i"}
+        query["updated_at"] = bounds
+    if report_ids is not None:
+        query["_id"] = {"$in": list(report_ids)}
     return query
 
 
@@ -414,10 +443,17 @@ class MongoStore:
         until: date | datetime | None = None,
         company: str | None = None,
         companies: Sequence[str] | None = None,
+        without_extractors: Sequence[str] = (),
         fields: Sequence[str],
     ) -> list[dict[str, Any]]:
         """The facts ``facts_query`` selects, with only ``fields``."""
-        query = facts_query(since=since, until=until, company=company, companies=companies)
+        query = facts_query(
+            since=since,
+            until=until,
+            company=company,
+            companies=companies,
+            without_extractors=without_extractors,
+        )
         try:
             docs = list(self.db[FACTS].find(query, {f: 1 for f in fields}, batch_size=2000))
         except pymongo.errors.PyMongoError as exc:
@@ -435,6 +471,28 @@ class MongoStore:
         except pymongo.errors.PyMongoError as exc:
             raise self._fail("company count", exc) from exc
         return {str(g["_id"]): int(g["n"]) for g in groups if isinstance(g["_id"], str)}
+
+    def unassigned_amounts(
+        self,
+        *,
+        since: date | datetime | None = None,
+        until: date | datetime | None = None,
+        report_ids: Sequence[str] | None = None,
+    ) -> dict[str, int]:
+        """Amounts the rules left unassigned over the reports ``unassigned_query`` selects:
+        ``total`` and ``reports_with_any``. One read; added up here (FerretDB v1 sums fields to
+        0). Reports without the count (the model path) add nothing."""
+        query = unassigned_query(since=since, until=until, report_ids=report_ids)
+        try:
+            docs = list(self.db[REPORTS].find(query, {"unassigned_amounts": 1}))
+        except pymongo.errors.PyMongoError as exc:
+            raise self._fail("unassigned amounts query", exc) from exc
+        counts = [
+            int(n)
+            for n in (d.get("unassigned_amounts") for d in docs)
+            if isinstance(n, int | float) and not isinstance(n, bool) and n > 0
+        ]
+        return {"total": sum(counts), "reports_with_any": len(counts)}
 
     def report_counts(self) -> dict[str, int]:
         """Reports by status (every known status present, others as found) and ``received``."""

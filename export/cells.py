@@ -10,6 +10,8 @@ from typing import Any
 
 import pandas as pd
 
+from schemas.numbers import plain_decimal
+
 #: Characters that make a spreadsheet treat a cell as a formula (OWASP's list).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -28,13 +30,6 @@ def exact_value(value_decimal: Any, value: Any) -> Decimal | None:
         except (InvalidOperation, ValueError):
             continue
     return None
-
-
-def format_decimal(d: Decimal) -> str:
-    """``Decimal('5.3E+6')`` -> ``5300000``; ``Decimal('1.50')`` -> ``1.5``; never exponents."""
-    if d == d.to_integral_value():
-        return str(int(d))
-    return format(d.normalize(), "f")
 
 
 def neutralize(text: str) -> str:
@@ -91,11 +86,11 @@ def format_cell(x: Any, *, text: bool) -> str:
     if isinstance(x, bool):
         return "true" if x else "false"
     if isinstance(x, Decimal):
-        return format_decimal(x)
+        return plain_decimal(x)
     if isinstance(x, int):
         return str(x)
     if isinstance(x, float):
-        return format_decimal(Decimal(repr(x)))
+        return plain_decimal(Decimal(repr(x)))
     if isinstance(x, pd.Timestamp | datetime):
         dt = as_datetime(x)
         return iso_utc(dt) if dt is not None else ""

@@ -11,7 +11,8 @@ from decimal import Decimal
 
 import pandas as pd
 
-from export.tables import Period, latest_values, metric_order, parse_period
+from export.tables import latest_values, metric_order
+from schemas.periods import Period, parse_label
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def chart_specs(facts: pd.DataFrame, *, min_points: int = 2) -> list[ChartSpec]:
     groups: dict[tuple[str, str, str, str, str], dict[str, dict[Period, Decimal]]]
     groups = defaultdict(lambda: defaultdict(dict))
     for v in latest_values(facts):
-        p = parse_period(v.period)
+        p = parse_label(v.period)
         if p.step is None:
             continue
         groups[(v.metric, v.unit, v.currency, p.kind, p.basis)][v.company or "(no company)"][p] = (

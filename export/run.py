@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+import pandas as pd
+
 from adapters.mongo import LAST_EXPORT
 from export import charts as charts_mod
 from export import tables
-from export.cells import iso_utc
+from export.cells import iso_utc, missing
 from export.companies import configured_aliases, matching_names
 from export.source import FactReader, read_facts
 from export.writer import write_export
@@ -42,6 +44,7 @@ def run_export(
     since: date | datetime | None = None,
     until: date | datetime | None = None,
     company: str | None = None,
+    without_fallback: bool = False,
     queue_drained: bool | None = None,
     now: datetime | None = None,
     aliases: Mapping[str, str] | None = None,
@@ -49,23 +52,37 @@ def run_export(
     """Read the matching facts, write ``<out or FINPIPE_EXPORT_DIR>/YYYY-MM-DD/`` (the day in
     ``FINPIPE_TIMEZONE``), point ``latest`` at it, record ``runs/last_export``; return the folder.
     ``company`` selects every written form of one company; companies are folded to one name each
-    with ``aliases`` (``None``: read ``FINPIPE_COMPANY_ALIASES`` now). ``queue_drained`` is what
-    the caller knows about the work queue (``None``: not checked). Raises ``StoreUnavailable``
-    when MongoDB cannot be read, ``AliasesFileError`` for a bad aliases file."""
+    with ``aliases`` (``None``: read ``FINPIPE_COMPANY_ALIASES`` now). ``without_fallback``
+    leaves out the facts the rules gave where the model failed (``rules-fallback``).
+    ``queue_drained`` is what the caller knows about the work queue (``None``: not checked).
+    Raises ``StoreUnavailable`` when MongoDB cannot be read, ``AliasesFileError`` for a bad
+    aliases file."""
     now = now or datetime.now(UTC)
     root = Path(out) if out is not None else settings.export_dir
     day = now.astimezone(ZoneInfo(settings.timezone)).date()
     if aliases is None:
         aliases = configured_aliases(settings.company_aliases)
-    raw = read_facts(store, since=since, until=until, companies=_written(store, company, aliases))
+    raw = read_facts(
+        store,
+        since=since,
+        until=until,
+        companies=_written(store, company, aliases),
+        without_fallback=without_fallback,
+    )
     frames = tables.build_frames(raw, aliases)
     charts = charts_mod.chart_specs(frames.facts)
     report: dict[str, Any] = {
         "export_date": day.isoformat(),
         "generated_at": iso_utc(now),
-        "filters": {"since": _iso(since), "until": _iso(until), "company": company},
+        "filters": {
+            "since": _iso(since),
+            "until": _iso(until),
+            "company": company,
+            "without_fallback": without_fallback,
+        },
         "queue_drained": queue_drained,
         "covers": tables.coverage(frames.facts),
+        "unassigned_amounts": _unassigned(store, frames.facts, since, until, company),
         "pipeline": store.pipeline_counts(),
     }
     folder = write_export(root, day, frames, charts, report)
@@ -131,11 +148,18 @@ def wait_for_drain(
         sleep(min(poll_s, remaining))
 
 
-def export_after_drain(settings: Settings, store: FactReader, depth: Callable[[], Depth]) -> str:
+def export_after_drain(
+    settings: Settings,
+    store: FactReader,
+    depth: Callable[[], Depth],
+    *,
+    aliases: Mapping[str, str] | None = None,
+) -> str:
     """The scheduled export: wait up to ``FINPIPE_EXPORT_WAIT_S`` for the work queue to drain,
-    then export everything; the run report says whether the queue was drained."""
+    then export everything; the run report says whether the queue was drained. ``aliases`` are
+    the company aliases read when the scheduler started (``None``: read the file now)."""
     drained = wait_for_drain(depth, settings.export_wait_s)
-    folder = run_export(settings, store, queue_drained=drained)
+    folder = run_export(settings, store, queue_drained=drained, aliases=aliases)
     return f"export written to {folder} (queue drained: {'yes' if drained else 'no'})"
 
 
@@ -150,6 +174,22 @@ def _written(
         "export: company %r is stored as %s", company, ", ".join(map(repr, names)) or "no name"
     )
     return names
+
+
+def _unassigned(
+    store: FactReader,
+    facts: pd.DataFrame,
+    since: date | datetime | None,
+    until: date | datetime | None,
+    company: str | None,
+) -> dict[str, int]:
+    """Amounts the rules left unassigned in the reports the export covers: those processed
+    between ``since`` and ``until``; for one company, the reports its ``facts`` come from (a
+    report has no company of its own)."""
+    report_ids = None
+    if company:
+        report_ids = sorted({r for r in facts["report_id"].tolist() if not missing(r)})
+    return store.unassigned_amounts(since=since, until=until, report_ids=report_ids)
 
 
 def _iso(d: date | datetime | None) -> str | None:

@@ -20,12 +20,11 @@ formulas in text columns only.
 
 from __future__ import annotations
 
-import re
 import statistics
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -42,6 +41,7 @@ from export.cells import (
 )
 from export.companies import add_company_canonical, company_as_canonical
 from export.comparisons import POP_TEXT_COLUMNS, period_over_period
+from schemas.periods import parse_label, sort_key
 from schemas.standards import ADJUSTED_PREFIX, METRICS
 
 #: Fields read from ``financial_data`` (the reader's projection).
@@ -132,92 +132,7 @@ METRIC_STATS_COLUMNS: tuple[str, ...] = (
 METRIC_STATS_TEXT_COLUMNS = frozenset({"metric", "unit", "currency", "latest_period"})
 
 
-# -- periods ------------------------------------------------------------------------------------
-_PERIOD_RE = re.compile(r"^(?P<sub>Q[1-4]|H[12]|9M|FY)(?: (?P<fy>FY)?(?P<year>\d{4}))?$")
-_DATE_RE = re.compile(r"^(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})$")
-_QUARTER_ENDS = {(3, 31): 1, (6, 30): 2, (9, 30): 3, (12, 31): 4}
-
-
-@dataclass(frozen=True, slots=True)
-class Period:
-    """A parsed period label. ``step`` numbers the periods of one series (``kind`` and
-    ``basis``); two periods are consecutive when their steps differ by one."""
-
-    label: str
-    kind: str  # quarter | half | nine months | year | quarter end | date | "" (unknown)
-    basis: str  # calendar | fiscal | "" (years, dates)
-    year: int | None
-    end_month: int
-    end_day: int
-    span_months: int
-    step: int | None
-
-    @property
-    def series(self) -> tuple[str, str]:
-        return (self.kind, self.basis)
-
-    @property
-    def sort_key(self) -> tuple[int, int, int, int, int, str, str]:
-        if self.kind == "":
-            return (2, 0, 0, 0, 0, "", self.label)
-        if self.year is None:
-            return (1, 0, self.end_month, self.span_months, 0, self.basis, self.label)
-        return (
-            0,
-            self.year,
-            self.end_month,
-            self.span_months,
-            self.end_day,
-            self.basis,
-            self.label,
-        )
-
-
-def parse_period(label: str | None) -> Period:
-    """``Q1 2024``, ``H2 2023``, ``9M 2024``, ``FY 2023``, ``Q4 FY2024``, year-less ``Q4``/``FY``,
-    or an ISO date. Anything else (or ``None``) sorts last and is never compared."""
-    text = (label or "").strip()
-    m = _PERIOD_RE.match(text)
-    if m and not text.startswith("FY FY"):
-        sub = m.group("sub")
-        year = int(m.group("year")) if m.group("year") else None
-        basis = "fiscal" if m.group("fy") else "calendar"
-        if sub.startswith("Q"):
-            n = int(sub[1])
-            kind, end_month, span = "quarter", 3 * n, 3
-            step = year * 4 + n - 1 if year is not None else None
-        elif sub.startswith("H"):
-            n = int(sub[1])
-            kind, end_month, span = "half", 6 * n, 6
-            step = year * 2 + n - 1 if year is not None else None
-        elif sub == "9M":
-            kind, end_month, span, step = "nine months", 9, 9, year
-        else:
-            kind, end_month, span, step, basis = "year", 12, 12, year, ""
-        return Period(text, kind, basis, year, end_month, 31, span, step)
-    d = _DATE_RE.match(text)
-    if d:
-        try:
-            when = date(int(d.group("y")), int(d.group("m")), int(d.group("d")))
-        except ValueError:
-            when = None
-        if when is not None:
-            q = _QUARTER_ENDS.get((when.month, when.day))
-            if q is not None:
-                return Period(
-                    text,
-                    "quarter end",
-                    "",
-                    when.year,
-                    when.month,
-                    when.day,
-                    0,
-                    when.year * 4 + q - 1,
-                )
-            return Period(text, "date", "", when.year, when.month, when.day, 0, None)
-    return Period(text, "", "", None, 0, 0, 0, None)
-
-
+# -- order --------------------------------------------------------------------------------------
 def metric_order(metric: str) -> tuple[int, int, str]:
     """Vocabulary order (revenue, net income, ...), adjusted variants after their base,
     unknown metrics last in alphabetical order."""
@@ -267,7 +182,7 @@ def _fact_order(r: Mapping[str, Any]) -> tuple[Any, ...]:
         canonical == "",
         canonical.casefold(),
         canonical,
-        parse_period(r["period"]).sort_key,
+        sort_key(r["period"]),
         r["metric"],
         r["unit"],
         r["currency"] or "",
@@ -404,7 +319,7 @@ def summary_by_company_period(facts: pd.DataFrame) -> pd.DataFrame:
             kv[0][0] == "",
             kv[0][0].casefold(),
             kv[0][0],
-            parse_period(kv[0][1]).sort_key,
+            sort_key(kv[0][1]),
         ),
     )
     return _frame([row for _, row in ordered], columns)
@@ -426,7 +341,7 @@ def metric_stats(facts: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (metric, unit, currency), vals in sorted(by_group.items()):
         numbers = [v.value for v in vals]
-        dated = [parse_period(v.period) for v in vals if parse_period(v.period).year is not None]
+        dated = [p for p in (parse_label(v.period) for v in vals) if p.year is not None]
         latest = max(dated, key=lambda p: p.sort_key).label if dated else None
         rows.append(
             {
@@ -491,7 +406,7 @@ def coverage(facts: pd.DataFrame) -> dict[str, Any]:
     times = [t for t in (as_datetime(x) for x in facts["extracted_at"].tolist()) if t is not None]
     periods = sorted(
         {p for p in facts["period"].tolist() if not missing(p)},
-        key=lambda p: parse_period(p).sort_key,
+        key=sort_key,
     )
     return {
         "facts": len(facts),

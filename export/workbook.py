@@ -24,7 +24,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from export.cells import format_cell, format_decimal, neutralize
+from export.cells import format_cell, neutralize
+from schemas.numbers import exact_decimal, plain_decimal
 
 #: Excel's limit on a sheet name, and the characters it forbids in one.
 MAX_SHEET_NAME = 31
@@ -70,7 +71,7 @@ def _number(d: Decimal) -> int | Decimal | None:
         return None
     if d == d.to_integral_value():
         return int(d)
-    return Decimal(format_decimal(d))
+    return exact_decimal(d)
 
 
 def _naive_utc(x: datetime) -> datetime:
@@ -119,7 +120,7 @@ def _shown_width(value: Any) -> int:
     if isinstance(value, date):
         return 10
     if isinstance(value, int | Decimal):
-        return len(format_decimal(Decimal(value)))
+        return len(plain_decimal(Decimal(value)))
     return max((len(line) for line in str(value).splitlines()), default=0)
 
 

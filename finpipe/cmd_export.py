@@ -44,6 +44,11 @@ def _day(value: datetime | None) -> date | None:
     default=None,
     help="Only this company: any written form, alias or canonical name (see finpipe companies).",
 )
+@click.option(
+    "--without-fallback",
+    is_flag=True,
+    help="Leave out facts the rules gave where the model failed (extractor rules-fallback).",
+)
 @pass_ctx
 def export_cmd(
     ctx: Context,
@@ -51,6 +56,7 @@ def export_cmd(
     since: datetime | None,
     until: datetime | None,
     company: str | None,
+    without_fallback: bool,
 ) -> None:
     """Write CSV summaries, charts, index.html and run_report.json for the stored facts.
 
@@ -75,6 +81,7 @@ def export_cmd(
             since=_day(since),
             until=_day(until),
             company=company,
+            without_fallback=without_fallback,
             aliases=aliases,
         )
     except FinpipeError as exc:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from finpipe.cmd_facts import company_aliases
 from finpipe.context import Context, pass_ctx
 from ingest import scheduler
 from ingest.inbox import Inbox, Progress, Summary, expand_paths, ingest_paths, quote_name
@@ -101,15 +102,17 @@ def ingest(ctx: Context, paths: tuple[Path, ...], text_column: str | None, settl
 
 def nightly_jobs(ctx: Context) -> list[scheduler.Job]:
     """What ``finpipe schedule`` runs, in order: the inbox sweep, then the export. Each run
-    builds its own adapters and closes them."""
+    builds its own adapters and closes them. The company aliases file is read here, once: a bad
+    file stops the scheduler at start instead of failing a night's export."""
     settings = ctx.settings
+    aliases = company_aliases(ctx, "schedule")
 
     def export() -> str:
         from export.run import export_after_drain
 
         broker, store = ctx.broker(), ctx.store()
         try:
-            return export_after_drain(settings, store, broker.work_queue_depth)
+            return export_after_drain(settings, store, broker.work_queue_depth, aliases=aliases)
         finally:
             store.close()
 
@@ -129,7 +132,8 @@ def schedule(ctx: Context, run_now: bool) -> None:
 
     The sweep runs on FINPIPE_SWEEP_CRON (default "0 2 * * *", 02:00 every night) in
     FINPIPE_TIMEZONE (default UTC). The export runs on FINPIPE_EXPORT_CRON (default
-    "30 2 * * *") once the work queue has drained or FINPIPE_EXPORT_WAIT_S has passed.
+    "30 2 * * *") once the work queue has drained or FINPIPE_EXPORT_WAIT_S has passed;
+    FINPIPE_COMPANY_ALIASES is read once, at start (restart to pick up an edited file).
     Runs missed while the machine slept are coalesced into one,
     and a job never runs twice at the same time. Stop with Ctrl-C.
     """

@@ -13,6 +13,12 @@ from schemas.standards import CURRENCIES, Unit, is_known_metric, unit_of
 
 FACT_SCHEMA_VERSION = 1
 
+#: A stored fact's ``extractor`` in model mode: the model's, or the rules' on a snippet the model
+#: failed (``rules-fallback``; exports can leave those out). The rules extractor's facts say
+#: ``rules``.
+EXTRACTOR_OPENAI = "openai"
+EXTRACTOR_FALLBACK = "rules-fallback"
+
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 

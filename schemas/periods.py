@@ -20,6 +20,7 @@ _LABEL_RE = re.compile(r"^(?P<sub>Q[1-4]|H[12]|9M|FY)(?: (?P<fy>FY)?(?P<year>\d{
 _DATE_RE = re.compile(r"^(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})$")
 _QUARTER_ENDS = {(3, 31): 1, (6, 30): 2, (9, 30): 3, (12, 31): 4}
 _QUARTER_END_DAYS = {1: (3, 31), 2: (6, 30), 3: (9, 30), 4: (12, 31)}
+_YEARS = range(1, 10000)  # a label's year has four digits; year 0 does not exist
 
 #: sub-period -> (kind, last month, length in months, steps per year)
 _SUBS: dict[str, tuple[str, int, int, int]] = {
@@ -134,11 +135,12 @@ def with_year(label: str, year: int) -> str | None:
     return format_label(p.sub, year, p.fiscal)
 
 
-def shift_years(label: str, years: int) -> str | None:
+def shift_years(label: str | None, years: int) -> str | None:
     """The same sub-period ``years`` later (negative: earlier): ("Q3 2021", -1) -> "Q3 2020";
-    ("2024-03-31", -1) -> "2023-03-31". None when the label has no year."""
+    ("2024-03-31", -1) -> "2023-03-31". None when the label has no year or the result would
+    fall outside the years 1 to 9999."""
     p = parse_label(label)
-    if p.year is None:
+    if p.year is None or p.year + years not in _YEARS:
         return None
     if p.sub:
         return format_label(p.sub, p.year + years, p.fiscal)
@@ -148,29 +150,32 @@ def shift_years(label: str, years: int) -> str | None:
         return None
 
 
-def shift_steps(label: str, steps: int) -> str | None:
+def shift_steps(label: str | None, steps: int) -> str | None:
     """The period ``steps`` periods of the same kind later (negative: earlier): ("Q1 2024", -1) ->
     "Q4 2023"; ("H1 2024", -1) -> "H2 2023"; ("9M 2024", -1) -> "9M 2023"; ("2024-03-31", -1) ->
-    "2023-12-31". None for year-less labels, other dates and non-labels."""
+    "2023-12-31". None for year-less labels, other dates, non-labels and results outside the
+    years 1 to 9999."""
     p = parse_label(label)
     if p.step is None:
         return None
     step = p.step + steps
-    if p.kind == "quarter end":
-        month, day = _QUARTER_END_DAYS[step % 4 + 1]
-        return date(step // 4, month, day).isoformat()
-    per_year = _SUBS[p.sub][3]
+    per_year = 4 if p.kind == "quarter end" else _SUBS[p.sub][3]
     year, index = divmod(step, per_year)
+    if year not in _YEARS:
+        return None
+    if p.kind == "quarter end":
+        month, day = _QUARTER_END_DAYS[index + 1]
+        return date(year, month, day).isoformat()
     sub = p.sub if per_year == 1 else f"{p.sub[0]}{index + 1}"
     return format_label(sub, year, p.fiscal)
 
 
-def previous(label: str) -> str | None:
+def previous(label: str | None) -> str | None:
     """The sequential partner: the period of the same kind just before (Q2 -> Q1, Q1 -> Q4 of
     the year before, FY 2024 -> FY 2023)."""
     return shift_steps(label, -1)
 
 
-def year_ago(label: str) -> str | None:
+def year_ago(label: str | None) -> str | None:
     """The year-over-year partner: the same sub-period a year before."""
     return shift_years(label, -1)

@@ -307,7 +307,12 @@ def test_export_writes_exact_csvs_for_known_facts(mongo_client: Any, settings: S
     assert report["export_date"] == DAY
     assert report["generated_at"] == "2024-07-02T03:00:00Z"
     assert report["queue_drained"] is True
-    assert report["filters"] == {"since": None, "until": None, "company": None}
+    assert report["filters"] == {
+        "since": None,
+        "until": None,
+        "company": None,
+        "without_fallback": False,
+    }
     assert report["covers"]["facts"] == 11
     assert report["covers"]["companies"] == ["Acme", "Nokia", "Sony", "XYZ"]
     assert report["covers"]["first_extracted_at"] == "2024-06-15T06:00:00Z"
@@ -379,8 +384,82 @@ def test_filters_are_applied_in_the_query(
     ]
     assert len(lines(folder, "period_over_period.csv")) == 1  # FY 2023 was filtered out
     report = json.loads((folder / "run_report.json").read_text())
-    assert report["filters"] == {"since": "2024-07-01", "until": "2024-07-01", "company": "sony"}
+    assert report["filters"] == {
+        "since": "2024-07-01",
+        "until": "2024-07-01",
+        "company": "sony",
+        "without_fallback": False,
+    }
     assert report["queue_drained"] is None
+
+
+def test_without_fallback_leaves_out_the_facts_the_rules_gave_for_the_model(
+    mongo_client: Any, settings: Settings, restore_logging: None
+) -> None:
+    from finpipe.cli import cli
+
+    by_model = {**fact("m1", "Quill", "revenue", "7000000", "USD", "Q2 2024", "$7 million")}
+    by_model["extractor"] = "openai"
+    fallback = {**fact("f1", "Quill", "net income", "900000", "USD", "Q2 2024", "$0.9 million")}
+    fallback["extractor"] = "rules-fallback"
+    seed(mongo_client, settings, [by_model, fallback])
+
+    every = CliRunner().invoke(cli, ["export"], env=cli_env(settings))
+    assert every.exit_code == 0, every.output
+    folder = Path(every.stdout.strip().splitlines()[-1])
+    assert [ln.split(",")[3] for ln in lines(folder, "facts.csv")[1:]] == ["net income", "revenue"]
+
+    result = CliRunner().invoke(cli, ["export", "--without-fallback"], env=cli_env(settings))
+    assert result.exit_code == 0, result.output
+    folder = Path(result.stdout.strip().splitlines()[-1])
+    assert [ln.split(",")[3] for ln in lines(folder, "facts.csv")[1:]] == ["revenue"]
+    assert "net income" not in (folder / "summary_by_company_period.csv").read_text()
+    report = json.loads((folder / "run_report.json").read_text())
+    assert report["filters"]["without_fallback"] is True
+    assert report["covers"]["facts"] == 1
+
+
+def test_run_report_counts_the_amounts_the_rules_left_unassigned(settings: Settings) -> None:
+    from schemas.message import Provenance, ReportMessage, SubmitReport
+    from worker.extract import RulesExtractor
+    from worker.pipeline import Pipeline
+
+    def report(text: str) -> ReportMessage:
+        return ReportMessage.build(SubmitReport(raw_text=text), Provenance(channel="api"))
+
+    texts = [
+        "Company XYZ reported a net income of $5.3 million for Q1 2024.",  # nothing left
+        # a level and a change: the change is an amount the rules store as no fact
+        "Northwind reported a net income of $4.1 million for Q2 2024. Its services revenue grew "
+        "by $6.1 million.",
+        "Quill said its services revenue grew by $6.1 million and product revenue grew by "
+        "$2.0 million.",  # no fact at all, two amounts left
+    ]
+    store = MongoStore.from_settings(settings)
+    try:
+        outcomes = Pipeline(RulesExtractor(), store, clock=lambda: T1).process(
+            [report(t) for t in texts]
+        )
+    finally:
+        store.close()
+    assert [o.facts for o in outcomes.values()] == [1, 1, 0]
+
+    report_json = json.loads((run_export(settings, now=NOW) / "run_report.json").read_text())
+    assert report_json["unassigned_amounts"] == {"total": 3, "reports_with_any": 2}
+    assert report_json["pipeline"]["reports"]["done"] == 3
+
+    # one company: the reports its facts come from
+    folder = run_export(settings, now=NOW, company="Northwind")
+    assert json.loads((folder / "run_report.json").read_text())["unassigned_amounts"] == {
+        "total": 1,
+        "reports_with_any": 1,
+    }
+    # a window after the reports were processed covers none of them
+    folder = run_export(settings, now=NOW, since=date(2024, 7, 2))
+    assert json.loads((folder / "run_report.json").read_text())["unassigned_amounts"] == {
+        "total": 0,
+        "reports_with_any": 0,
+    }
 
 
 def test_empty_database_gives_headers_only_and_a_clear_log_line(
@@ -403,6 +482,7 @@ def test_empty_database_gives_headers_only_and_a_clear_log_line(
     assert "No facts matched" in (folder / "index.html").read_text()
     report = json.loads((folder / "run_report.json").read_text())
     assert report["covers"]["facts"] == 0
+    assert report["unassigned_amounts"] == {"total": 0, "reports_with_any": 0}
     assert report["pipeline"]["model_calls"] == 0 and report["pipeline"]["cache_hits"] == 0
     assert report["pipeline"]["estimated_cost_usd"] == 0  # no model call, no cost
     assert any(
@@ -788,3 +868,4 @@ def test_scheduled_export_waits_for_the_queue_and_says_so(
     assert line.endswith("(queue drained: no)")
     report = json.loads((settings.export_dir / "latest" / "run_report.json").read_text())
     assert report["queue_drained"] is False and report["covers"]["facts"] == 11
+    assert report["filters"]["without_fallback"] is False  # the nightly export keeps them all

@@ -1,5 +1,6 @@
 """``finpipe facts`` and ``finpipe companies`` through click, on a store held in memory; the
-filters they hand to the store; a bad aliases file stopping a command."""
+filters they hand to the store; a bad aliases file stopping a command (``finpipe schedule``
+too)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from adapters.mongo import fact_filter, facts_query
-from finpipe import cmd_export, cmd_facts
+from finpipe import cmd_export, cmd_facts, cmd_inbox
 from finpipe.context import Context
 from schemas.settings import Settings
 
@@ -117,6 +118,7 @@ def run(store: MemoryStore) -> Iterator[Any]:
 
         cmd_facts.register(cli)
         cmd_export.register(cli)
+        cmd_inbox.register(cli)
         return CliRunner().invoke(cli, list(args))
 
     yield invoke
@@ -265,7 +267,7 @@ def test_companies_as_json(run: Any) -> None:
     }
 
 
-@pytest.mark.parametrize("command", [["export"], ["facts"], ["companies"]])
+@pytest.mark.parametrize("command", [["export"], ["facts"], ["companies"], ["schedule"]])
 def test_a_bad_aliases_file_stops_the_command_with_one_line(
     run: Any, tmp_path: Path, store: MemoryStore, command: list[str]
 ) -> None:

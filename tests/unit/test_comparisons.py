@@ -1,4 +1,5 @@
-"""Period-over-period changes: partners of each period kind, the table, the largest moves."""
+"""Period-over-period changes: percent changes, the table, the largest moves (each period kind's
+partners are tested with the period grammar, ``tests/unit/test_periods.py``)."""
 
 from __future__ import annotations
 
@@ -14,53 +15,9 @@ from export.comparisons import (
     largest_moves,
     percent_change,
     period_over_period,
-    sequential_partner,
-    year_over_year_partner,
 )
 
 T0 = datetime(2024, 8, 1, 9, 0, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(
-    ("label", "year_over_year", "sequential"),
-    [
-        ("Q1 2024", "Q1 2023", "Q4 2023"),
-        ("Q2 2024", "Q2 2023", "Q1 2024"),
-        ("Q3 2024", "Q3 2023", "Q2 2024"),
-        ("Q4 2024", "Q4 2023", "Q3 2024"),
-        ("H1 2024", "H1 2023", "H2 2023"),
-        ("H2 2024", "H2 2023", "H1 2024"),
-        ("9M 2024", "9M 2023", "9M 2023"),
-        ("FY 2024", "FY 2023", "FY 2023"),
-        ("Q1 FY2025", "Q1 FY2024", "Q4 FY2024"),
-        ("Q3 FY2025", "Q3 FY2024", "Q2 FY2025"),
-        ("H1 FY2021", "H1 FY2020", "H2 FY2020"),
-        ("H2 FY2021", "H2 FY2020", "H1 FY2021"),
-        ("9M FY2020", "9M FY2019", "9M FY2019"),
-        # quarter-end balances
-        ("2024-03-31", "2023-03-31", "2023-12-31"),
-        ("2024-06-30", "2023-06-30", "2024-03-31"),
-        ("2024-09-30", "2023-09-30", "2024-06-30"),
-        ("2024-12-31", "2023-12-31", "2024-09-30"),
-        # other dates: a year earlier only; 29 February has no partner
-        ("2024-05-15", "2023-05-15", None),
-        ("2024-02-29", None, None),
-        # nothing to compare with
-        ("Q4", None, None),
-        ("FY", None, None),
-        ("FY FY2024", None, None),
-        ("Q5 2024", None, None),
-        ("2024-13-01", None, None),
-        ("", None, None),
-        (None, None, None),
-        ("Q1 0001", None, None),
-    ],
-)
-def test_partners_of_every_period_kind(
-    label: str | None, year_over_year: str | None, sequential: str | None
-) -> None:
-    assert year_over_year_partner(label) == year_over_year
-    assert sequential_partner(label) == sequential
 
 
 @pytest.mark.parametrize(

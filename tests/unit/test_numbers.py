@@ -20,6 +20,8 @@ from schemas.numbers import exact_decimal, json_number, plain_decimal
         (Decimal("1E-7"), "0.0000001"),
         (Decimal("-0"), "0"),
         (Decimal("0.00"), "0"),
+        (Decimal("0.45"), "0.45"),
+        (Decimal("123456789012345678901234567890"), "123456789012345678901234567890"),
     ],
 )
 def test_decimals_are_written_exactly_without_exponents(value: Decimal, text: str) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -66,3 +68,27 @@ def test_schedule_runs_the_sweep_then_the_export_on_their_own_crons() -> None:
         ("inbox-sweep", "0 1 * * *", "FINPIPE_SWEEP_CRON"),
         ("export", "0 3 * * *", "FINPIPE_EXPORT_CRON"),
     ]
+
+
+def test_the_nightly_export_uses_the_aliases_read_when_the_scheduler_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from export import run
+    from finpipe.cmd_inbox import nightly_jobs
+    from finpipe.context import Context
+
+    aliases = tmp_path / "aliases.yaml"
+    aliases.write_text("Google: Alphabet\n", encoding="utf-8")
+    seen: list[Any] = []
+
+    def export_after_drain(*_args: Any, aliases: Any = None) -> str:
+        seen.append(aliases)
+        return "exported"
+
+    monkeypatch.setattr(run, "export_after_drain", export_after_drain)
+    jobs = nightly_jobs(Context(Settings.from_env({}, company_aliases=aliases)))
+    aliases.write_text("Google: ''\n", encoding="utf-8")  # broken after the start: not read again
+    export = next(j for j in jobs if j.name == "export")
+    assert export.func() == "exported"
+    assert export.func() == "exported"
+    assert seen == [{"Google": "Alphabet"}, {"Google": "Alphabet"}]

@@ -17,14 +17,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemas.fact import EXTRACTOR_FALLBACK, EXTRACTOR_OPENAI
 from worker.model.grounding import SnippetOutcome, SnippetRequest, ground_all
 from worker.model.ledger import CallUsage, shares
 from worker.model.schema import LLMFact, ParsedAnswer
 
 log = logging.getLogger(__name__)
-
-EXTRACTOR_OPENAI = "openai"
-EXTRACTOR_FALLBACK = "rules-fallback"
 
 
 @dataclass
