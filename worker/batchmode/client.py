@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 #: HTTP statuses of an upload or a batch creation that retrying cannot change (a server without
-#: the Batch API answers 404; a file it will not take, 400 or 413).
-REFUSED_STATUSES = frozenset({400, 403, 404, 405, 413, 415, 422})
+#: the Batch API answers 404 or 501; a file it will not take, 400 or 413).
+REFUSED_STATUSES = frozenset({400, 403, 404, 405, 413, 415, 422, 501})
 
 
 class FilesAPI(Protocol):

@@ -88,12 +88,15 @@ ResultSink = Callable[[PartResult], None]
 
 @dataclass
 class Submitted:
-    """A new job (None when nothing was left to submit), requests left out because an open job
-    already has them, and requests too large for any input file (synchronous path)."""
+    """A new job (None when nothing was left to submit) and the parts it already collected;
+    how many requests were left out because an open job has them; the requests for the
+    synchronous path: too large for any input file, or in a part of an open job that was
+    collected before (its results went to the sink of an earlier run)."""
 
     job: BatchJob | None
+    delivered: list[PartResult] = field(default_factory=list)
     already_open: int = 0
-    too_large: list[BatchRequest] = field(default_factory=list)
+    to_sync: list[BatchRequest] = field(default_factory=list)
 
 
 @dataclass
@@ -102,7 +105,8 @@ class RunReport:
 
     jobs: list[BatchJob] = field(default_factory=list)
     delivered: list[PartResult] = field(default_factory=list)
-    too_large: list[BatchRequest] = field(default_factory=list)
+    #: requests that were never in a batch of this run (see :class:`Submitted`)
+    to_sync: list[BatchRequest] = field(default_factory=list)
 
     @property
     def open_jobs(self) -> list[str]:
@@ -118,10 +122,10 @@ class RunReport:
 
     @property
     def todo(self) -> list[BatchRequest]:
-        """Requests for the synchronous path: without an answer, or too large for a file."""
+        """Requests for the synchronous path: without an answer, or never batched."""
         done = self.answers
         out = {r.custom_id: r for res in self.delivered for r in res.todo}
-        out.update((r.custom_id, r) for r in self.too_large)
+        out.update((r.custom_id, r) for r in self.to_sync)
         return [r for cid, r in out.items() if cid not in done]
 
 
@@ -177,9 +181,14 @@ class BatchRunner:
 
     def submit(self, requests: Sequence[BatchRequest]) -> Submitted:
         """Store a new job for the ``requests`` that no open job has, then upload and create
-        its batches. Returns at once; :meth:`advance` or :meth:`wait` follow it."""
-        in_open = self._custom_ids_in_open_jobs()
-        fresh = [r for r in requests if r.custom_id not in in_open]
+        its batches. Returns without waiting; :meth:`advance` or :meth:`wait` follow it.
+
+        A request that an open job holds is never submitted again: it is waited for when its
+        part is still running, and passed back for the synchronous path when its part was
+        collected already (by an earlier run, which handed its result to its sink)."""
+        running, collected = self._custom_ids_in_open_jobs()
+        fresh = [r for r in requests if r.custom_id not in running | collected]
+        passed_back = list({r.custom_id: r for r in requests if r.custom_id in collected}.values())
         already_open = len({r.custom_id for r in requests}) - len({r.custom_id for r in fresh})
         plan = split_files(fresh, max_requests=self.max_requests, max_bytes=self.max_bytes)
         if plan.too_large:
@@ -187,8 +196,9 @@ class BatchRunner:
                 "%d request(s) too large for a batch input file; they take the synchronous path",
                 len(plan.too_large),
             )
+        to_sync = passed_back + plan.too_large
         if not plan.files:
-            return Submitted(None, already_open, plan.too_large)
+            return Submitted(None, [], already_open, to_sync)
         now = self._now()
         job_id = new_job_id(now, (r.custom_id for f in plan.files for r in f))
         parts = []
@@ -208,16 +218,18 @@ class BatchRunner:
             len(parts),
             f", {already_open} already in an open job" if already_open else "",
         )
-        job, _ = self.advance(job_id)
-        return Submitted(job, already_open, plan.too_large)
+        job, delivered = self.advance(job_id)
+        return Submitted(job, delivered, already_open, to_sync)
 
-    def _custom_ids_in_open_jobs(self) -> set[str]:
-        out: set[str] = set()
+    def _custom_ids_in_open_jobs(self) -> tuple[set[str], set[str]]:
+        """The requests of open jobs: in parts still running, and in parts collected."""
+        running: set[str] = set()
+        collected: set[str] = set()
         for job in self.open_jobs():
             for part in job.parts:
-                if part.state is not PartState.COLLECTED:
-                    out.update(cid for cid, _ in self.store.load_requests(job.job_id, part.index))
-        return out
+                into = collected if part.state is PartState.COLLECTED else running
+                into.update(cid for cid, _ in self.store.load_requests(job.job_id, part.index))
+        return running, collected
 
     # ------------------------------------------------------------------ advancing
 
@@ -493,7 +505,8 @@ class BatchRunner:
         report = self.wait(
             ids, sleep=sleep, poll_s=poll_s, cancel_at=cancel_at, give_up_at=give_up_at
         )
-        report.too_large = submitted.too_large
+        report.delivered[:0] = submitted.delivered
+        report.to_sync = submitted.to_sync
         return report
 
     # ------------------------------------------------------------------ finding remote things
