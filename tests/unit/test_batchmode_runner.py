@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from tests.fake_batches import FakeBatches, FakeBatchesServer, echo_answer
 from tests.fake_openai import FakeOpenAI
 from worker.batching import pack
-from worker.batchmode.jobs import Outcome, PartState
+from worker.batchmode.jobs import Outcome, PartState, describe, show
 from worker.batchmode.jobstore import MemoryJobStore
 from worker.batchmode.requests import BatchRequest, build_requests
 from worker.batchmode.runner import BatchRunner, PartResult
@@ -139,8 +140,6 @@ def no_sleep(_: float) -> None:
 
 
 def runner_for(client: Any, store: Any, sink: Collector, **kwargs: Any) -> BatchRunner:
-    import time
-
     return BatchRunner(client, store, sink, now=time.time, **kwargs)
 
 
@@ -449,3 +448,71 @@ def test_a_request_of_a_part_collected_before_a_kill_is_passed_back_not_resubmit
     assert {r.custom_id for r in report.to_sync} == part0
     assert {r.custom_id for r in report.todo} == part0
     assert set(report.answers) == {r.custom_id for r in requests[3:]}
+
+
+@pytest.mark.parametrize("at", range(1, 4))
+def test_a_kill_around_a_cancel_is_resumed_and_the_batch_collected(
+    at: int, fake: FakeBatches, client: openai.OpenAI
+) -> None:
+    fake.advance_on_retrieve = False
+    fake.requests_per_step = 2
+    store, sink = KillingStore(Kill()), Collector()
+    job = runner_for(client, store, sink).submit(make_requests()).job
+    assert job is not None
+    fake.advance(steps=2)  # validated, two requests answered
+    # 1: before the cancel is saved, 2: just after the cancel call, 3: after it is saved
+    kill = store.kill = Kill(at)
+    with pytest.raises(Killed):
+        runner_for(KillingClient(client, kill), store, sink).cancel(job.job_id)
+        kill.boundary("after cancel")
+    store.kill = Kill()
+    again = runner_for(client, store, sink)
+    if at == 1:  # the cancel was never asked for: the operator asks again
+        again.cancel(job.job_id)
+    fake.advance()
+    report = again.wait([job.job_id], sleep=no_sleep, poll_s=0)
+    (result,) = report.delivered
+    assert result.outcome is Outcome.CANCELLED and len(result.answers) == 2
+    assert len(fake.batches) == 1 and all(n == 1 for n in fake.answered.values())
+
+
+class Flaky(Exception):
+    """A dropped connection."""
+
+
+def test_waiting_rides_out_a_transient_error(fake: FakeBatches, client: openai.OpenAI) -> None:
+    calls = {"retrieve": 0}
+
+    class FlakyBatches:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(client.batches, name)
+
+        def retrieve(self, batch_id: str) -> Any:
+            calls["retrieve"] += 1
+            if calls["retrieve"] == 2:
+                raise Flaky("connection reset")
+            return client.batches.retrieve(batch_id)
+
+    class FlakyClient:
+        files = client.files
+        batches = FlakyBatches()
+
+    sink = Collector()
+    runner = BatchRunner(FlakyClient(), MemoryJobStore(), sink, now=time.time, transient=(Flaky,))
+    requests = make_requests()
+    report = runner.run(requests, sleep=no_sleep, poll_s=0)
+    assert set(report.answers) == {r.custom_id for r in requests} and report.todo == []
+    assert calls["retrieve"] >= 4
+
+
+def test_an_operator_sees_each_part(fake: FakeBatches, client: openai.OpenAI) -> None:
+    fake.expire_next(after_requests=1)
+    runner = runner_for(client, MemoryJobStore(), Collector(), max_requests=3)
+    runner.run(make_requests(), sleep=no_sleep, poll_s=0)
+    (job,) = runner.jobs()
+    lines = show(job)
+    assert lines[0].startswith(f"job {job.job_id}: collected, 5 request(s), model gpt-6-luna")
+    assert "part 0: collected (expired), 3 request(s)" in lines[1]
+    assert "1 answered, 2 to do" in lines[1]
+    assert "part 1: collected (completed)" in lines[2] and "2 answered, 0 to do" in lines[2]
+    assert describe(job).startswith(f"{job.job_id} collected 5 request(s)")

@@ -192,3 +192,28 @@ def describe(job: BatchJob) -> str:
         for p in job.parts
     )
     return f"{job.job_id} {job.state} {job.requests} request(s) [{parts}]"
+
+
+def show(job: BatchJob) -> list[str]:
+    """The lines of ``finpipe batch show``: the job, then one line per part."""
+    lines = [
+        f"job {job.job_id}: {job.state}, {job.requests} request(s), model {job.model}, "
+        f"created {_stamp(job.created_at)}, updated {_stamp(job.updated_at)}"
+    ]
+    for p in job.parts:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(p.counts.items()))
+        lines.append(
+            f"  part {p.index}: {p.state}"
+            + (f" ({p.outcome})" if p.outcome else "")
+            + f", {p.requests} request(s), {p.bytes} bytes"
+            + (f", batch {p.batch_id} {p.remote_status}" if p.batch_id else "")
+            + (f", remote counts: {counts}" if counts else "")
+            + (f", {p.answered} answered, {p.todo} to do" if p.state is PartState.COLLECTED else "")
+            + (", cancel requested" if p.cancel_requested else "")
+            + (f", error: {p.error}" if p.error else "")
+        )
+    return lines
+
+
+def _stamp(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%d %H:%M:%SZ")

@@ -141,8 +141,12 @@ class BatchRunner:
         completion_window: str = "24h",
         max_requests: int = MAX_REQUESTS_PER_FILE,
         max_bytes: int = MAX_FILE_BYTES,
+        transient: tuple[type[BaseException], ...] = (),
     ) -> None:
         self.client = client
+        #: errors :meth:`wait` rides out (a dropped connection, a 5xx): it logs them and polls
+        #: again at the next interval; the composition root names the SDK's classes here
+        self.transient = transient
         self.store = store
         self.sink = sink
         self._now = now
@@ -463,15 +467,19 @@ class BatchRunner:
         ``give_up_at`` the wait stops with the jobs still open (the next run resumes them)."""
         report = RunReport()
         pending = list(dict.fromkeys(job_ids))
+        latest: dict[str, BatchJob] = {}
         cancelled: set[str] = set()
         while True:
-            jobs = []
             for job_id in pending:
-                job, results = self.advance(job_id)
+                try:
+                    job, results = self.advance(job_id)
+                except self.transient as exc:
+                    self._ride_out(job_id, exc, poll_s)
+                    continue
+                latest[job_id] = job
                 report.delivered.extend(results)
-                jobs.append(job)
-            pending = [j.job_id for j in jobs if j.open]
-            report.jobs = jobs
+            pending = [i for i in pending if i not in latest or latest[i].open]
+            report.jobs = list(latest.values())
             if not pending:
                 return report
             now = self._now()
@@ -480,11 +488,21 @@ class BatchRunner:
                 return report
             if cancel_at is not None and now >= cancel_at:
                 for job_id in pending:
-                    if job_id not in cancelled:
-                        log.warning("batch job %s is past its deadline: cancelling", job_id)
+                    if job_id in cancelled:
+                        continue
+                    log.warning("batch job %s is past its deadline: cancelling", job_id)
+                    try:
                         self.cancel(job_id)
-                        cancelled.add(job_id)
+                    except self.transient as exc:
+                        self._ride_out(job_id, exc, poll_s)
+                        continue
+                    cancelled.add(job_id)
             sleep(poll_s)
+
+    def _ride_out(self, job_id: str, exc: BaseException, poll_s: float) -> None:
+        log.warning(
+            "batch job %s: %s: %s; trying again in %.0f s", job_id, type(exc).__name__, exc, poll_s
+        )
 
     def run(
         self,
