@@ -516,3 +516,14 @@ def test_an_operator_sees_each_part(fake: FakeBatches, client: openai.OpenAI) ->
     assert "1 answered, 2 to do" in lines[1]
     assert "part 1: collected (completed)" in lines[2] and "2 answered, 0 to do" in lines[2]
     assert describe(job).startswith(f"{job.job_id} collected 5 request(s)")
+
+
+def test_the_same_requests_again_after_a_finished_job_make_a_new_job(
+    fake: FakeBatches, client: openai.OpenAI
+) -> None:
+    runner = BatchRunner(client, MemoryJobStore(), Collector(), now=lambda: 1_796_000_000.0)
+    requests = make_requests()
+    first = runner.run(requests, sleep=no_sleep, poll_s=0).jobs[0]
+    second = runner.run(requests, sleep=no_sleep, poll_s=0).jobs[0]
+    assert second.job_id == first.job_id + "-2" and not second.open
+    assert len(fake.batches) == 2

@@ -204,7 +204,11 @@ class BatchRunner:
         if not plan.files:
             return Submitted(None, [], already_open, to_sync)
         now = self._now()
-        job_id = new_job_id(now, (r.custom_id for f in plan.files for r in f))
+        job_id = base_id = new_job_id(now, (r.custom_id for f in plan.files for r in f))
+        for n in range(2, 100):  # the same requests again within the same second
+            if self.store.load_job(job_id) is None:
+                break
+            job_id = f"{base_id}-{n}"
         parts = []
         for index, file in enumerate(plan.files):
             lines = [(r.custom_id, r.line().decode("utf-8")) for r in file]
