@@ -551,6 +551,9 @@ class FakeBatchesServer:
 def _handler_for(batches: FakeBatches) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # headers and body go out in two writes: without this, each answer waits for the
+        # client's delayed ACK (some 40 ms)
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
