@@ -180,6 +180,18 @@ def test_every_request_is_answered_by_one_batch(fake: FakeBatches, client: opena
         assert not parsed.errors and all(parsed.facts[i] for i in ids)
 
 
+def test_progress_is_reported_after_each_round(fake: FakeBatches, client: openai.OpenAI) -> None:
+    seen: list[str] = []
+    runner = runner_for(client, MemoryJobStore(), Collector())
+    runner.run(
+        make_requests(),
+        sleep=no_sleep,
+        poll_s=0,
+        progress=lambda jobs: seen.append(str(jobs[0].parts[0].remote_status)),
+    )
+    assert seen == ["finalizing", "completed"]
+
+
 def test_the_batch_goes_through_every_status(fake: FakeBatches, client: openai.OpenAI) -> None:
     fake.advance_on_retrieve = False
     runner = runner_for(client, MemoryJobStore(), Collector())

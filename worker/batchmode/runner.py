@@ -465,10 +465,12 @@ class BatchRunner:
         poll_s: float,
         cancel_at: float | None = None,
         give_up_at: float | None = None,
+        progress: Callable[[list[BatchJob]], None] | None = None,
     ) -> RunReport:
         """Advance the jobs every ``poll_s`` until none is open. At ``cancel_at`` (epoch s) the
         open ones are cancelled, so their partial results still come back in time; at
-        ``give_up_at`` the wait stops with the jobs still open (the next run resumes them)."""
+        ``give_up_at`` the wait stops with the jobs still open (the next run resumes them).
+        ``progress`` sees the jobs after each round (a progress line for ``finpipe extract``)."""
         report = RunReport()
         pending = list(dict.fromkeys(job_ids))
         latest: dict[str, BatchJob] = {}
@@ -484,6 +486,8 @@ class BatchRunner:
                 report.delivered.extend(results)
             pending = [i for i in pending if i not in latest or latest[i].open]
             report.jobs = list(latest.values())
+            if progress is not None:
+                progress(report.jobs)
             if not pending:
                 return report
             now = self._now()
@@ -516,6 +520,7 @@ class BatchRunner:
         poll_s: float,
         cancel_at: float | None = None,
         give_up_at: float | None = None,
+        progress: Callable[[list[BatchJob]], None] | None = None,
     ) -> RunReport:
         """Resume the open jobs, submit the ``requests`` they do not hold, and wait for all."""
         open_jobs = self.open_jobs()
@@ -525,7 +530,12 @@ class BatchRunner:
         submitted = self.submit(requests)
         ids = open_ids + ([submitted.job.job_id] if submitted.job is not None else [])
         report = self.wait(
-            ids, sleep=sleep, poll_s=poll_s, cancel_at=cancel_at, give_up_at=give_up_at
+            ids,
+            sleep=sleep,
+            poll_s=poll_s,
+            cancel_at=cancel_at,
+            give_up_at=give_up_at,
+            progress=progress,
         )
         report.delivered[:0] = submitted.delivered
         report.to_sync = submitted.to_sync
