@@ -72,7 +72,7 @@ def chat_completion(body: Mapping[str, Any], content: str, finish_reason: str = 
 def echo_answer(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """The answer of ``tests.fake_openai``'s default (echo rules) to one request body."""
     from tests.fake_openai import echo_rules
-    from worker.llm_schema import request_snippets
+    from worker.model.prompt import request_snippets
 
     snippets = request_snippets(body.get("messages") or [])
     return 200, chat_completion(body, json.dumps(echo_rules(snippets)))

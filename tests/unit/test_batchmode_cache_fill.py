@@ -32,7 +32,10 @@ from worker.llm import (
     cache_key,
     ground_all,
 )
-from worker.llm_schema import build_messages, parse_answer, response_format
+from worker.model.formats import VARIANTS
+from worker.model.formats import response_format as format_of
+from worker.model.prompt import build_messages
+from worker.model.schema import parse_answer
 from worker.snippets import has_amount, split_snippets
 
 REPORTS = [
@@ -58,7 +61,7 @@ def body_for(settings: Settings, group: Sequence[SnippetRequest]) -> dict[str, A
     return {
         "model": settings.model,
         "temperature": 0,
-        "response_format": response_format(),
+        "response_format": format_of(VARIANTS[0]),
         "messages": build_messages([(f"s{i}", r.text) for i, r in enumerate(group, 1)]),
     }
 

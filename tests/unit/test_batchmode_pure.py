@@ -34,7 +34,9 @@ from worker.batchmode.requests import (
     split_files,
 )
 from worker.batchmode.results import RequestError, parse_result_lines
-from worker.llm_schema import build_messages, response_format
+from worker.model.formats import VARIANTS
+from worker.model.formats import response_format as format_of
+from worker.model.prompt import build_messages
 
 # --------------------------------------------------------------------------- requests
 
@@ -42,7 +44,7 @@ from worker.llm_schema import build_messages, response_format
 def body_for(group: list[str], model: str = "gpt-6-luna") -> dict[str, Any]:
     return {
         "model": model,
-        "response_format": response_format(),
+        "response_format": format_of(VARIANTS[0]),
         "messages": build_messages([(f"s{i}", t) for i, t in enumerate(group, 1)]),
     }
 

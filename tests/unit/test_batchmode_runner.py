@@ -18,7 +18,10 @@ from worker.batchmode.jobs import Outcome, PartState, describe, show
 from worker.batchmode.jobstore import MemoryJobStore
 from worker.batchmode.requests import BatchRequest, build_requests
 from worker.batchmode.runner import BatchRunner, PartResult
-from worker.llm_schema import build_messages, parse_answer, request_snippets, response_format
+from worker.model.formats import VARIANTS
+from worker.model.formats import response_format as format_of
+from worker.model.prompt import build_messages, request_snippets
+from worker.model.schema import parse_answer
 
 MODEL = "gpt-6-luna"
 TEXTS = [
@@ -34,7 +37,7 @@ def build_body(group: list[str]) -> dict[str, Any]:
     """The body the synchronous path sends for a group of snippets."""
     return {
         "model": MODEL,
-        "response_format": response_format(),
+        "response_format": format_of(VARIANTS[0]),
         "messages": build_messages([(f"s{i}", text) for i, text in enumerate(group, 1)]),
     }
 
@@ -402,7 +405,7 @@ def test_the_deadline_cancels_and_collects_in_time() -> None:
 
 
 def test_a_server_without_the_batch_api_sends_everything_synchronous() -> None:
-    with FakeOpenAI() as server:
+    with FakeOpenAI(batch_api=False) as server:
         sdk = openai.OpenAI(base_url=server.base_url, api_key="test", max_retries=0)
         requests = make_requests()
         report = runner_for(sdk, MemoryJobStore(), Collector()).run(

@@ -5,9 +5,9 @@ Each line is one chat completion exactly as the synchronous path would send it::
     {"custom_id": "fp-<sha256 of the body>", "method": "POST",
      "url": "/v1/chat/completions", "body": {...}}
 
-The body comes from a callable the caller passes in (today: ``worker.batching.pack`` cuts the
-snippets into groups, and the body of a group is the model, ``response_format`` and the messages of
-``worker.llm_schema.build_messages``), so a batch answer is interchangeable with a synchronous one
+The body comes from a callable the caller passes in (``worker.batching.pack`` cuts the snippets
+into groups, and the body of a group is the engine's first call for it,
+``OpenAIExtractor.first_body``), so a batch answer is interchangeable with a synchronous one
 and lands under the same cache keys. The ``custom_id`` is a hash of the body: the same snippets
 asked the same way get the same id in every run, identical requests are sent once, and a request
 seen in a job that is still open is recognised when the job is resumed.
