@@ -33,11 +33,13 @@ class ModelClient:
             max_retries=0,
         )
 
-    def complete(self, body: dict[str, Any]) -> ChatCompletion:
+    def complete(self, body: dict[str, Any], timeout_s: float | None = None) -> ChatCompletion:
         """The completion for ``body`` (the arguments of ``chat.completions.create``), or
-        :class:`ApiFailure` saying what went wrong."""
+        :class:`ApiFailure` saying what went wrong. ``timeout_s`` replaces the client's timeout
+        for this call (flex calls may queue)."""
+        extra: dict[str, Any] = {"timeout": timeout_s} if timeout_s is not None else {}
         try:
-            completion = self._client.chat.completions.create(**body)
+            completion = self._client.chat.completions.create(**body, **extra)
         except openai.APIStatusError as exc:
             raise _status_failure(exc) from exc
         except openai.APITimeoutError as exc:
