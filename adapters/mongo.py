@@ -26,7 +26,7 @@ import pymongo.errors
 from pymongo import UpdateOne
 from pymongo.write_concern import WriteConcern
 
-from schemas.errors import StoreUnavailable
+from schemas.errors import StaleJob, StoreUnavailable
 from schemas.settings import Settings, redact_url
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,8 @@ CACHE = "extraction_cache"
 USAGE = "llm_usage"
 COUNTERS = "counters"
 RUNS = "runs"
+BATCH_JOBS = "batch_jobs"
+BATCH_REQUESTS = "batch_requests"
 
 #: ``runs`` documents: the last inbox sweep and the last export
 LAST_SWEEP = "last_sweep"
@@ -148,6 +150,10 @@ class MongoStore:
             )
             self.db[FACTS].create_index([("extracted_at", 1)], name="extracted_at")
             self.db[REPORTS].create_index([("status", 1)], name="status")
+            self.db[BATCH_JOBS].create_index([("open", 1), ("created_at", -1)], name="open_created")
+            self.db[BATCH_REQUESTS].create_index(
+                [("job_id", 1), ("part", 1), ("seq", 1)], name="job_part_seq"
+            )
         except pymongo.errors.PyMongoError as exc:
             raise self._fail("index creation", exc) from exc
         self._indexed = True
@@ -356,6 +362,74 @@ class MongoStore:
             self.db[USAGE].insert_one(doc)
         except pymongo.errors.PyMongoError as exc:
             raise self._fail("usage write", exc) from exc
+
+    # -- batch jobs (``worker.batchmode.jobstore.JobStore``) -------------------------------------
+    def save_job(self, doc: dict[str, Any]) -> None:
+        """Insert (version 1) or replace the job document, compare-and-set on ``version``;
+        :class:`StaleJob` when another process saved it meanwhile."""
+        job_id, version = str(doc["_id"]), int(doc["version"])
+        try:
+            if version == 1:
+                if self._insert_new(BATCH_JOBS, [doc]):
+                    raise StaleJob(job_id, self._job_version(job_id))
+                return
+            result = self.db[BATCH_JOBS].replace_one({"_id": job_id, "version": version - 1}, doc)
+        except pymongo.errors.PyMongoError as exc:
+            raise self._fail("batch job write", exc) from exc
+        if result.matched_count == 0:
+            raise StaleJob(job_id, self._job_version(job_id))
+
+    def _job_version(self, job_id: str) -> int:
+        doc = self.load_job(job_id)
+        return int(doc["version"]) if doc is not None else 0
+
+    def load_job(self, job_id: str) -> dict[str, Any] | None:
+        try:
+            doc = self.db[BATCH_JOBS].find_one({"_id": job_id})
+        except pymongo.errors.PyMongoError as exc:
+            raise self._fail("batch job lookup", exc) from exc
+        return dict(doc) if doc is not None else None
+
+    def find_jobs(self, *, open_only: bool = False, limit: int = 50) -> list[dict[str, Any]]:
+        """Job documents, newest first (open ones only with ``open_only``)."""
+        query = {"open": True} if open_only else {}
+        try:
+            cursor = self.db[BATCH_JOBS].find(query).sort("created_at", -1).limit(limit)
+            return [dict(d) for d in cursor]
+        except pymongo.errors.PyMongoError as exc:
+            raise self._fail("batch job query", exc) from exc
+
+    def save_requests(self, job_id: str, part: int, lines: Sequence[tuple[str, str]]) -> None:
+        """Store the ``(custom_id, line)`` pairs of one part in order; saving them again changes
+        nothing (inserted by ``_id``, duplicates ignored: the same id always has the same line)."""
+        docs = [
+            {
+                "_id": f"{job_id}:{cid}",
+                "job_id": job_id,
+                "part": part,
+                "seq": seq,
+                "custom_id": cid,
+                "line": line,
+            }
+            for seq, (cid, line) in enumerate(lines)
+        ]
+        try:
+            for start in range(0, len(docs), 1000):
+                self._insert_new(BATCH_REQUESTS, docs[start : start + 1000])
+        except pymongo.errors.PyMongoError as exc:
+            raise self._fail("batch request write", exc) from exc
+
+    def load_requests(self, job_id: str, part: int) -> list[tuple[str, str]]:
+        try:
+            docs = list(
+                self.db[BATCH_REQUESTS].find(
+                    {"job_id": job_id, "part": part}, {"custom_id": 1, "line": 1, "seq": 1}
+                )
+            )
+        except pymongo.errors.PyMongoError as exc:
+            raise self._fail("batch request query", exc) from exc
+        docs.sort(key=lambda d: int(d["seq"]))
+        return [(str(d["custom_id"]), str(d["line"])) for d in docs]
 
     # -- runs, status and export reads ----------------------------------------------------------
     def record_run(self, name: str, now: datetime, **fields: Any) -> None:

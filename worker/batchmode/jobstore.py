@@ -39,16 +39,9 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from schemas.errors import FinpipeError
+from schemas.errors import StaleJob
 
-
-class StaleJob(FinpipeError):
-    """The job document changed since it was loaded: another process is working on it."""
-
-    def __init__(self, job_id: str, version: int) -> None:
-        super().__init__(f"batch job {job_id} was saved by someone else (version {version})")
-        self.job_id = job_id
-        self.version = version
+__all__ = ["JobStore", "MemoryJobStore", "StaleJob"]
 
 
 class JobStore(Protocol):
