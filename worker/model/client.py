@@ -18,7 +18,7 @@ from openai.types.chat import ChatCompletion
 from schemas.settings import Settings
 from worker.model.failures import ApiFailure, retry_after_s, should_retry
 
-__all__ = ["ChatCompletion", "ModelClient", "TokenCounts", "token_counts"]
+__all__ = ["BATCH_TRANSIENT", "ChatCompletion", "ModelClient", "TokenCounts", "token_counts"]
 
 
 class ModelClient:
@@ -54,8 +54,22 @@ class ModelClient:
             raise _unreadable(completion)
         return completion
 
+    def batch_api(self) -> openai.OpenAI:
+        """The SDK client itself, for the Batch API (``files`` and ``batches``: the protocol
+        ``worker.batchmode.client.BatchClient``)."""
+        return self._client
+
     def close(self) -> None:
         self._client.close()
+
+
+#: errors of the Batch API worth waiting out (the next poll tries again): a dropped connection,
+#: a timeout, a 5xx, a 429
+BATCH_TRANSIENT: tuple[type[BaseException], ...] = (
+    openai.APIConnectionError,
+    openai.InternalServerError,
+    openai.RateLimitError,
+)
 
 
 def _status_failure(exc: openai.APIStatusError) -> ApiFailure:

@@ -29,7 +29,9 @@ from typing import Any, Literal
 from schemas.message import ReportMessage
 from schemas.settings import Settings
 from worker.batching import pack
+from worker.batchmode.jobstore import JobStore
 from worker.batchmode.mode import FLEX_TIER, parse_llm_mode
+from worker.batchmode.runner import BatchRunner, ResultSink
 from worker.extract import FoundFact, ReportExtraction
 from worker.model.cache import (
     ExtractionCache,
@@ -39,7 +41,7 @@ from worker.model.cache import (
     final_from_entry,
 )
 from worker.model.calls import Caller, Tier
-from worker.model.client import ChatCompletion, ModelClient, token_counts
+from worker.model.client import BATCH_TRANSIENT, ChatCompletion, ModelClient, token_counts
 from worker.model.formats import Negotiator, Variant, looks_like_json, response_format
 from worker.model.grounding import (
     ExtractedFact,
@@ -131,6 +133,14 @@ class OpenAIExtractor:
             budget=settings.max_cost_usd is not None,
         ):
             log.warning("%s", warning)
+
+    def batch_runner(
+        self, store: JobStore, sink: ResultSink, *, now: Callable[[], float]
+    ) -> BatchRunner:
+        """A Batch API runner over this engine's client, keeping its jobs in ``store``."""
+        return BatchRunner(
+            self._client.batch_api(), store, sink, now=now, transient=BATCH_TRANSIENT
+        )
 
     def close(self) -> None:
         self._client.close()
