@@ -101,7 +101,9 @@ def ingest(ctx: Context, paths: tuple[Path, ...], text_column: str | None, settl
 
 def nightly_jobs(ctx: Context) -> list[scheduler.Job]:
     """What ``finpipe schedule`` runs, in order: the inbox sweep, then the export. Each run
-    builds its own adapters and closes them."""
+    builds its own adapters and closes them. In batch mode (``FINPIPE_LLM_MODE=batch`` with the
+    OpenAI provider) the sweep first fills the extraction cache for the reports it is about to
+    publish through Batch API jobs (:mod:`finpipe.cmd_batch`)."""
     settings = ctx.settings
 
     def export() -> str:
@@ -113,9 +115,14 @@ def nightly_jobs(ctx: Context) -> list[scheduler.Job]:
         finally:
             store.close()
 
+    prepare = None
+    if settings.llm_mode == "batch" and settings.effective_provider == "openai":
+        from finpipe.cmd_batch import batch_prepare
+
+        prepare = batch_prepare(ctx)
     return [
         scheduler.inbox_sweep_job(
-            settings, publisher=lambda: ctx.broker().publisher(), runs=ctx.store
+            settings, publisher=lambda: ctx.broker().publisher(), runs=ctx.store, prepare=prepare
         ),
         scheduler.Job("export", settings.export_cron, export, "FINPIPE_EXPORT_CRON"),
     ]

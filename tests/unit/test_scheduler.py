@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -66,3 +68,59 @@ def test_schedule_runs_the_sweep_then_the_export_on_their_own_crons() -> None:
         ("inbox-sweep", "0 1 * * *", "FINPIPE_SWEEP_CRON"),
         ("export", "0 3 * * *", "FINPIPE_EXPORT_CRON"),
     ]
+
+
+class _Pub:
+    def __init__(self) -> None:
+        self.published: list[str] = []
+
+    def publish_many(self, messages: Any) -> int:
+        self.published.extend(m.report_id for m in messages)
+        return len(messages)
+
+    def close(self) -> None:
+        pass
+
+
+class _Runs:
+    def record_run(self, name: str, now: datetime, **fields: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _inbox_with_a_file(tmp_path: Path) -> Settings:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.jsonl").write_text(
+        '{"raw_text": "Company ABC had revenue of $1 million."}\n'
+        '{"raw_text": "Company DEF had revenue of $2 million."}\n'
+    )
+    return Settings.from_env({}, inbox=str(inbox))
+
+
+def test_prepare_sees_the_waiting_reports_before_they_are_published(tmp_path: Path) -> None:
+    settings = _inbox_with_a_file(tmp_path)
+    pub, seen = _Pub(), []
+
+    def prepare(reports: list[Any]) -> str:
+        assert pub.published == [] and (settings.inbox / "a.jsonl").exists()
+        seen.extend(r.report_id for r in reports)
+        return "prepared"
+
+    job = scheduler.inbox_sweep_job(settings, publisher=lambda: pub, runs=_Runs, prepare=prepare)
+    job.func()
+    assert len(seen) == 2 and sorted(seen) == sorted(pub.published)
+    assert not (settings.inbox / "a.jsonl").exists()
+
+
+def test_a_failing_prepare_never_stops_the_sweep(tmp_path: Path) -> None:
+    settings = _inbox_with_a_file(tmp_path)
+    pub = _Pub()
+
+    def prepare(reports: list[Any]) -> str:
+        raise RuntimeError("batch API down")
+
+    scheduler.inbox_sweep_job(settings, publisher=lambda: pub, runs=_Runs, prepare=prepare).func()
+    assert len(pub.published) == 2

@@ -32,6 +32,7 @@ from typing import Any
 from schemas.errors import FinpipeError
 from worker.batching import pack
 from worker.batchmode.jobs import BatchJob
+from worker.batchmode.jobstore import MemoryJobStore
 from worker.batchmode.requests import BatchRequest, Planned, build_requests
 from worker.batchmode.runner import BatchRunner, PartResult, ResultSink, RunReport
 from worker.model.cache import cache_key
@@ -177,6 +178,25 @@ def prefill_cache(
     ask_synchronously(engine, planned, todo_of(run, again), report)
     log.info("%s", report.line())
     return report
+
+
+def prefill_in_memory(
+    engine: OpenAIExtractor,
+    items: Sequence[tuple[str, str, str | None]],
+    *,
+    poll_s: float,
+    progress: Callable[[list[BatchJob]], None] | None = None,
+) -> PrefillReport:
+    """:func:`prefill_cache` with its jobs kept in memory, waiting as long as the job takes
+    (``finpipe extract`` in batch mode: one user, one file)."""
+    store = MemoryJobStore()
+    return prefill_cache(
+        engine,
+        items,
+        lambda sink: engine.batch_runner(store, sink, now=time.time),
+        poll_s=poll_s,
+        progress=progress,
+    )
 
 
 def todo_of(run: RunReport, again: Sequence[BatchRequest]) -> list[BatchRequest]:

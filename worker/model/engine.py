@@ -30,7 +30,7 @@ from schemas.message import ReportMessage
 from schemas.settings import Settings
 from worker.batching import pack
 from worker.batchmode.jobstore import JobStore
-from worker.batchmode.mode import FLEX_TIER, parse_llm_mode
+from worker.batchmode.mode import FLEX_TIER, LLMMode, parse_llm_mode
 from worker.batchmode.runner import BatchRunner, ResultSink
 from worker.extract import FoundFact, ReportExtraction
 from worker.model.cache import (
@@ -437,10 +437,17 @@ def extract_reports(
     texts: Sequence[tuple[str, str, str | None]],
     *,
     cache: ExtractionCache | None = None,
+    progress: Callable[[list[Any]], None] | None = None,
 ) -> dict[str, list[FoundFact]]:
     """Facts per id for ``(id, text, company_hint)`` items through the OpenAI provider, with the
-    same batching and checks as the worker and an in-memory cache (``finpipe extract``)."""
+    same batching and checks as the worker and an in-memory cache (``finpipe extract``). In
+    batch mode the snippets go in a Batch API job first (kept in memory; ``progress`` sees it
+    after each status check), and the engine then answers from the cache."""
     with OpenAIExtractor(settings, cache=cache) as engine:
+        if engine.mode is LLMMode.BATCH:
+            from worker.batchmode.nightly import prefill_in_memory
+
+            prefill_in_memory(engine, texts, poll_s=settings.batch_poll_s, progress=progress)
         result = engine.extract_texts(texts, concurrency=settings.llm_concurrency)
         totals = engine.ledger.totals()
     log.info(
