@@ -335,12 +335,19 @@ class MongoStore:
             docs = self.db[CACHE].find({"_id": {"$in": keys}})
             found = {d["_id"]: d["entry"] for d in docs}
             if found:
-                self.db[COUNTERS].update_one(
-                    {"_id": "counters"}, {"$inc": {"cache_hits": len(found)}}, upsert=True
-                )
+                self._count_cache_hits(len(found))
             return found
         except pymongo.errors.PyMongoError as exc:
             raise self._fail("cache lookup", exc) from exc
+
+    def _count_cache_hits(self, n: int) -> None:
+        """Two threads creating the counter at once: one upsert wins, the other sees a duplicate
+        key and adds its hits to the document that now exists."""
+        inc = {"$inc": {"cache_hits": n}}
+        try:
+            self.db[COUNTERS].update_one({"_id": "counters"}, inc, upsert=True)
+        except pymongo.errors.DuplicateKeyError:
+            self.db[COUNTERS].update_one({"_id": "counters"}, inc)
 
     def put_many(self, entries: Mapping[str, dict[str, Any]]) -> None:
         if not entries:
