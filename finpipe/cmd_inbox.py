@@ -130,8 +130,11 @@ def nightly_jobs(ctx: Context) -> list[scheduler.Job]:
 
 @click.command()
 @click.option("--run-now", is_flag=True, help="Run every job once right away, then on schedule.")
+@click.option(
+    "--once", is_flag=True, help="Run every job once, in order, then exit (for an outside cron)."
+)
 @pass_ctx
-def schedule(ctx: Context, run_now: bool) -> None:
+def schedule(ctx: Context, run_now: bool, once: bool) -> None:
     """Run the nightly jobs: sweep the inbox like `finpipe ingest` does, then export.
 
     The sweep runs on FINPIPE_SWEEP_CRON (default "0 2 * * *", 02:00 every night) in
@@ -139,10 +142,16 @@ def schedule(ctx: Context, run_now: bool) -> None:
     "30 2 * * *") once the work queue has drained or FINPIPE_EXPORT_WAIT_S has passed.
     Runs missed while the machine slept are coalesced into one,
     and a job never runs twice at the same time. Stop with Ctrl-C.
+
+    With FINPIPE_LLM_MODE=batch the sweep first fills the extraction cache for the waiting
+    reports through the Batch API (see `finpipe batch --help`).
     """
     settings = ctx.settings
     try:
         jobs = nightly_jobs(ctx)
+        if once:
+            _run_once(jobs)
+            return
         sched = scheduler.build_scheduler(jobs, settings.timezone, run_now=run_now)
     except ConfigError as exc:
         click.echo(f"finpipe: configuration error: {exc}", err=True)
@@ -159,6 +168,22 @@ def schedule(ctx: Context, run_now: bool) -> None:
     finally:
         if sched.running:
             sched.shutdown(wait=True)
+
+
+def _run_once(jobs: list[scheduler.Job]) -> None:
+    """Each job once, in order; exit status 1 when one failed (the others still ran)."""
+    failed = []
+    for job in jobs:
+        log.info("job %s starting", job.name)
+        try:
+            result = job.func()
+        except Exception:
+            log.exception("job %s failed", job.name)
+            failed.append(job.name)
+            continue
+        log.info("job %s done%s", job.name, f": {result}" if result is not None else "")
+    if failed:
+        sys.exit(1)
 
 
 @contextmanager

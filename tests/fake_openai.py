@@ -222,6 +222,8 @@ class FakeOpenAI:
         self.batch_api = batch_api
         #: request lines the Batch API answered (never counted in ``calls``)
         self.batch_lines = 0
+        self._holds: list[tuple[str, str, threading.Event]] = []
+        self._released = threading.Event()
         self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
@@ -283,6 +285,27 @@ class FakeOpenAI:
                 if snippets is not None and when(snippets):
                     return action
             return self._script.popleft() if self._script else Echo()
+
+    def hold(self, method: str, path_part: str) -> threading.Event:
+        """Hold the answer to the next request ``method`` whose path contains ``path_part``,
+        after the server acted on it, until :meth:`release`: a client killed meanwhile never
+        learns what happened. Returns an event set once such a request is held."""
+        held = threading.Event()
+        with self._lock:
+            self._holds.append((method, path_part, held))
+        return held
+
+    def release(self) -> None:
+        self._released.set()
+
+    def _held(self, method: str, path: str) -> bool:
+        with self._lock:
+            for i, (m, part, event) in enumerate(self._holds):
+                if m == method and part in path:
+                    del self._holds[i]
+                    event.set()
+                    return True
+        return False
 
     def batch_answer(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """The answer to one request line of a batch: what a synchronous call would get, with no
@@ -577,6 +600,8 @@ def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             except Exception as exc:  # a broken script or echo: say so instead of hanging up
                 self._error(500, f"fake server failed: {exc!r}", None)
                 return
+            if server._held("POST", self.path):
+                server._released.wait(60)
             self._send_raw(out.status, out.body, out.content_type, out.headers)
 
         def _body(self) -> bytes:
@@ -603,6 +628,8 @@ def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             status, headers, data = server.batches.handle(
                 self.command, self.path, dict(self.headers.items()), raw
             )
+            if server._held(self.command, self.path):
+                server._released.wait(60)
             content_type = headers.pop("Content-Type", "application/json")
             self._send_raw(status, data, content_type, headers)
 
