@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from schemas.errors import ModelConfigError
 from schemas.settings import Settings
-from tests.fake_openai import FakeOpenAI
+from tests.fake_openai import FakeOpenAI, Status
 from worker.batchmode.jobstore import MemoryJobStore
 from worker.batchmode.nightly import prefill_cache
 from worker.batchmode.runner import ResultSink
@@ -111,3 +112,10 @@ def test_requests_of_a_job_collected_before_are_not_batched_again(server: FakeOp
         again = run(engine, store)
     assert len(server.batches.created) == 1
     assert again.requests == 0 and again.sync_requests == 3
+
+
+def test_a_configuration_error_on_the_synchronous_path_stops_the_run(server: FakeOpenAI) -> None:
+    server.batches.fail_next("input file invalid")
+    server.always(lambda snippets: True, Status(401, message="Incorrect API key provided"))
+    with engine_for(server, MemoryCache()) as engine, pytest.raises(ModelConfigError):
+        run(engine, MemoryJobStore())

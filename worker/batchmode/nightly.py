@@ -26,10 +26,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.errors import FinpipeError
+from schemas.errors import FinpipeError, ModelConfigError
 from worker.batching import pack
 from worker.batchmode.jobs import BatchJob
 from worker.batchmode.jobstore import MemoryJobStore
@@ -46,6 +47,9 @@ log = logging.getLogger(__name__)
 #: a job created this long before now whose requests come again is looked at before submitting
 #: (its requests are not batched a second time): the completion window and a day of slack
 RECENT_S = 48 * 3600.0
+
+#: cache keys per lookup (one query each)
+LOOKUP_CHUNK = 1_000
 
 RunnerFactory = Callable[[ResultSink], BatchRunner]
 
@@ -83,7 +87,10 @@ def plan_requests(
     _, requests, _ = requests_of(items)
     modes = engine.formats.modes
     keys = {r.id: [cache_key(r.text, engine.model, m) for m in modes] for r in requests}
-    hits = engine.cache.get_many(sorted({k for ks in keys.values() for k in ks}))
+    wanted = sorted({k for ks in keys.values() for k in ks})
+    hits: dict[str, Any] = {}
+    for start in range(0, len(wanted), LOOKUP_CHUNK):
+        hits.update(engine.cache.get_many(wanted[start : start + LOOKUP_CHUNK]))
     todo: dict[str, SnippetRequest] = {}
     cached = 0
     for r in requests:
@@ -104,7 +111,9 @@ def plan_requests(
 def cache_sink(
     engine: OpenAIExtractor, planned: Planned[SnippetRequest], report: PrefillReport
 ) -> ResultSink:
-    """The sink that writes a collected part's answers into the engine's cache."""
+    """The sink that writes a collected part's answers into the engine's cache. Handed the same
+    part again (a crash between the hand-over and the save), it writes the same entries; the
+    usage of that part is then logged twice."""
 
     def sink(result: PartResult) -> None:
         entries: dict[str, dict[str, Any]] = {}
@@ -213,19 +222,32 @@ def ask_synchronously(
     report: PrefillReport,
 ) -> None:
     """The engine's synchronous path (cache, call, re-ask, split, fallback) for each request
-    without a batch answer; a group that fails is left to the workers (logged)."""
-    for request in todo:
-        for group in planned.groups.get(request.custom_id) or [group_of(request.body)]:
-            report.sync_requests += 1
-            try:
-                engine.extract_batch(group)
-            except FinpipeError as exc:
-                report.sync_failed += 1
-                log.warning(
-                    "synchronous call for %d snippet(s) failed (%s); the workers ask again",
-                    len(group),
-                    exc,
-                )
+    without a batch answer, ``llm_concurrency`` at a time; a group that fails is left to the
+    workers (logged). A configuration error (key, model, quota) stops here and propagates."""
+    groups = [
+        group
+        for request in todo
+        for group in planned.groups.get(request.custom_id) or [group_of(request.body)]
+    ]
+    report.sync_requests += len(groups)
+
+    def ask(group: list[SnippetRequest]) -> bool:
+        try:
+            engine.extract_batch(group)
+        except ModelConfigError:
+            raise
+        except FinpipeError as exc:
+            log.warning(
+                "synchronous call for %d snippet(s) failed (%s); the workers ask again",
+                len(group),
+                exc,
+            )
+            return False
+        return True
+
+    workers = max(1, min(engine.settings.llm_concurrency, len(groups)))
+    with ThreadPoolExecutor(workers, thread_name_prefix="batch-todo") as pool:
+        report.sync_failed += sum(1 for ok in pool.map(ask, groups) if not ok)
 
 
 def recently_batched(runner: BatchRunner, since_s: float) -> set[str]:
