@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -19,7 +20,7 @@ import click
 
 from finpipe.context import Context, pass_ctx
 from ingest import scheduler
-from schemas.errors import FinpipeError
+from schemas.errors import FinpipeError, Interrupted
 from schemas.message import ReportMessage
 from schemas.settings import Settings
 
@@ -37,12 +38,19 @@ def export_deadlines(settings: Settings, now: datetime) -> tuple[float, float]:
     return deadline - margin, deadline - margin / 2
 
 
-def batch_prepare(ctx: Context) -> scheduler.Prepare:
-    """The sweep's first step in batch mode (see the module's docstring)."""
+def batch_prepare(ctx: Context, stop: threading.Event | None = None) -> scheduler.Prepare:
+    """The sweep's first step in batch mode (see the module's docstring). Once ``stop`` is set
+    the wait ends with :class:`Interrupted`: the job stays stored, the files stay in the inbox,
+    and the next run resumes both."""
     from worker.batchmode.nightly import prefill_cache
     from worker.llm import OpenAIExtractor
 
     settings = ctx.settings
+    stopping = stop or threading.Event()
+
+    def sleep(seconds: float) -> None:
+        if stopping.wait(seconds):
+            raise Interrupted("stopping while a batch job runs; the next run resumes it")
 
     def prepare(reports: list[ReportMessage]) -> str:
         cancel_at, give_up_at = export_deadlines(settings, datetime.now(UTC))
@@ -58,6 +66,7 @@ def batch_prepare(ctx: Context) -> scheduler.Prepare:
                     poll_s=settings.batch_poll_s,
                     cancel_at=cancel_at,
                     give_up_at=give_up_at,
+                    sleep=sleep,
                 )
             return report.line()
         finally:

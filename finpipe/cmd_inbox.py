@@ -99,7 +99,7 @@ def ingest(ctx: Context, paths: tuple[Path, ...], text_column: str | None, settl
         sys.exit(1)
 
 
-def nightly_jobs(ctx: Context) -> list[scheduler.Job]:
+def nightly_jobs(ctx: Context, stop: threading.Event | None = None) -> list[scheduler.Job]:
     """What ``finpipe schedule`` runs, in order: the inbox sweep, then the export. Each run
     builds its own adapters and closes them. In batch mode (``FINPIPE_LLM_MODE=batch`` with the
     OpenAI provider) the sweep first fills the extraction cache for the reports it is about to
@@ -119,7 +119,7 @@ def nightly_jobs(ctx: Context) -> list[scheduler.Job]:
     if settings.llm_mode == "batch" and settings.effective_provider == "openai":
         from finpipe.cmd_batch import batch_prepare
 
-        prepare = batch_prepare(ctx)
+        prepare = batch_prepare(ctx, stop)
     return [
         scheduler.inbox_sweep_job(
             settings, publisher=lambda: ctx.broker().publisher(), runs=ctx.store, prepare=prepare
@@ -147,8 +147,9 @@ def schedule(ctx: Context, run_now: bool, once: bool) -> None:
     reports through the Batch API (see `finpipe batch --help`).
     """
     settings = ctx.settings
+    stop = threading.Event()
     try:
-        jobs = nightly_jobs(ctx)
+        jobs = nightly_jobs(ctx, stop)
         if once:
             _run_once(jobs)
             return
@@ -166,6 +167,7 @@ def schedule(ctx: Context, run_now: bool, once: bool) -> None:
     except (KeyboardInterrupt, SystemExit):
         log.info("stopping the scheduler")
     finally:
+        stop.set()  # a batch job being waited for stays stored; the next run resumes it
         if sched.running:
             sched.shutdown(wait=True)
 

@@ -23,7 +23,7 @@ from apscheduler.triggers.cron import CronTrigger
 from adapters.mongo import LAST_SWEEP, MongoStore
 from adapters.rabbitmq import Broker
 from ingest.inbox import Inbox, ReportPublisher, Summary
-from schemas.errors import ConfigError, FinpipeError
+from schemas.errors import ConfigError, FinpipeError, Interrupted
 from schemas.message import ReportMessage
 from schemas.settings import Settings
 
@@ -97,6 +97,8 @@ def run_prepare(prepare: Prepare, inbox: Inbox) -> None:
     log.info("preparing %d report(s) waiting in the inbox", len(reports))
     try:
         line = prepare(reports)
+    except Interrupted:
+        raise  # stopping: the files stay in the inbox for the next run
     except Exception:
         log.exception("preparing the sweep failed; the reports are published as they are")
         return
@@ -168,6 +170,9 @@ def _logged(job: Job) -> Callable[[], None]:
         log.info("job %s starting", job.name)
         try:
             result = job.func()
+        except Interrupted as exc:
+            log.info("job %s stopped: %s", job.name, exc)
+            return
         except Exception:
             log.exception("job %s failed", job.name)
             return

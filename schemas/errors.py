@@ -80,6 +80,10 @@ class ModelConfigError(FinpipeError):
     format): stop the worker, the reports go back to the queue."""
 
 
+class Interrupted(FinpipeError):
+    """A long step stopped because the process is stopping; the next run picks its work up."""
+
+
 class StaleJob(FinpipeError):
     """A batch job document changed since it was loaded: another process is working on it."""
 

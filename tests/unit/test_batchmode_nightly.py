@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from schemas.errors import ModelConfigError
+from schemas.errors import Interrupted, ModelConfigError
 from schemas.settings import Settings
 from tests.fake_openai import FakeOpenAI, Status
 from worker.batchmode.jobstore import MemoryJobStore
@@ -119,3 +119,24 @@ def test_a_configuration_error_on_the_synchronous_path_stops_the_run(server: Fak
     server.always(lambda snippets: True, Status(401, message="Incorrect API key provided"))
     with engine_for(server, MemoryCache()) as engine, pytest.raises(ModelConfigError):
         run(engine, MemoryJobStore())
+
+
+def test_a_stop_while_waiting_leaves_the_job_stored_for_the_next_run() -> None:
+    with FakeOpenAI(batch_options={"advance_on_retrieve": False}) as server:
+        store = MemoryJobStore()
+
+        def stopping(_seconds: float) -> None:
+            raise Interrupted("stopping")
+
+        with engine_for(server, MemoryCache()) as engine:
+
+            def make_runner(sink: ResultSink) -> Any:
+                return engine.batch_runner(store, sink, now=time.time)
+
+            with pytest.raises(Interrupted):
+                prefill_cache(engine, ITEMS, make_runner, poll_s=1, sleep=stopping)
+        server.batches.finish()
+        cache = MemoryCache()
+        with engine_for(server, cache) as engine:
+            report = run(engine, store)
+    assert len(server.batches.created) == 1 and report.answered == 3 and server.calls == 0

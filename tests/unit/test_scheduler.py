@@ -11,7 +11,7 @@ import pytest
 
 from ingest import scheduler
 from ingest.scheduler import Job, build_scheduler, cron_trigger, next_fire_time
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, Interrupted
 from schemas.settings import Settings
 
 
@@ -124,3 +124,17 @@ def test_a_failing_prepare_never_stops_the_sweep(tmp_path: Path) -> None:
 
     scheduler.inbox_sweep_job(settings, publisher=lambda: pub, runs=_Runs, prepare=prepare).func()
     assert len(pub.published) == 2
+
+
+def test_a_prepare_interrupted_by_a_stop_leaves_the_files_for_the_next_run(tmp_path: Path) -> None:
+    settings = _inbox_with_a_file(tmp_path)
+    pub = _Pub()
+
+    def prepare(reports: list[Any]) -> str:
+        raise Interrupted("stopping while a batch job runs")
+
+    job = scheduler.inbox_sweep_job(settings, publisher=lambda: pub, runs=_Runs, prepare=prepare)
+    with pytest.raises(Interrupted):
+        job.func()
+    scheduler._logged(job)()  # logged as stopped, not as a failure
+    assert pub.published == [] and (settings.inbox / "a.jsonl").exists()
