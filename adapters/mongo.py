@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pymongo
@@ -26,7 +25,8 @@ import pymongo.errors
 from pymongo import UpdateOne
 from pymongo.write_concern import WriteConcern
 
-from schemas.errors import StoreUnavailable
+from adapters.mongo_queries import facts_query, unassigned_query
+from schemas.errors import StaleJob, StoreUnavailable
 from schemas.settings import Settings, redact_url
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,8 @@ CACHE = "extraction_cache"
 USAGE = "llm_usage"
 COUNTERS = "counters"
 RUNS = "runs"
+BATCH_JOBS = "batch_jobs"
+BATCH_REQUESTS = "batch_requests"
 
 #: ``runs`` documents: the last inbox sweep and the last export
 LAST_SWEEP = "last_sweep"
@@ -49,99 +51,6 @@ REPORT_STATUSES = ("queued", "processing", "done", "failed", "dead")
 def write_concern_of(text: str) -> WriteConcern:
     """``majority`` or a number of nodes (``FINPIPE_WRITE_CONCERN``)."""
     return WriteConcern(w=int(text) if text.isdigit() else text)
-
-
-def facts_query(
-    *,
-    since: date | datetime | None = None,
-    until: date | datetime | None = None,
-    company: str | None = None,
-    companies: Sequence[str] | None = None,
-    without_extractors: Sequence[str] = (),
-) -> dict[str, Any]:
-    """The ``financial_data`` filter: ``since``/``until`` bound ``extracted_at`` (a date means the
-    whole UTC day, both ends included; a datetime is used as is); ``companies`` are company names
-    exactly as stored (every written form of one company); without them, ``company`` matches
-    exactly, ignoring case. Facts whose ``extractor`` is one of ``without_extractors`` are left
-    out."""
-    query: dict[str, Any] = {}
-    if without_extractors:
-        query["extractor"] = {"$nin": list(without_extractors)}
-    bounds = _time_bounds(since, until)
-    if bounds:
-        query["extracted_at"] = bounds
-    if companies is not None:
-        query["company"] = {"$in": list(companies)}
-    elif company:
-        query["company"] = {"$regex": f"^{re.escape(company)}$", "$options": "i"}
-    return query
-
-
-def _time_bounds(since: date | datetime | None, until: date | datetime | None) -> dict[str, Any]:
-    """A time field's range: a date means the whole UTC day, both ends included; a datetime is
-    used as is."""
-    bounds: dict[str, datetime] = {}
-    if since is not None:
-        bounds["$gte"] = _aware(since) if isinstance(since, datetime) else _day_start(since)
-    if until is not None:
-        if isinstance(until, datetime):
-            bounds["$lte"] = _aware(until)
-        else:
-            bounds["$lt"] = _day_start(until + timedelta(days=1))
-    return bounds
-
-
-def unassigned_query(
-    *,
-    since: date | datetime | None = None,
-    until: date | datetime | None = None,
-    report_ids: Sequence[str] | None = None,
-) -> dict[str, Any]:
-    """The ``reports`` filter for reports with amounts the rules left unassigned: processed
-    (``updated_at``) between ``since`` and ``until`` as ``facts_query`` bounds facts, and one of
-    ``report_ids`` when given."""
-    query: dict[str, Any] = {"unassigned_amounts": {"$gt": 0}}
-    bounds = _time_bounds(since, until)
-    if bounds:
-        query["updated_at"] = bounds
-    if report_ids is not None:
-        query["_id"] = {"$in": list(report_ids)}
-    return query
-
-
-def _as_written(text: str) -> dict[str, str]:
-    """Matches ``text`` ignoring case and how much whitespace separates or surrounds its words."""
-    words = [re.escape(w) for w in text.split()]
-    return {"$regex": r"^\s*" + r"\s+".join(words) + r"\s*$", "$options": "i"}
-
-
-def fact_filter(
-    *,
-    report_id: str | None = None,
-    companies: Sequence[str] | None = None,
-    metric: str | None = None,
-    period: str | None = None,
-) -> dict[str, Any]:
-    """The ``finpipe facts`` filter: one report; any of ``companies`` (names exactly as stored);
-    a ``metric`` and a ``period`` label as written, ignoring case and spacing."""
-    query: dict[str, Any] = {}
-    if report_id:
-        query["report_id"] = report_id
-    if companies is not None:
-        query["company"] = {"$in": list(companies)}
-    if metric and metric.strip():
-        query["metric"] = _as_written(metric)
-    if period and period.strip():
-        query["quarter"] = _as_written(period)
-    return query
-
-
-def _day_start(d: date) -> datetime:
-    return datetime.combine(d, time.min, tzinfo=UTC)
-
-
-def _aware(when: datetime) -> datetime:
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 class MongoStore:
@@ -208,6 +117,10 @@ class MongoStore:
             )
             self.db[FACTS].create_index([("extracted_at", 1)], name="extracted_at")
             self.db[REPORTS].create_index([("status", 1)], name="status")
+            self.db[BATCH_JOBS].create_index([("open", 1), ("created_at", -1)], name="open_created")
+            self.db[BATCH_REQUESTS].create_index(
+                [("job_id", 1), ("part", 1), ("seq", 1)], name="job_part_seq"
+            )
         except pymongo.errors.PyMongoError as exc:
             raise self._fail("index creation", exc) from exc
         self._indexed = True
@@ -389,12 +302,19 @@ class MongoStore:
             docs = self.db[CACHE].find({"_id": {"$in": keys}})
             found = {d["_id"]: d["entry"] for d in docs}
             if found:
-                self.db[COUNTERS].update_one(
-                    {"_id": "counters"}, {"$inc": {"cache_hits": len(found)}}, upsert=True
-                )
+                self._count_cache_hits(len(found))
             return found
         except pymongo.errors.PyMongoError as exc:
             raise self._fail("cache lookup", exc) from exc
+
+    def _count_cache_hits(self, n: int) -> None:
+        """Two threads creating the counter at once: one upsert wins, the other sees a duplicate
+        key and adds its hits to the document that now exists."""
+        inc = {"$inc": {"cache_hits": n}}
+        try:
+            self.db[COUNTERS].update_one({"_id": "counters"}, inc, upsert=True)
+        except pymongo.errors.DuplicateKeyError:
+            self.db[COUNTERS].update_one({"_id": "counters"}, inc)
 
     def put_many(self, entries: Mapping[str, dict[str, Any]]) -> None:
         if not entries:
@@ -416,6 +336,74 @@ class MongoStore:
             self.db[USAGE].insert_one(doc)
         except pymongo.errors.PyMongoError as exc:
             raise self._fail("usage write", exc) from exc
+
+    # -- batch jobs (``worker.batchmode.jobstore.JobStore``) -------------------------------------
+    def save_job(self, doc: dict[str, Any]) -> None:
+        """Insert (version 1) or replace the job document, compare-and-set on ``version``;
+        :class:`StaleJob` when another process saved it meanwhile."""
+        job_id, version = str(doc["_id"]), int(doc["version"])
+        try:
+            if version == 1:
+                if self._insert_new(BATCH_JOBS, [doc]):
+                    raise StaleJob(job_id, self._job_version(job_id))
+                return
+            result = self.db[BATCH_JOBS].replace_one({"_id": job_id, "version": version - 1}, doc)
+        except pymongo.errors.PyMongoError as exc:
+            raise self._fail("batch job write", exc) from exc
+        if result.matched_count == 0:
+            raise StaleJob(job_id, self._job_version(job_id))
+
+    def _job_version(self, job_id: str) -> int:
+        doc = self.load_job(job_id)
+        return int(doc["version"]) if doc is not None else 0
+
+    def load_job(self, job_id: str) -> dict[str, Any] | None:
+        try:
+            doc = self.db[BATCH_JOBS].find_one({"_id": job_id})
+        except pymongo.errors.PyMongoError as exc:
+            raise self._fail("batch job lookup", exc) from exc
+        return dict(doc) if doc is not None else None
+
+    def find_jobs(self, *, open_only: bool = False, limit: int = 50) -> list[dict[str, Any]]:
+        """Job documents, newest first (open ones only with ``open_only``)."""
+        query = {"open": True} if open_only else {}
+        try:
+            cursor = self.db[BATCH_JOBS].find(query).sort("created_at", -1).limit(limit)
+            return [dict(d) for d in cursor]
+        except pymongo.errors.PyMongoError as exc:
+            raise self._fail("batch job query", exc) from exc
+
+    def save_requests(self, job_id: str, part: int, lines: Sequence[tuple[str, str]]) -> None:
+        """Store the ``(custom_id, line)`` pairs of one part in order; saving them again changes
+        nothing (inserted by ``_id``, duplicates ignored: the same id always has the same line)."""
+        docs = [
+            {
+                "_id": f"{job_id}:{cid}",
+                "job_id": job_id,
+                "part": part,
+                "seq": seq,
+                "custom_id": cid,
+                "line": line,
+            }
+            for seq, (cid, line) in enumerate(lines)
+        ]
+        try:
+            for start in range(0, len(docs), 1000):
+                self._insert_new(BATCH_REQUESTS, docs[start : start + 1000])
+        except pymongo.errors.PyMongoError as exc:
+            raise self._fail("batch request write", exc) from exc
+
+    def load_requests(self, job_id: str, part: int) -> list[tuple[str, str]]:
+        try:
+            docs = list(
+                self.db[BATCH_REQUESTS].find(
+                    {"job_id": job_id, "part": part}, {"custom_id": 1, "line": 1, "seq": 1}
+                )
+            )
+        except pymongo.errors.PyMongoError as exc:
+            raise self._fail("batch request query", exc) from exc
+        docs.sort(key=lambda d: int(d["seq"]))
+        return [(str(d["custom_id"]), str(d["line"])) for d in docs]
 
     # -- runs, status and export reads ----------------------------------------------------------
     def record_run(self, name: str, now: datetime, **fields: Any) -> None:

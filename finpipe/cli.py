@@ -57,9 +57,25 @@ def main() -> None:
 
 
 def _register() -> None:
-    from finpipe import cmd_export, cmd_facts, cmd_inbox, cmd_ops, cmd_pipeline, cmd_standards
+    from finpipe import (
+        cmd_batch,
+        cmd_export,
+        cmd_facts,
+        cmd_inbox,
+        cmd_ops,
+        cmd_pipeline,
+        cmd_standards,
+    )
 
-    for module in (cmd_pipeline, cmd_facts, cmd_inbox, cmd_standards, cmd_export, cmd_ops):
+    for module in (
+        cmd_pipeline,
+        cmd_facts,
+        cmd_inbox,
+        cmd_standards,
+        cmd_export,
+        cmd_ops,
+        cmd_batch,
+    ):
         module.register(cli)
 
 

@@ -100,10 +100,13 @@ def ingest(ctx: Context, paths: tuple[Path, ...], text_column: str | None, settl
         sys.exit(1)
 
 
-def nightly_jobs(ctx: Context) -> list[scheduler.Job]:
+def nightly_jobs(ctx: Context, stop: threading.Event | None = None) -> list[scheduler.Job]:
     """What ``finpipe schedule`` runs, in order: the inbox sweep, then the export. Each run
     builds its own adapters and closes them. The company aliases file is read here, once: a bad
-    file stops the scheduler at start instead of failing a night's export."""
+    file stops the scheduler at start instead of failing a night's export. In batch mode
+    (``FINPIPE_LLM_MODE=batch`` with the OpenAI provider) the sweep first fills the extraction
+    cache for the reports it is about to publish through Batch API jobs
+    (:mod:`finpipe.cmd_batch`)."""
     settings = ctx.settings
     aliases = company_aliases(ctx, "schedule")
 
@@ -116,9 +119,14 @@ def nightly_jobs(ctx: Context) -> list[scheduler.Job]:
         finally:
             store.close()
 
+    prepare = None
+    if settings.llm_mode == "batch" and settings.effective_provider == "openai":
+        from finpipe.cmd_batch import batch_prepare
+
+        prepare = batch_prepare(ctx, stop)
     return [
         scheduler.inbox_sweep_job(
-            settings, publisher=lambda: ctx.broker().publisher(), runs=ctx.store
+            settings, publisher=lambda: ctx.broker().publisher(), runs=ctx.store, prepare=prepare
         ),
         scheduler.Job("export", settings.export_cron, export, "FINPIPE_EXPORT_CRON"),
     ]
@@ -126,8 +134,11 @@ def nightly_jobs(ctx: Context) -> list[scheduler.Job]:
 
 @click.command()
 @click.option("--run-now", is_flag=True, help="Run every job once right away, then on schedule.")
+@click.option(
+    "--once", is_flag=True, help="Run every job once, in order, then exit (for an outside cron)."
+)
 @pass_ctx
-def schedule(ctx: Context, run_now: bool) -> None:
+def schedule(ctx: Context, run_now: bool, once: bool) -> None:
     """Run the nightly jobs: sweep the inbox like `finpipe ingest` does, then export.
 
     The sweep runs on FINPIPE_SWEEP_CRON (default "0 2 * * *", 02:00 every night) in
@@ -136,10 +147,17 @@ def schedule(ctx: Context, run_now: bool) -> None:
     FINPIPE_COMPANY_ALIASES is read once, at start (restart to pick up an edited file).
     Runs missed while the machine slept are coalesced into one,
     and a job never runs twice at the same time. Stop with Ctrl-C.
+
+    With FINPIPE_LLM_MODE=batch the sweep first fills the extraction cache for the waiting
+    reports through the Batch API (see `finpipe batch --help`).
     """
     settings = ctx.settings
+    stop = threading.Event()
     try:
-        jobs = nightly_jobs(ctx)
+        jobs = nightly_jobs(ctx, stop)
+        if once:
+            _run_once(jobs)
+            return
         sched = scheduler.build_scheduler(jobs, settings.timezone, run_now=run_now)
     except ConfigError as exc:
         click.echo(f"finpipe: configuration error: {exc}", err=True)
@@ -154,8 +172,25 @@ def schedule(ctx: Context, run_now: bool) -> None:
     except (KeyboardInterrupt, SystemExit):
         log.info("stopping the scheduler")
     finally:
+        stop.set()  # a batch job being waited for stays stored; the next run resumes it
         if sched.running:
             sched.shutdown(wait=True)
+
+
+def _run_once(jobs: list[scheduler.Job]) -> None:
+    """Each job once, in order; exit status 1 when one failed (the others still ran)."""
+    failed = []
+    for job in jobs:
+        log.info("job %s starting", job.name)
+        try:
+            result = job.func()
+        except Exception:
+            log.exception("job %s failed", job.name)
+            failed.append(job.name)
+            continue
+        log.info("job %s done%s", job.name, f": {result}" if result is not None else "")
+    if failed:
+        sys.exit(1)
 
 
 @contextmanager

@@ -91,7 +91,13 @@ def _openai(items: list[Item]) -> dict[str, list[Fact]]:
     entry = _openai_entry()
     ctx = click.get_current_context(silent=True)
     settings = getattr(ctx.obj, "settings", None) if ctx is not None else None
-    found = entry(settings or Settings.from_env(), items)
+    settings = settings or Settings.from_env()
+    if settings.llm_mode == "batch":
+        from finpipe.cmd_batch import progress_line
+
+        found = entry(settings, items, progress=progress_line)
+    else:
+        found = entry(settings, items)
     return {key: [ff.fact for ff in found.get(key, [])] for key, _, _ in items}
 
 

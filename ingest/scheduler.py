@@ -23,7 +23,8 @@ from apscheduler.triggers.cron import CronTrigger
 from adapters.mongo import LAST_SWEEP, MongoStore
 from adapters.rabbitmq import Broker
 from ingest.inbox import Inbox, ReportPublisher, Summary
-from schemas.errors import ConfigError, FinpipeError
+from schemas.errors import ConfigError, FinpipeError, Interrupted
+from schemas.message import ReportMessage
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,21 +54,31 @@ class ClosingPublisher(ReportPublisher, Protocol):
     def close(self) -> None: ...
 
 
+#: a step run on the reports the sweep is about to publish (batch mode fills the extraction
+#: cache for them); returns a line for the log
+Prepare = Callable[[list[ReportMessage]], str | None]
+
+
 def inbox_sweep_job(
     settings: Settings,
     *,
     publisher: Callable[[], ClosingPublisher] | None = None,
     runs: Callable[[], RunRecorder] | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    prepare: Prepare | None = None,
 ) -> Job:
     """The nightly sweep of the inbox, as ``finpipe ingest INBOX`` would do it, recorded as
     ``runs/last_sweep``. ``publisher`` and ``runs`` make a fresh adapter per run (default: from
-    ``settings``)."""
+    ``settings``). ``prepare`` first sees the reports waiting in the inbox; the files stay there
+    until the sweep publishes them, so a run stopped at any point leaves them for the next one,
+    and a ``prepare`` that fails is logged and the sweep goes on."""
     make_publisher = publisher or (lambda: Broker.from_settings(settings).publisher())
     make_runs = runs or (lambda: MongoStore.from_settings(settings))
 
     def sweep() -> str:
         started = clock()
+        if prepare is not None:
+            run_prepare(prepare, Inbox.from_settings(settings))
         pub = make_publisher()
         try:
             summary = Inbox.from_settings(settings).sweep(pub)
@@ -77,6 +88,22 @@ def inbox_sweep_job(
         return summary.line()
 
     return Job("inbox-sweep", settings.sweep_cron, sweep, "FINPIPE_SWEEP_CRON")
+
+
+def run_prepare(prepare: Prepare, inbox: Inbox) -> None:
+    reports = inbox.pending_reports()
+    if not reports:
+        return
+    log.info("preparing %d report(s) waiting in the inbox", len(reports))
+    try:
+        line = prepare(reports)
+    except Interrupted:
+        raise  # stopping: the files stay in the inbox for the next run
+    except Exception:
+        log.exception("preparing the sweep failed; the reports are published as they are")
+        return
+    if line:
+        log.info("%s", line)
 
 
 def record_sweep(runs: RunRecorder, summary: Summary, started: datetime) -> None:
@@ -143,6 +170,9 @@ def _logged(job: Job) -> Callable[[], None]:
         log.info("job %s starting", job.name)
         try:
             result = job.func()
+        except Interrupted as exc:
+            log.info("job %s stopped: %s", job.name, exc)
+            return
         except Exception:
             log.exception("job %s failed", job.name)
             return

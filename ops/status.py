@@ -41,6 +41,7 @@ def gather_status(
         "model": None,
         "last_sweep": None,
         "last_export": None,
+        "batch_jobs": None,
     }
     try:
         work, dead = broker.queue_depths()
@@ -66,6 +67,7 @@ def gather_status(
         status["model"] = store.usage_totals()
         status["last_sweep"] = _when(store.last_run(LAST_SWEEP))
         status["last_export"] = _when(store.last_run(LAST_EXPORT))
+        status["batch_jobs"] = [open_job(d) for d in store.find_jobs(open_only=True)]
     except FinpipeError as exc:  # any failure here means the database is not usable
         status["services"]["mongodb"] = {
             "reachable": False,
@@ -81,6 +83,29 @@ def gather_status(
             "error": None,
         }
     return status
+
+
+def open_job(doc: dict[str, Any]) -> dict[str, Any]:
+    """An open batch job as ``finpipe status`` shows it (from its stored document)."""
+    parts = [
+        {
+            "part": p.get("index"),
+            "state": p.get("state"),
+            "batch_id": p.get("batch_id"),
+            "remote_status": p.get("remote_status"),
+            "requests": p.get("requests"),
+            "completed": (p.get("counts") or {}).get("completed", 0),
+        }
+        for p in doc.get("parts", [])
+    ]
+    created = doc.get("created_at")
+    return {
+        "job_id": doc.get("job_id"),
+        "state": doc.get("state"),
+        "requests": sum(int(p["requests"] or 0) for p in parts),
+        "created_at": iso_utc(datetime.fromtimestamp(created, UTC)) if created else None,
+        "parts": parts,
+    }
 
 
 def healthy(status: dict[str, Any]) -> bool:
@@ -129,4 +154,16 @@ def format_status(status: dict[str, Any]) -> str:
             extra = run.get("path") or run.get("files") or ""
             shown = f"{run.get('at', '?')} {extra}".rstrip()
         lines.append(f"  {label:<13} {shown}")
+    jobs = status.get("batch_jobs")
+    if jobs:
+        lines.append(f"  batch jobs    {len(jobs)} open (finpipe batch show ID)")
+        for job in jobs:
+            parts = ", ".join(
+                f"part {p['part']}: {p['remote_status'] or p['state']} "
+                f"{p['completed']}/{p['requests']}"
+                for p in job["parts"]
+            )
+            lines.append(f"    {job['job_id']} {job['state']} since {job['created_at']}: {parts}")
+    elif jobs is not None:
+        lines.append("  batch jobs    none open")
     return "\n".join(lines) + "\n"

@@ -80,6 +80,19 @@ class ModelConfigError(FinpipeError):
     format): stop the worker, the reports go back to the queue."""
 
 
+class Interrupted(FinpipeError):
+    """A long step stopped because the process is stopping; the next run picks its work up."""
+
+
+class StaleJob(FinpipeError):
+    """A batch job document changed since it was loaded: another process is working on it."""
+
+    def __init__(self, job_id: str, version: int) -> None:
+        super().__init__(f"batch job {job_id} was saved by someone else (version {version})")
+        self.job_id = job_id
+        self.version = version
+
+
 # -- pydantic validation errors, as finpipe shows them ---------------------------------------------
 def validation_errors(
     exc: ValidationError, *, prefix: str = "", limit: int | None = None

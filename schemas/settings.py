@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     llm_concurrency: int = Field(4, ge=1, le=64)
     llm_timeout_s: float = Field(60.0, gt=0)
     llm_max_retries: int = Field(4, ge=0, le=20)
+    llm_mode: Literal["sync", "flex", "batch"] = "sync"
+    batch_poll_s: float = Field(60.0, gt=0)
+    batch_cancel_margin_s: float = Field(900.0, ge=0)
     max_cost_usd: float | None = Field(None, gt=0)
     prefetch: int = Field(200, ge=1, le=65535)
     delivery_limit: int = Field(5, ge=1)
@@ -115,6 +118,11 @@ class Settings(BaseSettings):
         if v is not None and urlsplit(v).scheme not in ("http", "https"):
             raise ValueError("must start with http:// or https://")
         return v
+
+    @field_validator("llm_mode", mode="before")
+    @classmethod
+    def _mode(cls, v: object) -> object:
+        return v.strip().lower() if isinstance(v, str) else v
 
     @field_validator("retry_delays_s", mode="before")
     @classmethod

@@ -1,7 +1,9 @@
 """A local OpenAI-compatible chat completions server for tests and benchmarks.
 
 A real HTTP server on 127.0.0.1 (stdlib ``http.server`` in a thread) answering
-``POST /v1/chat/completions``. It records every request and answers from a per-test script
+``POST /v1/chat/completions``, and the Batch API (``/v1/files``, ``/v1/batches``: a
+:class:`tests.fake_batches.FakeBatches` whose request lines get the same answers as chat calls,
+in :attr:`FakeOpenAI.batches`). It records every request and answers from a per-test script
 (a queue of actions) or, when the script is empty, by "echo rules": it runs the rules extractor
 over each snippet of the request and answers with those facts, so pipelines and benchmarks get
 correct answers without a model.
@@ -32,6 +34,7 @@ Standalone: ``python -m tests.fake_openai --port 8099 --base-ms 0``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import threading
 import time
@@ -41,6 +44,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.fake_batches import FakeBatches
 from worker.model.prompt import request_snippets
 
 Snippets = list[dict[str, str]]
@@ -193,6 +197,8 @@ class FakeOpenAI:
         cached_tokens: int | None = None,
         mode: str = "openai",
         reject_params: tuple[str, ...] = (),
+        batch_api: bool = True,
+        batch_options: dict[str, Any] | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
@@ -207,6 +213,17 @@ class FakeOpenAI:
         self._script: deque[Action] = deque()
         self._rules: list[tuple[Callable[[Snippets], bool], Action]] = []
         self._lock = threading.Lock()
+        #: the Batch API (``/v1/files``, ``/v1/batches``); each request line is answered as a
+        #: chat request would be (rules set with :meth:`always` apply, the script does not)
+        self.batches = FakeBatches(
+            self.batch_answer, **(batch_options or {"advance_on_retrieve": True})
+        )
+        #: False: a server without the Batch API (404 on ``/v1/files`` and ``/v1/batches``)
+        self.batch_api = batch_api
+        #: request lines the Batch API answered (never counted in ``calls``)
+        self.batch_lines = 0
+        self._holds: list[tuple[str, str, threading.Event]] = []
+        self._released = threading.Event()
         self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
@@ -269,6 +286,46 @@ class FakeOpenAI:
                     return action
             return self._script.popleft() if self._script else Echo()
 
+    def hold(self, method: str, path_part: str) -> threading.Event:
+        """Hold the answer to the next request ``method`` whose path contains ``path_part``,
+        after the server acted on it, until :meth:`release`: a client killed meanwhile never
+        learns what happened. Returns an event set once such a request is held."""
+        held = threading.Event()
+        with self._lock:
+            self._holds.append((method, path_part, held))
+        return held
+
+    def release(self) -> None:
+        self._released.set()
+
+    def _held(self, method: str, path: str) -> bool:
+        with self._lock:
+            for i, (m, part, event) in enumerate(self._holds):
+                if m == method and part in path:
+                    del self._holds[i]
+                    event.set()
+                    return True
+        return False
+
+    def batch_answer(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """The answer to one request line of a batch: what a synchronous call would get, with no
+        latency, no script and no record in :attr:`requests`."""
+        try:
+            snippets = request_snippets(body.get("messages") or [])
+        except (ValueError, KeyError, TypeError) as exc:
+            return 400, error_body(400, f"cannot read the request: {exc}", "messages")
+        with self._lock:
+            self.batch_lines += 1
+            action = next((a for when, a in self._rules if when(snippets)), Echo())
+        refusal = _refusal(self, body)
+        if refusal is not None:
+            return refusal
+        out = answer(self, action, body, snippets)
+        try:
+            return out.status, json.loads(out.body)
+        except ValueError:
+            return out.status, {"raw": out.body.decode("utf-8", "replace")}
+
     def record(self, rec: Recorded) -> None:
         with self._lock:
             self.requests.append(rec)
@@ -289,6 +346,7 @@ class FakeOpenAI:
             self._script.clear()
             self._rules.clear()
             self.prefixes.clear()
+            self.batch_lines = 0
 
 
 def error_body(
@@ -415,23 +473,113 @@ def _prompt_cache(server: FakeOpenAI, body: dict[str, Any], prompt_tokens: int) 
     return 0, tokens
 
 
+@dataclass
+class Answer:
+    """What the server sends back for one chat request: a status, a body and extra headers."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, status: int, payload: Any, headers: dict[str, str] | None = None) -> Answer:
+        return cls(status, json.dumps(payload).encode("utf-8"), headers=headers or {})
+
+
+def answer(server: FakeOpenAI, action: Action, body: dict[str, Any], snippets: Snippets) -> Answer:
+    """The answer to one chat request ``body`` by ``action`` (the socket is the caller's)."""
+    if isinstance(action, Delay):
+        time.sleep(action.seconds)
+        return answer(server, action.then or Echo(), body, snippets)
+    if isinstance(action, Status):
+        headers = {"retry-after": action.retry_after} if action.retry_after is not None else {}
+        if action.should_retry is not None:
+            headers["x-should-retry"] = action.should_retry
+        payload = error_body(action.code, action.message, action.param, action.error_code)
+        return Answer.json(action.code, payload, headers)
+    if isinstance(action, Garbage):
+        return Answer(200, action.body.encode("utf-8"), action.content_type)
+    if isinstance(action, Refuse):
+        return Answer.json(200, _completion(server, body, None, "stop", refusal=action.text))
+    if isinstance(action, Echo):
+        content = echo_rules(snippets, action.corrupt, action.drop)
+        served = _as_served(server, body, content)
+        return Answer.json(200, _completion(server, body, served, action.finish_reason))
+    made = action.content(snippets) if callable(action.content) else action.content
+    text = made if isinstance(made, str) else json.dumps(made)
+    return Answer.json(200, _completion(server, body, text, action.finish_reason))
+
+
+def _completion(
+    server: FakeOpenAI,
+    body: dict[str, Any],
+    content: str | None,
+    finish_reason: str,
+    refusal: str | None = None,
+) -> dict[str, Any]:
+    prompt_chars = sum(len(str(m.get("content", ""))) for m in body.get("messages", []))
+    prompt_chars += len(json.dumps(body.get("response_format") or ""))
+    reasoning = _reasoning_tokens(body)
+    completion_tokens = len(content or refusal or "") // 4 + reasoning
+    prompt_tokens = prompt_chars // 4
+    cached, written = _prompt_cache(server, body, prompt_tokens)
+    return {
+        "id": f"chatcmpl-fake-{next(_completion_ids)}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", "fake"),
+        "service_tier": body.get("service_tier") or "default",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content, "refusal": refusal},
+                "finish_reason": finish_reason,
+                "logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {
+                "cached_tokens": cached,
+                "cache_write_tokens": written,
+            },
+            "completion_tokens_details": {"reasoning_tokens": reasoning},
+        },
+    }
+
+
+_completion_ids = itertools.count(1)
+
+
 def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # headers and body go out in two writes: without this, each answer waits for the
+        # client's delayed ACK (some 40 ms)
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
+        def do_GET(self) -> None:
+            raw = self._body()
+            if self._is_batch_api():
+                self._batch_api(raw)
+                return
+            self._error(404, "unknown path", None)
+
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length)
+            raw = self._body()
+            if self._is_batch_api():
+                self._batch_api(raw)
+                return
             if not self.path.rstrip("/").endswith("/chat/completions"):
                 self._error(404, "unknown path", None)
                 return
-            if server.api_key is not None and (
-                self.headers.get("Authorization") != f"Bearer {server.api_key}"
-            ):
-                self._error(401, "Incorrect API key provided", None)
+            if not self._authorized():
                 return
             try:
                 body = json.loads(raw)
@@ -448,87 +596,45 @@ def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             if delay_s > 0:
                 time.sleep(delay_s)
             try:
-                self._act(server.next_action(snippets), body, snippets)
+                out = answer(server, server.next_action(snippets), body, snippets)
             except Exception as exc:  # a broken script or echo: say so instead of hanging up
                 self._error(500, f"fake server failed: {exc!r}", None)
+                return
+            if server._held("POST", self.path):
+                server._released.wait(60)
+            self._send_raw(out.status, out.body, out.content_type, out.headers)
 
-        def _act(self, action: Action, body: dict[str, Any], snippets: Snippets) -> None:
-            if isinstance(action, Delay):
-                time.sleep(action.seconds)
-                self._act(action.then or Echo(), body, snippets)
-            elif isinstance(action, Status):
-                self._error(
-                    action.code,
-                    action.message,
-                    action.param,
-                    action.retry_after,
-                    action.error_code,
-                    action.should_retry,
-                )
-            elif isinstance(action, Garbage):
-                self._send_raw(200, action.body.encode("utf-8"), action.content_type)
-            elif isinstance(action, Refuse):
-                self._completion(body, None, "stop", refusal=action.text)
-            elif isinstance(action, Echo):
-                content = echo_rules(snippets, action.corrupt, action.drop)
-                self._completion(body, _as_served(server, body, content), action.finish_reason)
-            else:
-                made = action.content(snippets) if callable(action.content) else action.content
-                text = made if isinstance(made, str) else json.dumps(made)
-                self._completion(body, text, action.finish_reason)
+        def _body(self) -> bytes:
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length else b""
 
-        def _completion(
-            self,
-            body: dict[str, Any],
-            content: str | None,
-            finish_reason: str,
-            refusal: str | None = None,
-        ) -> None:
-            prompt_chars = sum(len(str(m.get("content", ""))) for m in body.get("messages", []))
-            prompt_chars += len(json.dumps(body.get("response_format") or ""))
-            reasoning = _reasoning_tokens(body)
-            completion_tokens = len(content or refusal or "") // 4 + reasoning
-            prompt_tokens = prompt_chars // 4
-            cached, written = _prompt_cache(server, body, prompt_tokens)
-            payload = {
-                "id": f"chatcmpl-fake-{server.calls}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.get("model", "fake"),
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content, "refusal": refusal},
-                        "finish_reason": finish_reason,
-                        "logprobs": None,
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": completion_tokens,
-                    "total_tokens": prompt_tokens + completion_tokens,
-                    "prompt_tokens_details": {
-                        "cached_tokens": cached,
-                        "cache_write_tokens": written,
-                    },
-                    "completion_tokens_details": {"reasoning_tokens": reasoning},
-                },
-            }
-            self._send(200, payload)
+        def _is_batch_api(self) -> bool:
+            if not server.batch_api:
+                return False
+            path = self.path.split("?", 1)[0].rstrip("/")
+            return "/files" in path or "/batches" in path
 
-        def _error(
-            self,
-            code: int,
-            message: str,
-            param: str | None,
-            retry_after: str | None = None,
-            error_code: str | None = None,
-            should_retry: str | None = None,
-        ) -> None:
-            headers = {"retry-after": retry_after} if retry_after is not None else {}
-            if should_retry is not None:
-                headers["x-should-retry"] = should_retry
-            self._send(code, error_body(code, message, param, error_code), headers)
+        def _authorized(self) -> bool:
+            if server.api_key is not None and (
+                self.headers.get("Authorization") != f"Bearer {server.api_key}"
+            ):
+                self._error(401, "Incorrect API key provided", None)
+                return False
+            return True
+
+        def _batch_api(self, raw: bytes) -> None:
+            if not self._authorized():
+                return
+            status, headers, data = server.batches.handle(
+                self.command, self.path, dict(self.headers.items()), raw
+            )
+            if server._held(self.command, self.path):
+                server._released.wait(60)
+            content_type = headers.pop("Content-Type", "application/json")
+            self._send_raw(status, data, content_type, headers)
+
+        def _error(self, code: int, message: str, param: str | None) -> None:
+            self._send(code, error_body(code, message, param))
 
         def _send(self, code: int, payload: Any, headers: dict[str, str] | None = None) -> None:
             self._send_raw(code, json.dumps(payload).encode("utf-8"), "application/json", headers)

@@ -35,6 +35,7 @@ from ingest.inbox.selection import Selection, wait_settled
 from ingest.readers import ReadResult, UnreadableFile
 from ingest.readers.base import clip
 from schemas.errors import TransientError
+from schemas.message import ReportMessage
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -274,6 +275,25 @@ class Inbox:
             "cannot ingest %s: %s; moved to %s", quote_name(path.name), reason, quote_name(moved)
         )
         return FileOutcome(path, "failed", size_bytes=size, moved_to=moved, reason=reason)
+
+    # --- reading ahead --------------------------------------------------------------------------
+
+    def pending_reports(self) -> list[ReportMessage]:
+        """The reports of the files waiting in the inbox now, read without moving or recording
+        anything: what the next sweep is about to publish, for a step that prepares it. Files
+        already processed, unreadable or gone are left out (the sweep deals with them)."""
+        out: list[ReportMessage] = []
+        now = self.clock()
+        for path in self.candidates():
+            try:
+                snapshot = take_snapshot(path, self.limits)
+                if self.ledger.get(snapshot.sha256) is not None:
+                    continue
+                result = read_reports(snapshot.data, snapshot.sha256, path.name, self.limits, now)
+            except (OSError, UnreadableFile):
+                continue
+            out.extend(result.messages)
+        return out
 
     # --- sweeping the inbox --------------------------------------------------------------------
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from adapters.mongo import facts_query, unassigned_query, write_concern_of
+from adapters.mongo import write_concern_of
+from adapters.mongo_queries import facts_query, unassigned_query
 
 
 def test_dates_bound_whole_utc_days_and_company_ignores_case() -> None:

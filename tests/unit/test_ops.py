@@ -146,3 +146,42 @@ def test_status_text_shows_the_last_runs(run: dict[str, object], shown: str) -> 
     text = status.format_status(info)
     assert f"  last sweep    {shown}\n" in text
     assert "  last export   never\n" in text
+
+
+def test_status_text_lists_open_batch_jobs() -> None:
+    doc = {
+        "job_id": "batch-20261130T020000Z-1a2b3c4d",
+        "state": "submitted",
+        "created_at": 1_796_004_000.0,
+        "parts": [
+            {
+                "index": 0,
+                "state": "submitted",
+                "batch_id": "batch_9",
+                "remote_status": "in_progress",
+                "requests": 40,
+                "counts": {"completed": 12},
+            }
+        ],
+    }
+    job = status.open_job(doc)
+    assert job["requests"] == 40 and job["created_at"] == "2026-11-30T02:00:00Z"
+    info = {
+        "checked_at": "t",
+        "services": {},
+        "queue": None,
+        "dead_letters": None,
+        "reports": {"received": 0},
+        "facts_stored": 0,
+        "last_sweep": None,
+        "last_export": None,
+        "batch_jobs": [job],
+    }
+    text = status.format_status(info)
+    assert "  batch jobs    1 open (finpipe batch show ID)\n" in text
+    assert (
+        "    batch-20261130T020000Z-1a2b3c4d submitted since 2026-11-30T02:00:00Z: "
+        "part 0: in_progress 12/40\n"
+    ) in text
+    info["batch_jobs"] = []
+    assert "  batch jobs    none open\n" in status.format_status(info)

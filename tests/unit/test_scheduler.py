@@ -11,7 +11,7 @@ import pytest
 
 from ingest import scheduler
 from ingest.scheduler import Job, build_scheduler, cron_trigger, next_fire_time
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, Interrupted
 from schemas.settings import Settings
 
 
@@ -92,3 +92,73 @@ def test_the_nightly_export_uses_the_aliases_read_when_the_scheduler_started(
     assert export.func() == "exported"
     assert export.func() == "exported"
     assert seen == [{"Google": "Alphabet"}, {"Google": "Alphabet"}]
+
+
+class _Pub:
+    def __init__(self) -> None:
+        self.published: list[str] = []
+
+    def publish_many(self, messages: Any) -> int:
+        self.published.extend(m.report_id for m in messages)
+        return len(messages)
+
+    def close(self) -> None:
+        pass
+
+
+class _Runs:
+    def record_run(self, name: str, now: datetime, **fields: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _inbox_with_a_file(tmp_path: Path) -> Settings:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.jsonl").write_text(
+        '{"raw_text": "Company ABC had revenue of $1 million."}\n'
+        '{"raw_text": "Company DEF had revenue of $2 million."}\n'
+    )
+    return Settings.from_env({}, inbox=str(inbox))
+
+
+def test_prepare_sees_the_waiting_reports_before_they_are_published(tmp_path: Path) -> None:
+    settings = _inbox_with_a_file(tmp_path)
+    pub, seen = _Pub(), []
+
+    def prepare(reports: list[Any]) -> str:
+        assert pub.published == [] and (settings.inbox / "a.jsonl").exists()
+        seen.extend(r.report_id for r in reports)
+        return "prepared"
+
+    job = scheduler.inbox_sweep_job(settings, publisher=lambda: pub, runs=_Runs, prepare=prepare)
+    job.func()
+    assert len(seen) == 2 and sorted(seen) == sorted(pub.published)
+    assert not (settings.inbox / "a.jsonl").exists()
+
+
+def test_a_failing_prepare_never_stops_the_sweep(tmp_path: Path) -> None:
+    settings = _inbox_with_a_file(tmp_path)
+    pub = _Pub()
+
+    def prepare(reports: list[Any]) -> str:
+        raise RuntimeError("batch API down")
+
+    scheduler.inbox_sweep_job(settings, publisher=lambda: pub, runs=_Runs, prepare=prepare).func()
+    assert len(pub.published) == 2
+
+
+def test_a_prepare_interrupted_by_a_stop_leaves_the_files_for_the_next_run(tmp_path: Path) -> None:
+    settings = _inbox_with_a_file(tmp_path)
+    pub = _Pub()
+
+    def prepare(reports: list[Any]) -> str:
+        raise Interrupted("stopping while a batch job runs")
+
+    job = scheduler.inbox_sweep_job(settings, publisher=lambda: pub, runs=_Runs, prepare=prepare)
+    with pytest.raises(Interrupted):
+        job.func()
+    scheduler._logged(job)()  # logged as stopped, not as a failure
+    assert pub.published == [] and (settings.inbox / "a.jsonl").exists()

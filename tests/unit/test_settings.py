@@ -13,6 +13,14 @@ def test_defaults_are_the_local_services() -> None:
     assert s.effective_provider == "rules"
 
 
+def test_llm_mode_is_sync_unless_set_and_ignores_case() -> None:
+    assert Settings.from_env({}).llm_mode == "sync"
+    assert Settings.from_env({"FINPIPE_LLM_MODE": " Batch "}).llm_mode == "batch"
+    assert Settings.from_env({"FINPIPE_LLM_MODE": "flex"}).llm_mode == "flex"
+    with pytest.raises(ConfigError, match=r"^FINPIPE_LLM_MODE='cheap' is invalid: .*'batch'"):
+        Settings.from_env({"FINPIPE_LLM_MODE": "cheap"})
+
+
 def test_an_api_key_selects_the_openai_provider() -> None:
     s = Settings.from_env({"OPENAI_API_KEY": "k-123", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
     assert s.effective_provider == "openai"
@@ -33,6 +41,9 @@ def test_an_api_key_selects_the_openai_provider() -> None:
         ({"FINPIPE_TIMEZONE": "Mars/Olympus"}, "FINPIPE_TIMEZONE"),
         ({"OPENAI_BASE_URL": "ftp://x"}, "OPENAI_BASE_URL"),
         ({"FINPIPE_WRITE_CONCERN": "most"}, "FINPIPE_WRITE_CONCERN"),
+        ({"FINPIPE_LLM_MODE": "cheap"}, "FINPIPE_LLM_MODE"),
+        ({"FINPIPE_BATCH_POLL_S": "0"}, "FINPIPE_BATCH_POLL_S"),
+        ({"FINPIPE_BATCH_CANCEL_MARGIN_S": "-1"}, "FINPIPE_BATCH_CANCEL_MARGIN_S"),
     ],
 )
 def test_a_bad_value_fails_naming_the_variable(env: dict[str, str], variable: str) -> None:

@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from schemas.errors import ModelConfigError, ModelRejected, ModelUnavailable
 from schemas.settings import Settings
 from worker.batching import backoff_s
+from worker.batchmode.mode import FLEX_TIER, LLMMode, TierDecision, call_options, next_tier
 from worker.model.client import ChatCompletion, ModelClient
 from worker.model.failures import ApiFailure, Decision, classify
 from worker.model.formats import Negotiator, Variant
@@ -27,11 +29,39 @@ from worker.model.params import HINTS, RequestShape
 #: builds the request for the variant and the parameters in use now
 BuildRequest = Callable[[], tuple[dict[str, Any], Variant]]
 
+
+@dataclass
+class Tier:
+    """The service tier of the calls for one batch of snippets, and their timeout: in flex mode
+    ``service_tier="flex"`` and a long timeout until the flex tier has no capacity (a 429
+    "resource unavailable"), then the standard tier for the rest of that batch."""
+
+    service_tier: str | None = None
+    timeout_s: float | None = None
+
+    @classmethod
+    def for_mode(cls, mode: LLMMode, timeout_s: float) -> Tier:
+        options = call_options(mode, timeout_s)
+        return cls(options.get("service_tier"), options.get("timeout"))
+
+    @property
+    def billed(self) -> Literal["standard", "flex"]:
+        return "flex" if self.service_tier == FLEX_TIER else "standard"
+
+
+def _flex_refused(failure: ApiFailure, body: dict[str, Any]) -> TierDecision:
+    tier = body.get("service_tier")
+    error = {"code": failure.code, "message": failure.message}
+    return next_tier(tier if isinstance(tier, str) else None, failure.status, error)
+
+
 log = logging.getLogger(__name__)
 
 
 def _transient(exc: BaseException, body: dict[str, Any]) -> bool:
-    return isinstance(exc, ApiFailure) and classify(exc, body).verdict == "transient"
+    if not isinstance(exc, ApiFailure) or _flex_refused(exc, body).fell_back:
+        return False
+    return classify(exc, body).verdict == "transient"
 
 
 class Caller:
@@ -62,17 +92,27 @@ class Caller:
         self._backoff_cap_s = backoff_cap_s
         self._max_wait_s = max_wait_s
 
-    def complete(self, build: BuildRequest, n_snippets: int) -> tuple[ChatCompletion, Variant]:
+    def complete(
+        self, build: BuildRequest, n_snippets: int, tier: Tier | None = None
+    ) -> tuple[ChatCompletion, Variant]:
         """The completion of the request ``build`` makes, and the output format it was asked
         in. Transient failures are retried; a refused optional parameter is left out and a
-        refused output format replaced, each once per run; anything else raises
-        :class:`ModelUnavailable`, :class:`ModelRejected` or :class:`ModelConfigError`."""
+        refused output format replaced, each once per run; a flex call the flex tier has no
+        capacity for moves ``tier`` to the standard tier (logged) and is asked again; anything
+        else raises :class:`ModelUnavailable`, :class:`ModelRejected` or
+        :class:`ModelConfigError`."""
+        tier = tier or Tier()
         with self.formats.probing():
             while True:
                 body, variant = build()
                 try:
-                    completion = self._with_retries(body)
+                    completion = self._with_retries(body, tier.timeout_s)
                 except ApiFailure as failure:
+                    fallback = _flex_refused(failure, body)
+                    if fallback.fell_back:
+                        log.warning("model call of %d snippet(s): %s", n_snippets, fallback.reason)
+                        tier.service_tier, tier.timeout_s = fallback.service_tier, None
+                        continue
                     decision = classify(failure, body)
                     if not self._adapt(decision, failure, variant):
                         raise self._final_error(failure, decision, variant, n_snippets) from failure
@@ -89,7 +129,7 @@ class Caller:
             return self.formats.fall_back(variant, _short(failure))
         return False
 
-    def _with_retries(self, body: dict[str, Any]) -> ChatCompletion:
+    def _with_retries(self, body: dict[str, Any], timeout_s: float | None) -> ChatCompletion:
         retries = self.settings.llm_max_retries
         retrying = Retrying(
             retry=retry_if_exception(lambda exc: _transient(exc, body)),
@@ -99,17 +139,17 @@ class Caller:
             before_sleep=self._log_retry,
             retry_error_callback=self._give_up,
         )
-        completion: ChatCompletion = retrying(self._attempt, body)
+        completion: ChatCompletion = retrying(self._attempt, body, timeout_s)
         return completion
 
-    def _attempt(self, body: dict[str, Any]) -> ChatCompletion:
+    def _attempt(self, body: dict[str, Any], timeout_s: float | None) -> ChatCompletion:
         budget = self.settings.max_cost_usd
         if budget is not None and self.ledger.known_cost_usd >= budget:
             raise ModelUnavailable(
                 f"cost budget reached: ${self.ledger.known_cost_usd:.4f} of ${budget:.4f} "
                 "(FINPIPE_MAX_COST_USD); no new calls this run"
             )
-        return self.client.complete(body)
+        return self.client.complete(body, timeout_s)
 
     def _wait(self, state: RetryCallState) -> float:
         failure = _failure_of(state)

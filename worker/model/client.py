@@ -18,7 +18,7 @@ from openai.types.chat import ChatCompletion
 from schemas.settings import Settings
 from worker.model.failures import ApiFailure, retry_after_s, should_retry
 
-__all__ = ["ChatCompletion", "ModelClient", "TokenCounts", "token_counts"]
+__all__ = ["BATCH_TRANSIENT", "ChatCompletion", "ModelClient", "TokenCounts", "token_counts"]
 
 
 class ModelClient:
@@ -33,11 +33,13 @@ class ModelClient:
             max_retries=0,
         )
 
-    def complete(self, body: dict[str, Any]) -> ChatCompletion:
+    def complete(self, body: dict[str, Any], timeout_s: float | None = None) -> ChatCompletion:
         """The completion for ``body`` (the arguments of ``chat.completions.create``), or
-        :class:`ApiFailure` saying what went wrong."""
+        :class:`ApiFailure` saying what went wrong. ``timeout_s`` replaces the client's timeout
+        for this call (flex calls may queue)."""
+        extra: dict[str, Any] = {"timeout": timeout_s} if timeout_s is not None else {}
         try:
-            completion = self._client.chat.completions.create(**body)
+            completion = self._client.chat.completions.create(**body, **extra)
         except openai.APIStatusError as exc:
             raise _status_failure(exc) from exc
         except openai.APITimeoutError as exc:
@@ -52,8 +54,22 @@ class ModelClient:
             raise _unreadable(completion)
         return completion
 
+    def batch_api(self) -> openai.OpenAI:
+        """The SDK client itself, for the Batch API (``files`` and ``batches``: the protocol
+        ``worker.batchmode.client.BatchClient``)."""
+        return self._client
+
     def close(self) -> None:
         self._client.close()
+
+
+#: errors of the Batch API worth waiting out (the next poll tries again): a dropped connection,
+#: a timeout, a 5xx, a 429
+BATCH_TRANSIENT: tuple[type[BaseException], ...] = (
+    openai.APIConnectionError,
+    openai.InternalServerError,
+    openai.RateLimitError,
+)
 
 
 def _status_failure(exc: openai.APIStatusError) -> ApiFailure:

@@ -21,14 +21,17 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 from schemas.message import ReportMessage
 from schemas.settings import Settings
 from worker.batching import pack
+from worker.batchmode.jobstore import JobStore
+from worker.batchmode.mode import FLEX_TIER, LLMMode, parse_llm_mode
+from worker.batchmode.runner import BatchRunner, ResultSink
 from worker.extract import FoundFact, ReportExtraction
 from worker.model.cache import (
     ExtractionCache,
@@ -37,8 +40,8 @@ from worker.model.cache import (
     entry_from_final,
     final_from_entry,
 )
-from worker.model.calls import Caller
-from worker.model.client import ChatCompletion, ModelClient, token_counts
+from worker.model.calls import Caller, Tier
+from worker.model.client import BATCH_TRANSIENT, ChatCompletion, ModelClient, token_counts
 from worker.model.formats import Negotiator, Variant, looks_like_json, response_format
 from worker.model.grounding import (
     ExtractedFact,
@@ -50,6 +53,7 @@ from worker.model.grounding import (
 )
 from worker.model.ledger import CallUsage, CostLedger
 from worker.model.params import RequestShape, effort_for, optional_params, request_body
+from worker.model.prefill import finals_of, format_mode, read_completion
 from worker.model.profiles import (
     ProfileTable,
     estimate_cost_usd,
@@ -105,6 +109,7 @@ class OpenAIExtractor:
         self.price = self.profile.price if self.profile is not None else None
         self.effort = effort_for(self.profile, settings.reasoning_effort)
         self.formats = Negotiator(settings.response_format)
+        self.mode = parse_llm_mode(settings.llm_mode)
         self.shape = RequestShape(self.model)
         self._client = ModelClient(settings)
         self._caller = Caller(
@@ -128,6 +133,14 @@ class OpenAIExtractor:
             budget=settings.max_cost_usd is not None,
         ):
             log.warning("%s", warning)
+
+    def batch_runner(
+        self, store: JobStore, sink: ResultSink, *, now: Callable[[], float]
+    ) -> BatchRunner:
+        """A Batch API runner over this engine's client, keeping its jobs in ``store``."""
+        return BatchRunner(
+            self._client.batch_api(), store, sink, now=now, transient=BATCH_TRANSIENT
+        )
 
     def close(self) -> None:
         self._client.close()
@@ -228,10 +241,13 @@ class OpenAIExtractor:
             outcome.rejected.extend(refused)
 
     def _run(self, rnd: Round) -> None:
-        """Ask the model until each snippet of the round has a final answer."""
+        """Ask the model until each snippet of the round has a final answer (in flex mode at the
+        flex tier, until it has no capacity: then at the standard tier for the rest of the
+        round)."""
+        tier = Tier.for_mode(self.mode, self.settings.llm_timeout_s)
         while rnd.queue:
             job = rnd.queue.popleft()
-            completion, variant, call = self._call(rnd, job)
+            completion, variant, call = self._call(rnd, job, tier)
             rnd.charge(job, call)
             rnd.mode = variant.mode
             choice = completion.choices[0] if completion.choices else None
@@ -255,10 +271,72 @@ class OpenAIExtractor:
             return False
         return self.formats.fall_back(variant, "the answer is not JSON")
 
+    # ----------------------------------------------------------------- answers from a batch job
+
+    def first_body(self, group: Sequence[SnippetRequest]) -> dict[str, Any]:
+        """The exact body of the first call :meth:`extract_batch` makes for ``group`` (same
+        prompt, schema, output format and parameters; no ``service_tier``): one request line of
+        a Batch API job, whose answer is then as good as the synchronous one."""
+        return self.request(numbered(group), self.formats.current)
+
+    def batch_entries(
+        self,
+        group: Sequence[SnippetRequest],
+        body: Mapping[str, Any],
+        completion: Mapping[str, Any],
+    ) -> dict[str, dict[str, Any]]:
+        """Cache entries (by cache key) for the snippets of ``group`` that the ``completion`` of
+        ``body`` (a batch request line and its answer) settles: read and grounded as the engine
+        reads its own first answer. The other snippets get no entry and are asked synchronously."""
+        mode = format_mode(body)
+        finals = finals_of(completion, group, mode)
+        return {
+            cache_key(r.text, self.model, mode): entry_from_final(finals[r.id])
+            for r in group
+            if r.id in finals
+        }
+
+    def record_batch_usage(
+        self, body: Mapping[str, Any], completion: Mapping[str, Any], n_snippets: int
+    ) -> CallUsage | None:
+        """Record one answered batch request (``body`` and its ``completion``) in the ledger and
+        the usage log, priced at the batch rate; None when the answer is no chat completion."""
+        read = read_completion(completion)
+        if read is None:
+            return None
+        t = token_counts(read)
+        choices = read.choices
+        call = CallUsage(
+            model=self.model,
+            purpose="batch-api",
+            snippets=n_snippets,
+            prompt_tokens=t.prompt,
+            completion_tokens=t.completion,
+            cached_tokens=t.cached,
+            cost_usd=estimate_cost_usd(
+                self.price, t.prompt, t.completion, t.cached, t.cache_write, tier="batch"
+            ),
+            latency_ms=0,
+            finish_reason=choices[0].finish_reason if choices else None,
+            reasoning_tokens=t.reasoning,
+            cache_write_tokens=t.cache_write,
+            response_format=format_mode(body),
+            reasoning_effort=self.effort,
+            tier="batch",
+        )
+        self.ledger.add_call(call)
+        self.cache.record_usage(call)
+        return call
+
     # ----------------------------------------------------------------- one call
 
     def request(
-        self, snippets: Sequence[tuple[str, str]], variant: Variant, **ask: Any
+        self,
+        snippets: Sequence[tuple[str, str]],
+        variant: Variant,
+        *,
+        service_tier: str | None = None,
+        **ask: Any,
     ) -> dict[str, Any]:
         """The request for ``snippets`` (``(id, text)`` pairs) in ``variant`` with the
         parameters in use now; ``ask`` takes ``reask`` and ``previous_answer``."""
@@ -274,20 +352,31 @@ class OpenAIExtractor:
             effort=self.effort,
             cache_key=f"finpipe-{PROMPT_VERSION}-{variant.mode}",
             dropped=self.shape.dropped,
+            service_tier=service_tier,
         )
         return request_body(self.model, messages, response_format(variant), params)
 
-    def _call(self, rnd: Round, job: Job) -> tuple[ChatCompletion, Variant, CallUsage]:
+    def _call(self, rnd: Round, job: Job, tier: Tier) -> tuple[ChatCompletion, Variant, CallUsage]:
+        sent: dict[str, Any] = {}
+
         def build() -> tuple[dict[str, Any], Variant]:
             variant = self.formats.current
             body = self.request(
-                rnd.snippets(job), variant, reask=job.reask, previous_answer=job.previous_answer()
+                rnd.snippets(job),
+                variant,
+                service_tier=tier.service_tier,
+                reask=job.reask,
+                previous_answer=job.previous_answer(),
             )
+            sent["tier"] = body.get("service_tier")
             return body, variant
 
         started = time.monotonic()
-        completion, variant = self._caller.complete(build, len(job.sids))
-        call = self._usage(completion, len(job.sids), job.purpose, started, variant)
+        completion, variant = self._caller.complete(build, len(job.sids), tier)
+        billed: Literal["standard", "flex"] = (
+            "flex" if sent.get("tier") == FLEX_TIER else "standard"
+        )
+        call = self._usage(completion, len(job.sids), job.purpose, started, variant, billed)
         return completion, variant, call
 
     def _usage(
@@ -297,6 +386,7 @@ class OpenAIExtractor:
         purpose: str,
         started: float,
         variant: Variant,
+        tier: Literal["standard", "flex"] = "standard",
     ) -> CallUsage:
         t = token_counts(completion)
         choices = completion.choices
@@ -307,13 +397,16 @@ class OpenAIExtractor:
             prompt_tokens=t.prompt,
             completion_tokens=t.completion,
             cached_tokens=t.cached,
-            cost_usd=estimate_cost_usd(self.price, t.prompt, t.completion, t.cached, t.cache_write),
+            cost_usd=estimate_cost_usd(
+                self.price, t.prompt, t.completion, t.cached, t.cache_write, tier=tier
+            ),
             latency_ms=int((time.monotonic() - started) * 1000),
             finish_reason=choices[0].finish_reason if choices else None,
             reasoning_tokens=t.reasoning,
             cache_write_tokens=t.cache_write,
             response_format=variant.mode,
             reasoning_effort=self.effort,
+            tier=tier,
         )
         self.ledger.add_call(call)
         self.cache.record_usage(call)
@@ -334,15 +427,27 @@ class OpenAIExtractor:
         return call
 
 
+def numbered(group: Sequence[SnippetRequest]) -> list[tuple[str, str]]:
+    """``(s1, text)``, ``(s2, text)``...: the snippets of a first call as the model sees them."""
+    return [(f"s{i}", r.text) for i, r in enumerate(group, 1)]
+
+
 def extract_reports(
     settings: Settings,
     texts: Sequence[tuple[str, str, str | None]],
     *,
     cache: ExtractionCache | None = None,
+    progress: Callable[[list[Any]], None] | None = None,
 ) -> dict[str, list[FoundFact]]:
     """Facts per id for ``(id, text, company_hint)`` items through the OpenAI provider, with the
-    same batching and checks as the worker and an in-memory cache (``finpipe extract``)."""
+    same batching and checks as the worker and an in-memory cache (``finpipe extract``). In
+    batch mode the snippets go in a Batch API job first (kept in memory; ``progress`` sees it
+    after each status check), and the engine then answers from the cache."""
     with OpenAIExtractor(settings, cache=cache) as engine:
+        if engine.mode is LLMMode.BATCH:
+            from worker.batchmode.nightly import prefill_in_memory
+
+            prefill_in_memory(engine, texts, poll_s=settings.batch_poll_s, progress=progress)
         result = engine.extract_texts(texts, concurrency=settings.llm_concurrency)
         totals = engine.ledger.totals()
     log.info(

@@ -27,6 +27,8 @@ class CallUsage:
     #: the output format asked for: "json_schema", "json_object" or "prompt"
     response_format: str = "json_schema"
     reasoning_effort: str | None = None
+    #: the price tier billed: "standard", "flex" or "batch" (a Batch API answer)
+    tier: str = "standard"
 
 
 @dataclass

@@ -1,0 +1,142 @@
+"""Batch mode's run over the fake server through the real SDK: the cache is filled from batch
+answers, what did not come back is asked synchronously, and the engine then makes no call."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from schemas.errors import Interrupted, ModelConfigError
+from schemas.settings import Settings
+from tests.fake_openai import FakeOpenAI, Status
+from worker.batchmode.jobstore import MemoryJobStore
+from worker.batchmode.nightly import prefill_cache
+from worker.batchmode.runner import ResultSink
+from worker.llm import MemoryCache, OpenAIExtractor
+
+NAMES = ["ABC", "DEF", "GHI", "JKL", "MNO", "PQR"]
+ITEMS = [
+    (f"r{i}", f"Company {n} reported revenue of ${i + 1}.5 million for Q2 2024. Staff grew.", None)
+    for i, n in enumerate(NAMES)
+]
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as srv:
+        yield srv
+
+
+def engine_for(server: FakeOpenAI, cache: MemoryCache, **overrides: Any) -> OpenAIExtractor:
+    settings = Settings(
+        openai_api_key="test",
+        openai_base_url=server.base_url,
+        provider="openai",
+        llm_mode="batch",
+        batch_snippets=2,
+        llm_max_retries=0,
+        **overrides,
+    )
+    return OpenAIExtractor(settings, cache=cache)
+
+
+def run(engine: OpenAIExtractor, store: MemoryJobStore) -> Any:
+    def make_runner(sink: ResultSink) -> Any:
+        return engine.batch_runner(store, sink, now=time.time)
+
+    return prefill_cache(engine, ITEMS, make_runner, poll_s=0, sleep=lambda _: None)
+
+
+def test_every_snippet_comes_back_from_the_batch_and_the_engine_makes_no_call(
+    server: FakeOpenAI,
+) -> None:
+    cache, store = MemoryCache(), MemoryJobStore()
+    with engine_for(server, cache) as engine:
+        report = run(engine, store)
+        assert server.calls == 0 and server.batch_lines == 3
+        assert report.requests == 3 and report.answered == 3 and report.entries == 6
+        assert report.sync_requests == 0 and len(report.jobs) == 1
+        assert {u.tier for u in cache.usages} == {"batch"} and len(cache.usages) == 3
+        result = engine.extract_texts(ITEMS)
+    assert server.calls == 0
+    assert all(len(result[i].facts) == 1 for i, _, _ in ITEMS)
+
+
+def test_a_second_run_submits_nothing(server: FakeOpenAI) -> None:
+    cache, store = MemoryCache(), MemoryJobStore()
+    with engine_for(server, cache) as engine:
+        run(engine, store)
+        again = run(engine, store)
+    assert again.cached_before == 6 and again.requests == 0 and again.jobs == []
+    assert len(server.batches.created) == 1
+
+
+def test_per_request_errors_and_an_expired_job_go_synchronous_and_nothing_is_lost(
+    server: FakeOpenAI,
+) -> None:
+    server.batches.fail_requests(lambda body: "ABC" in str(body["messages"]), 500, "boom")
+    server.batches.expire_next(after_requests=2)
+    cache, store = MemoryCache(), MemoryJobStore()
+    with engine_for(server, cache) as engine:
+        report = run(engine, store)
+        # line 1 (ABC, DEF) failed, line 2 answered, then expired: line 3 never ran
+        assert report.answered == 1 and report.sync_requests == 2
+        assert server.calls == 2
+        calls = server.calls
+        result = engine.extract_texts(ITEMS)
+    assert server.calls == calls
+    assert all(len(result[i].facts) == 1 for i, _, _ in ITEMS)
+
+
+def test_a_failed_job_is_asked_synchronously(server: FakeOpenAI) -> None:
+    server.batches.fail_next("input file invalid")
+    cache, store = MemoryCache(), MemoryJobStore()
+    with engine_for(server, cache) as engine:
+        report = run(engine, store)
+        assert report.answered == 0 and report.sync_requests == 3 and server.calls == 3
+        result = engine.extract_texts(ITEMS)
+    assert server.calls == 3
+    assert all(len(result[i].facts) == 1 for i, _, _ in ITEMS)
+
+
+def test_requests_of_a_job_collected_before_are_not_batched_again(server: FakeOpenAI) -> None:
+    server.batches.fail_requests(lambda body: "ABC" in str(body["messages"]), 500, "boom")
+    store = MemoryJobStore()
+    with engine_for(server, MemoryCache()) as engine:
+        run(engine, store)
+    # the run stopped before its synchronous calls: a fresh cache (nothing of it kept)
+    with engine_for(server, MemoryCache()) as engine:
+        again = run(engine, store)
+    assert len(server.batches.created) == 1
+    assert again.requests == 0 and again.sync_requests == 3
+
+
+def test_a_configuration_error_on_the_synchronous_path_stops_the_run(server: FakeOpenAI) -> None:
+    server.batches.fail_next("input file invalid")
+    server.always(lambda snippets: True, Status(401, message="Incorrect API key provided"))
+    with engine_for(server, MemoryCache()) as engine, pytest.raises(ModelConfigError):
+        run(engine, MemoryJobStore())
+
+
+def test_a_stop_while_waiting_leaves_the_job_stored_for_the_next_run() -> None:
+    with FakeOpenAI(batch_options={"advance_on_retrieve": False}) as server:
+        store = MemoryJobStore()
+
+        def stopping(_seconds: float) -> None:
+            raise Interrupted("stopping")
+
+        with engine_for(server, MemoryCache()) as engine:
+
+            def make_runner(sink: ResultSink) -> Any:
+                return engine.batch_runner(store, sink, now=time.time)
+
+            with pytest.raises(Interrupted):
+                prefill_cache(engine, ITEMS, make_runner, poll_s=1, sleep=stopping)
+        server.batches.finish()
+        cache = MemoryCache()
+        with engine_for(server, cache) as engine:
+            report = run(engine, store)
+    assert len(server.batches.created) == 1 and report.answered == 3 and server.calls == 0

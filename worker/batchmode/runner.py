@@ -1,0 +1,583 @@
+"""Running batch jobs: submit, resume, poll, collect and cancel, over a client and a job store.
+
+Every outside thing is passed in: the OpenAI client (:class:`~worker.batchmode.client.
+BatchClient`), the job store (:class:`~worker.batchmode.jobstore.JobStore`), the clock ``now``
+(epoch seconds), ``sleep`` when waiting, and ``sink``, which receives the results of each part once
+it is collected. The runner keeps no state of its own between calls: everything it knows is in
+the store, so a new runner (a new process after a kill) carries on where the last one stopped.
+
+Rules it keeps:
+
+- The job is saved before each call that changes the remote state (upload, create, cancel), so a
+  restart knows which call may have happened and checks before repeating it: an input file is
+  looked up by its name, a batch by its metadata (``finpipe_job``, ``finpipe_part``). A batch is
+  never created twice for the same part, so no request is paid for twice.
+- Requests already in an open job are not submitted again.
+- ``sink`` gets every request of a part exactly once per collection: the answers, and the rest as
+  still to do (per-request errors, and whatever an expired, failed or cancelled batch did not
+  run), to be run through the synchronous path. A crash after ``sink`` returns and before the part
+  is saved as collected calls it again for that part after the restart, so ``sink`` must be
+  idempotent (writing cache entries by key is).
+- Waiting is a loop of :meth:`BatchRunner.advance` calls; a scheduler can call ``advance`` every
+  few minutes instead of keeping a process waiting for up to 24 hours.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from worker.batchmode.client import BatchClient, RemoteBatch, is_refusal, read_batch, read_bytes
+from worker.batchmode.jobs import (
+    META_JOB,
+    META_PART,
+    TERMINAL_STATUSES,
+    BatchJob,
+    JobPart,
+    Outcome,
+    PartState,
+    Step,
+    describe,
+    new_job_id,
+    next_step,
+)
+from worker.batchmode.jobstore import JobStore
+from worker.batchmode.requests import (
+    CHAT_COMPLETIONS_URL,
+    MAX_FILE_BYTES,
+    MAX_REQUESTS_PER_FILE,
+    BatchRequest,
+    split_files,
+)
+from worker.batchmode.results import ParsedResults, RequestError, parse_result_lines
+
+log = logging.getLogger(__name__)
+
+#: How far before a job's creation a listed file or batch may be dated and still be looked at
+#: (clocks differ); listing stops at the first older one (lists are newest first).
+LIST_SLACK_S = 3600.0
+
+
+@dataclass
+class PartResult:
+    """What one part of a job returned: every request of the part is either in ``answers`` or
+    in ``errors`` (with why it has no answer)."""
+
+    job_id: str
+    part: int
+    outcome: Outcome
+    requests: dict[str, BatchRequest]
+    answers: dict[str, dict[str, Any]]
+    errors: dict[str, RequestError]
+    #: why the whole batch failed, as the server said
+    reason: str | None = None
+    #: answer lines whose custom_id is not a request of this part
+    unknown_lines: int = 0
+
+    @property
+    def todo(self) -> list[BatchRequest]:
+        """The requests without an answer, in their order: for the synchronous path."""
+        return [r for cid, r in self.requests.items() if cid not in self.answers]
+
+
+ResultSink = Callable[[PartResult], None]
+
+
+@dataclass
+class Submitted:
+    """A new job (None when nothing was left to submit) and the parts it already collected;
+    how many requests were left out because an open job has them; the requests for the
+    synchronous path: too large for any input file, or in a part of an open job that was
+    collected before (its results went to the sink of an earlier run)."""
+
+    job: BatchJob | None
+    delivered: list[PartResult] = field(default_factory=list)
+    already_open: int = 0
+    to_sync: list[BatchRequest] = field(default_factory=list)
+
+
+@dataclass
+class RunReport:
+    """What one :meth:`BatchRunner.wait` or :meth:`BatchRunner.run` did."""
+
+    jobs: list[BatchJob] = field(default_factory=list)
+    delivered: list[PartResult] = field(default_factory=list)
+    #: requests that were never in a batch of this run (see :class:`Submitted`)
+    to_sync: list[BatchRequest] = field(default_factory=list)
+
+    @property
+    def open_jobs(self) -> list[str]:
+        """Jobs still running when the wait gave up."""
+        return [j.job_id for j in self.jobs if j.open]
+
+    @property
+    def answers(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for result in self.delivered:
+            out.update(result.answers)
+        return out
+
+    @property
+    def todo(self) -> list[BatchRequest]:
+        """Requests for the synchronous path: without an answer, or never batched."""
+        done = self.answers
+        out = {r.custom_id: r for res in self.delivered for r in res.todo}
+        out.update((r.custom_id, r) for r in self.to_sync)
+        return [r for cid, r in out.items() if cid not in done]
+
+
+class BatchRunner:
+    def __init__(
+        self,
+        client: BatchClient,
+        store: JobStore,
+        sink: ResultSink,
+        *,
+        now: Callable[[], float],
+        endpoint: str = CHAT_COMPLETIONS_URL,
+        completion_window: str = "24h",
+        max_requests: int = MAX_REQUESTS_PER_FILE,
+        max_bytes: int = MAX_FILE_BYTES,
+        transient: tuple[type[BaseException], ...] = (),
+    ) -> None:
+        self.client = client
+        #: errors :meth:`wait` rides out (a dropped connection, a 5xx): it logs them and polls
+        #: again at the next interval; the composition root names the SDK's classes here
+        self.transient = transient
+        self.store = store
+        self.sink = sink
+        self._now = now
+        self.endpoint = endpoint
+        self.completion_window = completion_window
+        self.max_requests = max_requests
+        self.max_bytes = max_bytes
+
+    # ------------------------------------------------------------------ reading jobs
+
+    def job(self, job_id: str) -> BatchJob | None:
+        doc = self.store.load_job(job_id)
+        return BatchJob.from_doc(doc) if doc is not None else None
+
+    def jobs(self, *, open_only: bool = False, limit: int = 50) -> list[BatchJob]:
+        return [
+            BatchJob.from_doc(d) for d in self.store.find_jobs(open_only=open_only, limit=limit)
+        ]
+
+    def open_jobs(self) -> list[BatchJob]:
+        return self.jobs(open_only=True, limit=1000)
+
+    def requests_of(self, job: BatchJob, part: JobPart) -> dict[str, BatchRequest]:
+        out: dict[str, BatchRequest] = {}
+        for custom_id, line in self.store.load_requests(job.job_id, part.index):
+            doc = json.loads(line)
+            out[custom_id] = BatchRequest(custom_id, doc["body"], doc.get("url", job.endpoint))
+        if len(out) != part.requests:
+            raise RuntimeError(
+                f"batch job {job.job_id} part {part.index}: {len(out)} stored request(s), "
+                f"expected {part.requests}"
+            )
+        return out
+
+    # ------------------------------------------------------------------ submitting
+
+    def submit(self, requests: Sequence[BatchRequest]) -> Submitted:
+        """Store a new job for the ``requests`` that no open job has, then upload and create
+        its batches. Returns without waiting; :meth:`advance` or :meth:`wait` follow it.
+
+        A request that an open job holds is never submitted again: it is waited for when its
+        part is still running, and passed back for the synchronous path when its part was
+        collected already (by an earlier run, which handed its result to its sink)."""
+        running, collected = self._custom_ids_in_open_jobs()
+        fresh = [r for r in requests if r.custom_id not in running | collected]
+        passed_back = list({r.custom_id: r for r in requests if r.custom_id in collected}.values())
+        already_open = len({r.custom_id for r in requests}) - len({r.custom_id for r in fresh})
+        plan = split_files(fresh, max_requests=self.max_requests, max_bytes=self.max_bytes)
+        if plan.too_large:
+            log.warning(
+                "%d request(s) too large for a batch input file; they take the synchronous path",
+                len(plan.too_large),
+            )
+        to_sync = passed_back + plan.too_large
+        if not plan.files:
+            return Submitted(None, [], already_open, to_sync)
+        now = self._now()
+        job_id = base_id = new_job_id(now, (r.custom_id for f in plan.files for r in f))
+        for n in range(2, 100):  # the same requests again within the same second
+            if self.store.load_job(job_id) is None:
+                break
+            job_id = f"{base_id}-{n}"
+        parts = []
+        for index, file in enumerate(plan.files):
+            lines = [(r.custom_id, r.line().decode("utf-8")) for r in file]
+            self.store.save_requests(job_id, index, lines)
+            parts.append(
+                JobPart(index, len(file), sum(len(line.encode("utf-8")) for _, line in lines))
+            )
+        models = sorted({r.model for f in plan.files for r in f})
+        job = BatchJob(job_id, now, ",".join(models), self.endpoint, parts, self.completion_window)
+        self._save(job)
+        log.info(
+            "batch job %s: %d request(s) in %d file(s)%s",
+            job_id,
+            job.requests,
+            len(parts),
+            f", {already_open} already in an open job" if already_open else "",
+        )
+        job, delivered = self.advance(job_id)
+        return Submitted(job, delivered, already_open, to_sync)
+
+    def _custom_ids_in_open_jobs(self) -> tuple[set[str], set[str]]:
+        """The requests of open jobs: in parts still running, and in parts collected."""
+        running: set[str] = set()
+        collected: set[str] = set()
+        for job in self.open_jobs():
+            for part in job.parts:
+                into = collected if part.state is PartState.COLLECTED else running
+                into.update(cid for cid, _ in self.store.load_requests(job.job_id, part.index))
+        return running, collected
+
+    # ------------------------------------------------------------------ advancing
+
+    def advance(self, job_id: str) -> tuple[BatchJob, list[PartResult]]:
+        """Take every open part of the job as far as it goes without waiting: upload, create,
+        one status check, collect when finished. Returns the job and the parts collected now."""
+        job = self.job(job_id)
+        if job is None:
+            raise KeyError(f"no batch job {job_id}")
+        delivered: list[PartResult] = []
+        for part in job.parts:
+            step = next_step(part)
+            if step is Step.UPLOAD:
+                self._upload(job, part, delivered)
+                step = next_step(part)
+            if step is Step.CREATE:
+                self._create(job, part, delivered)
+                step = next_step(part)
+            if step is Step.POLL:
+                self._poll(job, part)
+                step = next_step(part)
+            if step is Step.COLLECT:
+                delivered.append(self._collect(job, part))
+        return job, delivered
+
+    def _upload(self, job: BatchJob, part: JobPart, delivered: list[PartResult]) -> None:
+        requests = self.requests_of(job, part)
+        data = b"".join(r.line() for r in requests.values())
+        name = job.file_name(part)
+        file_id = self._find_file(job, name, len(data))
+        if file_id is not None:
+            log.info(
+                "batch job %s part %d: input file %s found again", job.job_id, part.index, file_id
+            )
+        else:
+            try:
+                uploaded = self.client.files.create(
+                    file=(name, data, "application/jsonl"), purpose="batch"
+                )
+            except Exception as exc:
+                if not is_refusal(exc):
+                    raise
+                delivered.append(self._refused(job, part, requests, f"upload refused: {exc}"))
+                return
+            file_id = str(uploaded.id)
+            log.info(
+                "batch job %s part %d: uploaded %d request(s), %d bytes as %s",
+                job.job_id,
+                part.index,
+                part.requests,
+                len(data),
+                file_id,
+            )
+        part.file_id = file_id
+        part.state = PartState.UPLOADED
+        self._save(job)
+
+    def _create(self, job: BatchJob, part: JobPart, delivered: list[PartResult]) -> None:
+        remote = self._find_batch(job, part)
+        if remote is not None:
+            log.info(
+                "batch job %s part %d: batch %s found again (%s); not submitted twice",
+                job.job_id,
+                part.index,
+                remote.id,
+                remote.status,
+            )
+        else:
+            try:
+                created = self.client.batches.create(
+                    input_file_id=str(part.file_id),
+                    endpoint=job.endpoint,
+                    completion_window=job.completion_window,
+                    metadata=job.metadata(part),
+                )
+            except Exception as exc:
+                if not is_refusal(exc):
+                    raise
+                requests = self.requests_of(job, part)
+                delivered.append(self._refused(job, part, requests, f"batch refused: {exc}"))
+                return
+            remote = read_batch(created)
+            log.info("batch job %s part %d: submitted as %s", job.job_id, part.index, remote.id)
+        part.batch_id = remote.id
+        part.state = PartState.SUBMITTED
+        _observe(part, remote)
+        self._save(job)
+
+    def _poll(self, job: BatchJob, part: JobPart) -> None:
+        remote = read_batch(self.client.batches.retrieve(str(part.batch_id)))
+        before = (part.remote_status, part.counts)
+        _observe(part, remote)
+        if (part.remote_status, part.counts) != before:
+            log.info(
+                "batch job %s part %d: %s %s",
+                job.job_id,
+                part.index,
+                part.remote_status,
+                part.counts or "",
+            )
+            self._save(job)
+
+    def _collect(self, job: BatchJob, part: JobPart) -> PartResult:
+        requests = self.requests_of(job, part)
+        parsed = ParsedResults()
+        for file_id in (part.output_file_id, part.error_file_id):
+            if file_id:
+                parsed.add(parse_result_lines(read_bytes(self.client.files.content(file_id))))
+        outcome = TERMINAL_STATUSES[str(part.remote_status)]
+        answers = {cid: body for cid, body in parsed.answers.items() if cid in requests}
+        errors: dict[str, RequestError] = {}
+        for cid in requests:
+            if cid in answers:
+                continue
+            errors[cid] = parsed.errors.get(cid) or RequestError(
+                "not_run", f"batch {outcome.value} before this request was answered"
+            )
+        unknown = len(set(parsed.answers) | set(parsed.errors)) - len(
+            (set(parsed.answers) | set(parsed.errors)) & set(requests)
+        )
+        result = PartResult(
+            job.job_id, part.index, outcome, requests, answers, errors, part.error, unknown
+        )
+        self._deliver(job, part, result)
+        return result
+
+    def _refused(
+        self, job: BatchJob, part: JobPart, requests: dict[str, BatchRequest], reason: str
+    ) -> PartResult:
+        part.error = reason[:1000]
+        log.warning(
+            "batch job %s part %d: %s; its %d request(s) take the synchronous path",
+            job.job_id,
+            part.index,
+            reason,
+            part.requests,
+        )
+        result = PartResult(
+            job.job_id,
+            part.index,
+            Outcome.FAILED,
+            requests,
+            {},
+            dict.fromkeys(requests, RequestError("not_submitted", reason)),
+            reason,
+        )
+        self._deliver(job, part, result, outcome=Outcome.FAILED)
+        return result
+
+    def _deliver(
+        self, job: BatchJob, part: JobPart, result: PartResult, outcome: Outcome | None = None
+    ) -> None:
+        self.sink(result)
+        part.state = PartState.COLLECTED
+        part.outcome = outcome or result.outcome
+        part.answered = len(result.answers)
+        part.failed = sum(1 for e in result.errors.values() if e.code != "not_run")
+        part.todo = len(result.todo)
+        self._save(job)
+        level = logging.INFO if not part.todo else logging.WARNING
+        log.log(
+            level,
+            "batch job %s part %d: %s, %d answered, %d still to do%s",
+            job.job_id,
+            part.index,
+            part.outcome,
+            part.answered,
+            part.todo,
+            f" ({part.error})" if part.error else "",
+        )
+
+    # ------------------------------------------------------------------ cancelling
+
+    def cancel(self, job_id: str) -> BatchJob:
+        """Ask the server to cancel every running batch of the job. A part not submitted yet is
+        closed at once (its requests are handed over as still to do); a cancelled batch is
+        collected by the next :meth:`advance` with what it answered before it stopped."""
+        job = self.job(job_id)
+        if job is None:
+            raise KeyError(f"no batch job {job_id}")
+        for part in job.parts:
+            if part.state is PartState.UPLOADED:
+                remote = self._find_batch(job, part)
+                if remote is not None:
+                    part.batch_id = remote.id
+                    part.state = PartState.SUBMITTED
+                    _observe(part, remote)
+            if part.state in (PartState.BUILDING, PartState.UPLOADED):
+                requests = self.requests_of(job, part)
+                result = PartResult(
+                    job.job_id,
+                    part.index,
+                    Outcome.CANCELLED,
+                    requests,
+                    {},
+                    dict.fromkeys(
+                        requests, RequestError("not_submitted", "job cancelled before submission")
+                    ),
+                )
+                self._deliver(job, part, result)
+                continue
+            if part.state is not PartState.SUBMITTED or part.remote_status in TERMINAL_STATUSES:
+                continue
+            part.cancel_requested = True
+            self._save(job)
+            try:
+                remote = read_batch(self.client.batches.cancel(str(part.batch_id)))
+            except Exception as exc:
+                if not is_refusal(exc):
+                    raise
+                log.warning("batch job %s part %d: cancel refused: %s", job.job_id, part.index, exc)
+                continue
+            _observe(part, remote)
+            self._save(job)
+            log.info("batch job %s part %d: %s", job.job_id, part.index, part.remote_status)
+        return job
+
+    # ------------------------------------------------------------------ waiting
+
+    def wait(
+        self,
+        job_ids: Iterable[str],
+        *,
+        sleep: Callable[[float], None],
+        poll_s: float,
+        cancel_at: float | None = None,
+        give_up_at: float | None = None,
+        progress: Callable[[list[BatchJob]], None] | None = None,
+    ) -> RunReport:
+        """Advance the jobs every ``poll_s`` until none is open. At ``cancel_at`` (epoch s) the
+        open ones are cancelled, so their partial results still come back in time; at
+        ``give_up_at`` the wait stops with the jobs still open (the next run resumes them).
+        ``progress`` sees the jobs after each round (a progress line for ``finpipe extract``)."""
+        report = RunReport()
+        pending = list(dict.fromkeys(job_ids))
+        latest: dict[str, BatchJob] = {}
+        cancelled: set[str] = set()
+        while True:
+            for job_id in pending:
+                try:
+                    job, results = self.advance(job_id)
+                except self.transient as exc:
+                    self._ride_out(job_id, exc, poll_s)
+                    continue
+                latest[job_id] = job
+                report.delivered.extend(results)
+            pending = [i for i in pending if i not in latest or latest[i].open]
+            report.jobs = list(latest.values())
+            if progress is not None:
+                progress(report.jobs)
+            if not pending:
+                return report
+            now = self._now()
+            if give_up_at is not None and now >= give_up_at:
+                log.warning("stopped waiting for batch job(s) %s", ", ".join(pending))
+                return report
+            if cancel_at is not None and now >= cancel_at:
+                for job_id in pending:
+                    if job_id in cancelled:
+                        continue
+                    log.warning("batch job %s is past its deadline: cancelling", job_id)
+                    try:
+                        self.cancel(job_id)
+                    except self.transient as exc:
+                        self._ride_out(job_id, exc, poll_s)
+                        continue
+                    cancelled.add(job_id)
+            sleep(poll_s)
+
+    def _ride_out(self, job_id: str, exc: BaseException, poll_s: float) -> None:
+        log.warning(
+            "batch job %s: %s: %s; trying again in %.0f s", job_id, type(exc).__name__, exc, poll_s
+        )
+
+    def run(
+        self,
+        requests: Sequence[BatchRequest],
+        *,
+        sleep: Callable[[float], None],
+        poll_s: float,
+        cancel_at: float | None = None,
+        give_up_at: float | None = None,
+        progress: Callable[[list[BatchJob]], None] | None = None,
+    ) -> RunReport:
+        """Resume the open jobs, submit the ``requests`` they do not hold, and wait for all."""
+        open_jobs = self.open_jobs()
+        for job in open_jobs:
+            log.info("resuming batch job %s", describe(job))
+        open_ids = [j.job_id for j in open_jobs]
+        submitted = self.submit(requests)
+        ids = open_ids + ([submitted.job.job_id] if submitted.job is not None else [])
+        report = self.wait(
+            ids,
+            sleep=sleep,
+            poll_s=poll_s,
+            cancel_at=cancel_at,
+            give_up_at=give_up_at,
+            progress=progress,
+        )
+        report.delivered[:0] = submitted.delivered
+        report.to_sync = submitted.to_sync
+        return report
+
+    # ------------------------------------------------------------------ finding remote things
+
+    def _find_file(self, job: BatchJob, name: str, size: int) -> str | None:
+        """The id of an input file of this name and size uploaded for the job, if any."""
+        try:
+            for obj in self.client.files.list(purpose="batch"):
+                created = float(getattr(obj, "created_at", 0) or 0)
+                if created and created < job.created_at - LIST_SLACK_S:
+                    break
+                if getattr(obj, "filename", None) == name and getattr(obj, "bytes", None) == size:
+                    return str(obj.id)
+        except Exception as exc:
+            if not is_refusal(exc):
+                raise
+        return None
+
+    def _find_batch(self, job: BatchJob, part: JobPart) -> RemoteBatch | None:
+        """The batch created for this part of the job, if one was (found by its metadata)."""
+        for obj in self.client.batches.list(limit=100):
+            remote = read_batch(obj)
+            if remote.created_at and remote.created_at < job.created_at - LIST_SLACK_S:
+                break
+            meta = remote.metadata
+            if meta.get(META_JOB) == job.job_id and meta.get(META_PART) == str(part.index):
+                return remote
+        return None
+
+    def _save(self, job: BatchJob) -> None:
+        job.version += 1
+        job.updated_at = self._now()
+        self.store.save_job(job.to_doc())
+
+
+def _observe(part: JobPart, remote: RemoteBatch) -> None:
+    part.remote_status = remote.status
+    part.counts = dict(remote.counts)
+    part.output_file_id = remote.output_file_id or part.output_file_id
+    part.error_file_id = remote.error_file_id or part.error_file_id
+    if remote.errors:
+        part.error = "; ".join(remote.errors[:5])[:1000]

@@ -1,0 +1,65 @@
+"""Answers that came back from elsewhere (a Batch API job) read as the engine reads its own. Pure.
+
+A batch request line holds the engine's first call for a group of snippets
+(:meth:`worker.model.engine.OpenAIExtractor.first_body`), so its answer is read exactly like the
+answer of that call: a truncated, refused or filtered answer is set aside as a whole; each
+snippet's facts are validated and grounded; a snippet whose facts all stand is final. Everything
+else (a snippet missing from the answer, a fact that does not ground) is left out, so the engine
+asks about it synchronously, with its re-ask, split and fallback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from worker.model.client import ChatCompletion
+from worker.model.grounding import SnippetRequest, ground_all
+from worker.model.reask import EXTRACTOR_OPENAI, Final, cut_off_reason
+from worker.model.schema import parse_answer
+
+
+def format_mode(body: Mapping[str, Any]) -> str:
+    """The output format a request body asks for (part of the cache key)."""
+    fmt = body.get("response_format")
+    if isinstance(fmt, Mapping) and fmt.get("type") in ("json_schema", "json_object"):
+        return str(fmt["type"])
+    return "prompt"
+
+
+def read_completion(completion: Mapping[str, Any] | ChatCompletion) -> ChatCompletion | None:
+    """The SDK's object for a completion body; None when the body is no chat completion."""
+    if isinstance(completion, ChatCompletion):
+        return completion
+    try:
+        return ChatCompletion.model_validate(dict(completion))
+    except ValidationError:
+        return None
+
+
+def finals_of(
+    completion: Mapping[str, Any] | ChatCompletion,
+    group: Sequence[SnippetRequest],
+    mode: str,
+) -> dict[str, Final]:
+    """The final answer of each snippet of ``group`` (by request id) that the completion of
+    its first call settles; the snippets left out need a synchronous call."""
+    read = read_completion(completion)
+    if read is None or not read.choices:
+        return {}
+    choice = read.choices[0]
+    why, _ = cut_off_reason(choice)
+    if why is not None:
+        return {}
+    sids = [f"s{i}" for i in range(1, len(group) + 1)]
+    parsed = parse_answer(choice.message.content, sids)
+    out: dict[str, Final] = {}
+    for sid, request in zip(sids, group, strict=True):
+        if sid not in parsed.facts:
+            continue
+        kept, rejected = ground_all(request, parsed.facts[sid])
+        if not rejected:
+            out[request.id] = Final(EXTRACTOR_OPENAI, [c for _, c in kept], mode=mode)
+    return out
