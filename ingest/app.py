@@ -24,7 +24,7 @@ from werkzeug.exceptions import HTTPException
 from adapters.mongo import MongoStore
 from adapters.rabbitmq import Broker
 from schemas.errors import FinpipeError, StoreUnavailable, validation_errors
-from schemas.message import Provenance, ReportMessage, SubmitReport
+from schemas.message import Provenance, ReportMessage, SubmitReport, text_bytes
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -232,7 +232,7 @@ def _check_items(items: list[Any], single: bool, settings: Settings, now: dateti
             errors = [{"field": f, "error": m} for f, m in validation_errors(exc, prefix=prefix)]
             checked.results.append({"index": i, "status": "rejected", "errors": errors})
             continue
-        if len(report.raw_text.encode("utf-8")) > settings.max_report_bytes:
+        if text_bytes(report.raw_text) > settings.max_report_bytes:
             limit = f"over {settings.max_report_bytes} bytes (FINPIPE_MAX_REPORT_BYTES)"
             checked.reject(i, f"{prefix}raw_text", limit)
             continue
