@@ -16,7 +16,7 @@ from export import charts as charts_mod
 from export import tables
 from export.cells import iso_utc
 from export.source import FactReader, read_facts
-from export.writer import write_export
+from export.writer import check_writable, write_export, writing_into
 from schemas.errors import BrokerUnavailable
 from schemas.settings import Settings
 
@@ -47,9 +47,11 @@ def run_export(
     """Read the matching facts, write ``<out or FINPIPE_EXPORT_DIR>/YYYY-MM-DD/`` (the day in
     ``FINPIPE_TIMEZONE``), point ``latest`` at it, record ``runs/last_export``; return the folder.
     ``queue_drained`` is what the caller knows about the work queue (``None``: not checked).
-    Raises ``StoreUnavailable`` when MongoDB cannot be read."""
+    Raises ``StoreUnavailable`` when MongoDB cannot be read, ``OutputNotWritable`` when the
+    folder cannot be written (checked first)."""
     now = now or datetime.now(UTC)
     root = Path(out) if out is not None else settings.export_dir
+    check_writable(root)
     day = now.astimezone(ZoneInfo(settings.timezone)).date()
     raw = read_facts(store, since=since, until=until, company=company)
     frames = tables.build_frames(raw)
@@ -62,7 +64,8 @@ def run_export(
         "covers": tables.coverage(frames.facts),
         "pipeline": store.pipeline_counts(),
     }
-    folder = write_export(root, day, frames, charts, report)
+    with writing_into(root):
+        folder = write_export(root, day, frames, charts, report)
     n = len(frames.facts)
     if n == 0:
         log.warning(
