@@ -1,9 +1,10 @@
 """The ``POST /submit`` shim: a thin JSON door onto the same publisher and message schema. The only
 Flask import.
 
-``create_app`` is the factory: it registers the ``api`` Blueprint over two adapters, a publisher
-and a store (the Protocols below), made per thread by the factories the caller gives (default:
-from the settings). Answers never carry a stack trace.
+``create_app`` is the factory: it registers the ``api`` Blueprint over two adapters, publishers
+and a store (the Protocols below), made by the factories the caller gives (default: from the
+settings) and shared by the serving threads (``SharedAdapters``). Every answer is JSON, errors
+included, and none carries a stack trace. ``ingest.server`` runs the app.
 """
 
 from __future__ import annotations
@@ -105,14 +106,14 @@ class SharedAdapters:
 
     @contextlib.contextmanager
     def publisher(self) -> Iterator[SubmitPublisher]:
-        """A publisher for one request; a ``FinpipeError`` inside closes it for good."""
+        """A publisher for one request; an error inside closes it for good."""
         with self._lock:
             pub = self._idle.pop() if self._idle else None
         if pub is None:
             pub = self._make_publisher()
         try:
             yield pub
-        except FinpipeError:
+        except BaseException:  # a broker error, or anything unexpected: start clean next time
             pub.close()
             raise
         with self._lock:
