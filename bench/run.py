@@ -27,7 +27,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.common import Row, fmt, say, wait_for_services  # noqa: E402
-from bench.scenarios import ingest, latency, memory, model, pipeline, tokens  # noqa: E402
+from bench.scenarios import ingest, latency, memory, model, pipeline, serve, tokens  # noqa: E402
 
 SCENARIOS: dict[str, Callable[[bool], list[Row]]] = {
     "ingest": ingest.run,
@@ -37,9 +37,10 @@ SCENARIOS: dict[str, Callable[[bool], list[Row]]] = {
     "latency": latency.run,
     "memory": memory.run,
     "tokens": tokens.run,
+    "serve": serve.run,
 }
 #: what a full run executes ("rerun" alone is part of "model")
-DEFAULT = ["ingest", "pipeline", "model", "latency", "memory", "tokens"]
+DEFAULT = ["ingest", "pipeline", "model", "latency", "memory", "tokens", "serve"]
 #: runs of a scenario before it counts as failed (a server restarted under it, say)
 ATTEMPTS = 3
 RESULTS = ROOT / "bench" / "results" / "latest.json"
