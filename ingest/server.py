@@ -68,8 +68,9 @@ def serve(
             ident="finpipe",
             clear_untrusted_proxy_headers=True,
         )
-    except OSError as exc:  # the address is taken, or cannot be resolved or bound
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    except (OSError, ValueError) as exc:  # the address is taken, unknown or cannot be bound
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"cannot listen on {host}:{port}: {reason}") from exc
     listeners = [server] if isinstance(server, BaseWSGIServer) else list(server.map.values())
     for listener in listeners:
         if isinstance(listener, BaseWSGIServer):

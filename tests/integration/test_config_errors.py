@@ -3,6 +3,7 @@ naming what is wrong, a non-zero exit, never a traceback."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -78,4 +79,18 @@ def test_export_to_a_folder_that_cannot_be_written_is_one_line_naming_it(
     done = run(settings, "export", "--out", str(out))
     assert done.returncode == 1
     assert done.stderr.startswith(f"finpipe export: cannot write to {out}: "), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_serve_on_an_address_it_cannot_listen_on_is_one_line_naming_it(settings: Settings) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run(settings, "serve", "--port", str(port))
+    assert done.returncode == 1
+    assert done.stderr == f"Error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    done = run(settings, "serve", "--host", "256.1.1.1", "--port", "8080")
+    assert done.returncode == 1
+    assert done.stderr.startswith("Error: cannot listen on 256.1.1.1:8080: ")
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
