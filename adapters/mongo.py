@@ -26,7 +26,7 @@ from pymongo import UpdateOne
 from pymongo.write_concern import WriteConcern
 
 from adapters.mongo_queries import facts_query, unassigned_query
-from schemas.errors import StaleJob, StoreUnavailable
+from schemas.errors import ConfigError, StaleJob, StoreUnavailable
 from schemas.settings import Settings, redact_url
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,14 @@ LAST_SWEEP = "last_sweep"
 LAST_EXPORT = "last_export"
 
 REPORT_STATUSES = ("queued", "processing", "done", "failed", "dead")
+
+
+def one_line(exc: BaseException) -> str:
+    """An error's text on one short line, without pymongo's topology description."""
+    text = str(exc).split(", Timeout: ")[0].split("Topology Description:")[0]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    first = lines[0] if lines else type(exc).__name__
+    return first[:300].rstrip(" ,")
 
 
 def write_concern_of(text: str) -> WriteConcern:
@@ -83,14 +91,30 @@ class MongoStore:
     @property
     def db(self) -> Any:
         if self._client is None:
-            self._client = pymongo.MongoClient(
+            self._client = self._new_client()
+        return self._client.get_database(self.db_name, write_concern=self._write_concern)
+
+    def _new_client(self) -> pymongo.MongoClient[dict[str, Any]]:
+        """The client (no connection yet; a ``mongodb+srv`` host is looked up in DNS). What
+        pymongo refuses in the URL leaves as one-line ``ConfigError`` naming the variable."""
+        try:
+            return pymongo.MongoClient(
                 self.uri,
                 serverSelectionTimeoutMS=self._timeout_ms,
                 connectTimeoutMS=self._timeout_ms,
                 socketTimeoutMS=max(30_000, self._timeout_ms),
                 tz_aware=True,
             )
-        return self._client.get_database(self.db_name, write_concern=self._write_concern)
+        except (pymongo.errors.ConfigurationError, ValueError, TypeError, OSError) as exc:
+            # ConfigurationError covers InvalidURI and an unresolvable mongodb+srv host; a
+            # non-numeric port is a ValueError, a missing tlsCAFile an OSError
+            raise ConfigError(
+                f"FINPIPE_MONGO_URI={redact_url(self.uri)!r} is invalid: {one_line(exc)}"
+            ) from exc
+
+    def validate(self) -> None:
+        """Raise ``ConfigError`` now if the URL is unusable, instead of at the first query."""
+        _ = self.db
 
     def close(self) -> None:
         if self._client is not None:
@@ -98,7 +122,7 @@ class MongoStore:
             self._client = None
 
     def _fail(self, what: str, exc: Exception) -> StoreUnavailable:
-        return StoreUnavailable(f"MongoDB {what} failed at {redact_url(self.uri)}: {exc}")
+        return StoreUnavailable(f"MongoDB {what} failed at {redact_url(self.uri)}: {one_line(exc)}")
 
     def ping(self) -> None:
         try:

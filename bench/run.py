@@ -34,6 +34,7 @@ from bench.scenarios import (  # noqa: E402
     memory,
     model,
     pipeline,
+    serve,
     tokens,
 )
 
@@ -46,9 +47,10 @@ SCENARIOS: dict[str, Callable[[bool], list[Row]]] = {
     "memory": memory.run,
     "tokens": tokens.run,
     "batchmode": batchmode.run,
+    "serve": serve.run,
 }
 #: what a full run executes ("rerun" alone is part of "model")
-DEFAULT = ["ingest", "pipeline", "model", "latency", "memory", "tokens", "batchmode"]
+DEFAULT = ["ingest", "pipeline", "model", "latency", "memory", "tokens", "batchmode", "serve"]
 #: runs of a scenario before it counts as failed (a server restarted under it, say)
 ATTEMPTS = 3
 RESULTS = ROOT / "bench" / "results" / "latest.json"

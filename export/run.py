@@ -19,7 +19,7 @@ from export import tables
 from export.cells import iso_utc, missing
 from export.companies import configured_aliases, matching_names
 from export.source import FactReader, read_facts
-from export.writer import write_export
+from export.writer import check_writable, write_export, writing_into
 from schemas.errors import BrokerUnavailable
 from schemas.settings import Settings
 
@@ -56,9 +56,10 @@ def run_export(
     leaves out the facts the rules gave where the model failed (``rules-fallback``).
     ``queue_drained`` is what the caller knows about the work queue (``None``: not checked).
     Raises ``StoreUnavailable`` when MongoDB cannot be read, ``AliasesFileError`` for a bad
-    aliases file."""
+    aliases file, ``OutputNotWritable`` when the folder cannot be written (checked first)."""
     now = now or datetime.now(UTC)
     root = Path(out) if out is not None else settings.export_dir
+    check_writable(root)
     day = now.astimezone(ZoneInfo(settings.timezone)).date()
     if aliases is None:
         aliases = configured_aliases(settings.company_aliases)
@@ -74,18 +75,14 @@ def run_export(
     report: dict[str, Any] = {
         "export_date": day.isoformat(),
         "generated_at": iso_utc(now),
-        "filters": {
-            "since": _iso(since),
-            "until": _iso(until),
-            "company": company,
-            "without_fallback": without_fallback,
-        },
+        "filters": _filters(since, until, company, without_fallback),
         "queue_drained": queue_drained,
         "covers": tables.coverage(frames.facts),
         "unassigned_amounts": _unassigned(store, frames.facts, since, until, company),
         "pipeline": store.pipeline_counts(),
     }
-    folder = write_export(root, day, frames, charts, report)
+    with writing_into(root):
+        folder = write_export(root, day, frames, charts, report)
     n = len(frames.facts)
     if n == 0:
         log.warning(
@@ -190,6 +187,20 @@ def _unassigned(
     if company:
         report_ids = sorted({r for r in facts["report_id"].tolist() if not missing(r)})
     return store.unassigned_amounts(since=since, until=until, report_ids=report_ids)
+
+
+def _filters(
+    since: date | datetime | None,
+    until: date | datetime | None,
+    company: str | None,
+    without_fallback: bool,
+) -> dict[str, Any]:
+    return {
+        "since": _iso(since),
+        "until": _iso(until),
+        "company": company,
+        "without_fallback": without_fallback,
+    }
 
 
 def _iso(d: date | datetime | None) -> str | None:

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from export.charts import ChartSpec, render_chart
 from export.comparisons import largest_moves
 from export.page import RUN_REPORT, render_index
 from export.tables import ExportFrames
+from schemas.errors import OutputNotWritable
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,26 @@ def point_latest(root: Path, folder: Path) -> None:
 
 
 # -- the folder ---------------------------------------------------------------------------------
+@contextlib.contextmanager
+def writing_into(root: Path) -> Iterator[None]:
+    """File-system errors inside leave as ``OutputNotWritable`` naming ``root`` and the reason."""
+    try:
+        yield
+    except OSError as exc:
+        raise OutputNotWritable(str(root), exc.strerror or str(exc)) from exc
+
+
+def check_writable(root: Path) -> None:
+    """Make ``root`` if needed and prove a file can be written in it, before any work is done;
+    ``OutputNotWritable`` otherwise."""
+    with writing_into(root):
+        root.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(root / f".finpipe-probe-{uuid.uuid4().hex[:12]}", b"")
+        for probe in root.glob(".finpipe-probe-*"):
+            with contextlib.suppress(FileNotFoundError):
+                probe.unlink()
+
+
 def write_export(
     root: Path,
     day: date,

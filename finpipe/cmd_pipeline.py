@@ -15,7 +15,7 @@ import click
 
 from adapters.mongo import MongoStore
 from finpipe.context import Context, pass_ctx
-from schemas.errors import FinpipeError
+from schemas.errors import ConfigError, FinpipeError
 from schemas.settings import Settings, redact_url
 
 log = logging.getLogger("finpipe")
@@ -41,25 +41,55 @@ def build_extractor(settings: Settings, store: Any = None) -> Any:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--threads",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Requests served at once (each holds one broker connection while it runs).",
+)
 @pass_ctx
-def serve(ctx: Context, host: str, port: int) -> None:
+def serve(ctx: Context, host: str, port: int, threads: int) -> None:
     """Run the HTTP shim: POST /submit, GET /healthz, GET /reports/<id>.
 
     POST /submit takes {"raw_text": "...", "source", "company_hint", "reported_at"} or a
     JSON array of those, publishes one message per report and answers 202 with its
-    report_id once the broker has confirmed it.
+    report_id once the broker has confirmed it. Served by waitress with a fixed pool of
+    threads; SIGTERM or SIGINT stops it and closes its connections.
     """
-    from ingest.app import create_app
+    from ingest import server
+    from ingest.app import body_too_large, create_app
 
+    settings = ctx.settings
     broker = ctx.broker()
+    store = ctx.store()  # one MongoDB client for the process, shared by the serving threads
     # A request must not wait for reconnects: one try, then 503 and the client retries.
     app = create_app(
-        ctx.settings,
+        settings,
         publisher_factory=lambda: broker.publisher(reconnect_attempts=1, timeout_s=10),
-        store_factory=ctx.store,
+        store_factory=lambda: store,
+        pool_size=threads,
     )
-    log.info("serving on http://%s:%d (broker %s)", host, port, redact_url(ctx.settings.amqp_url))
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    try:
+        server.serve(
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            max_body_bytes=settings.max_body_bytes,
+            too_large_message=body_too_large(settings.max_body_bytes),
+            on_listening=lambda where: log.info(
+                "serving on %s with %d threads (broker %s)",
+                where,
+                threads,
+                redact_url(settings.amqp_url),
+            ),
+        )
+    except ConfigError as exc:  # the address is taken or cannot be bound
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        app.extensions["finpipe.close"]()
+    log.info("server stopped")
 
 
 def report_status_hooks(

@@ -20,9 +20,13 @@ class Context:
         letters."""
         return Broker.from_settings(self.settings)
 
-    def store(self, *, timeout_ms: int = 5000) -> MongoStore:
-        """MongoDB: every collection finpipe reads or writes. Callers close it."""
-        return MongoStore.from_settings(self.settings, timeout_ms=timeout_ms)
+    def store(self, *, timeout_ms: int = 5000, validate: bool = True) -> MongoStore:
+        """MongoDB: every collection finpipe reads or writes. Callers close it. ``ConfigError``
+        at once if the URL is unusable (unless ``validate`` is false: ``status`` shows it)."""
+        store = MongoStore.from_settings(self.settings, timeout_ms=timeout_ms)
+        if validate:
+            store.validate()
+        return store
 
 
 pass_ctx = click.make_pass_decorator(Context)

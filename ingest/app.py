@@ -1,17 +1,19 @@
 """The ``POST /submit`` shim: a thin JSON door onto the same publisher and message schema. The only
 Flask import.
 
-``create_app`` is the factory: it registers the ``api`` Blueprint over two adapters, a publisher
-and a store (the Protocols below), made per thread by the factories the caller gives (default:
-from the settings). Answers never carry a stack trace.
+``create_app`` is the factory: it registers the ``api`` Blueprint over two adapters, publishers
+and a store (the Protocols below), made by the factories the caller gives (default: from the
+settings) and shared by the serving threads (``SharedAdapters``). Every answer is JSON, errors
+included, and none carries a stack trace. ``ingest.server`` runs the app.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -24,13 +26,15 @@ from werkzeug.exceptions import HTTPException
 from adapters.mongo import MongoStore
 from adapters.rabbitmq import Broker
 from schemas.errors import FinpipeError, StoreUnavailable, validation_errors
-from schemas.message import Provenance, ReportMessage, SubmitReport
+from schemas.message import Provenance, ReportMessage, SubmitReport, text_bytes
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
 
 MAX_JSON_DEPTH = 8
 MAX_ARRAY_ITEMS = 1000
+#: longest request target (path and query) answered; longer ones get 414
+MAX_URI_BYTES = 8192
 
 
 def too_deep(body: bytes, limit: int) -> bool:
@@ -79,44 +83,64 @@ class ReportStore(Protocol):
     def close(self) -> None: ...
 
 
-class ThreadAdapters:
-    """One publisher and one store per serving thread (pika is not thread-safe), made on first
-    use; ``close_all`` closes every one any thread opened (call it at shutdown)."""
+class SharedAdapters:
+    """What the serving threads share: one store (one MongoDB client, thread-safe, for the whole
+    process) and a pool of at most ``pool_size`` idle publishers (pika is not thread-safe, so a
+    publisher serves one request at a time). A publisher that failed is closed, not returned;
+    ``close_all`` closes every one still open (call it at shutdown)."""
 
     def __init__(
         self,
         make_publisher: Callable[[], SubmitPublisher],
         make_store: Callable[[], ReportStore],
+        *,
+        pool_size: int = 8,
     ) -> None:
         self._make_publisher = make_publisher
         self._make_store = make_store
-        self._local = threading.local()
-        self._opened: list[SubmitPublisher | ReportStore] = []
+        self._pool_size = pool_size
+        self._lock = threading.Lock()
+        self._idle: list[SubmitPublisher] = []
+        self._store: ReportStore | None = None
+        self._closed = False
 
-    def publisher(self) -> SubmitPublisher:
-        pub: SubmitPublisher | None = getattr(self._local, "publisher", None)
+    @contextlib.contextmanager
+    def publisher(self) -> Iterator[SubmitPublisher]:
+        """A publisher for one request; an error inside closes it for good."""
+        with self._lock:
+            pub = self._idle.pop() if self._idle else None
         if pub is None:
-            pub = self._local.publisher = self._make_publisher()
-            self._opened.append(pub)
-        return pub
+            pub = self._make_publisher()
+        try:
+            yield pub
+        except BaseException:  # a broker error, or anything unexpected: start clean next time
+            pub.close()
+            raise
+        with self._lock:
+            if not self._closed and len(self._idle) < self._pool_size:
+                self._idle.append(pub)
+                return
+        pub.close()
 
     def store(self) -> ReportStore:
-        st: ReportStore | None = getattr(self._local, "store", None)
-        if st is None:
-            st = self._local.store = self._make_store()
-            self._opened.append(st)
-        return st
+        with self._lock:
+            if self._store is None:
+                self._store = self._make_store()
+            return self._store
 
-    def drop_publisher(self) -> None:
-        """Close this thread's publisher after a failure; the next request opens a new one."""
-        pub: SubmitPublisher | None = getattr(self._local, "publisher", None)
-        if pub is not None:
-            pub.close()
-        self._local.publisher = None
+    def idle_publishers(self) -> int:
+        with self._lock:
+            return len(self._idle)
 
     def close_all(self) -> None:
-        while self._opened:
-            self._opened.pop().close()
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            store, self._store = self._store, None
+        for pub in idle:
+            pub.close()
+        if store is not None:
+            store.close()
 
 
 def create_app(
@@ -124,24 +148,29 @@ def create_app(
     *,
     publisher_factory: Callable[[], SubmitPublisher] | None = None,
     store_factory: Callable[[], ReportStore] | None = None,
+    pool_size: int = 8,
 ) -> Flask:
-    """The Flask app; ``app.extensions["finpipe.close"]()`` closes its connections."""
+    """The Flask app; ``app.extensions["finpipe.close"]()`` closes its connections. Serve it
+    with at most ``pool_size`` threads (see ``SharedAdapters``)."""
     broker = Broker.from_settings(settings)
-    adapters = ThreadAdapters(
+    adapters = SharedAdapters(
         # A request must not wait for reconnects: one try, then 503 and the client retries.
         publisher_factory or (lambda: broker.publisher(reconnect_attempts=1, timeout_s=10)),
         store_factory or (lambda: MongoStore.from_settings(settings)),
+        pool_size=pool_size,
     )
     app = Flask("finpipe")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["finpipe.close"] = adapters.close_all
+    app.extensions["finpipe.adapters"] = adapters
     app.register_blueprint(api(settings, adapters))
     return app
 
 
-def api(settings: Settings, adapters: ThreadAdapters) -> Blueprint:
+def api(settings: Settings, adapters: SharedAdapters) -> Blueprint:
     """The routes, the bearer-token check and the JSON error answers."""
     bp = Blueprint("api", __name__)
+    bp.before_app_request(_uri_length)
     bp.before_app_request(partial(_auth, settings))
     bp.app_errorhandler(HTTPException)(partial(_http_error, settings))
     bp.app_errorhandler(Exception)(_unexpected)
@@ -155,6 +184,13 @@ def _error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
     return jsonify({"error": message, **extra}), status
 
 
+def _uri_length() -> tuple[Response, int] | None:
+    target = request.environ.get("REQUEST_URI") or request.full_path
+    if len(target.encode("utf-8", errors="replace")) > MAX_URI_BYTES:
+        return _error(414, f"request target is over {MAX_URI_BYTES} bytes")
+    return None
+
+
 def _auth(settings: Settings) -> tuple[Response, int] | None:
     token = settings.api_token
     if token is None or request.path == "/healthz":
@@ -162,17 +198,30 @@ def _auth(settings: Settings) -> tuple[Response, int] | None:
     given = request.headers.get("Authorization", "")
     expected = f"Bearer {token.get_secret_value()}"
     if not hmac.compare_digest(given.encode(), expected.encode()):
-        return _error(401, "missing or wrong bearer token (Authorization: Bearer <token>)")
+        answer, status = _error(
+            401, "missing or wrong bearer token (Authorization: Bearer <token>)"
+        )
+        answer.headers["WWW-Authenticate"] = 'Bearer realm="finpipe"'
+        return answer, status
     return None
 
 
 def _http_error(settings: Settings, exc: HTTPException) -> tuple[Response, int]:
+    """Every HTTP error as JSON, with the headers it calls for (``Allow`` on a 405)."""
     status = exc.code or 500
     if status == 413:
-        return _error(
-            413, f"request body is over {settings.max_body_bytes} bytes (FINPIPE_MAX_BODY_BYTES)"
-        )
-    return _error(status, exc.description or exc.name)
+        message = body_too_large(settings.max_body_bytes)
+    else:
+        message = exc.description or exc.name
+    answer, _ = _error(status, message)
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            answer.headers[name] = value
+    return answer, status
+
+
+def body_too_large(max_body_bytes: int) -> str:
+    return f"request body is over {max_body_bytes} bytes (FINPIPE_MAX_BODY_BYTES)"
 
 
 def _unexpected(exc: Exception) -> tuple[Response, int]:
@@ -232,7 +281,7 @@ def _check_items(items: list[Any], single: bool, settings: Settings, now: dateti
             errors = [{"field": f, "error": m} for f, m in validation_errors(exc, prefix=prefix)]
             checked.results.append({"index": i, "status": "rejected", "errors": errors})
             continue
-        if len(report.raw_text.encode("utf-8")) > settings.max_report_bytes:
+        if text_bytes(report.raw_text) > settings.max_report_bytes:
             limit = f"over {settings.max_report_bytes} bytes (FINPIPE_MAX_REPORT_BYTES)"
             checked.reject(i, f"{prefix}raw_text", limit)
             continue
@@ -242,7 +291,7 @@ def _check_items(items: list[Any], single: bool, settings: Settings, now: dateti
     return checked
 
 
-def submit(settings: Settings, adapters: ThreadAdapters) -> tuple[Response, int]:
+def submit(settings: Settings, adapters: SharedAdapters) -> tuple[Response, int]:
     try:
         items, single = _body_items()
     except _Refused as refused:
@@ -257,10 +306,10 @@ def submit(settings: Settings, adapters: ThreadAdapters) -> tuple[Response, int]
             400, f"{first['field']}: {first['error']}", field=first["field"], errors=errors
         )
     try:
-        adapters.publisher().publish_many(good)
+        with adapters.publisher() as publisher:
+            publisher.publish_many(good)
     except FinpipeError as exc:
         log.warning("submit: %d report(s) not queued: %s", len(good), exc)
-        adapters.drop_publisher()
         return _error(503, "message broker unavailable; nothing was queued, retry later")
     try:
         adapters.store().mark_queued([m.report_id for m in good], now, channel="api")
@@ -275,13 +324,13 @@ def submit(settings: Settings, adapters: ThreadAdapters) -> tuple[Response, int]
 
 
 # -- GET /healthz, GET /reports/<id> --------------------------------------------------------------
-def healthz(adapters: ThreadAdapters) -> tuple[Response, int]:
+def healthz(adapters: SharedAdapters) -> tuple[Response, int]:
     checks: dict[str, str] = {}
     try:
-        adapters.publisher().check()
+        with adapters.publisher() as publisher:
+            publisher.check()
         checks["broker"] = "ok"
     except FinpipeError:
-        adapters.drop_publisher()
         checks["broker"] = "unavailable"
     try:
         adapters.store().ping()
@@ -292,7 +341,7 @@ def healthz(adapters: ThreadAdapters) -> tuple[Response, int]:
     return jsonify({"status": "ok" if ok else "degraded", **checks}), 200 if ok else 503
 
 
-def report(adapters: ThreadAdapters, report_id: str) -> tuple[Response, int]:
+def report(adapters: SharedAdapters, report_id: str) -> tuple[Response, int]:
     try:
         doc = adapters.store().report(report_id)
     except StoreUnavailable:

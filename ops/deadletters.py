@@ -10,11 +10,12 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from adapters.rabbitmq import Broker, DeadLetterBox, Incoming
 from schemas.settings import Settings
-from schemas.topology import HEADER_ATTEMPT, HEADER_ERROR_KIND, HEADER_REASON
+from schemas.topology import HEADER_ERROR_KIND, HEADER_REASON, attempt_of
 
 log = logging.getLogger(__name__)
 
@@ -46,41 +47,68 @@ class DeadLetter:
             out["headers"] = {k: _plain(v) for k, v in self.headers.items()}
             try:
                 out["body"] = json.loads(self.body)
-            except ValueError:
+            except (ValueError, RecursionError):
                 out["body"] = self.body.decode("utf-8", errors="replace")
         return out
 
 
 def _plain(value: Any) -> Any:
+    """A header value as JSON can hold it: headers come from the broker, so any AMQP type
+    (bytes, timestamps, decimals, nested tables) may stand anywhere."""
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    return value
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(_plain(value))
+
+
+def _broker_reason(headers: dict[str, Any]) -> str | None:
+    """The reason in the broker's own death record (``x-death``), if there is a readable one."""
+    deaths = headers.get("x-death")
+    death = deaths[0] if isinstance(deaths, list) and deaths else None
+    if not isinstance(death, dict):
+        return None
+    reason = f"{_text(death.get('reason'))} by the broker from {_text(death.get('queue'))}"
+    if death.get("reason") == "delivery_limit" or "x-delivery-count" in headers:
+        reason += " (delivery limit reached)"
+    return reason
+
+
+def _preview(body: bytes) -> str:
+    try:
+        text = json.loads(body).get("raw_text", "")
+    except (ValueError, AttributeError, RecursionError):
+        text = body[:200].decode("utf-8", errors="replace")
+    return " ".join(str(text)[:1000].split())[:100]
 
 
 def describe(message: Incoming) -> DeadLetter:
-    """What a dead letter says: our reason header, or the broker's death record."""
+    """What a dead letter says: our reason header, or the broker's death record. Nothing read
+    from the message is trusted: a malformed header is shown as it is, never raised on."""
     headers = message.headers
-    reason = headers.get(HEADER_REASON)
-    if reason is None and "x-death" in headers:  # dead-lettered by the broker (delivery limit)
-        death = headers["x-death"][0]
-        reason = f"{_plain(death.get('reason'))} by the broker from {_plain(death.get('queue'))}"
-        if death.get("reason") == "delivery_limit" or "x-delivery-count" in headers:
-            reason += " (delivery limit reached)"
-    try:
-        text = json.loads(message.body).get("raw_text", "")
-    except (ValueError, AttributeError):
-        text = message.body[:200].decode("utf-8", errors="replace")
+    reason = _text(headers.get(HEADER_REASON)) or _broker_reason(headers)
+    attempts = attempt_of(headers)
+    if isinstance(attempts, str):  # say so, unless the reason already does
+        if attempts not in (reason or ""):
+            reason = f"{reason or 'unknown'} ({attempts})"
+        attempts = 0
     return DeadLetter(
         id=message.message_id or f"tag-{message.tag}",
-        reason=str(_plain(reason) or "unknown"),
-        kind=str(_plain(headers.get(HEADER_ERROR_KIND, "broker"))),
-        dead_at=_plain(headers.get("x-finpipe-dead-at")),
-        attempts=int(headers.get(HEADER_ATTEMPT, 0) or 0),
-        preview=" ".join(str(text).split())[:100],
+        reason=reason or "unknown",
+        kind=_text(headers.get(HEADER_ERROR_KIND)) or "broker",
+        dead_at=_text(headers.get("x-finpipe-dead-at")),
+        attempts=attempts,
+        preview=_preview(message.body),
         headers=headers,
         body=message.body,
     )

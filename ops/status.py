@@ -13,7 +13,7 @@ from typing import Any
 from adapters.mongo import LAST_EXPORT, LAST_SWEEP, MongoStore
 from adapters.rabbitmq import Broker
 from export.cells import iso_utc
-from schemas.errors import BrokerUnavailable, FinpipeError
+from schemas.errors import FinpipeError
 from schemas.settings import Settings, redact_url
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,16 @@ def _when(doc: dict[str, Any] | None) -> dict[str, Any] | None:
     if doc is None:
         return None
     return {k: (iso_utc(v) if isinstance(v, datetime) else v) for k, v in doc.items()}
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error as one line: ours say what failed; a library's gets its class name too."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0][:300] if lines else ""
+    if isinstance(exc, FinpipeError):
+        return text or type(exc).__name__
+    log.debug("status check failed", exc_info=exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def gather_status(
@@ -45,11 +55,11 @@ def gather_status(
     }
     try:
         work, dead = broker.queue_depths()
-    except BrokerUnavailable as exc:
+    except Exception as exc:  # whatever the client raises, the service is not usable
         status["services"]["rabbitmq"] = {
             "reachable": False,
             "url": redact_url(settings.amqp_url),
-            "error": str(exc),
+            "error": _one_line(exc),
         }
     else:
         status["services"]["rabbitmq"] = {
@@ -68,12 +78,12 @@ def gather_status(
         status["last_sweep"] = _when(store.last_run(LAST_SWEEP))
         status["last_export"] = _when(store.last_run(LAST_EXPORT))
         status["batch_jobs"] = [open_job(d) for d in store.find_jobs(open_only=True)]
-    except FinpipeError as exc:  # any failure here means the database is not usable
+    except Exception as exc:  # any failure here means the database is not usable
         status["services"]["mongodb"] = {
             "reachable": False,
             "url": redact_url(settings.mongo_uri),
             "database": settings.mongo_db,
-            "error": str(exc).splitlines()[0] if str(exc) else repr(exc),
+            "error": _one_line(exc),
         }
     else:
         status["services"]["mongodb"] = {

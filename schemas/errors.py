@@ -18,6 +18,15 @@ class ConfigError(FinpipeError):
     """A setting is missing or invalid; raised at start-up, naming the variable."""
 
 
+class OutputNotWritable(FinpipeError):
+    """A folder finpipe must write into cannot be created or written; names it and why."""
+
+    def __init__(self, folder: str, reason: str) -> None:
+        super().__init__(f"cannot write to {folder}: {reason}")
+        self.folder = folder
+        self.reason = reason
+
+
 class TransientError(FinpipeError):
     """Something we depend on is unavailable right now; the same work may succeed later."""
 

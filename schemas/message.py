@@ -21,6 +21,23 @@ from pydantic import (
 
 SCHEMA_VERSION = 1
 
+#: JSON escaping can grow a text at most six-fold (a control character becomes ``\u00XX``)
+JSON_ESCAPE_GROWTH = 6
+#: room in a message body for everything but the text: ids, provenance, metadata
+ENVELOPE_OVERHEAD_BYTES = 1_000_000
+
+
+def text_bytes(text: str) -> int:
+    """The size a report's text is limited by (``FINPIPE_MAX_REPORT_BYTES``): its UTF-8 bytes.
+    Intake and workers measure this same quantity."""
+    return len(text.encode("utf-8"))
+
+
+def max_envelope_bytes(max_report_bytes: int) -> int:
+    """The largest message body a worker decodes: a text at the limit, escaped at worst, plus
+    the envelope. A guard against absurd bodies, not the report limit itself."""
+    return JSON_ESCAPE_GROWTH * max_report_bytes + ENVELOPE_OVERHEAD_BYTES
+
 
 def _has_text(value: str) -> str:
     if not value.split():  # Python's idea of whitespace, the one report ids are computed with

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,21 @@ RETRY_DELAYS_S: tuple[int, ...] = (2, 10, 60, 300, 1800)
 HEADER_REASON = "x-finpipe-reason"
 HEADER_ATTEMPT = "x-finpipe-attempt"
 HEADER_ERROR_KIND = "x-finpipe-error"
+
+#: more delayed retries than any topology has steps: such a header was not written by a worker
+MAX_ATTEMPT = 1000
+
+
+def attempt_of(headers: Mapping[str, Any]) -> int | str:
+    """The delayed retries a message went through (``x-finpipe-attempt``; absent means 0), or,
+    since headers come from the broker and are untrusted, why the header is unusable."""
+    value = headers.get(HEADER_ATTEMPT)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ATTEMPT:
+        shown = repr(value)[:60]
+        return f"header {HEADER_ATTEMPT} is {shown}; expected a whole number 0-{MAX_ATTEMPT}"
+    return value
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,14 @@ from datetime import UTC, datetime
 from functools import partial
 from types import FrameType
 
-from pydantic import ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
 
 from adapters.rabbitmq import Broker, ConsumerSession, Incoming
-from schemas.errors import BrokerUnavailable, ModelConfigError, validation_summary
+from schemas.errors import BrokerUnavailable, ModelConfigError
 from schemas.message import ReportMessage
 from schemas.settings import Settings
 from schemas.topology import HEADER_ATTEMPT, HEADER_ERROR_KIND, HEADER_REASON
+from worker.admission import Refused, admit
 from worker.batching import BatchBuffer
 from worker.pipeline import Outcome, Pipeline
 from worker.snippets import has_amount, split_snippets
@@ -41,6 +41,7 @@ class Delivery:
     message: Incoming
     report: ReportMessage
     snippets: int
+    attempt: int = 0
 
 
 def batch_budget(batch_snippets: int, attempt: int) -> int:
@@ -216,32 +217,14 @@ class Consumer:
                 self.stop()
 
     def _on_message(self, message: Incoming) -> None:
-        body = message.body
-        if len(body) > self.settings.max_report_bytes + 64_000:
-            self._dead(
-                message,
-                f"message of {len(body)} bytes is over the limit "
-                f"(FINPIPE_MAX_REPORT_BYTES={self.settings.max_report_bytes})",
-                "too_large",
-            )
+        verdict = admit(
+            message.body, message.headers, max_report_bytes=self.settings.max_report_bytes
+        )
+        if isinstance(verdict, Refused):
+            self._dead(message, verdict.reason, verdict.kind, verdict.report_id)
             return
-        try:
-            report = ReportMessage.from_body(body)
-        except (ValidationError, ValueError) as exc:
-            reason = validation_summary(exc, limit=3)
-            self._dead(message, f"undecodable message: {reason}", "invalid_message")
-            return
-        if len(report.raw_text.encode("utf-8")) > self.settings.max_report_bytes:
-            self._dead(
-                message,
-                "report text is over the limit "
-                f"(FINPIPE_MAX_REPORT_BYTES={self.settings.max_report_bytes})",
-                "too_large",
-                report.report_id,
-            )
-            return
+        report, attempt = verdict.report, verdict.attempt
         n = sum(1 for s in split_snippets(report.raw_text) if has_amount(s))
-        attempt = int(message.headers.get(HEADER_ATTEMPT, 0) or 0)
         buf = self._buffers.get(attempt)
         if buf is None:
             budget = batch_budget(self.settings.batch_snippets, attempt)
@@ -252,7 +235,7 @@ class Consumer:
                 size=lambda d: max(d.snippets, 1),
             )
             self._buffers[attempt] = buf
-        buf.add(Delivery(message, report, n), time.monotonic())
+        buf.add(Delivery(message, report, n, attempt), time.monotonic())
 
     def _buffered(self) -> int:
         return sum(len(b) for b in self._buffers.values())
@@ -311,7 +294,7 @@ class Consumer:
     # -- retry and dead letters -----------------------------------------------------------------
     def _retry(self, d: Delivery, reason: str, retry_after_s: float | None = None) -> None:
         headers = dict(d.message.headers)
-        attempt = int(headers.get(HEADER_ATTEMPT, 0)) + 1
+        attempt = d.attempt + 1
         step = self.topology.retry_step(attempt, at_least_s=retry_after_s)
         if step is None:
             self._dead(

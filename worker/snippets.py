@@ -25,18 +25,42 @@ _ABBREV = re.compile(
 _BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9$€£¥₹])|\n\s*\n")
 _AMOUNT = re.compile(r"\d")
 
+#: a "sentence" longer than this is not one (a table, a list of lines): it is cut at line
+#: breaks, and a line still longer at the last space before the limit. Extraction looks at
+#: every pair of amounts in a sentence, so an unbounded one could hold a worker for hours.
+MAX_SNIPPET_CHARS = 1000
+_LINE = re.compile(r"[^\n]*(?:\n|$)")
+
+
+def _bounded(start: int, end: int, text: str) -> list[tuple[int, int]]:
+    """``text[start:end]`` as pieces of at most ``MAX_SNIPPET_CHARS`` characters."""
+    if end - start <= MAX_SNIPPET_CHARS:
+        return [(start, end)]
+    out: list[tuple[int, int]] = []
+    for line in _LINE.finditer(text, start, end):
+        s, e = line.start(), line.end()
+        while e - s > MAX_SNIPPET_CHARS:
+            cut = text.rfind(" ", s + 1, s + MAX_SNIPPET_CHARS)
+            cut = cut if cut > s else s + MAX_SNIPPET_CHARS
+            out.append((s, cut))
+            s = cut
+        if e > s:
+            out.append((s, e))
+    return out
+
 
 def split_snippets(text: str) -> list[Snippet]:
-    """Sentences of ``text`` with offsets; whitespace-only pieces are dropped."""
+    """Sentences of ``text`` with offsets, none longer than ``MAX_SNIPPET_CHARS``;
+    whitespace-only pieces are dropped."""
     pieces: list[tuple[int, int]] = []
     start = 0
     for m in _BOUNDARY.finditer(text):
         head = text[start : m.start()]
         if _ABBREV.search(head):
             continue
-        pieces.append((start, m.start()))
+        pieces += _bounded(start, m.start(), text)
         start = m.end()
-    pieces.append((start, len(text)))
+    pieces += _bounded(start, len(text), text)
     out: list[Snippet] = []
     for s, e in pieces:
         seg = text[s:e]

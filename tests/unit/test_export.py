@@ -17,6 +17,7 @@ from openpyxl import load_workbook
 from export import cells, comparisons, page, tables, writer
 from export import charts as charts_mod
 from export.tables import STORED_FIELDS
+from schemas.errors import OutputNotWritable
 from schemas.numbers import plain_decimal
 
 T0 = datetime(2024, 5, 2, 8, 30, tzinfo=UTC)
@@ -638,3 +639,24 @@ def test_index_escapes_text() -> None:
         report={"covers": {"facts": 1, "companies": ["<b>&Co"]}},
     )
     assert "&lt;b&gt;&amp;Co" in html and "<b>&Co" not in html
+
+
+def test_an_export_folder_that_cannot_be_made_is_named_with_the_reason(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("x")
+    root = tmp_path / "a-file" / "exports"
+    with pytest.raises(OutputNotWritable) as refused:
+        writer.check_writable(root)
+    assert str(refused.value) == f"cannot write to {root}: Not a directory"
+
+
+def test_a_read_only_export_folder_is_named_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def read_only(path: Path, data: bytes) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(writer, "atomic_write_bytes", read_only)
+    with pytest.raises(OutputNotWritable) as refused:
+        writer.check_writable(tmp_path)
+    assert str(refused.value) == f"cannot write to {tmp_path}: Permission denied"
+    assert list(tmp_path.iterdir()) == []

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from adapters.mongo import write_concern_of
+import pytest
+from pymongo.errors import ServerSelectionTimeoutError
+
+from adapters.mongo import MongoStore, one_line, write_concern_of
 from adapters.mongo_queries import facts_query, unassigned_query
+from schemas.errors import ConfigError
 
 
 def test_dates_bound_whole_utc_days_and_company_ignores_case() -> None:
@@ -39,3 +43,42 @@ def test_reports_with_unassigned_amounts_are_selected_by_processing_time_or_id()
         "updated_at": {"$gte": datetime(2024, 5, 1, tzinfo=UTC)},
         "_id": {"$in": ["r1"]},
     }
+
+
+@pytest.mark.parametrize(
+    ("uri", "reason"),
+    [
+        ("mongodb://127.0.0.1:notaport", "Port contains non-digit characters"),
+        ("mongodb://127.0.0.1:27017/?tls=true&tlsCAFile=/nonexistent.pem", "not readable"),
+        ("mongodb://127.0.0.1:99999", "Port must be an integer between 0 and 65535"),
+        ("mongodb://", "Must provide at least one hostname or IP"),
+        ("mongodb://h/?authMechanism=GSSAPI", "username"),
+    ],
+)
+def test_a_mongodb_url_pymongo_refuses_is_a_one_line_configuration_error(
+    uri: str, reason: str
+) -> None:
+    store = MongoStore(uri, "db")
+    with pytest.raises(ConfigError) as refused:
+        store.validate()
+    message = str(refused.value)
+    assert message.startswith(f"FINPIPE_MONGO_URI='{uri}' is invalid: ")
+    assert reason in message
+    assert "\n" not in message
+
+
+def test_a_password_in_a_refused_url_is_not_shown() -> None:
+    with pytest.raises(ConfigError) as refused:
+        MongoStore("mongodb://u:s3cret@127.0.0.1:notaport", "db").validate()
+    assert "s3cret" not in str(refused.value)
+
+
+def test_pymongo_errors_are_shown_on_one_line_without_the_topology() -> None:
+    exc = ServerSelectionTimeoutError(
+        "h:27017: [Errno 111] Connection refused (configured timeouts: connectTimeoutMS: 3000.0ms)"
+        ", Timeout: 3.0s, Topology Description: <TopologyDescription id: 1, servers: [...]>"
+    )
+    assert one_line(exc) == (
+        "h:27017: [Errno 111] Connection refused (configured timeouts: connectTimeoutMS: 3000.0ms)"
+    )
+    assert one_line(ValueError("")) == "ValueError"

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import ssl
+from typing import Any
+
 import pika.exceptions
 import pytest
 
+from adapters.mongo import MongoStore
 from adapters.rabbitmq import QueueDepth, queue_depth
 from export.run import wait_for_drain
 from ops import status
 from schemas.errors import BrokerUnavailable
+from schemas.settings import Settings
 
 
 class _Method:
@@ -185,3 +190,36 @@ def test_status_text_lists_open_batch_jobs() -> None:
     ) in text
     info["batch_jobs"] = []
     assert "  batch jobs    none open\n" in status.format_status(info)
+
+
+class _BrokenBroker:
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+    def queue_depths(self) -> Any:
+        raise self.exc
+
+
+@pytest.mark.parametrize(
+    "broker_error",
+    [
+        ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)"),
+        RuntimeError("Timeout during AMQP handshake\nsecond line"),
+        BrokerUnavailable("RabbitMQ unreachable at amqp://guest:***@h/"),
+    ],
+)
+def test_status_shows_a_service_unreachable_whatever_its_client_raises(
+    broker_error: Exception,
+) -> None:
+    settings = Settings.from_env(
+        {}, mongo_uri="mongodb://127.0.0.1:27017/?tls=true&tlsCAFile=/nonexistent.pem"
+    )
+    store = MongoStore.from_settings(settings)
+    info = status.gather_status(settings, _BrokenBroker(broker_error), store)  # type: ignore[arg-type]
+    rabbit, mongo = info["services"]["rabbitmq"], info["services"]["mongodb"]
+    assert not rabbit["reachable"] and not mongo["reachable"]
+    assert "\n" not in rabbit["error"] and str(broker_error).splitlines()[0] in rabbit["error"]
+    assert mongo["error"].startswith("FINPIPE_MONGO_URI=")
+    assert "not readable" in mongo["error"]
+    assert "UNREACHABLE" in status.format_status(info)
+    assert not status.healthy(info)

@@ -1,0 +1,100 @@
+"""Serving the API with waitress, a production WSGI server: the only waitress import.
+
+A fixed pool of ``threads`` serves every request, so the app's shared adapters (one MongoDB client,
+at most ``threads`` publishers) stay bounded however many requests come. What waitress answers by
+itself, before the app sees a request (headers too large, a body over the limit, even sent
+chunked, a malformed request), is answered as JSON like everything else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from waitress.channel import HTTPChannel
+from waitress.server import BaseWSGIServer, create_server
+from waitress.task import ErrorTask
+
+from schemas.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+#: request line and headers together; a longer one is answered 431
+MAX_HEADER_BYTES = 65536
+
+
+class _JsonErrorTask(ErrorTask):
+    """waitress's own error answers (400, 413, 431, 500, ...) as ``{"error": "..."}``."""
+
+    too_large_message = "request body is too large"
+
+    def execute(self) -> None:
+        err = self.request.error
+        message = self.too_large_message if err.code == 413 else f"{err.reason}: {err.body}"
+        body = json.dumps({"error": message}).encode("utf-8")
+        self.status = f"{err.code} {err.reason}"
+        self.response_headers.append(("Content-Type", "application/json"))
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+def serve(
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    threads: int,
+    max_body_bytes: int,
+    too_large_message: str,
+    on_listening: Callable[[str], None] | None = None,
+) -> None:
+    """Serve ``app`` until SIGTERM or SIGINT, then stop accepting and return (the caller closes
+    the app's connections). ``ConfigError`` when the address cannot be listened on."""
+    error_task = type("JsonErrorTask", (_JsonErrorTask,), {"too_large_message": too_large_message})
+    channel = type("JsonChannel", (HTTPChannel,), {"error_task_class": error_task})
+    try:
+        server = create_server(
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            max_request_body_size=max_body_bytes,
+            max_request_header_size=MAX_HEADER_BYTES,
+            ident="finpipe",
+            clear_untrusted_proxy_headers=True,
+        )
+    except (OSError, ValueError) as exc:  # the address is taken, unknown or cannot be bound
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"cannot listen on {host}:{port}: {reason}") from exc
+    listeners = [server] if isinstance(server, BaseWSGIServer) else list(server.map.values())
+    for listener in listeners:
+        if isinstance(listener, BaseWSGIServer):
+            listener.channel_class = channel
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: no longer accepting requests, closing connections", signum)
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        if on_listening is not None:
+            on_listening(_addresses(server))
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _addresses(server: Any) -> str:
+    listening = getattr(server, "effective_listen", None)
+    if listening:
+        return ", ".join(f"http://{h}:{p}" for h, p in listening)
+    return f"http://{server.effective_host}:{server.effective_port}"
