@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -62,7 +63,8 @@ def write_concern_of(text: str) -> WriteConcern:
 
 
 class MongoStore:
-    """Lazy client; every pymongo error leaves as ``StoreUnavailable``."""
+    """Lazy client, one per store and shared by the threads that use it (pymongo's client is
+    thread-safe and pools its connections); every pymongo error leaves as ``StoreUnavailable``."""
 
     def __init__(
         self,
@@ -77,6 +79,8 @@ class MongoStore:
         self._write_concern = write_concern_of(write_concern)
         self._timeout_ms = timeout_ms
         self._client: pymongo.MongoClient[dict[str, Any]] | None = None
+        # threads meeting an unopened client must not each open one (all but one would leak)
+        self._client_lock = threading.Lock()
         self._indexed = False
 
     @classmethod
@@ -90,9 +94,13 @@ class MongoStore:
 
     @property
     def db(self) -> Any:
-        if self._client is None:
-            self._client = self._new_client()
-        return self._client.get_database(self.db_name, write_concern=self._write_concern)
+        client = self._client
+        if client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = self._new_client()
+                client = self._client
+        return client.get_database(self.db_name, write_concern=self._write_concern)
 
     def _new_client(self) -> pymongo.MongoClient[dict[str, Any]]:
         """The client (no connection yet; a ``mongodb+srv`` host is looked up in DNS). What
@@ -117,9 +125,10 @@ class MongoStore:
         _ = self.db
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def _fail(self, what: str, exc: Exception) -> StoreUnavailable:
         return StoreUnavailable(f"MongoDB {what} failed at {redact_url(self.uri)}: {one_line(exc)}")

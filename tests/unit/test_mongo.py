@@ -82,3 +82,35 @@ def test_pymongo_errors_are_shown_on_one_line_without_the_topology() -> None:
         "h:27017: [Errno 111] Connection refused (configured timeouts: connectTimeoutMS: 3000.0ms)"
     )
     assert one_line(ValueError("")) == "ValueError"
+
+
+def test_threads_meeting_an_unopened_store_share_one_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+    import time
+
+    store = MongoStore("mongodb://127.0.0.1:1", "db", timeout_ms=100)
+    opened: list[object] = []
+    make = store._new_client
+
+    def slow_new_client() -> object:
+        time.sleep(0.05)  # widen the window in which a second thread could open another
+        client = make()
+        opened.append(client)
+        return client
+
+    monkeypatch.setattr(store, "_new_client", slow_new_client)
+    start = threading.Barrier(8)
+
+    def use() -> None:
+        start.wait()
+        _ = store.db
+
+    threads = [threading.Thread(target=use) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    store.close()
+    assert len(opened) == 1
