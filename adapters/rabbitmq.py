@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
+import re
+import ssl
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -33,10 +36,10 @@ import pika.spec
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from schemas.errors import BrokerUnavailable, PublishNotConfirmed
+from schemas.errors import BrokerConfigError, BrokerUnavailable, PublishNotConfirmed
 from schemas.message import ReportMessage
-from schemas.settings import Settings, redact_url
-from schemas.topology import Topology
+from schemas.settings import Settings, amqp_addresses, redact_url
+from schemas.topology import QueueSpec, Topology
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +49,60 @@ _BROKER_ERRORS = (pika.exceptions.AMQPError, OSError)
 _REPUBLISH_LIMIT = 3
 
 
+# -- connecting ------------------------------------------------------------------------------------
+class Nodes:
+    """The broker addresses of one process (one, or the nodes of a cluster) in an order of its own,
+    shuffled once with ``rng`` so that the workers of a cluster spread over its nodes. A connect
+    tries them in turn from the current one; after the current one's connection is lost
+    (``lost``), the next connect starts with the address after it. One per ``Broker``, shared by
+    its connections."""
+
+    def __init__(self, urls: Sequence[str], *, rng: random.Random | None = None) -> None:
+        if not urls:
+            raise ValueError("no broker address")
+        order = list(urls)
+        (rng or random.Random()).shuffle(order)
+        self.urls: tuple[str, ...] = tuple(order)
+        self._current = 0
+
+    @classmethod
+    def of(cls, amqp_url: str | Nodes, *, rng: random.Random | None = None) -> Nodes:
+        """``amqp_url`` as ``FINPIPE_AMQP_URL`` holds it: one URL or several, comma-separated."""
+        if isinstance(amqp_url, Nodes):
+            return amqp_url
+        try:
+            urls = amqp_addresses(amqp_url)
+        except ValueError as exc:
+            shown = redact_url(amqp_url)
+            raise BrokerConfigError(f"FINPIPE_AMQP_URL={shown!r} is invalid: {exc}") from None
+        return cls(urls, rng=rng)
+
+    def in_turn(self) -> list[str]:
+        """Every address, the current one first."""
+        i = self._current
+        return [*self.urls[i:], *self.urls[:i]]
+
+    def connected(self, url: str) -> None:
+        self._current = self.urls.index(url)
+
+    def lost(self, url: str | None) -> None:
+        """The connection to ``url`` failed: start the next connect with the address after it."""
+        if url is not None and self.urls[self._current] == url:
+            self._current = (self._current + 1) % len(self.urls)
+
+    def __str__(self) -> str:
+        return ",".join(redact_url(u) for u in self.urls)
+
+
 def parameters(amqp_url: str, *, timeout_s: float = 5.0) -> pika.URLParameters:
-    """The connection parameters, built here only: one try per call (retries are ours), and
-    ``timeout_s`` for the socket (twice that for the whole handshake)."""
-    params = pika.URLParameters(amqp_url)
+    """The connection parameters of one address, built here only: one try per call (retries are
+    ours), and ``timeout_s`` for the socket (twice that for the whole handshake)."""
+    try:
+        params = pika.URLParameters(amqp_url)
+    except ValueError as exc:  # e.g. a port that is not a number
+        raise BrokerConfigError(
+            f"RabbitMQ address {redact_url(amqp_url)} is invalid: {exc}"
+        ) from None
     params.connection_attempts = 1
     params.retry_delay = 0
     params.socket_timeout = timeout_s
@@ -58,23 +111,85 @@ def parameters(amqp_url: str, *, timeout_s: float = 5.0) -> pika.URLParameters:
     return params
 
 
-def connect(
-    amqp_url: str, *, attempts: int = 1, backoff_s: float = 0.5, timeout_s: float = 5.0
-) -> BlockingConnection:
-    """Open a blocking connection, translating pika's errors into ``BrokerUnavailable``.
-    ``attempts`` tries with exponential backoff (capped at 5 s between tries)."""
+#: what OpenSSL says when the other end does not speak TLS
+_NOT_TLS = frozenset({"WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE"})
+
+
+def refusal(exc: BaseException) -> str | None:
+    """Why connecting failed when it was our configuration: the login, the virtual host, TLS on a
+    plain port or a certificate (retrying cannot help); ``None`` when a node or the network
+    failed (another node, or a later try, may work)."""
+    text = str(exc)
+    said = re.search(r"\((\d{3})\) '([A-Z_]+ - [^']*)'", text)
+    broker_said = f"{said.group(1)} {said.group(2)}" if said else text[:200]
+    if isinstance(exc, pika.exceptions.AuthenticationError) or (
+        isinstance(exc, pika.exceptions.ProbableAuthenticationError) and "ACCESS_REFUSED" in text
+    ):
+        return (
+            f"RabbitMQ refused the login ({broker_said}): check the user name and password "
+            "in FINPIPE_AMQP_URL"
+        )
+    if isinstance(exc, pika.exceptions.ProbableAccessDeniedError) and said:
+        return (
+            f"RabbitMQ refused the virtual host ({broker_said}): check the vhost in "
+            "FINPIPE_AMQP_URL and the user's permissions on it"
+        )
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"RabbitMQ's TLS certificate was not accepted ({exc.verify_message})"
+    if isinstance(exc, ssl.SSLError) and exc.reason in _NOT_TLS:
+        return (
+            f"TLS handshake failed ({exc.reason}): that port does not speak TLS; amqps:// needs "
+            "the broker's TLS port (usually 5671), the plain AMQP port (5672) takes amqp://"
+        )
+    return None
+
+
+def _open(nodes: Nodes, timeout_s: float) -> tuple[BlockingConnection, str]:
+    """One connection to the first address in turn that takes it, and that address. A refusal
+    (``refusal``) is a ``BrokerConfigError`` at once; ``BrokerUnavailable`` when none answers."""
+    failed: list[str] = []
+    for url in nodes.in_turn():
+        try:
+            conn = BlockingConnection(parameters(url, timeout_s=timeout_s))
+        except _BROKER_ERRORS as exc:
+            why = refusal(exc)
+            if why is not None:
+                raise BrokerConfigError(f"{why} (at {redact_url(url)})") from exc
+            failed.append(f"{redact_url(url)}: {exc!r}")
+            continue
+        nodes.connected(url)
+        if failed:
+            shown = "; ".join(failed)
+            log.warning(
+                "RabbitMQ unreachable at %s; connected to %s instead", shown, redact_url(url)
+            )
+        return conn, url
+    raise BrokerUnavailable(f"RabbitMQ unreachable at {'; '.join(failed)}")
+
+
+def _connect(
+    nodes: Nodes, *, attempts: int = 1, backoff_s: float = 0.5, timeout_s: float = 5.0
+) -> tuple[BlockingConnection, str]:
     retrying = Retrying(
         stop=stop_after_attempt(max(1, attempts)),
         wait=wait_exponential(multiplier=backoff_s, max=5.0),
-        retry=retry_if_exception_type(_BROKER_ERRORS),
+        retry=retry_if_exception_type(BrokerUnavailable),
         reraise=True,
     )
-    try:
-        conn: BlockingConnection = retrying(
-            BlockingConnection, parameters(amqp_url, timeout_s=timeout_s)
-        )
-    except _BROKER_ERRORS as exc:
-        raise BrokerUnavailable(f"RabbitMQ unreachable at {redact_url(amqp_url)}: {exc!r}") from exc
+    opened: tuple[BlockingConnection, str] = retrying(_open, nodes, timeout_s)
+    return opened
+
+
+def connect(
+    amqp_url: str | Nodes, *, attempts: int = 1, backoff_s: float = 0.5, timeout_s: float = 5.0
+) -> BlockingConnection:
+    """Open a blocking connection to the first of the addresses, in turn, that takes it.
+    ``attempts`` rounds over all of them with exponential backoff (capped at 5 s) in between.
+    Raises ``BrokerUnavailable`` (no node answers) or ``BrokerConfigError`` (refused login, vhost
+    or TLS: no retry)."""
+    conn, _url = _connect(
+        Nodes.of(amqp_url), attempts=attempts, backoff_s=backoff_s, timeout_s=timeout_s
+    )
     return conn
 
 
@@ -94,11 +209,80 @@ def _close_quietly(conn: BlockingConnection | None) -> None:
 
 
 def declare_topology(channel: BlockingChannel, topology: Topology) -> None:
-    """Declare exchanges and queues; idempotent, every process does it at start-up."""
+    """Declare exchanges and queues; idempotent, every process does it at start-up. A queue that
+    exists with other arguments (406 PRECONDITION_FAILED) is a ``BrokerConfigError`` saying what to
+    do; delayed-retry queues an earlier finpipe declared as classic queues are migrated
+    (``_declare_retry_queue``). ``channel`` stays open unless an error is raised."""
     channel.exchange_declare(topology.dlx, exchange_type="direct", durable=True)
-    for spec in (topology.work_spec(), topology.dead_spec(), *topology.retry_specs()):
-        channel.queue_declare(spec.name, durable=True, arguments=spec.arguments)
+    for spec in (topology.work_spec(), topology.dead_spec()):
+        _declare(channel, spec)
+    for spec, classic in zip(topology.retry_specs(), topology.classic_retry_specs(), strict=True):
+        _declare_retry_queue(channel.connection, spec, classic)
     channel.queue_bind(topology.dead_queue, topology.dlx, routing_key=topology.dead_queue)
+
+
+def _declare(channel: BlockingChannel, spec: QueueSpec) -> None:
+    try:
+        channel.queue_declare(spec.name, durable=True, arguments=spec.arguments)
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        if exc.reply_code != 406:
+            raise
+        raise _inequivalent(spec, exc) from exc
+
+
+def _inequivalent(spec: QueueSpec, exc: pika.exceptions.ChannelClosedByBroker) -> BrokerConfigError:
+    return BrokerConfigError(
+        f"RabbitMQ refused to declare queue {spec.name!r} ({exc.reply_code} {exc.reply_text}): "
+        "it exists with other arguments; if it holds nothing you need, delete it "
+        f"(rabbitmqctl delete_queue {spec.name}) and start again, or use another FINPIPE_QUEUE"
+    )
+
+
+def _declare_retry_queue(conn: BlockingConnection, spec: QueueSpec, classic: QueueSpec) -> None:
+    """Declare a delayed-retry queue (a quorum queue) on channels of its own. If it exists as the
+    ``classic`` queue an earlier finpipe declared, it is deleted and declared again when empty;
+    when it holds messages, ``BrokerConfigError`` says to wait until their delay has sent them
+    back to the work queue."""
+    ch = conn.channel()
+    try:
+        ch.queue_declare(spec.name, durable=True, arguments=spec.arguments)
+        ch.close()
+        return
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        if exc.reply_code != 406:
+            raise
+        refused = exc
+    ch = conn.channel()  # the refusal closed the other one
+    try:  # equivalent to the earlier classic queue? Then the broker tells how many it holds.
+        held = int(
+            ch.queue_declare(
+                classic.name, durable=True, arguments=classic.arguments
+            ).method.message_count
+        )
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        if exc.reply_code != 406:
+            raise
+        raise _inequivalent(spec, refused) from refused
+    if held:
+        delay_s = int(classic.arguments["x-message-ttl"]) // 1000
+        raise BrokerConfigError(
+            f"delayed-retry queue {spec.name!r} is a classic queue (kept by one node) from an "
+            f"earlier finpipe and still holds {held} message(s): they return to "
+            f"{classic.arguments['x-dead-letter-routing-key']!r} within {delay_s} s; start again "
+            "then and it becomes a quorum queue (rabbitmqctl list_queues name messages shows when "
+            "it is empty)"
+        )
+    try:
+        ch.queue_delete(spec.name, if_empty=True)
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        if exc.reply_code != 404:  # 404: another process migrated it a moment ago
+            raise
+        ch = conn.channel()
+    _declare(ch, spec)
+    ch.close()
+    log.warning(
+        "delayed-retry queue %s was a classic queue; declared again as a quorum queue", spec.name
+    )
 
 
 class Publisher:
@@ -107,19 +291,21 @@ class Publisher:
 
     def __init__(
         self,
-        amqp_url: str,
+        amqp_url: str | Nodes,
         topology: Topology,
         *,
         confirm_window: int = 4000,
         timeout_s: float = 30.0,
         reconnect_attempts: int = 12,
     ) -> None:
-        self.amqp_url = amqp_url
+        self.nodes = Nodes.of(amqp_url)
+        self.amqp_url = ",".join(self.nodes.urls)
         self.topology = topology
         self.confirm_window = confirm_window
         self.timeout_s = timeout_s
         self.reconnect_attempts = reconnect_attempts
         self._conn: BlockingConnection | None = None
+        self._url: str | None = None
         self._impl: pika.channel.Channel | None = None
         self._next_tag = 0
         self._pending: dict[int, ReportMessage] = {}
@@ -133,7 +319,7 @@ class Publisher:
 
     # -- connection -------------------------------------------------------------------------
     def _open(self, attempts: int = 1) -> None:
-        conn = connect(self.amqp_url, attempts=attempts)
+        conn, url = _connect(self.nodes, attempts=attempts)
         try:
             ch = conn.channel()
             declare_topology(ch, self.topology)
@@ -141,14 +327,21 @@ class Publisher:
             impl.confirm_delivery(ack_nack_callback=self._on_confirm)
             impl.add_on_return_callback(self._on_return)
             conn.process_data_events(time_limit=0)
+        except BrokerConfigError:
+            _close_quietly(conn)
+            raise
         except _BROKER_ERRORS as exc:
-            self._drop(conn)
+            _close_quietly(conn)
+            self.nodes.lost(url)
             raise BrokerUnavailable(f"RabbitMQ refused the topology: {exc!r}") from exc
-        self._conn, self._impl, self._next_tag = conn, impl, 0
+        self._conn, self._url, self._impl, self._next_tag = conn, url, impl, 0
+        log.info("publishing to RabbitMQ at %s", redact_url(url))
 
-    def _drop(self, conn: BlockingConnection | None = None) -> None:
-        conn = conn or self._conn
-        self._conn, self._impl = None, None
+    def _drop(self, *, failed: bool = False) -> None:
+        """Close the connection; ``failed``: it broke, so the next one starts at another node."""
+        conn, self._conn, self._impl = self._conn, None, None
+        if failed:
+            self.nodes.lost(self._url)
         _close_quietly(conn)
 
     def check(self) -> None:
@@ -159,7 +352,7 @@ class Publisher:
         try:
             self._conn.process_data_events(time_limit=0)
         except _BROKER_ERRORS as exc:
-            self._drop()
+            self._drop(failed=True)
             raise BrokerUnavailable(f"RabbitMQ connection lost: {exc!r}") from exc
 
     # -- confirms ---------------------------------------------------------------------------
@@ -263,7 +456,7 @@ class Publisher:
                     exc,
                 )
                 self._pending.clear()
-                self._drop()
+                self._drop(failed=True)
                 for m in lost:
                     attempts[m.report_id] = attempts.get(m.report_id, 0) + 1
                     if attempts[m.report_id] > self.reconnect_attempts:
@@ -272,7 +465,7 @@ class Publisher:
                             f"{self.reconnect_attempts} reconnects"
                         ) from exc
                 retry.extend(lost)
-            except BrokerUnavailable:
+            except (BrokerUnavailable, BrokerConfigError):
                 self._pending.clear()
                 self._drop()
                 raise
@@ -347,14 +540,15 @@ class ConsumerSession:
 
     def __init__(
         self,
-        amqp_url: str,
+        amqp_url: str | Nodes,
         topology: Topology,
         *,
         prefetch: int,
         on_message: Callable[[Incoming], None],
     ) -> None:
         self.topology = topology
-        self._amqp_url = amqp_url
+        self.nodes = Nodes.of(amqp_url)
+        self._url: str | None = None
         self._prefetch = prefetch
         self._on_message = on_message
         self._conn: BlockingConnection | None = None
@@ -363,7 +557,7 @@ class ConsumerSession:
         self._tag: str | None = None
 
     def open(self) -> None:
-        conn = connect(self._amqp_url)
+        conn, url = _connect(self.nodes)
         try:
             with _translated("refused the consumer's channels"):
                 ch = conn.channel()
@@ -374,8 +568,13 @@ class ConsumerSession:
                 self._tag = ch.basic_consume(self.topology.queue, self._deliver, auto_ack=False)
         except BrokerUnavailable:
             _close_quietly(conn)
+            self.nodes.lost(url)
             raise
-        self._conn, self._ch, self._pub = conn, ch, pub
+        except BrokerConfigError:
+            _close_quietly(conn)
+            raise
+        self._conn, self._url, self._ch, self._pub = conn, url, ch, pub
+        log.info("consuming from RabbitMQ at %s", redact_url(url))
 
     def _deliver(
         self,
@@ -436,8 +635,10 @@ class ConsumerSession:
                 conn.close()
 
     def abandon(self) -> None:
-        """Drop a connection that failed; errors closing it are ignored."""
+        """Drop a connection that failed, so the next one starts at another node; errors closing
+        it are ignored."""
         conn, self._conn, self._ch, self._pub = self._conn, None, None, None
+        self.nodes.lost(self._url)
         _close_quietly(conn)
 
 
@@ -464,10 +665,12 @@ def queue_depth(channel: Any, name: str) -> QueueDepth:
     return QueueDepth(name, True, int(ok.method.message_count), int(ok.method.consumer_count))
 
 
-def read_queues(amqp_url: str, names: Iterable[str], *, timeout_s: float = 3.0) -> list[QueueDepth]:
-    """The depth of each queue in ``names``; ``BrokerUnavailable`` when the broker is down."""
-    with _translated(f"unreachable at {redact_url(amqp_url)}"):
-        conn = BlockingConnection(parameters(amqp_url, timeout_s=timeout_s))
+def read_queues(
+    amqp_url: str | Nodes, names: Iterable[str], *, timeout_s: float = 3.0
+) -> list[QueueDepth]:
+    """The depth of each queue in ``names``; ``BrokerUnavailable`` when no node answers."""
+    conn, url = _connect(Nodes.of(amqp_url), timeout_s=timeout_s)
+    with _translated(f"failed at {redact_url(url)}"):
         try:
             out = []
             for name in names:
@@ -486,13 +689,13 @@ class DeadLetterBox:
     """The dead-letter queue of ``topology``: count, browse, replay into the work queue, purge.
     Each call opens and closes its own connection."""
 
-    def __init__(self, amqp_url: str, topology: Topology) -> None:
-        self.amqp_url = amqp_url
+    def __init__(self, amqp_url: str | Nodes, topology: Topology) -> None:
+        self.nodes = Nodes.of(amqp_url)
         self.topology = topology
 
     @contextlib.contextmanager
     def _channel(self, what: str) -> Iterator[tuple[BlockingConnection, BlockingChannel]]:
-        conn = connect(self.amqp_url)
+        conn, _url = _connect(self.nodes)
         try:
             with _translated(what):
                 ch = conn.channel()
@@ -546,30 +749,33 @@ class Broker:
     """Everything finpipe does with RabbitMQ, for one work queue and its topology. Builds the
     objects above; opens nothing until one of them is used."""
 
-    def __init__(self, amqp_url: str, topology: Topology) -> None:
-        self.amqp_url = amqp_url
+    def __init__(
+        self, amqp_url: str | Nodes, topology: Topology, *, rng: random.Random | None = None
+    ) -> None:
+        self.nodes = Nodes.of(amqp_url, rng=rng)
+        self.amqp_url = ",".join(self.nodes.urls)
         self.topology = topology
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Broker:
-        return cls(settings.amqp_url, Topology.for_settings(settings))
+    def from_settings(cls, settings: Settings, *, rng: random.Random | None = None) -> Broker:
+        """``rng`` shuffles the addresses of ``FINPIPE_AMQP_URL`` (default: a fresh random
+        order for each process)."""
+        return cls(settings.amqp_url, Topology.for_settings(settings), rng=rng)
 
     def publisher(self, **options: Any) -> Publisher:
         """A publisher with confirms (see ``Publisher`` for ``options``); one per thread."""
-        return Publisher(self.amqp_url, self.topology, **options)
+        return Publisher(self.nodes, self.topology, **options)
 
     def consumer(self, *, prefetch: int, on_message: Callable[[Incoming], None]) -> ConsumerSession:
-        return ConsumerSession(
-            self.amqp_url, self.topology, prefetch=prefetch, on_message=on_message
-        )
+        return ConsumerSession(self.nodes, self.topology, prefetch=prefetch, on_message=on_message)
 
     def dead_letters(self) -> DeadLetterBox:
-        return DeadLetterBox(self.amqp_url, self.topology)
+        return DeadLetterBox(self.nodes, self.topology)
 
     def queue_depths(self, *, timeout_s: float = 3.0) -> tuple[QueueDepth, QueueDepth]:
         """The work queue and the dead-letter queue; ``BrokerUnavailable`` when unreachable."""
         work, dead = read_queues(
-            self.amqp_url, (self.topology.queue, self.topology.dead_queue), timeout_s=timeout_s
+            self.nodes, (self.topology.queue, self.topology.dead_queue), timeout_s=timeout_s
         )
         return work, dead
 
