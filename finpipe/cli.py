@@ -51,6 +51,9 @@ def cli(ctx: click.Context, log_level: str | None) -> None:
 def main() -> None:
     try:
         cli(standalone_mode=True)
+    except ConfigError as exc:  # e.g. RabbitMQ refused the login: retrying cannot help
+        click.echo(f"finpipe: configuration error: {exc}", err=True)
+        sys.exit(2)
     except FinpipeError as exc:  # pragma: no cover - last resort, commands handle their own
         click.echo(f"finpipe: {exc}", err=True)
         sys.exit(1)
