@@ -1,13 +1,12 @@
-"""RabbitMQ: the only pika import. Connection parameters, connecting, the topology, publishing
-with confirms, the consume/ack/republish primitives of the worker, queue depths and the dead-letter
-queue. pika's exceptions leave this module as ``BrokerUnavailable`` (``raise ... from``).
+"""RabbitMQ: the only pika import. Connecting (to one of several nodes, in turn), the topology,
+publishing with confirms, the worker's consume/ack/republish primitives, queue depths, dead letters.
+pika's errors leave as ``BrokerUnavailable``, or ``BrokerConfigError`` when retrying cannot help;
+the decisions that need no pika are in ``adapters/rabbitmq_policy.py``.
 
-Every message is persistent and ``mandatory`` and is published with publisher confirms. Bulk
-publishing keeps a window of outstanding confirms instead of waiting for each one: the blocking
-connection's underlying channel is driven asynchronously and pumped with ``process_data_events``.
-A message is done only when the broker acked it; nacked or returned messages are re-published a
-few times and then reported. A dropped connection is re-opened with backoff and every unconfirmed
-message is published again (storage is idempotent, so a duplicate costs nothing).
+Every message is persistent, ``mandatory`` and confirmed; bulk publishing keeps a window of
+outstanding confirms, pumping the asynchronous channel under the blocking connection. Nacked or
+returned messages are re-published a few times, then reported; after a dropped connection every
+unconfirmed message is published again, at another node first (storage is idempotent).
 
 The consumer's connection lives on one thread, which receives deliveries and settles them; work
 done elsewhere comes back through ``ConsumerSession.call_threadsafe`` so heartbeats keep flowing.
@@ -21,10 +20,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-import re
-import ssl
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -34,11 +31,12 @@ import pika.channel
 import pika.exceptions
 import pika.spec
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from adapters import rabbitmq_policy as policy
+from adapters.rabbitmq_policy import Nodes
 from schemas.errors import BrokerConfigError, BrokerUnavailable, PublishNotConfirmed
 from schemas.message import ReportMessage
-from schemas.settings import Settings, amqp_addresses, redact_url
+from schemas.settings import Settings, redact_url
 from schemas.topology import QueueSpec, Topology
 
 log = logging.getLogger(__name__)
@@ -46,63 +44,11 @@ log = logging.getLogger(__name__)
 #: what pika raises when the broker or the network fails
 _BROKER_ERRORS = (pika.exceptions.AMQPError, OSError)
 
-_REPUBLISH_LIMIT = 3
-
-
-# -- connecting ------------------------------------------------------------------------------------
-class Nodes:
-    """The broker addresses of one process (one, or the nodes of a cluster) in an order of its own,
-    shuffled once with ``rng`` so that the workers of a cluster spread over its nodes. A connect
-    tries them in turn from the current one; after the current one's connection is lost
-    (``lost``), the next connect starts with the address after it. One per ``Broker``, shared by
-    its connections."""
-
-    def __init__(self, urls: Sequence[str], *, rng: random.Random | None = None) -> None:
-        if not urls:
-            raise ValueError("no broker address")
-        order = list(urls)
-        (rng or random.Random()).shuffle(order)
-        self.urls: tuple[str, ...] = tuple(order)
-        self._current = 0
-
-    @classmethod
-    def of(cls, amqp_url: str | Nodes, *, rng: random.Random | None = None) -> Nodes:
-        """``amqp_url`` as ``FINPIPE_AMQP_URL`` holds it: one URL or several, comma-separated."""
-        if isinstance(amqp_url, Nodes):
-            return amqp_url
-        try:
-            urls = amqp_addresses(amqp_url)
-        except ValueError as exc:
-            shown = redact_url(amqp_url)
-            raise BrokerConfigError(f"FINPIPE_AMQP_URL={shown!r} is invalid: {exc}") from None
-        return cls(urls, rng=rng)
-
-    def in_turn(self) -> list[str]:
-        """Every address, the current one first."""
-        i = self._current
-        return [*self.urls[i:], *self.urls[:i]]
-
-    def connected(self, url: str) -> None:
-        self._current = self.urls.index(url)
-
-    def lost(self, url: str | None) -> None:
-        """The connection to ``url`` failed: start the next connect with the address after it."""
-        if url is not None and self.urls[self._current] == url:
-            self._current = (self._current + 1) % len(self.urls)
-
-    def __str__(self) -> str:
-        return ",".join(redact_url(u) for u in self.urls)
-
 
 def parameters(amqp_url: str, *, timeout_s: float = 5.0) -> pika.URLParameters:
     """The connection parameters of one address, built here only: one try per call (retries are
     ours), and ``timeout_s`` for the socket (twice that for the whole handshake)."""
-    try:
-        params = pika.URLParameters(amqp_url)
-    except ValueError as exc:  # e.g. a port that is not a number
-        raise BrokerConfigError(
-            f"RabbitMQ address {redact_url(amqp_url)} is invalid: {exc}"
-        ) from None
+    params = pika.URLParameters(amqp_url)  # addresses checked by ``Nodes.of``
     params.connection_attempts = 1
     params.retry_delay = 0
     params.socket_timeout = timeout_s
@@ -111,86 +57,36 @@ def parameters(amqp_url: str, *, timeout_s: float = 5.0) -> pika.URLParameters:
     return params
 
 
-#: what OpenSSL says when the other end does not speak TLS
-_NOT_TLS = frozenset({"WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE"})
-
-
 def refusal(exc: BaseException) -> str | None:
-    """Why connecting failed when it was our configuration: the login, the virtual host, TLS on a
-    plain port or a certificate (retrying cannot help); ``None`` when a node or the network
-    failed (another node, or a later try, may work)."""
-    text = str(exc)
-    said = re.search(r"\((\d{3})\) '([A-Z_]+ - [^']*)'", text)
-    broker_said = f"{said.group(1)} {said.group(2)}" if said else text[:200]
-    if isinstance(exc, pika.exceptions.AuthenticationError) or (
-        isinstance(exc, pika.exceptions.ProbableAuthenticationError) and "ACCESS_REFUSED" in text
-    ):
-        return (
-            f"RabbitMQ refused the login ({broker_said}): check the user name and password "
-            "in FINPIPE_AMQP_URL"
-        )
-    if isinstance(exc, pika.exceptions.ProbableAccessDeniedError) and said:
-        return (
-            f"RabbitMQ refused the virtual host ({broker_said}): check the vhost in "
-            "FINPIPE_AMQP_URL and the user's permissions on it"
-        )
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"RabbitMQ's TLS certificate was not accepted ({exc.verify_message})"
-    if isinstance(exc, ssl.SSLError) and exc.reason in _NOT_TLS:
-        return (
-            f"TLS handshake failed ({exc.reason}): that port does not speak TLS; amqps:// needs "
-            "the broker's TLS port (usually 5671), the plain AMQP port (5672) takes amqp://"
-        )
-    return None
-
-
-def _open(nodes: Nodes, timeout_s: float) -> tuple[BlockingConnection, str]:
-    """One connection to the first address in turn that takes it, and that address. A refusal
-    (``refusal``) is a ``BrokerConfigError`` at once; ``BrokerUnavailable`` when none answers."""
-    failed: list[str] = []
-    for url in nodes.in_turn():
-        try:
-            conn = BlockingConnection(parameters(url, timeout_s=timeout_s))
-        except _BROKER_ERRORS as exc:
-            why = refusal(exc)
-            if why is not None:
-                raise BrokerConfigError(f"{why} (at {redact_url(url)})") from exc
-            failed.append(f"{redact_url(url)}: {exc!r}")
-            continue
-        nodes.connected(url)
-        if failed:
-            shown = "; ".join(failed)
-            log.warning(
-                "RabbitMQ unreachable at %s; connected to %s instead", shown, redact_url(url)
-            )
-        return conn, url
-    raise BrokerUnavailable(f"RabbitMQ unreachable at {'; '.join(failed)}")
+    """Why connecting failed when it was our configuration (the login, the vhost, TLS); ``None``
+    when a node or the network failed and another node or a later try may work."""
+    e = pika.exceptions
+    if isinstance(exc, e.AuthenticationError | e.ProbableAuthenticationError):
+        return policy.refused("the login", str(exc), certain=isinstance(exc, e.AuthenticationError))
+    if isinstance(exc, e.ProbableAccessDeniedError):
+        return policy.refused("the virtual host", str(exc))
+    return policy.refused_tls(exc)
 
 
 def _connect(
     nodes: Nodes, *, attempts: int = 1, backoff_s: float = 0.5, timeout_s: float = 5.0
 ) -> tuple[BlockingConnection, str]:
-    retrying = Retrying(
-        stop=stop_after_attempt(max(1, attempts)),
-        wait=wait_exponential(multiplier=backoff_s, max=5.0),
-        retry=retry_if_exception_type(BrokerUnavailable),
-        reraise=True,
+    """A connection to the first address, in turn, that takes it, and that address (see
+    ``connect_in_turn``): ``BrokerUnavailable`` when none does, ``BrokerConfigError`` when the
+    broker refused the login, the vhost or TLS."""
+    return policy.connect_in_turn(
+        nodes,
+        lambda url: BlockingConnection(parameters(url, timeout_s=timeout_s)),
+        refusal=refusal,
+        errors=_BROKER_ERRORS,
+        attempts=attempts,
+        backoff_s=backoff_s,
     )
-    opened: tuple[BlockingConnection, str] = retrying(_open, nodes, timeout_s)
-    return opened
 
 
-def connect(
-    amqp_url: str | Nodes, *, attempts: int = 1, backoff_s: float = 0.5, timeout_s: float = 5.0
-) -> BlockingConnection:
-    """Open a blocking connection to the first of the addresses, in turn, that takes it.
-    ``attempts`` rounds over all of them with exponential backoff (capped at 5 s) in between.
-    Raises ``BrokerUnavailable`` (no node answers) or ``BrokerConfigError`` (refused login, vhost
-    or TLS: no retry)."""
-    conn, _url = _connect(
-        Nodes.of(amqp_url), attempts=attempts, backoff_s=backoff_s, timeout_s=timeout_s
-    )
-    return conn
+def connect(amqp_url: str | Nodes, **options: Any) -> BlockingConnection:
+    """``_connect`` to the addresses in ``amqp_url`` (see ``Nodes.of``); just the connection."""
+    return _connect(Nodes.of(amqp_url), **options)[0]
 
 
 @contextlib.contextmanager
@@ -209,80 +105,35 @@ def _close_quietly(conn: BlockingConnection | None) -> None:
 
 
 def declare_topology(channel: BlockingChannel, topology: Topology) -> None:
-    """Declare exchanges and queues; idempotent, every process does it at start-up. A queue that
-    exists with other arguments (406 PRECONDITION_FAILED) is a ``BrokerConfigError`` saying what to
-    do; delayed-retry queues an earlier finpipe declared as classic queues are migrated
-    (``_declare_retry_queue``). ``channel`` stays open unless an error is raised."""
+    """Declare exchanges and queues; idempotent, every process does it at start-up. Refusals and
+    migrations: ``declare_queues``. ``channel`` stays open unless an error is raised."""
     channel.exchange_declare(topology.dlx, exchange_type="direct", durable=True)
-    for spec in (topology.work_spec(), topology.dead_spec()):
-        _declare(channel, spec)
-    for spec, classic in zip(topology.retry_specs(), topology.classic_retry_specs(), strict=True):
-        _declare_retry_queue(channel.connection, spec, classic)
+    policy.declare_queues(_Queues(channel.connection), topology)
     channel.queue_bind(topology.dead_queue, topology.dlx, routing_key=topology.dead_queue)
 
 
-def _declare(channel: BlockingChannel, spec: QueueSpec) -> None:
-    try:
-        channel.queue_declare(spec.name, durable=True, arguments=spec.arguments)
-    except pika.exceptions.ChannelClosedByBroker as exc:
-        if exc.reply_code != 406:
+@dataclass
+class _Queues:
+    """``QueueOps`` on channels of ``conn``, a fresh one per call (a refusal closes it)."""
+
+    conn: BlockingConnection
+
+    def declare(self, spec: QueueSpec) -> int:
+        ch = self.conn.channel()
+        try:
+            ok = ch.queue_declare(spec.name, durable=True, arguments=spec.arguments)
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            if exc.reply_code == 406:
+                raise policy.Inequivalent(f"{exc.reply_code} {exc.reply_text}") from exc
             raise
-        raise _inequivalent(spec, exc) from exc
-
-
-def _inequivalent(spec: QueueSpec, exc: pika.exceptions.ChannelClosedByBroker) -> BrokerConfigError:
-    return BrokerConfigError(
-        f"RabbitMQ refused to declare queue {spec.name!r} ({exc.reply_code} {exc.reply_text}): "
-        "it exists with other arguments; if it holds nothing you need, delete it "
-        f"(rabbitmqctl delete_queue {spec.name}) and start again, or use another FINPIPE_QUEUE"
-    )
-
-
-def _declare_retry_queue(conn: BlockingConnection, spec: QueueSpec, classic: QueueSpec) -> None:
-    """Declare a delayed-retry queue (a quorum queue) on channels of its own. If it exists as the
-    ``classic`` queue an earlier finpipe declared, it is deleted and declared again when empty;
-    when it holds messages, ``BrokerConfigError`` says to wait until their delay has sent them
-    back to the work queue."""
-    ch = conn.channel()
-    try:
-        ch.queue_declare(spec.name, durable=True, arguments=spec.arguments)
         ch.close()
-        return
-    except pika.exceptions.ChannelClosedByBroker as exc:
-        if exc.reply_code != 406:
-            raise
-        refused = exc
-    ch = conn.channel()  # the refusal closed the other one
-    try:  # equivalent to the earlier classic queue? Then the broker tells how many it holds.
-        held = int(
-            ch.queue_declare(
-                classic.name, durable=True, arguments=classic.arguments
-            ).method.message_count
-        )
-    except pika.exceptions.ChannelClosedByBroker as exc:
-        if exc.reply_code != 406:
-            raise
-        raise _inequivalent(spec, refused) from refused
-    if held:
-        delay_s = int(classic.arguments["x-message-ttl"]) // 1000
-        raise BrokerConfigError(
-            f"delayed-retry queue {spec.name!r} is a classic queue (kept by one node) from an "
-            f"earlier finpipe and still holds {held} message(s): they return to "
-            f"{classic.arguments['x-dead-letter-routing-key']!r} within {delay_s} s; start again "
-            "then and it becomes a quorum queue (rabbitmqctl list_queues name messages shows when "
-            "it is empty)"
-        )
-    try:
-        ch.queue_delete(spec.name, if_empty=True)
-    except pika.exceptions.ChannelClosedByBroker as exc:
-        if exc.reply_code != 404:  # 404: another process migrated it a moment ago
-            raise
-        ch = conn.channel()
-    _declare(ch, spec)
-    ch.close()
-    log.warning(
-        "delayed-retry queue %s was a classic queue; declared again as a quorum queue", spec.name
-    )
+        return int(ok.method.message_count)
+
+    def delete_if_empty(self, name: str) -> None:
+        ch = self.conn.channel()
+        with contextlib.suppress(pika.exceptions.ChannelClosedByBroker):  # 404: gone already
+            ch.queue_delete(name, if_empty=True)
+            ch.close()
 
 
 class Publisher:
@@ -299,7 +150,6 @@ class Publisher:
         reconnect_attempts: int = 12,
     ) -> None:
         self.nodes = Nodes.of(amqp_url)
-        self.amqp_url = ",".join(self.nodes.urls)
         self.topology = topology
         self.confirm_window = confirm_window
         self.timeout_s = timeout_s
@@ -307,11 +157,7 @@ class Publisher:
         self._conn: BlockingConnection | None = None
         self._url: str | None = None
         self._impl: pika.channel.Channel | None = None
-        self._next_tag = 0
-        self._pending: dict[int, ReportMessage] = {}
-        self._failed: list[tuple[ReportMessage, str]] = []
-        self._returned: set[str] = set()
-        self._acked = 0
+        self._confirms = policy.Confirms()
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> Publisher:
@@ -327,14 +173,14 @@ class Publisher:
             impl.confirm_delivery(ack_nack_callback=self._on_confirm)
             impl.add_on_return_callback(self._on_return)
             conn.process_data_events(time_limit=0)
-        except BrokerConfigError:
+        except (BrokerConfigError, *_BROKER_ERRORS) as exc:
             _close_quietly(conn)
-            raise
-        except _BROKER_ERRORS as exc:
-            _close_quietly(conn)
+            if isinstance(exc, BrokerConfigError):
+                raise
             self.nodes.lost(url)
             raise BrokerUnavailable(f"RabbitMQ refused the topology: {exc!r}") from exc
-        self._conn, self._url, self._impl, self._next_tag = conn, url, impl, 0
+        self._conn, self._url, self._impl = conn, url, impl
+        self._confirms.new_channel()
         log.info("publishing to RabbitMQ at %s", redact_url(url))
 
     def _drop(self, *, failed: bool = False) -> None:
@@ -343,6 +189,11 @@ class Publisher:
         if failed:
             self.nodes.lost(self._url)
         _close_quietly(conn)
+
+    @property
+    def connected_to(self) -> str | None:
+        """The address of the node this publisher is connected to now, if any."""
+        return self._url if self._conn is not None else None
 
     def check(self) -> None:
         """Raise ``BrokerUnavailable`` unless the broker answers (used by /healthz)."""
@@ -357,33 +208,13 @@ class Publisher:
 
     # -- confirms ---------------------------------------------------------------------------
     def _on_confirm(self, frame: Any) -> None:
-        method = frame.method
-        tags = (
-            [t for t in self._pending if t <= method.delivery_tag]
-            if method.multiple
-            else [method.delivery_tag]
-        )
-        for tag in tags:
-            msg = self._pending.pop(tag, None)
-            if msg is None:
-                continue
-            if isinstance(method, pika.spec.Basic.Nack):
-                self._failed.append((msg, "nacked by the broker"))
-            elif msg.report_id in self._returned:
-                self._returned.discard(msg.report_id)
-                self._failed.append((msg, "returned by the broker: no queue bound"))
-            else:
-                self._acked += 1
+        m = frame.method
+        nacked = isinstance(m, pika.spec.Basic.Nack)
+        self._confirms.settled(m.delivery_tag, multiple=m.multiple, nacked=nacked)
 
-    def _on_return(
-        self,
-        _channel: Any,
-        _method: Any,
-        properties: pika.spec.BasicProperties,
-        _body: bytes,
-    ) -> None:
-        if properties.message_id:
-            self._returned.add(str(properties.message_id))
+    def _on_return(self, _ch: Any, _method: Any, props: pika.BasicProperties, _body: bytes) -> None:
+        if props.message_id:
+            self._confirms.returned(str(props.message_id))
 
     def _send(self, msg: ReportMessage) -> None:
         assert self._impl is not None
@@ -400,15 +231,15 @@ class Publisher:
             ),
             mandatory=True,
         )
-        self._next_tag += 1
-        self._pending[self._next_tag] = msg
+        self._confirms.sent(msg)
 
     def _pump(self, deadline: float, *, until_below: int) -> None:
         assert self._conn is not None
-        while len(self._pending) > until_below:
+        while len(self._confirms.pending) > until_below:
             if time.monotonic() > deadline:
                 raise PublishNotConfirmed(
-                    f"{len(self._pending)} message(s) not confirmed within {self.timeout_s:.0f} s"
+                    f"{len(self._confirms.pending)} message(s) not confirmed within "
+                    f"{self.timeout_s:.0f} s"
                 )
             self._conn.process_data_events(time_limit=0.05)
 
@@ -420,7 +251,8 @@ class Publisher:
     def publish_many(self, messages: Iterable[ReportMessage]) -> int:
         """Publish all ``messages``; return how many the broker confirmed (all of them), or raise
         ``PublishNotConfirmed`` / ``BrokerUnavailable`` naming what was not confirmed."""
-        start = self._acked
+        confirms = self._confirms
+        start = confirms.acked
         attempts: dict[str, int] = {}
         queue: Iterator[ReportMessage] = iter(messages)
         retry: list[ReportMessage] = []
@@ -435,27 +267,26 @@ class Publisher:
                     if msg is None:
                         exhausted = True
                         break
-                    before = len(self._pending)
+                    before = len(confirms.pending)
                     self._send(msg)
                     if before + 1 >= self.confirm_window:
                         self._pump(deadline, until_below=self.confirm_window // 2)
                         deadline = time.monotonic() + self.timeout_s
-                    elif self._next_tag % 64 == 0:
+                    elif confirms.next_tag % 64 == 0:
                         assert self._conn is not None
                         self._conn.process_data_events(time_limit=0)
-                    self._collect_failures(retry, attempts)
+                    confirms.collect_failures(retry, attempts)
                 self._pump(time.monotonic() + self.timeout_s, until_below=0)
-                self._collect_failures(retry, attempts)
+                confirms.collect_failures(retry, attempts)
                 if not retry:
-                    return self._acked - start
+                    return confirms.acked - start
             except _BROKER_ERRORS as exc:
-                lost = list(self._pending.values())
+                lost = confirms.new_channel()
                 log.warning(
                     "broker connection lost with %d unconfirmed message(s); reconnecting: %r",
                     len(lost),
                     exc,
                 )
-                self._pending.clear()
                 self._drop(failed=True)
                 for m in lost:
                     attempts[m.report_id] = attempts.get(m.report_id, 0) + 1
@@ -466,22 +297,9 @@ class Publisher:
                         ) from exc
                 retry.extend(lost)
             except (BrokerUnavailable, BrokerConfigError):
-                self._pending.clear()
+                confirms.new_channel()
                 self._drop()
                 raise
-
-    def _collect_failures(self, retry: list[ReportMessage], attempts: dict[str, int]) -> None:
-        """Move nacked or returned messages to ``retry``; raise once one fails too often."""
-        failed, self._failed = self._failed, []
-        for msg, reason in failed:
-            n = attempts.get(msg.report_id, 0) + 1
-            attempts[msg.report_id] = n
-            if n > _REPUBLISH_LIMIT:
-                raise PublishNotConfirmed(
-                    f"report {msg.report_id[:12]} {reason} {n} times; not published"
-                )
-            log.warning("report %s %s; publishing again", msg.report_id[:12], reason)
-            retry.append(msg)
 
     def close(self) -> None:
         self._drop()
@@ -566,12 +384,10 @@ class ConsumerSession:
                 pub = conn.channel()
                 pub.confirm_delivery()
                 self._tag = ch.basic_consume(self.topology.queue, self._deliver, auto_ack=False)
-        except BrokerUnavailable:
+        except (BrokerUnavailable, BrokerConfigError) as exc:
             _close_quietly(conn)
-            self.nodes.lost(url)
-            raise
-        except BrokerConfigError:
-            _close_quietly(conn)
+            if isinstance(exc, BrokerUnavailable):
+                self.nodes.lost(url)
             raise
         self._conn, self._url, self._ch, self._pub = conn, url, ch, pub
         log.info("consuming from RabbitMQ at %s", redact_url(url))
