@@ -95,6 +95,21 @@ collect_statistics_interval = 30000
 EOF
 }
 
+# Run "$@" in a session of its own with the environment of node $2, output to $1 and no other
+# file descriptor inherited, so that whoever reads this script's output is not kept waiting.
+detach() {
+  local log=$1 n=$2
+  shift 2
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+    node_env "$n"
+    exec setsid "$@" >"$log" 2>&1 </dev/null
+  ) &
+}
+
 running() { ctl "$1" -q ping >/dev/null 2>&1 && port_open "$(amqp_port "$1")"; }
 
 start_node() {
@@ -102,7 +117,7 @@ start_node() {
   if running "$n"; then return 0; fi
   prepare "$n"
   say "starting $n@localhost on 127.0.0.1:$(amqp_port "$n")"
-  (node_env "$n" && setsid nohup "$SBIN/rabbitmq-server" >"$STATE/$n/server.out" 2>&1 &)
+  detach "$STATE/$n/server.out" "$n" "$SBIN/rabbitmq-server"
 }
 
 await_node() {
