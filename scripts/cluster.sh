@@ -51,6 +51,7 @@ node_env() {
   export RABBITMQ_LOG_BASE=$dir/log
   export RABBITMQ_PID_FILE=$dir/pid
   export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+S 1:1 +A 4 +P 65536"
+  export ERL_CRASH_DUMP=$dir/erl_crash.dump
 }
 
 ctl() { # node args...
@@ -74,15 +75,20 @@ cookie() {
   return 1
 }
 
+# The default node's cookie, copied for the nodes and the tools (`ctl`) to use; with $1=install,
+# start the default node first if it has not written one yet.
+home() {
+  local src
+  mkdir -p "$STATE/home"
+  [ -s "$STATE/home/.erlang.cookie" ] && return 0
+  src=$(cookie) || { [ "${1:-}" = install ] && "$ROOT/scripts/services.sh" up && src=$(cookie); } \
+    || die "no Erlang cookie in /var/lib/rabbitmq or \$HOME (run scripts/services.sh up)"
+  install -m 400 "$src" "$STATE/home/.erlang.cookie"
+}
+
 prepare() { # node
-  local n=$1 dir=$STATE/$1 src
-  mkdir -p "$dir/mnesia" "$dir/log" "$STATE/home"
-  if [ ! -s "$STATE/home/.erlang.cookie" ]; then
-    # The default node writes its cookie at first start; without one, start it first.
-    src=$(cookie) || { "$ROOT/scripts/services.sh" up; src=$(cookie); } \
-      || die "no Erlang cookie in /var/lib/rabbitmq or \$HOME"
-    install -m 400 "$src" "$STATE/home/.erlang.cookie"
-  fi
+  local n=$1 dir=$STATE/$1
+  mkdir -p "$dir/mnesia" "$dir/log"
   : >"$dir/rabbitmq-env.conf"
   echo "[]." >"$dir/enabled_plugins"
   cat >"$dir/rabbitmq.conf" <<EOF
@@ -146,6 +152,7 @@ join() { # node
 
 up() {
   ensure_server
+  home install
   local n
   # All at once: a node that stopped while the others ran waits for them at start.
   for n in "${NODES[@]}"; do start_node "$n"; done
@@ -197,12 +204,16 @@ urls() {
 }
 
 case "${1:-status}" in
+  up | start | urls) ;;
+  *) home ;;
+esac
+case "${1:-status}" in
   up) up ;;
   down) down ;;
   status) status ;;
   urls) urls ;;
   stop) check_node "${2:-}"; stop_node "$2" ;;
-  start) check_node "${2:-}"; ensure_server; start_node "$2"; await_node "$2"
+  start) check_node "${2:-}"; ensure_server; home install; start_node "$2"; await_node "$2"
     say "$2@localhost ready on 127.0.0.1:$(amqp_port "$2")" ;;
   ctl) check_node "${2:-}"; n=$2; shift 2; ctl "$n" "$@" ;;
   *) die "usage: $0 up|down|status|urls|stop NODE|start NODE|ctl NODE ARGS..." ;;
