@@ -74,7 +74,7 @@ def test_classic_retry_queues_of_an_earlier_finpipe_become_quorum_queues_once_em
     done = finpipe_cli(settings, "worker", "--burst")
     assert done.returncode == 2
     migrated, line = error_lines(done.stderr)
-    assert f"{topology.retry_queue(0)} was a classic queue; declared again as a quorum" in migrated
+    assert f"{topology.retry_queue(0)} was a classic queue; now a quorum queue" in migrated
     assert f"delayed-retry queue '{waiting}' is a classic queue" in line
     assert f"still holds 1 message(s): they return to '{settings.queue}' within 10 s" in line
 
