@@ -18,17 +18,17 @@ class ConfigError(FinpipeError):
     """A setting is missing or invalid; raised at start-up, naming the variable."""
 
 
-class BrokerConfigError(ConfigError):
-    """RabbitMQ refused what we are configured with: the login, the virtual host, TLS on a plain
-    port, or a queue that exists with other arguments. Retrying cannot help: stop and say so."""
-
-
 class TransientError(FinpipeError):
     """Something we depend on is unavailable right now; the same work may succeed later."""
 
 
 class BrokerUnavailable(TransientError):
     """RabbitMQ cannot be reached or dropped the connection."""
+
+
+class BrokerConfigError(ConfigError):
+    """RabbitMQ refused what we are configured with: the login, the virtual host, TLS on a plain
+    port, or a queue that exists with other arguments. Retrying cannot help: stop and say so."""
 
 
 class PublishNotConfirmed(TransientError):
