@@ -51,10 +51,10 @@ def cli(ctx: click.Context, log_level: str | None) -> None:
 def main() -> None:
     try:
         cli(standalone_mode=True)
-    except ConfigError as exc:  # e.g. RabbitMQ refused the login: retrying cannot help
+    except ConfigError as exc:  # a setting found unusable once used (a MongoDB URL, say)
         click.echo(f"finpipe: configuration error: {exc}", err=True)
         sys.exit(2)
-    except FinpipeError as exc:  # pragma: no cover - last resort, commands handle their own
+    except FinpipeError as exc:  # last resort, commands handle their own
         click.echo(f"finpipe: {exc}", err=True)
         sys.exit(1)
 

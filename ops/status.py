@@ -13,7 +13,7 @@ from typing import Any
 from adapters.mongo import LAST_EXPORT, LAST_SWEEP, MongoStore
 from adapters.rabbitmq import Broker
 from export.cells import iso_utc
-from schemas.errors import BrokerConfigError, BrokerUnavailable, FinpipeError
+from schemas.errors import BrokerUnavailable, FinpipeError
 from schemas.settings import Settings, redact_url
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def gather_status(
     }
     try:
         work, dead = broker.queue_depths()
-    except (BrokerUnavailable, BrokerConfigError) as exc:
+    except BrokerUnavailable as exc:
         status["services"]["rabbitmq"] = {
             "reachable": False,
             "url": redact_url(settings.amqp_url),
