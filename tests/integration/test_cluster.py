@@ -206,7 +206,7 @@ def test_a_follower_node_stopped_mid_run_loses_nothing(
 def test_stopping_the_node_of_the_worker_and_publisher_keeps_facts_coming_within_10_s(
     cluster_settings: Settings, nodes: Cluster, worker: Callable[[], WorkerProcess], db: Any
 ) -> None:
-    msgs = one_sentence_reports(4000, "leader")
+    msgs = one_sentence_reports(3000, "leader")
     w = worker()
     [at] = consuming_at(w)
     down = threading.Event()
@@ -214,7 +214,7 @@ def test_stopping_the_node_of_the_worker_and_publisher_keeps_facts_coming_within
 
     def feed() -> Iterator[ReportMessage]:
         for i, m in enumerate(msgs):
-            if i == 2000:  # mid-run: the worker is busy and this publisher holds unconfirmed
+            if i == 1500:  # mid-run: the worker is busy and this publisher holds unconfirmed
                 wait_until(lambda: facts(db) >= 100, 30, "work in progress")
                 nodes.stop(at)
                 down.set()
