@@ -1,13 +1,12 @@
-"""RabbitMQ: the only pika import. Connection parameters, connecting, the topology, publishing
-with confirms, the consume/ack/republish primitives of the worker, queue depths and the dead-letter
-queue. pika's exceptions leave this module as ``BrokerUnavailable`` (``raise ... from``).
+"""RabbitMQ: the only pika import. Connecting (to one of several nodes, in turn), the topology,
+publishing with confirms, the worker's consume/ack/republish primitives, queue depths, dead letters.
+pika's errors leave as ``BrokerUnavailable``, or ``BrokerConfigError`` when retrying cannot help;
+the decisions that need no pika are in ``adapters/rabbitmq_policy.py``.
 
-Every message is persistent and ``mandatory`` and is published with publisher confirms. Bulk
-publishing keeps a window of outstanding confirms instead of waiting for each one: the blocking
-connection's underlying channel is driven asynchronously and pumped with ``process_data_events``.
-A message is done only when the broker acked it; nacked or returned messages are re-published a
-few times and then reported. A dropped connection is re-opened with backoff and every unconfirmed
-message is published again (storage is idempotent, so a duplicate costs nothing).
+Every message is persistent, ``mandatory`` and confirmed; bulk publishing keeps a window of
+outstanding confirms, pumping the asynchronous channel under the blocking connection. Nacked or
+returned messages are re-published a few times, then reported; after a dropped connection every
+unconfirmed message is published again, at another node first (storage is idempotent).
 
 The consumer's connection lives on one thread, which receives deliveries and settles them; work
 done elsewhere comes back through ``ConsumerSession.call_threadsafe`` so heartbeats keep flowing.
@@ -20,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -31,25 +31,24 @@ import pika.channel
 import pika.exceptions
 import pika.spec
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from schemas.errors import BrokerUnavailable, PublishNotConfirmed
+from adapters import rabbitmq_policy as policy
+from adapters.rabbitmq_policy import Nodes
+from schemas.errors import BrokerConfigError, BrokerUnavailable, PublishNotConfirmed
 from schemas.message import ReportMessage
 from schemas.settings import Settings, redact_url
-from schemas.topology import Topology
+from schemas.topology import QueueSpec, Topology
 
 log = logging.getLogger(__name__)
 
 #: what pika raises when the broker or the network fails
 _BROKER_ERRORS = (pika.exceptions.AMQPError, OSError)
 
-_REPUBLISH_LIMIT = 3
-
 
 def parameters(amqp_url: str, *, timeout_s: float = 5.0) -> pika.URLParameters:
-    """The connection parameters, built here only: one try per call (retries are ours), and
-    ``timeout_s`` for the socket (twice that for the whole handshake)."""
-    params = pika.URLParameters(amqp_url)
+    """The connection parameters of one address, built here only: one try per call (retries are
+    ours), and ``timeout_s`` for the socket (twice that for the whole handshake)."""
+    params = pika.URLParameters(amqp_url)  # addresses checked by ``Nodes.of``
     params.connection_attempts = 1
     params.retry_delay = 0
     params.socket_timeout = timeout_s
@@ -58,24 +57,36 @@ def parameters(amqp_url: str, *, timeout_s: float = 5.0) -> pika.URLParameters:
     return params
 
 
-def connect(
-    amqp_url: str, *, attempts: int = 1, backoff_s: float = 0.5, timeout_s: float = 5.0
-) -> BlockingConnection:
-    """Open a blocking connection, translating pika's errors into ``BrokerUnavailable``.
-    ``attempts`` tries with exponential backoff (capped at 5 s between tries)."""
-    retrying = Retrying(
-        stop=stop_after_attempt(max(1, attempts)),
-        wait=wait_exponential(multiplier=backoff_s, max=5.0),
-        retry=retry_if_exception_type(_BROKER_ERRORS),
-        reraise=True,
+def refusal(exc: BaseException) -> str | None:
+    """Why connecting failed when it was our configuration (the login, the vhost, TLS); ``None``
+    when a node or the network failed and another node or a later try may work."""
+    e = pika.exceptions
+    if isinstance(exc, e.AuthenticationError | e.ProbableAuthenticationError):
+        return policy.refused("the login", str(exc), certain=isinstance(exc, e.AuthenticationError))
+    if isinstance(exc, e.ProbableAccessDeniedError):
+        return policy.refused("the virtual host", str(exc))
+    return policy.refused_tls(exc)
+
+
+def _connect(
+    nodes: Nodes, *, attempts: int = 1, backoff_s: float = 0.5, timeout_s: float = 5.0
+) -> tuple[BlockingConnection, str]:
+    """A connection to the first address, in turn, that takes it, and that address (see
+    ``connect_in_turn``): ``BrokerUnavailable`` when none does, ``BrokerConfigError`` when the
+    broker refused the login, the vhost or TLS."""
+    return policy.connect_in_turn(
+        nodes,
+        lambda url: BlockingConnection(parameters(url, timeout_s=timeout_s)),
+        refusal=refusal,
+        errors=_BROKER_ERRORS,
+        attempts=attempts,
+        backoff_s=backoff_s,
     )
-    try:
-        conn: BlockingConnection = retrying(
-            BlockingConnection, parameters(amqp_url, timeout_s=timeout_s)
-        )
-    except _BROKER_ERRORS as exc:
-        raise BrokerUnavailable(f"RabbitMQ unreachable at {redact_url(amqp_url)}: {exc!r}") from exc
-    return conn
+
+
+def connect(amqp_url: str | Nodes, **options: Any) -> BlockingConnection:
+    """``_connect`` to the addresses in ``amqp_url`` (see ``Nodes.of``); just the connection."""
+    return _connect(Nodes.of(amqp_url), **options)[0]
 
 
 @contextlib.contextmanager
@@ -94,11 +105,35 @@ def _close_quietly(conn: BlockingConnection | None) -> None:
 
 
 def declare_topology(channel: BlockingChannel, topology: Topology) -> None:
-    """Declare exchanges and queues; idempotent, every process does it at start-up."""
+    """Declare exchanges and queues; idempotent, every process does it at start-up. Refusals and
+    migrations: ``declare_queues``. ``channel`` stays open unless an error is raised."""
     channel.exchange_declare(topology.dlx, exchange_type="direct", durable=True)
-    for spec in (topology.work_spec(), topology.dead_spec(), *topology.retry_specs()):
-        channel.queue_declare(spec.name, durable=True, arguments=spec.arguments)
+    policy.declare_queues(_Queues(channel.connection), topology)
     channel.queue_bind(topology.dead_queue, topology.dlx, routing_key=topology.dead_queue)
+
+
+@dataclass
+class _Queues:
+    """``QueueOps`` on channels of ``conn``, a fresh one per call (a refusal closes it)."""
+
+    conn: BlockingConnection
+
+    def declare(self, spec: QueueSpec) -> int:
+        ch = self.conn.channel()
+        try:
+            ok = ch.queue_declare(spec.name, durable=True, arguments=spec.arguments)
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            if exc.reply_code == 406:
+                raise policy.Inequivalent(f"{exc.reply_code} {exc.reply_text}") from exc
+            raise
+        ch.close()
+        return int(ok.method.message_count)
+
+    def delete_if_empty(self, name: str) -> None:
+        ch = self.conn.channel()
+        with contextlib.suppress(pika.exceptions.ChannelClosedByBroker):  # 404: gone already
+            ch.queue_delete(name, if_empty=True)
+            ch.close()
 
 
 class Publisher:
@@ -107,25 +142,22 @@ class Publisher:
 
     def __init__(
         self,
-        amqp_url: str,
+        amqp_url: str | Nodes,
         topology: Topology,
         *,
         confirm_window: int = 4000,
         timeout_s: float = 30.0,
         reconnect_attempts: int = 12,
     ) -> None:
-        self.amqp_url = amqp_url
+        self.nodes = Nodes.of(amqp_url)
         self.topology = topology
         self.confirm_window = confirm_window
         self.timeout_s = timeout_s
         self.reconnect_attempts = reconnect_attempts
         self._conn: BlockingConnection | None = None
+        self._url: str | None = None
         self._impl: pika.channel.Channel | None = None
-        self._next_tag = 0
-        self._pending: dict[int, ReportMessage] = {}
-        self._failed: list[tuple[ReportMessage, str]] = []
-        self._returned: set[str] = set()
-        self._acked = 0
+        self._confirms = policy.Confirms()
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> Publisher:
@@ -133,7 +165,7 @@ class Publisher:
 
     # -- connection -------------------------------------------------------------------------
     def _open(self, attempts: int = 1) -> None:
-        conn = connect(self.amqp_url, attempts=attempts)
+        conn, url = _connect(self.nodes, attempts=attempts)
         try:
             ch = conn.channel()
             declare_topology(ch, self.topology)
@@ -141,15 +173,27 @@ class Publisher:
             impl.confirm_delivery(ack_nack_callback=self._on_confirm)
             impl.add_on_return_callback(self._on_return)
             conn.process_data_events(time_limit=0)
-        except _BROKER_ERRORS as exc:
-            self._drop(conn)
+        except (BrokerConfigError, *_BROKER_ERRORS) as exc:
+            _close_quietly(conn)
+            if isinstance(exc, BrokerConfigError):
+                raise
+            self.nodes.lost(url)
             raise BrokerUnavailable(f"RabbitMQ refused the topology: {exc!r}") from exc
-        self._conn, self._impl, self._next_tag = conn, impl, 0
+        self._conn, self._url, self._impl = conn, url, impl
+        self._confirms.new_channel()
+        log.info("publishing to RabbitMQ at %s", redact_url(url))
 
-    def _drop(self, conn: BlockingConnection | None = None) -> None:
-        conn = conn or self._conn
-        self._conn, self._impl = None, None
+    def _drop(self, *, failed: bool = False) -> None:
+        """Close the connection; ``failed``: it broke, so the next one starts at another node."""
+        conn, self._conn, self._impl = self._conn, None, None
+        if failed:
+            self.nodes.lost(self._url)
         _close_quietly(conn)
+
+    @property
+    def connected_to(self) -> str | None:
+        """The address of the node this publisher is connected to now, if any."""
+        return self._url if self._conn is not None else None
 
     def check(self) -> None:
         """Raise ``BrokerUnavailable`` unless the broker answers (used by /healthz)."""
@@ -159,38 +203,18 @@ class Publisher:
         try:
             self._conn.process_data_events(time_limit=0)
         except _BROKER_ERRORS as exc:
-            self._drop()
+            self._drop(failed=True)
             raise BrokerUnavailable(f"RabbitMQ connection lost: {exc!r}") from exc
 
     # -- confirms ---------------------------------------------------------------------------
     def _on_confirm(self, frame: Any) -> None:
-        method = frame.method
-        tags = (
-            [t for t in self._pending if t <= method.delivery_tag]
-            if method.multiple
-            else [method.delivery_tag]
-        )
-        for tag in tags:
-            msg = self._pending.pop(tag, None)
-            if msg is None:
-                continue
-            if isinstance(method, pika.spec.Basic.Nack):
-                self._failed.append((msg, "nacked by the broker"))
-            elif msg.report_id in self._returned:
-                self._returned.discard(msg.report_id)
-                self._failed.append((msg, "returned by the broker: no queue bound"))
-            else:
-                self._acked += 1
+        m = frame.method
+        nacked = isinstance(m, pika.spec.Basic.Nack)
+        self._confirms.settled(m.delivery_tag, multiple=m.multiple, nacked=nacked)
 
-    def _on_return(
-        self,
-        _channel: Any,
-        _method: Any,
-        properties: pika.spec.BasicProperties,
-        _body: bytes,
-    ) -> None:
-        if properties.message_id:
-            self._returned.add(str(properties.message_id))
+    def _on_return(self, _ch: Any, _method: Any, props: pika.BasicProperties, _body: bytes) -> None:
+        if props.message_id:
+            self._confirms.returned(str(props.message_id))
 
     def _send(self, msg: ReportMessage) -> None:
         assert self._impl is not None
@@ -207,15 +231,15 @@ class Publisher:
             ),
             mandatory=True,
         )
-        self._next_tag += 1
-        self._pending[self._next_tag] = msg
+        self._confirms.sent(msg)
 
     def _pump(self, deadline: float, *, until_below: int) -> None:
         assert self._conn is not None
-        while len(self._pending) > until_below:
+        while len(self._confirms.pending) > until_below:
             if time.monotonic() > deadline:
                 raise PublishNotConfirmed(
-                    f"{len(self._pending)} message(s) not confirmed within {self.timeout_s:.0f} s"
+                    f"{len(self._confirms.pending)} message(s) not confirmed within "
+                    f"{self.timeout_s:.0f} s"
                 )
             self._conn.process_data_events(time_limit=0.05)
 
@@ -227,7 +251,8 @@ class Publisher:
     def publish_many(self, messages: Iterable[ReportMessage]) -> int:
         """Publish all ``messages``; return how many the broker confirmed (all of them), or raise
         ``PublishNotConfirmed`` / ``BrokerUnavailable`` naming what was not confirmed."""
-        start = self._acked
+        confirms = self._confirms
+        start = confirms.acked
         attempts: dict[str, int] = {}
         queue: Iterator[ReportMessage] = iter(messages)
         retry: list[ReportMessage] = []
@@ -242,28 +267,27 @@ class Publisher:
                     if msg is None:
                         exhausted = True
                         break
-                    before = len(self._pending)
+                    before = len(confirms.pending)
                     self._send(msg)
                     if before + 1 >= self.confirm_window:
                         self._pump(deadline, until_below=self.confirm_window // 2)
                         deadline = time.monotonic() + self.timeout_s
-                    elif self._next_tag % 64 == 0:
+                    elif confirms.next_tag % 64 == 0:
                         assert self._conn is not None
                         self._conn.process_data_events(time_limit=0)
-                    self._collect_failures(retry, attempts)
+                    confirms.collect_failures(retry, attempts)
                 self._pump(time.monotonic() + self.timeout_s, until_below=0)
-                self._collect_failures(retry, attempts)
+                confirms.collect_failures(retry, attempts)
                 if not retry:
-                    return self._acked - start
+                    return confirms.acked - start
             except _BROKER_ERRORS as exc:
-                lost = list(self._pending.values())
+                lost = confirms.new_channel()
                 log.warning(
                     "broker connection lost with %d unconfirmed message(s); reconnecting: %r",
                     len(lost),
                     exc,
                 )
-                self._pending.clear()
-                self._drop()
+                self._drop(failed=True)
                 for m in lost:
                     attempts[m.report_id] = attempts.get(m.report_id, 0) + 1
                     if attempts[m.report_id] > self.reconnect_attempts:
@@ -272,23 +296,10 @@ class Publisher:
                             f"{self.reconnect_attempts} reconnects"
                         ) from exc
                 retry.extend(lost)
-            except BrokerUnavailable:
-                self._pending.clear()
+            except (BrokerUnavailable, BrokerConfigError):
+                confirms.new_channel()
                 self._drop()
                 raise
-
-    def _collect_failures(self, retry: list[ReportMessage], attempts: dict[str, int]) -> None:
-        """Move nacked or returned messages to ``retry``; raise once one fails too often."""
-        failed, self._failed = self._failed, []
-        for msg, reason in failed:
-            n = attempts.get(msg.report_id, 0) + 1
-            attempts[msg.report_id] = n
-            if n > _REPUBLISH_LIMIT:
-                raise PublishNotConfirmed(
-                    f"report {msg.report_id[:12]} {reason} {n} times; not published"
-                )
-            log.warning("report %s %s; publishing again", msg.report_id[:12], reason)
-            retry.append(msg)
 
     def close(self) -> None:
         self._drop()
@@ -347,14 +358,15 @@ class ConsumerSession:
 
     def __init__(
         self,
-        amqp_url: str,
+        amqp_url: str | Nodes,
         topology: Topology,
         *,
         prefetch: int,
         on_message: Callable[[Incoming], None],
     ) -> None:
         self.topology = topology
-        self._amqp_url = amqp_url
+        self.nodes = Nodes.of(amqp_url)
+        self._url: str | None = None
         self._prefetch = prefetch
         self._on_message = on_message
         self._conn: BlockingConnection | None = None
@@ -363,7 +375,7 @@ class ConsumerSession:
         self._tag: str | None = None
 
     def open(self) -> None:
-        conn = connect(self._amqp_url)
+        conn, url = _connect(self.nodes)
         try:
             with _translated("refused the consumer's channels"):
                 ch = conn.channel()
@@ -372,10 +384,13 @@ class ConsumerSession:
                 pub = conn.channel()
                 pub.confirm_delivery()
                 self._tag = ch.basic_consume(self.topology.queue, self._deliver, auto_ack=False)
-        except BrokerUnavailable:
+        except (BrokerUnavailable, BrokerConfigError) as exc:
             _close_quietly(conn)
+            if isinstance(exc, BrokerUnavailable):
+                self.nodes.lost(url)
             raise
-        self._conn, self._ch, self._pub = conn, ch, pub
+        self._conn, self._url, self._ch, self._pub = conn, url, ch, pub
+        log.info("consuming from RabbitMQ at %s", redact_url(url))
 
     def _deliver(
         self,
@@ -436,8 +451,10 @@ class ConsumerSession:
                 conn.close()
 
     def abandon(self) -> None:
-        """Drop a connection that failed; errors closing it are ignored."""
+        """Drop a connection that failed, so the next one starts at another node; errors closing
+        it are ignored."""
         conn, self._conn, self._ch, self._pub = self._conn, None, None, None
+        self.nodes.lost(self._url)
         _close_quietly(conn)
 
 
@@ -464,10 +481,12 @@ def queue_depth(channel: Any, name: str) -> QueueDepth:
     return QueueDepth(name, True, int(ok.method.message_count), int(ok.method.consumer_count))
 
 
-def read_queues(amqp_url: str, names: Iterable[str], *, timeout_s: float = 3.0) -> list[QueueDepth]:
-    """The depth of each queue in ``names``; ``BrokerUnavailable`` when the broker is down."""
-    with _translated(f"unreachable at {redact_url(amqp_url)}"):
-        conn = BlockingConnection(parameters(amqp_url, timeout_s=timeout_s))
+def read_queues(
+    amqp_url: str | Nodes, names: Iterable[str], *, timeout_s: float = 3.0
+) -> list[QueueDepth]:
+    """The depth of each queue in ``names``; ``BrokerUnavailable`` when no node answers."""
+    conn, url = _connect(Nodes.of(amqp_url), timeout_s=timeout_s)
+    with _translated(f"failed at {redact_url(url)}"):
         try:
             out = []
             for name in names:
@@ -486,13 +505,13 @@ class DeadLetterBox:
     """The dead-letter queue of ``topology``: count, browse, replay into the work queue, purge.
     Each call opens and closes its own connection."""
 
-    def __init__(self, amqp_url: str, topology: Topology) -> None:
-        self.amqp_url = amqp_url
+    def __init__(self, amqp_url: str | Nodes, topology: Topology) -> None:
+        self.nodes = Nodes.of(amqp_url)
         self.topology = topology
 
     @contextlib.contextmanager
     def _channel(self, what: str) -> Iterator[tuple[BlockingConnection, BlockingChannel]]:
-        conn = connect(self.amqp_url)
+        conn, _url = _connect(self.nodes)
         try:
             with _translated(what):
                 ch = conn.channel()
@@ -546,30 +565,33 @@ class Broker:
     """Everything finpipe does with RabbitMQ, for one work queue and its topology. Builds the
     objects above; opens nothing until one of them is used."""
 
-    def __init__(self, amqp_url: str, topology: Topology) -> None:
-        self.amqp_url = amqp_url
+    def __init__(
+        self, amqp_url: str | Nodes, topology: Topology, *, rng: random.Random | None = None
+    ) -> None:
+        self.nodes = Nodes.of(amqp_url, rng=rng)
+        self.amqp_url = ",".join(self.nodes.urls)
         self.topology = topology
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Broker:
-        return cls(settings.amqp_url, Topology.for_settings(settings))
+    def from_settings(cls, settings: Settings, *, rng: random.Random | None = None) -> Broker:
+        """``rng`` shuffles the addresses of ``FINPIPE_AMQP_URL`` (default: a fresh random
+        order for each process)."""
+        return cls(settings.amqp_url, Topology.for_settings(settings), rng=rng)
 
     def publisher(self, **options: Any) -> Publisher:
         """A publisher with confirms (see ``Publisher`` for ``options``); one per thread."""
-        return Publisher(self.amqp_url, self.topology, **options)
+        return Publisher(self.nodes, self.topology, **options)
 
     def consumer(self, *, prefetch: int, on_message: Callable[[Incoming], None]) -> ConsumerSession:
-        return ConsumerSession(
-            self.amqp_url, self.topology, prefetch=prefetch, on_message=on_message
-        )
+        return ConsumerSession(self.nodes, self.topology, prefetch=prefetch, on_message=on_message)
 
     def dead_letters(self) -> DeadLetterBox:
-        return DeadLetterBox(self.amqp_url, self.topology)
+        return DeadLetterBox(self.nodes, self.topology)
 
     def queue_depths(self, *, timeout_s: float = 3.0) -> tuple[QueueDepth, QueueDepth]:
         """The work queue and the dead-letter queue; ``BrokerUnavailable`` when unreachable."""
         work, dead = read_queues(
-            self.amqp_url, (self.topology.queue, self.topology.dead_queue), timeout_s=timeout_s
+            self.nodes, (self.topology.queue, self.topology.dead_queue), timeout_s=timeout_s
         )
         return work, dead
 

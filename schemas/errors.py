@@ -35,6 +35,11 @@ class BrokerUnavailable(TransientError):
     """RabbitMQ cannot be reached or dropped the connection."""
 
 
+class BrokerConfigError(ConfigError):
+    """RabbitMQ refused what we are configured with: the login, the virtual host, TLS on a plain
+    port, or a queue that exists with other arguments. Retrying cannot help: stop and say so."""
+
+
 class PublishNotConfirmed(TransientError):
     """The broker did not confirm (nacked or returned) a published message."""
 

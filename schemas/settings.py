@@ -31,7 +31,10 @@ _SECRETS = ("openai_api_key", "api_token")
 
 
 def redact_url(url: str) -> str:
-    """``amqp://user:secret@host/`` -> ``amqp://user:***@host/``; no password: unchanged."""
+    """``amqp://user:secret@host/`` -> ``amqp://user:***@host/``; no password: unchanged. Each URL
+    of a comma-separated list (``FINPIPE_AMQP_URL``) is redacted."""
+    if "," in url:
+        return ",".join(redact_url(part) for part in url.split(","))
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -41,6 +44,42 @@ def redact_url(url: str) -> str:
     netloc = parts.netloc.rsplit("@", 1)[1]
     user = parts.username or ""
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def amqp_addresses(value: str) -> tuple[str, ...]:
+    """The broker addresses in ``FINPIPE_AMQP_URL``: one ``amqp://`` or ``amqps://`` URL, or several
+    separated by commas (the nodes of one cluster), each with a host and a numeric port if any,
+    and all with the same user, password and virtual host. ``ValueError`` says what is wrong in
+    one line, passwords hidden."""
+    urls = tuple(u.strip() for u in value.split(","))
+    if not all(urls):
+        raise ValueError("an empty address in the comma-separated list")
+    seen: set[str] = set()
+    login: tuple[str | None, str | None, str] | None = None
+    for url in urls:
+        shown = f"{redact_url(url)}: " if len(urls) > 1 else ""
+        parts = urlsplit(url)
+        if parts.scheme not in ("amqp", "amqps"):
+            raise ValueError(f"{shown}must start with amqp:// or amqps://")
+        if not parts.hostname:
+            raise ValueError(f"{shown}no host")
+        try:
+            port = parts.port
+        except ValueError:
+            port = 0
+        if port == 0:
+            raise ValueError(f"{shown}the port must be a number from 1 to 65535")
+        this = (parts.username, parts.password, parts.path.lstrip("/") or "%2F")
+        if login is not None and this != login:
+            raise ValueError(
+                f"{shown}every address needs the same user, password and virtual host "
+                "(the nodes of one cluster share them)"
+            )
+        login = this
+        if url in seen:
+            raise ValueError(f"{shown}listed twice")
+        seen.add(url)
+    return urls
 
 
 def _openai(name: str) -> AliasChoices:
@@ -100,10 +139,9 @@ class Settings(BaseSettings):
 
     @field_validator("amqp_url")
     @classmethod
-    def _amqp_scheme(cls, v: str) -> str:
-        if urlsplit(v).scheme not in ("amqp", "amqps"):
-            raise ValueError("must start with amqp:// or amqps://")
-        return v
+    def _amqp_addresses(cls, v: str) -> str:
+        amqp_addresses(v)
+        return ",".join(u.strip() for u in v.split(","))
 
     @field_validator("mongo_uri")
     @classmethod
@@ -153,6 +191,11 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {v!r}") from exc
         return v
+
+    @property
+    def amqp_urls(self) -> tuple[str, ...]:
+        """The broker addresses of ``FINPIPE_AMQP_URL`` (one, or the nodes of a cluster)."""
+        return amqp_addresses(self.amqp_url)
 
     @property
     def effective_provider(self) -> Literal["rules", "openai"]:

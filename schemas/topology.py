@@ -2,9 +2,13 @@
 
 - ``<queue>``: durable quorum work queue with a delivery limit; rejected or over-delivered messages
   are dead-lettered (at-least-once) through ``<queue>.dlx`` into ``<queue>.dead``.
-- ``<queue>.retry.<n>``: delay queues, one per backoff step; a message waits there for the step's
+- ``<queue>.retry.<n>s``: delay queues, one per backoff step; a message waits there for the step's
   TTL and is dead-lettered back into the work queue. One queue per step (queue-level TTL) so a long
   delay never holds back a short one.
+
+Every queue that holds reports is a quorum queue, replicated over the nodes of a cluster: a node
+that stops takes no report with it. Dead-lettering out of them is at-least-once (which needs
+``x-overflow: reject-publish``): a message leaves a queue only once the next one has it.
 """
 
 from __future__ import annotations
@@ -87,12 +91,27 @@ class Topology:
             QueueSpec(
                 self.retry_queue(i),
                 {
+                    "x-queue-type": "quorum",
                     "x-message-ttl": delay * 1000,
                     "x-dead-letter-exchange": "",
                     "x-dead-letter-routing-key": self.queue,
+                    "x-dead-letter-strategy": "at-least-once",
+                    "x-overflow": "reject-publish",
                 },
             )
             for i, delay in enumerate(self.retry_delays_s)
+        ]
+
+    def classic_retry_specs(self) -> list[QueueSpec]:
+        """The delayed-retry queues as finpipe declared them before they became quorum queues:
+        classic queues, each kept by one node. ``declare_topology`` migrates them."""
+        return [
+            QueueSpec(
+                spec.name,
+                {k: spec.arguments[k] for k in ("x-message-ttl", "x-dead-letter-exchange")}
+                | {"x-dead-letter-routing-key": self.queue},
+            )
+            for spec in self.retry_specs()
         ]
 
     def all_queues(self) -> list[str]:

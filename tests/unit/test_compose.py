@@ -29,3 +29,30 @@ def test_compose_file_is_valid_and_has_real_services() -> None:
     for name in ("api", "worker"):
         assert services[name]["environment"]["FINPIPE_AMQP_URL"].startswith("amqp://")
         assert services[name]["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+
+
+def test_cluster_profile_has_three_rabbitmq_nodes_and_workers_that_know_all_of_them() -> None:
+    from schemas.settings import amqp_addresses
+
+    exe = shutil.which("docker-compose")
+    assert exe, "docker-compose is not installed; scripts/services.sh up installs it"
+    out = subprocess.run(
+        [exe, "-f", str(ROOT / "docker-compose.yml"), "--profile", "cluster", "config"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert out.returncode == 0, out.stderr
+    services = yaml.safe_load(out.stdout)["services"]
+    nodes = [f"rabbit{i}" for i in (1, 2, 3)]
+    for name in nodes:
+        node = services[name]
+        assert node["image"].startswith("rabbitmq:3")
+        assert node["hostname"] == name
+        assert node["healthcheck"]["test"]
+        assert "classic_config.nodes.3 = rabbit@rabbit3" in " ".join(node["command"])
+    worker = services["cluster-worker"]
+    urls = amqp_addresses(worker["environment"]["FINPIPE_AMQP_URL"])
+    assert [u.split("@")[1].split(":")[0] for u in urls] == nodes
+    assert set(nodes) <= set(worker["depends_on"])

@@ -104,3 +104,39 @@ def test_retry_delays_default_to_the_topology_steps() -> None:
     s = Settings.from_env({})
     assert s.retry_delays_s == RETRY_DELAYS_S
     assert Topology.for_settings(s).retry_delays_s == RETRY_DELAYS_S
+
+
+def test_several_broker_addresses_are_the_nodes_of_one_cluster() -> None:
+    urls = "amqp://u:pw@h1:5681/%2F, amqp://u:pw@h2:5682/%2F,amqp://u:pw@h3:5683/%2F"
+    s = Settings.from_env({"FINPIPE_AMQP_URL": urls})
+    assert s.amqp_urls == (
+        "amqp://u:pw@h1:5681/%2F",
+        "amqp://u:pw@h2:5682/%2F",
+        "amqp://u:pw@h3:5683/%2F",
+    )
+    assert Settings.from_env(s.to_env()) == s
+    assert "pw" not in repr(s)
+    assert redact_url(s.amqp_url).count("u:***@") == 3
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("amqp://u:pw@h:abc/%2F", "the port must be a number from 1 to 65535"),
+        ("amqp://u:pw@h:99999/%2F", "the port must be a number from 1 to 65535"),
+        ("amqp://u:pw@:5672/%2F", "no host"),
+        ("amqp://u:pw@h1:5681,h2:5682/%2F", "h2:5682/%2F: must start with amqp:// or amqps://"),
+        ("amqp://u:pw@h1/%2F,", "an empty address in the comma-separated list"),
+        ("amqp://u:pw@h1/%2F,amqp://u:other@h2/%2F", "same user, password and virtual host"),
+        ("amqp://u:pw@h1/%2F,amqp://u:pw@h2/other", "same user, password and virtual host"),
+        ("amqp://u:pw@h1/%2F,amqp://u:pw@h1/%2F", "amqp://u:***@h1/%2F: listed twice"),
+    ],
+)
+def test_a_bad_broker_address_is_one_line_naming_the_variable(url: str, why: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env({"FINPIPE_AMQP_URL": url})
+    message = str(err.value)
+    assert message.startswith("FINPIPE_AMQP_URL=")
+    assert why in message
+    assert "\n" not in message
+    assert ":pw@" not in message

@@ -19,6 +19,16 @@ def test_retry_queues_expire_back_into_the_work_queue_with_growing_delays() -> N
     assert {s.arguments["x-dead-letter-exchange"] for s in specs} == {""}
 
 
+def test_every_queue_that_holds_reports_is_a_replicated_quorum_queue() -> None:
+    t = Topology("q", retry_delays_s=(1, 4))
+    specs = [t.work_spec(), t.dead_spec(), *t.retry_specs()]
+    assert {s.arguments["x-queue-type"] for s in specs} == {"quorum"}
+    for spec in t.retry_specs():
+        # at-least-once dead-lettering back to the work queue needs reject-publish
+        assert spec.arguments["x-dead-letter-strategy"] == "at-least-once"
+        assert spec.arguments["x-overflow"] == "reject-publish"
+
+
 def test_retry_step_runs_out_after_the_last_delay() -> None:
     t = Topology("q", retry_delays_s=(1, 4, 16))
     assert [t.retry_step(a) for a in (1, 2, 3, 4)] == [0, 1, 2, None]
