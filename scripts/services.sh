@@ -9,11 +9,11 @@
 #        scripts/services.sh mongo-down         stop the MongoDB side only (FerretDB, PostgreSQL)
 #        scripts/services.sh mongo-stop|mongo-start|pg-stop [immediate]|pg-start|rabbit-stop|...
 #                                               one service at a time (the fault tests use them)
-#        scripts/services.sh cluster up|down|status|stop N|start N
+#        scripts/services.sh cluster up|down|status|stop NODE|start NODE|ctl NODE ...|urls
 #                                               a 3-node RabbitMQ cluster beside the default node
+#                                               (scripts/cluster.sh)
 # Environment: FINPIPE_SERVICES_DIR (state folder, default .services), FINPIPE_MONGO_PORT (27017),
-#   FINPIPE_PG_PORT (25432), FINPIPE_FERRETDB_BACKEND (postgresql, or sqlite to compare),
-#   FINPIPE_CLUSTER_NODE_PREFIX (r), FINPIPE_CLUSTER_PORT (5680).
+#   FINPIPE_PG_PORT (25432), FINPIPE_FERRETDB_BACKEND (postgresql, or sqlite to compare).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -114,150 +114,6 @@ rabbit_down() {
     rabbitmqctl stop >/dev/null 2>&1 || true
     say "RabbitMQ stopped"
   fi
-}
-
-# ---------------------------------------------------------------- RabbitMQ cluster (failover tests)
-# Three nodes r1..r3@localhost on one machine, beside the default node (which is never touched):
-# node rN takes AMQP port 5680+N and Erlang distribution port 25680+N on 127.0.0.1, no plugins,
-# and its data and logs in $STATE/cluster/rN. They share the rabbitmq user's Erlang cookie.
-# FINPIPE_CLUSTER_NODE_PREFIX (r) and FINPIPE_CLUSTER_PORT (5680) move a second cluster aside.
-CLUSTER_NODES=(1 2 3)
-CLUSTER_PREFIX=${FINPIPE_CLUSTER_NODE_PREFIX:-r}
-CLUSTER_PORT=${FINPIPE_CLUSTER_PORT:-5680}
-
-rabbit_bin() { # where rabbitmq-server and rabbitmqctl are themselves (not Debian's su wrappers)
-  if [ -x /usr/lib/rabbitmq/bin/rabbitmqctl ]; then
-    echo /usr/lib/rabbitmq/bin
-  else
-    dirname "$(command -v rabbitmqctl)"
-  fi
-}
-
-as_rabbit() { # run as the rabbitmq user, with its home (and so its Erlang cookie)
-  if [ "$(id -u)" -eq 0 ]; then
-    (cd / && runuser -u rabbitmq -- env HOME=/var/lib/rabbitmq "$@")
-  else
-    "$@"
-  fi
-}
-
-node() { echo "$CLUSTER_PREFIX$1@localhost"; }
-node_port() { echo $((CLUSTER_PORT + $1)); }
-node_ctl() { as_rabbit "$(rabbit_bin)/rabbitmqctl" -q -n "$(node "$1")" "${@:2}"; }
-node_running() { node_ctl "$1" ping >/dev/null 2>&1; }
-
-node_ours() { # n: the running node rN is the one whose data is in $CLUSTER_DIR
-  local pidfile=$CLUSTER_DIR/$CLUSTER_PREFIX$1/mnesia/$(node "$1").pid
-  [ -f "$pidfile" ] && [ "$(node_ctl "$1" eval 'list_to_integer(os:getpid()).' 2>/dev/null)" \
-    = "$(cat "$pidfile")" ]
-}
-
-node_start() { # n: start node rN unless it runs (returns before the node is up)
-  local n=$1 dir port
-  port=$(node_port "$n")
-  dir=$CLUSTER_DIR/$CLUSTER_PREFIX$n
-  if node_running "$n"; then
-    node_ours "$n" || die "$(node "$n") runs, but not from $CLUSTER_DIR; not ours to manage" \
-      "(FINPIPE_CLUSTER_NODE_PREFIX and FINPIPE_CLUSTER_PORT start another cluster beside it)"
-    return 0
-  fi
-  port_open "$port" && die "port $port is taken by another program; set FINPIPE_CLUSTER_PORT"
-  mkdir -p "$dir"
-  echo '[].' >"$dir/enabled_plugins"
-  echo "listeners.tcp.1 = 127.0.0.1:$port" >"$dir/rabbitmq.conf"
-  [ "$(id -u)" -eq 0 ] && chown -R rabbitmq: "$dir"
-  say "starting RabbitMQ node $(node "$n") on 127.0.0.1:$port"
-  as_rabbit env RABBITMQ_NODENAME="$(node "$n")" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
-    RABBITMQ_NODE_PORT="$port" RABBITMQ_DIST_PORT=$((port + 20000)) \
-    RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf" RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" \
-    RABBITMQ_MNESIA_BASE="$dir/mnesia" RABBITMQ_LOG_BASE="$dir/log" \
-    "$(rabbit_bin)/rabbitmq-server" -detached >"$dir/start.log" 2>&1 || true
-}
-
-node_wait() { # n: until node rN has booted
-  local i
-  for ((i = 0; i < 120; i++)); do
-    node_ctl "$1" await_startup --timeout 5 >/dev/null 2>&1 && break
-    sleep 1
-  done
-  node_ctl "$1" await_startup --timeout 5 >/dev/null 2>&1 \
-    || die "RabbitMQ node $(node "$1") did not start (see $CLUSTER_DIR/$CLUSTER_PREFIX$1/log/)"
-  wait_port "$(node_port "$1")" 60 "RabbitMQ node $(node "$1")"
-}
-
-node_stop() { # n: stop node rN as a failure would take it away (its data stays)
-  node_ours "$1" || die "$(node "$1") is not running from $CLUSTER_DIR; not stopping it"
-  node_ctl "$1" stop >/dev/null
-  wait_closed "$(node_port "$1")" "RabbitMQ node $(node "$1")"
-  say "RabbitMQ node $(node "$1") stopped"
-}
-
-cluster_running() { # n: how many nodes node rN sees running in its cluster
-  node_ctl "$1" eval 'length(rabbit_nodes:all_running()).' 2>/dev/null || echo 0
-}
-
-cluster_up() {
-  command -v rabbitmqctl >/dev/null || [ -x /usr/sbin/rabbitmqctl ] || apt_install rabbitmq-server
-  CLUSTER_DIR=$(owned_dir rabbitmq cluster)
-  local n i total=${#CLUSTER_NODES[@]}
-  # All at once: a node that was stopped with the others waits at boot for its peers.
-  for n in "${CLUSTER_NODES[@]}"; do node_start "$n"; done
-  for n in "${CLUSTER_NODES[@]}"; do node_wait "$n"; done
-  for n in "${CLUSTER_NODES[@]:1}"; do
-    node_ctl 1 eval 'rabbit_nodes:all().' | grep -qwF "$(node "$n")" && continue
-    say "joining $(node "$n") to $(node 1)"
-    { node_ctl "$n" stop_app && node_ctl "$n" reset && node_ctl "$n" join_cluster "$(node 1)" \
-      && node_ctl "$n" start_app; } >"$CLUSTER_DIR/join.log" 2>&1 \
-      || die "$(node "$n") could not join $(node 1) (see $CLUSTER_DIR/join.log)"
-    node_wait "$n"
-  done
-  for ((i = 0; i < 120; i++)); do
-    [ "$(cluster_running 1)" = "$total" ] && break
-    sleep 0.5
-  done
-  [ "$(cluster_running 1)" = "$total" ] || die "the cluster has $(cluster_running 1) of $total nodes running"
-  say "RabbitMQ cluster ready: $total nodes $(node 1)..$(node "$total")" \
-    "on 127.0.0.1:$(node_port 1)-$(node_port "$total")"
-}
-
-cluster_down() {
-  local n
-  for n in "${CLUSTER_NODES[@]}"; do
-    node_running "$n" && node_stop "$n"
-  done
-  return 0
-}
-
-cluster_status() {
-  local n up=0
-  for n in "${CLUSTER_NODES[@]}"; do
-    if node_running "$n"; then
-      up=$((up + 1))
-      say "RabbitMQ node $(node "$n"): up on 127.0.0.1:$(node_port "$n")," \
-        "sees $(cluster_running "$n") running$(node_ours "$n" || echo ", not from $CLUSTER_DIR")"
-    else
-      say "RabbitMQ node $(node "$n"): down"
-    fi
-  done
-  say "RabbitMQ cluster: $up of ${#CLUSTER_NODES[@]} nodes up"
-}
-
-cluster() { # up|down|status|stop N|start N
-  [[ $CLUSTER_PORT =~ ^[0-9]+$ ]] || die "FINPIPE_CLUSTER_PORT must be a port number, not '$CLUSTER_PORT'"
-  [[ $CLUSTER_PREFIX =~ ^[a-z][a-z0-9_-]*$ ]] || die "FINPIPE_CLUSTER_NODE_PREFIX must be a short name"
-  CLUSTER_DIR=$STATE/cluster
-  [ ! -d "$CLUSTER_DIR" ] && [ -d "$OUTSIDE/cluster" ] && CLUSTER_DIR=$OUTSIDE/cluster
-  case "${1:-status}" in
-    up) cluster_up ;;
-    down) cluster_down ;;
-    status) cluster_status ;;
-    # One node, for the failover tests: stop it as a failure would, start it again.
-    stop) [[ ${2:-} =~ ^[1-3]$ ]] || die "usage: $0 cluster stop 1|2|3"
-      node_stop "$2" ;;
-    start) [[ ${2:-} =~ ^[1-3]$ ]] || die "usage: $0 cluster start 1|2|3"
-      node_start "$2"; node_wait "$2" ;;
-    *) die "usage: $0 cluster up|down|status|stop N|start N" ;;
-  esac
 }
 
 # ---------------------------------------------------------------- PostgreSQL (FerretDB's backend)
@@ -556,6 +412,6 @@ case "${1:-up}" in
     pg_down "${2:-fast}"
     wait_closed "$PG_PORT" PostgreSQL ;;
   pg-start) pg_up ;;
-  cluster) shift; cluster "$@" ;;
+  cluster) shift; exec "$ROOT/scripts/cluster.sh" "$@" ;;
   *) die "usage: $0 up|down|status|mongo-down|mongo-stop|mongo-start|pg-stop|pg-start|rabbit-stop|rabbit-start|cluster" ;;
 esac
