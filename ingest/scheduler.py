@@ -23,7 +23,7 @@ from apscheduler.triggers.cron import CronTrigger
 from adapters.mongo import LAST_SWEEP, MongoStore
 from adapters.rabbitmq import Broker
 from ingest.inbox import Inbox, ReportPublisher, Summary
-from schemas.errors import ConfigError, FinpipeError, Interrupted
+from schemas.errors import ConfigError, FinpipeError, Interrupted, TransientError
 from schemas.message import ReportMessage
 from schemas.settings import Settings
 
@@ -172,6 +172,10 @@ def _logged(job: Job) -> Callable[[], None]:
             result = job.func()
         except Interrupted as exc:
             log.info("job %s stopped: %s", job.name, exc)
+            return
+        except (ConfigError, TransientError) as exc:
+            # expected failures an operator acts on: one line, no traceback
+            log.error("job %s failed: %s", job.name, exc)
             return
         except Exception:
             log.exception("job %s failed", job.name)

@@ -162,3 +162,21 @@ def test_a_prepare_interrupted_by_a_stop_leaves_the_files_for_the_next_run(tmp_p
         job.func()
     scheduler._logged(job)()  # logged as stopped, not as a failure
     assert pub.published == [] and (settings.inbox / "a.jsonl").exists()
+
+
+def test_a_job_refused_by_configuration_is_logged_on_one_line_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from schemas.errors import ConfigError
+
+    def refused() -> str:
+        raise ConfigError("RabbitMQ refused the login for user 'guest' (check FINPIPE_AMQP_URL)")
+
+    job = scheduler.Job("sweep", "0 2 * * *", refused, "FINPIPE_SWEEP_CRON")
+    with caplog.at_level("ERROR"):
+        scheduler._logged(job)()
+    [record] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert record.getMessage() == (
+        "job sweep failed: RabbitMQ refused the login for user 'guest' (check FINPIPE_AMQP_URL)"
+    )
+    assert record.exc_info is None
