@@ -109,19 +109,21 @@ class StaleJob(FinpipeError):
 
 # -- pydantic validation errors, as finpipe shows them ---------------------------------------------
 def validation_errors(
-    exc: ValidationError, *, prefix: str = "", limit: int | None = None
+    exc: ValidationError, *, prefix: str = "", limit: int | None = None, whole: str = "body"
 ) -> list[tuple[str, str]]:
-    """``(field, message)`` per error: the dotted location after ``prefix`` (``body`` when the
+    """``(field, message)`` per error: the dotted location after ``prefix`` (``whole`` when the
     error is about the whole value), at most ``limit`` of them."""
     out = []
     for e in exc.errors()[:limit]:
         loc = ".".join(str(x) for x in e["loc"])
-        out.append((f"{prefix}{loc}" if loc else prefix.rstrip(".") or "body", e["msg"]))
+        out.append((f"{prefix}{loc}" if loc else prefix.rstrip(".") or whole, e["msg"]))
     return out
 
 
-def validation_summary(exc: Exception, *, limit: int = 3) -> str:
-    """One line: ``field: message; ...`` for a ``ValidationError``, else the error's text."""
+def validation_summary(exc: Exception, *, limit: int | None = 3, fields: bool = True) -> str:
+    """One line: ``field: message; ...`` (only the messages without ``fields``) for a
+    ``ValidationError``, at most ``limit`` of them; else the error's text."""
     if isinstance(exc, ValidationError):
-        return "; ".join(f"{f}: {m}" for f, m in validation_errors(exc, limit=limit))
+        found = validation_errors(exc, limit=limit)
+        return "; ".join(f"{f}: {m}" if fields else m for f, m in found)
     return str(exc)[:300]

@@ -31,9 +31,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fake_http import BackgroundServer, QuietHandler
 
 Answer = Callable[[dict[str, Any]], tuple[int, dict[str, Any]]]
 Response = tuple[int, dict[str, str], bytes]
@@ -514,50 +516,16 @@ def _json(status: int, payload: Any) -> Response:
     return status, {"Content-Type": "application/json"}, json.dumps(payload).encode("utf-8")
 
 
-class FakeBatchesServer:
+class FakeBatchesServer(BackgroundServer):
     """:class:`FakeBatches` on a real socket. ``base_url`` is what ``OPENAI_BASE_URL`` takes."""
 
     def __init__(self, batches: FakeBatches, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.batches = batches
-        self._httpd = ThreadingHTTPServer((host, port), _handler_for(batches))
-        self._httpd.daemon_threads = True
-        self._httpd.block_on_close = False
-        self._thread: threading.Thread | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
-
-    def start(self) -> FakeBatchesServer:
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeBatchesServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().__init__(_handler_for(batches), host, port)
 
 
 def _handler_for(batches: FakeBatches) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # headers and body go out in two writes: without this, each answer waits for the
-        # client's delayed ACK (some 40 ms)
-        disable_nagle_algorithm = True
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
+    class Handler(QuietHandler):
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""

@@ -41,10 +41,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from tests.fake_batches import FakeBatches
+from tests.fake_http import BackgroundServer, QuietHandler
 from worker.model.prompt import request_snippets
 
 Snippets = list[dict[str, str]]
@@ -183,7 +184,7 @@ class Recorded:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class FakeOpenAI:
+class FakeOpenAI(BackgroundServer):
     """The server. ``base_url`` is what ``OPENAI_BASE_URL`` should be set to."""
 
     def __init__(
@@ -224,20 +225,9 @@ class FakeOpenAI:
         self.batch_lines = 0
         self._holds: list[tuple[str, str, threading.Event]] = []
         self._released = threading.Event()
-        self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._httpd.block_on_close = False
-        self._thread: threading.Thread | None = None
+        super().__init__(_handler_for(self), host, port)
 
     # ------------------------------------------------------------------ lifecycle
-
-    @property
-    def port(self) -> int:
-        return int(self._httpd.server_address[1])
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
 
     def worker_env(self, key: str = "test") -> dict[str, str]:
         """The environment that points a ``finpipe`` process at this server."""
@@ -246,25 +236,6 @@ class FakeOpenAI:
             "OPENAI_API_KEY": key,
             "OPENAI_BASE_URL": self.base_url,
         }
-
-    def start(self) -> FakeOpenAI:
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeOpenAI:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ scripting and records
 
@@ -555,15 +526,7 @@ _completion_ids = itertools.count(1)
 
 
 def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # headers and body go out in two writes: without this, each answer waits for the
-        # client's delayed ACK (some 40 ms)
-        disable_nagle_algorithm = True
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             raw = self._body()
             if self._is_batch_api():

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from schemas.errors import UnreadableFile
+from schemas.errors import UnreadableFile, validation_errors
 from schemas.message import Provenance, ReportMessage, SubmitReport
 
 #: SubmitReport fields besides ``raw_text`` that a row or object may carry
@@ -149,9 +149,10 @@ def check_envelope_size(message: ReportMessage) -> str | None:
 
 def describe_validation_error(exc: ValidationError) -> str:
     """``field reported_at: 'autumn' is not a date ...`` for the first error, plus a count."""
-    errors = exc.errors()
-    first = errors[0]
-    name = str(first["loc"][0]) if first["loc"] else "report"
+    first = exc.errors()[0]
+    # the top-level field of each error; "report" when it is about the report as a whole
+    fields = [(f.partition(".")[0], m) for f, m in validation_errors(exc, whole="report")]
+    name, message = fields[0]
     if name == "reported_at":
         when = excerpt(first["input"])
         msg = f"field reported_at: {when} is not a date (use YYYY-MM-DD or ISO 8601)"
@@ -160,8 +161,8 @@ def describe_validation_error(exc: ValidationError) -> str:
     elif first["type"] == "extra_forbidden":
         msg = f"unknown field {name}"
     else:
-        msg = f"field {name}: {first['msg']}"
-    others = {str(e["loc"][0]) for e in errors[1:] if e["loc"]} - {name}
+        msg = f"field {name}: {message}"
+    others = {f for f, _ in fields[1:]} - {name, "report"}
     if others:
         msg += f" (also: {', '.join(sorted(others))})"
     return msg

@@ -49,14 +49,14 @@ def wait_until(predicate: Callable[[], Any], timeout_s: float = 30.0, what: str 
         delay = min(delay * 1.5, 0.25)
 
 
-class WorkerProcess:
-    """A real ``finpipe worker`` process."""
+class FinpipeProcess:
+    """A real ``finpipe ARGS`` process, its output in ``log_path``."""
 
     def __init__(self, env: dict[str, str], log_path: Path, *args: str) -> None:
         self.log_path = log_path
-        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self._log = open(log_path, "ab")  # noqa: SIM115 - closed when the process is waited for
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "finpipe", "worker", *args],
+            [sys.executable, "-m", "finpipe", *args],
             env=env,
             cwd=ROOT,
             stdout=self._log,
@@ -65,6 +65,13 @@ class WorkerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+class WorkerProcess(FinpipeProcess):
+    """A real ``finpipe worker`` process."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, *args: str) -> None:
+        super().__init__(env, log_path, "worker", *args)
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30) -> int:
         if self.proc.poll() is None:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ import pytest
 
 from schemas.settings import Settings
 from tests.fake_openai import FakeOpenAI
-from tests.integration.conftest import ROOT, WorkerProcess, settings_env, wait_until
+from tests.integration.conftest import FinpipeProcess, WorkerProcess, settings_env, wait_until
 
 REPORTS = 6
 #: two snippets per request: three request lines
@@ -66,22 +64,11 @@ def inbox(settings: Settings) -> Path:
     return path
 
 
-class Scheduler:
+class Scheduler(FinpipeProcess):
     """A real ``finpipe schedule --once`` process."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
-        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in wait() and kill()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "finpipe", "schedule", "--once"],
-            env=env,
-            cwd=ROOT,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        super().__init__(env, log_path, "schedule", "--once")
 
     def wait(self, timeout_s: float = 90) -> int:
         try:
@@ -128,6 +115,24 @@ def run_workers(
     return server.calls - before
 
 
+@pytest.fixture
+def burst_stores_all(
+    start_worker: Callable[..., WorkerProcess],
+    batch_env: dict[str, str],
+    server: FakeOpenAI,
+    db: Any,
+    inbox: Path,
+) -> Callable[[], None]:
+    """Checks that a burst worker after the sweep makes no synchronous call and leaves every
+    report stored once."""
+
+    def check() -> None:
+        assert run_workers(start_worker, batch_env, server) == 0
+        assert_every_report_stored_once(db, inbox)
+
+    return check
+
+
 def assert_every_report_stored_once(db: Any, inbox: Path) -> None:
     assert not inbox.exists()  # published, moved to processed/
     reports = list(db.reports.find({}, {"status": 1}))
@@ -158,8 +163,7 @@ def test_a_scheduler_killed_at_a_step_is_resumed_without_submitting_twice(
     step: str,
     server: FakeOpenAI,
     scheduler: Callable[[], Scheduler],
-    start_worker: Callable[..., WorkerProcess],
-    batch_env: dict[str, str],
+    burst_stores_all: Callable[[], None],
     inbox: Path,
     db: Any,
 ) -> None:
@@ -173,18 +177,14 @@ def test_a_scheduler_killed_at_a_step_is_resumed_without_submitting_twice(
     second = run_schedule(scheduler)
     assert "resuming batch job" in second.log()
     assert server.calls == 0
-    assert run_workers(start_worker, batch_env, server) == 0
-    assert_every_report_stored_once(db, inbox)
+    burst_stores_all()
     assert_nothing_batched_twice(server)
 
 
 def test_a_scheduler_killed_after_collecting_asks_the_rest_synchronously_once_resumed(
     server: FakeOpenAI,
     scheduler: Callable[[], Scheduler],
-    start_worker: Callable[..., WorkerProcess],
-    batch_env: dict[str, str],
-    inbox: Path,
-    db: Any,
+    burst_stores_all: Callable[[], None],
 ) -> None:
     server.batches.fail_requests(lambda body: "Firm0 " in json.dumps(body), 500, "boom")
     held = server.hold("POST", "/chat/completions")
@@ -196,55 +196,43 @@ def test_a_scheduler_killed_after_collecting_asks_the_rest_synchronously_once_re
     second = run_schedule(scheduler)
     assert "were in a batch job collected before; asked synchronously" in second.log()
     assert server.calls == 2  # the killed call, asked again
-    assert run_workers(start_worker, batch_env, server) == 0
-    assert_every_report_stored_once(db, inbox)
+    burst_stores_all()
     assert_nothing_batched_twice(server)
 
 
 def test_an_expired_job_keeps_its_partial_output_and_the_rest_is_asked_synchronously(
     server: FakeOpenAI,
     scheduler: Callable[[], Scheduler],
-    start_worker: Callable[..., WorkerProcess],
-    batch_env: dict[str, str],
-    inbox: Path,
-    db: Any,
+    burst_stores_all: Callable[[], None],
 ) -> None:
     server.batches.expire_next(after_requests=1)
     run_schedule(scheduler)
     assert server.calls == 2  # two of three request lines never ran
-    assert run_workers(start_worker, batch_env, server) == 0
-    assert_every_report_stored_once(db, inbox)
+    burst_stores_all()
     assert (server.batches.created[0].status, server.batch_lines) == ("expired", 1)
 
 
 def test_per_request_errors_are_asked_synchronously(
     server: FakeOpenAI,
     scheduler: Callable[[], Scheduler],
-    start_worker: Callable[..., WorkerProcess],
-    batch_env: dict[str, str],
-    inbox: Path,
-    db: Any,
+    burst_stores_all: Callable[[], None],
 ) -> None:
     server.batches.fail_requests(lambda body: "Firm2 " in json.dumps(body), 500, "boom")
     run_schedule(scheduler)
     assert server.calls == 1
-    assert run_workers(start_worker, batch_env, server) == 0
-    assert_every_report_stored_once(db, inbox)
+    burst_stores_all()
 
 
 def test_a_failed_job_is_asked_synchronously_with_its_reason_logged(
     server: FakeOpenAI,
     scheduler: Callable[[], Scheduler],
-    start_worker: Callable[..., WorkerProcess],
-    batch_env: dict[str, str],
-    inbox: Path,
+    burst_stores_all: Callable[[], None],
     db: Any,
 ) -> None:
     server.batches.fail_next("input file invalid")
     s = run_schedule(scheduler)
     assert "input file invalid" in s.log()
     assert server.calls == 3
-    assert run_workers(start_worker, batch_env, server) == 0
-    assert_every_report_stored_once(db, inbox)
+    burst_stores_all()
     job = db.batch_jobs.find_one({})
     assert job["open"] is False and job["parts"][0]["outcome"] == "failed"

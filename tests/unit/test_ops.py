@@ -127,6 +127,21 @@ def test_status_text_is_short_and_readable() -> None:
     assert not status.healthy(info)
 
 
+def quiet_status(**changes: object) -> dict[str, Any]:
+    """The status of an installation with no services listed and nothing received yet."""
+    return {
+        "checked_at": "t",
+        "services": {},
+        "queue": None,
+        "dead_letters": None,
+        "reports": {"received": 0},
+        "facts_stored": 0,
+        "last_sweep": None,
+        "last_export": None,
+        **changes,
+    }
+
+
 @pytest.mark.parametrize(
     ("run", "shown"),
     [
@@ -138,16 +153,7 @@ def test_status_text_is_short_and_readable() -> None:
     ],
 )
 def test_status_text_shows_the_last_runs(run: dict[str, object], shown: str) -> None:
-    info = {
-        "checked_at": "t",
-        "services": {},
-        "queue": None,
-        "dead_letters": None,
-        "reports": {"received": 0},
-        "facts_stored": 0,
-        "last_sweep": run,
-        "last_export": None,
-    }
+    info = quiet_status(last_sweep=run)
     text = status.format_status(info)
     assert f"  last sweep    {shown}\n" in text
     assert "  last export   never\n" in text
@@ -171,17 +177,7 @@ def test_status_text_lists_open_batch_jobs() -> None:
     }
     job = status.open_job(doc)
     assert job["requests"] == 40 and job["created_at"] == "2026-11-30T02:00:00Z"
-    info = {
-        "checked_at": "t",
-        "services": {},
-        "queue": None,
-        "dead_letters": None,
-        "reports": {"received": 0},
-        "facts_stored": 0,
-        "last_sweep": None,
-        "last_export": None,
-        "batch_jobs": [job],
-    }
+    info = quiet_status(batch_jobs=[job])
     text = status.format_status(info)
     assert "  batch jobs    1 open (finpipe batch show ID)\n" in text
     assert (

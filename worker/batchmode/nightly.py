@@ -28,14 +28,14 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 from schemas.errors import FinpipeError, ModelConfigError
 from worker.batching import pack
 from worker.batchmode.jobs import BatchJob
 from worker.batchmode.jobstore import MemoryJobStore
 from worker.batchmode.requests import BatchRequest, Planned, build_requests
-from worker.batchmode.runner import BatchRunner, PartResult, ResultSink, RunReport
+from worker.batchmode.runner import BatchRunner, PartResult, ResultSink, RunReport, WaitOptions
 from worker.model.cache import cache_key
 from worker.model.engine import OpenAIExtractor
 from worker.model.grounding import SnippetRequest
@@ -149,11 +149,9 @@ def prefill_cache(
     make_runner: RunnerFactory,
     *,
     poll_s: float,
-    cancel_at: float | None = None,
-    give_up_at: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
     now: Callable[[], float] = time.time,
-    progress: Callable[[list[BatchJob]], None] | None = None,
+    **options: Unpack[WaitOptions],
 ) -> PrefillReport:
     """Fill ``engine``'s cache for ``items`` (``(id, text, company_hint)``) through batch jobs,
     then ask synchronously what did not come back (see the module's docstring)."""
@@ -168,14 +166,7 @@ def prefill_cache(
             "%d request(s) were in a batch job collected before; asked synchronously", len(again)
         )
     report.requests = len(fresh)
-    run = runner.run(
-        fresh,
-        sleep=sleep,
-        poll_s=poll_s,
-        cancel_at=cancel_at,
-        give_up_at=give_up_at,
-        progress=progress,
-    )
+    run = runner.run(fresh, sleep=sleep, poll_s=poll_s, **options)
     report.jobs = [j.job_id for j in run.jobs]
     report.left_running = run.open_jobs
     if report.left_running:

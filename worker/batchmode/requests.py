@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from worker.batching import pack
+
 T = TypeVar("T")
 
 CHAT_COMPLETIONS_URL = "/v1/chat/completions"
@@ -122,23 +124,20 @@ def split_files(
             continue
         seen.add(request.custom_id)
         by_target.setdefault((request.model, request.url), []).append(request)
+    size = {r.custom_id: len(r.line()) for group in by_target.values() for r in group}
     files: list[list[BatchRequest]] = []
     too_large: list[BatchRequest] = []
     for same_target in by_target.values():
-        current: list[BatchRequest] = []
-        size = 0
-        for request in same_target:
-            n = len(request.line())
-            if n > max_bytes:
-                too_large.append(request)
-                continue
-            if current and (len(current) >= max_requests or size + n > max_bytes):
-                files.append(current)
-                current, size = [], 0
-            current.append(request)
-            size += n
-        if current:
-            files.append(current)
+        fitting = [r for r in same_target if size[r.custom_id] <= max_bytes]
+        too_large.extend(r for r in same_target if size[r.custom_id] > max_bytes)
+        files.extend(
+            pack(
+                fitting,
+                max_items=max_requests,
+                max_chars=max_bytes,
+                size=lambda r: size[r.custom_id],
+            )
+        )
     return FilePlan(files, too_large)
 
 

@@ -28,7 +28,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from worker.batchmode.client import BatchClient, RemoteBatch, is_refusal, read_batch, read_bytes
 from worker.batchmode.jobs import (
@@ -84,6 +84,15 @@ class PartResult:
 
 
 ResultSink = Callable[[PartResult], None]
+
+
+class WaitOptions(TypedDict, total=False):
+    """When :meth:`BatchRunner.wait` cancels the open jobs or stops waiting (epoch s), and who
+    sees the jobs after each round; :meth:`BatchRunner.run` and the nightly prefill pass them on."""
+
+    cancel_at: float | None
+    give_up_at: float | None
+    progress: Callable[[list[BatchJob]], None] | None
 
 
 @dataclass
@@ -518,9 +527,7 @@ class BatchRunner:
         *,
         sleep: Callable[[float], None],
         poll_s: float,
-        cancel_at: float | None = None,
-        give_up_at: float | None = None,
-        progress: Callable[[list[BatchJob]], None] | None = None,
+        **options: Unpack[WaitOptions],
     ) -> RunReport:
         """Resume the open jobs, submit the ``requests`` they do not hold, and wait for all."""
         open_jobs = self.open_jobs()
@@ -529,14 +536,7 @@ class BatchRunner:
         open_ids = [j.job_id for j in open_jobs]
         submitted = self.submit(requests)
         ids = open_ids + ([submitted.job.job_id] if submitted.job is not None else [])
-        report = self.wait(
-            ids,
-            sleep=sleep,
-            poll_s=poll_s,
-            cancel_at=cancel_at,
-            give_up_at=give_up_at,
-            progress=progress,
-        )
+        report = self.wait(ids, sleep=sleep, poll_s=poll_s, **options)
         report.delivered[:0] = submitted.delivered
         report.to_sync = submitted.to_sync
         return report

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Literal
 
+from worker.model.params import OPTIONAL_PARAMS
+
 FailureKind = Literal["status", "timeout", "connection", "unreadable"]
 
 
@@ -46,15 +48,6 @@ class ApiFailure(Exception):
 Verdict = Literal["transient", "later", "config", "rejected", "param", "format"]
 #: words with which servers say a parameter or a value is not accepted
 REFUSALS = ("unsupported", "not supported", "unrecognized", "unknown", "extra", "not permitted")
-#: optional parameters a server may refuse (see ``worker.model.params``)
-OPTIONAL = (
-    "temperature",
-    "reasoning_effort",
-    "max_completion_tokens",
-    "max_tokens",
-    "service_tier",
-    "prompt_cache_key",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,11 +111,11 @@ def _parameter(failure: ApiFailure, sent: Mapping[str, object]) -> Decision | No
     """A 400 or 422 naming an optional parameter ("Unsupported parameter: 'temperature'")."""
     if failure.status not in (400, 422):
         return None
-    if failure.param in OPTIONAL:
+    if failure.param in OPTIONAL_PARAMS:
         return Decision("param", param=failure.param)
     text = _text(failure)
     if any(word in text for word in REFUSALS):
-        named = [name for name in OPTIONAL if name in text]
+        named = [name for name in OPTIONAL_PARAMS if name in text]
         sent_named = [name for name in named if name in sent]
         if named:
             # the first one named that we sent ("max_tokens ... use max_completion_tokens")

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from schemas.errors import NormalizationError
+from schemas.errors import NormalizationError, validation_summary
 from schemas.fact import Fact
 from worker.model.ledger import Usage
 from worker.model.schema import LLMFact
@@ -84,7 +84,7 @@ def ground(request: SnippetRequest, candidate: LLMFact) -> Fact:
             context=request.context,
         )
     except ValidationError as exc:
-        reason = "; ".join(e["msg"] for e in exc.errors()[:3])
+        reason = validation_summary(exc, limit=3, fields=False)
         raise NormalizationError(value_text, reason) from exc
     if candidate.value is not None and not _same_value(Decimal(str(candidate.value)), fact.value):
         raise NormalizationError(

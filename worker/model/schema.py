@@ -16,6 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from schemas.errors import validation_summary
+
 #: Version of the answer schema below; part of the cache key with the prompt version.
 ANSWER_SCHEMA_VERSION = 1
 SCHEMA_NAME = "financial_facts"
@@ -138,7 +140,7 @@ def parse_answer(content: str | None, expected_ids: Sequence[str]) -> ParsedAnsw
         try:
             out.facts[sid] = SnippetAnswer.model_validate(entry).facts
         except ValidationError as exc:
-            out.errors[sid] = _short_errors(exc)
+            out.errors[sid] = validation_summary(exc, limit=5)
     for sid in expected_ids:
         if sid not in out.facts and sid not in out.errors:
             out.errors[sid] = "no answer for this snippet id"
@@ -151,11 +153,3 @@ def _unfenced(content: str) -> str:
     if stripped.startswith("```") and stripped.endswith("```") and "\n" in stripped:
         return stripped[stripped.index("\n") + 1 : -3]
     return content
-
-
-def _short_errors(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err["loc"])
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from schemas.errors import NormalizationError
+from schemas.errors import NormalizationError, validation_summary
 from schemas.fact import Fact
 from schemas.standards import (
     INCOME_METRICS,
@@ -148,7 +148,7 @@ def build_fact(
             end=end,
         )
     except ValidationError as exc:
-        reason = "; ".join(e["msg"] for e in exc.errors())
+        reason = validation_summary(exc, limit=None, fields=False)
         raise NormalizationError(value_text, reason) from exc
 
 
