@@ -32,6 +32,7 @@ from bench.scenarios import ingest, latency, memory, model, pipeline, tokens  # 
 SCENARIOS: dict[str, Callable[[bool], list[Row]]] = {
     "ingest": ingest.run,
     "pipeline": pipeline.run,
+    "pipeline-rules": pipeline.run_rules,  # 100,000 reports
     "model": model.run,  # scenarios 3 and 4
     "rerun": lambda quick: model.run(quick, rerun_only=True),
     "latency": latency.run,
@@ -39,7 +40,7 @@ SCENARIOS: dict[str, Callable[[bool], list[Row]]] = {
     "tokens": tokens.run,
 }
 #: what a full run executes ("rerun" alone is part of "model")
-DEFAULT = ["ingest", "pipeline", "model", "latency", "memory", "tokens"]
+DEFAULT = ["ingest", "pipeline", "model", "latency", "memory", "tokens", "pipeline-rules"]
 #: runs of a scenario before it counts as failed (a server restarted under it, say)
 ATTEMPTS = 3
 RESULTS = ROOT / "bench" / "results" / "latest.json"
