@@ -1,8 +1,9 @@
 """MongoDB: the only pymongo import. Every collection name, the client, the write concern, and
 every read and write: the pipeline's store, the export's reads, ``finpipe status`` and ``runs``.
 
-Facts are upserted unordered, keyed by their content-derived ``_id``, so concurrent workers and
-redeliveries converge on one document per fact; a re-processed report replaces its facts (the ones a
+Facts, reports and cache answers are inserted unordered, keyed by their content-derived ``_id``;
+a duplicate key is the idempotency signal (an insert costs no read on FerretDB v1, where every
+read scans), so concurrent workers and redeliveries converge on one document per fact; a re-processed report replaces its facts (the ones a
 new extraction no longer yields are deleted). No multi-document transactions are used, so the same
 code runs on MongoDB and on MongoDB-compatible servers without them (FerretDB v1).
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -208,44 +209,66 @@ class MongoStore:
         ]
         try:
             existed = self._insert_new(FACTS, fact_docs)
-            for doc in fact_docs:
-                if doc["_id"] in existed:
-                    self._refresh_fact(doc)
+            if existed:
+                self._refresh_facts([d for d in fact_docs if d["_id"] in existed])
             seen = self._insert_new(REPORTS, report_docs)
-            for rep in report_docs:
-                if rep["_id"] in seen:
-                    self._reprocessed(rep, [d["_id"] for d in facts_by_report[rep["_id"]]])
+            if seen:
+                self._reprocessed([r for r in report_docs if r["_id"] in seen], facts_by_report)
         except pymongo.errors.PyMongoError as exc:
             raise self._fail("fact write", exc) from exc
         return len(fact_docs)
 
-    def _refresh_fact(self, doc: dict[str, Any]) -> None:
-        old = self.db[FACTS].find_one({"_id": doc["_id"]}) or {}
-        changed = {
-            k: v
-            for k, v in doc.items()
-            if k not in ("_id", "extracted_at", "first_stored_at") and old.get(k) != v
-        }
-        if changed:
-            changed["extracted_at"] = doc["extracted_at"]
-            self.db[FACTS].update_one({"_id": doc["_id"]}, {"$set": changed})
+    def _stored(
+        self, collection: str, ids: Iterable[str], fields: Sequence[str] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """The stored documents of ``ids``, one ``_id`` lookup each: FerretDB v1 hands an ``_id``
+        equality to PostgreSQL, but answers ``$in`` by reading the whole collection itself (an
+        order of magnitude slower at 20,000 documents); on MongoDB each is an index lookup."""
+        projection = {f: 1 for f in fields} if fields is not None else None
+        found = {}
+        for _id in ids:
+            doc = self.db[collection].find_one({"_id": _id}, projection)
+            if doc is not None:
+                found[_id] = doc
+        return found
 
-    def _reprocessed(self, rep: dict[str, Any], keep: list[str]) -> None:
-        # The report's previous facts are listed on it, so finding the stale ones is a set
-        # difference and deleting them a primary-key lookup each (no collection scan).
-        rid = rep["_id"]
-        old = self.db[REPORTS].find_one({"_id": rid}, {"fact_ids": 1}) or {}
-        stale = set(old.get("fact_ids") or ()) - set(keep)
-        for fact_id in sorted(stale):
-            self.db[FACTS].delete_one({"_id": fact_id})
-        if stale:
-            log.info(
-                "report %s: removed %d fact(s) its new extraction no longer yields",
-                rid[:12],
-                len(stale),
-            )
-        fields = {k: v for k, v in rep.items() if k not in ("_id", "received_at")}
-        self.db[REPORTS].update_one({"_id": rid}, {"$set": fields})
+    def _refresh_facts(self, docs: list[dict[str, Any]]) -> None:
+        # Only facts stored before (redelivery, re-processing) are read.
+        old = self._stored(FACTS, [d["_id"] for d in docs])
+        for doc in docs:
+            stored = old.get(doc["_id"], {})
+            changed = {
+                k: v
+                for k, v in doc.items()
+                if k not in ("_id", "extracted_at", "first_stored_at") and stored.get(k) != v
+            }
+            if changed:
+                changed["extracted_at"] = doc["extracted_at"]
+                self.db[FACTS].update_one({"_id": doc["_id"]}, {"$set": changed})
+
+    def _reprocessed(
+        self, reps: list[dict[str, Any]], facts_by_report: Mapping[str, list[dict[str, Any]]]
+    ) -> None:
+        # The reports' previous facts are listed on them, so finding the stale ones is a set
+        # difference and deleting them a primary-key write each. A record that would not change
+        # but for ``updated_at`` (a redelivery) is not written: ``updated_at`` is its last change.
+        old = self._stored(REPORTS, [r["_id"] for r in reps])
+        for rep in reps:
+            rid = rep["_id"]
+            stored = old.get(rid, {})
+            keep = {d["_id"] for d in facts_by_report[rid]}
+            stale = set(stored.get("fact_ids") or ()) - keep
+            for fact_id in sorted(stale):
+                self.db[FACTS].delete_one({"_id": fact_id})
+            if stale:
+                log.info(
+                    "report %s: removed %d fact(s) its new extraction no longer yields",
+                    rid[:12],
+                    len(stale),
+                )
+            fields = {k: v for k, v in rep.items() if k not in ("_id", "received_at")}
+            if any(stored.get(k) != v for k, v in fields.items() if k != "updated_at"):
+                self.db[REPORTS].update_one({"_id": rid}, {"$set": fields})
 
     def mark_reports(
         self,
@@ -327,13 +350,20 @@ class MongoStore:
             raise self._fail("count", exc) from exc
 
     # -- extraction cache and usage ledger --------------------------------------------------------
+    def cache_keys(self) -> Iterator[str]:
+        """Every key in the extraction cache (one read of ``_id``s only; the worker's filter)."""
+        try:
+            for doc in self.db[CACHE].find({}, {"_id": 1}, batch_size=10_000):
+                yield str(doc["_id"])
+        except pymongo.errors.PyMongoError as exc:
+            raise self._fail("cache key read", exc) from exc
+
     def get_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
         """Cached model answers by cache key (the extraction engine's cache interface)."""
         if not keys:
             return {}
         try:
-            docs = self.db[CACHE].find({"_id": {"$in": keys}})
-            found = {d["_id"]: d["entry"] for d in docs}
+            found = {k: d["entry"] for k, d in self._stored(CACHE, keys, ["entry"]).items()}
             if found:
                 self._count_cache_hits(len(found))
             return found
@@ -350,13 +380,11 @@ class MongoStore:
             self.db[COUNTERS].update_one({"_id": "counters"}, inc)
 
     def put_many(self, entries: Mapping[str, dict[str, Any]]) -> None:
-        if not entries:
-            return
-        ops = [
-            UpdateOne({"_id": k}, {"$set": {"entry": v}}, upsert=True) for k, v in entries.items()
-        ]
+        """Insert-only: an answer stored first for a key (by another worker) is kept, since a key
+        names its snippet, model, format and prompt: either answer serves."""
+        docs = [{"_id": k, "entry": v} for k, v in entries.items()]
         try:
-            self.db[CACHE].bulk_write(ops, ordered=False)
+            self._insert_new(CACHE, docs)
         except pymongo.errors.PyMongoError as exc:
             raise self._fail("cache write", exc) from exc
 

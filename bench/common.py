@@ -328,6 +328,28 @@ def wait_for_count(
         time.sleep(poll_s)
 
 
+class Quarters:
+    """When a count passed each quarter of its target, to compare the time per 1,000 reports at
+    the start and at the end of a run (``on_progress`` of :func:`wait_for_count`)."""
+
+    def __init__(self, target: int, started: float) -> None:
+        self.target = target
+        self.marks = [started]
+
+    def __call__(self, n: int) -> None:
+        now = time.monotonic()
+        while len(self.marks) < 5 and n >= self.target * len(self.marks) / 4:
+            self.marks.append(now)
+
+    def per_thousand_s(self, quarter: int) -> float:
+        """Seconds per 1,000 reports in ``quarter`` (1 to 4)."""
+        span = self.marks[quarter] - self.marks[quarter - 1]
+        return span / (self.target / 4) * 1000
+
+    def summary(self) -> str:
+        return " / ".join(f"{self.per_thousand_s(q):.2f}" for q in range(1, 5))
+
+
 _STORED = re.compile(r"stored (\d+) report\(s\) with")
 
 

@@ -41,6 +41,7 @@ from bench.scenarios import (  # noqa: E402
 SCENARIOS: dict[str, Callable[[bool], list[Row]]] = {
     "ingest": ingest.run,
     "pipeline": pipeline.run,
+    "pipeline-rules": pipeline.run_rules,  # 100,000 reports
     "model": model.run,  # scenarios 3 and 4
     "rerun": lambda quick: model.run(quick, rerun_only=True),
     "latency": latency.run,
@@ -50,7 +51,17 @@ SCENARIOS: dict[str, Callable[[bool], list[Row]]] = {
     "serve": serve.run,
 }
 #: what a full run executes ("rerun" alone is part of "model")
-DEFAULT = ["ingest", "pipeline", "model", "latency", "memory", "tokens", "batchmode", "serve"]
+DEFAULT = [
+    "ingest",
+    "pipeline",
+    "model",
+    "latency",
+    "memory",
+    "tokens",
+    "batchmode",
+    "serve",
+    "pipeline-rules",
+]
 #: runs of a scenario before it counts as failed (a server restarted under it, say)
 ATTEMPTS = 3
 RESULTS = ROOT / "bench" / "results" / "latest.json"

@@ -71,11 +71,16 @@ def main() -> None:
             args.repeats,
         )
         by_field = median_ms(lambda n: coll.find_one({"k": ks[n]}), args.repeats)
+        batch = [d["_id"] for d in random.sample(docs, 20)]
+        by_in = median_ms(lambda n: list(coll.find({"_id": {"$in": batch}})), 5)
+        one_by_one = median_ms(lambda n: [coll.find_one({"_id": i}) for i in batch], 5)
         rows = [
             (f"`insert_many` of {args.docs:,} documents", f"{insert_s:.1f} s"),
             (f"`find_one({{_id}})` on {args.docs:,}", f"{by_id:.1f} ms"),
             (f"`update_one({{_id}}, $set, upsert=True)` on {args.docs:,}", f"{upsert:.1f} ms"),
             (f"`find_one` on an indexed non-`_id` field, {args.docs:,}", f"{by_field:.1f} ms"),
+            (f"`find({{_id: {{$in: 20 ids}}}})` on {args.docs:,} (median of 5)", f"{by_in:.1f} ms"),
+            (f"20 x `find_one({{_id}})` on {args.docs:,} (median of 5)", f"{one_by_one:.1f} ms"),
         ]
         print(f"| {args.uri} | median of {args.repeats} |\n|---|---|")
         for what, figure in rows:

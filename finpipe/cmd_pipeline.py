@@ -22,16 +22,23 @@ log = logging.getLogger("finpipe")
 
 
 def build_extractor(settings: Settings, store: Any = None) -> Any:
-    """The extraction provider the settings ask for, announced loudly."""
+    """The extraction provider the settings ask for, announced loudly. With the model, answers
+    are cached in ``store``, behind a filter of its keys read once here: a snippet not seen
+    before costs no read of the store."""
     if settings.effective_provider == "openai":
         from worker.llm import OpenAIExtractor
+        from worker.model.cache import FilteredCache
 
         log.warning(
             "EXTRACTOR: OpenAI-compatible model %s at %s (offline rules as fallback)",
             settings.model,
             redact_url(settings.openai_base_url or "https://api.openai.com/v1"),
         )
-        return OpenAIExtractor(settings, cache=store)
+        cache = None
+        if store is not None:
+            cache = FilteredCache(store)
+            cache.load()
+        return OpenAIExtractor(settings, cache=cache)
     from worker.extract import RulesExtractor
 
     log.warning("EXTRACTOR: offline rules (no OPENAI_API_KEY set, or FINPIPE_PROVIDER=rules)")
@@ -137,10 +144,10 @@ def worker(ctx: Context, burst: bool) -> None:
     try:
         store.ping()
         store.ensure_indexes()
+        extractor = build_extractor(settings, store)
     except FinpipeError as exc:
         log.error("%s", exc)
         sys.exit(1)
-    extractor = build_extractor(settings, store)
     on_dead, on_retry = report_status_hooks(store)
     consumer = Consumer(
         settings,

@@ -1,6 +1,11 @@
 """Scenario 2: the whole worker path (RabbitMQ -> model server answering at once -> MongoDB) with
-one worker, then two, against bare pymongo unordered bulk upserts of as many fact documents into
-the same server (the ceiling)."""
+one worker, then two, against bare pymongo unordered bulk upserts of all the run's fact documents
+into the same server (the ceiling; bare unordered inserts of them are printed too). The time per
+1,000 reports in the first and the last quarter of the run says whether the cost per report grows
+with the database.
+
+Scenario 2b (``pipeline-rules``): 100,000 reports through one worker with the offline rules
+extractor, its reports per second and the same first/last quarter comparison."""
 
 from __future__ import annotations
 
@@ -13,7 +18,9 @@ from pymongo import UpdateOne
 from adapters.mongo import MongoStore
 from bench.common import (
     FACTS,
+    Quarters,
     Row,
+    bench_settings,
     cleaned,
     count_facts,
     fake_model,
@@ -33,9 +40,6 @@ from worker.records import fact_document
 
 NAME = "pipeline"
 BULK = 1000
-#: FerretDB v1 on SQLite scans the collection for every upsert, so upserting 20,000 documents takes
-#: hours there; the ceiling is measured on the first facts only and the table says how many.
-CEILING_SAMPLE = 2_000
 
 
 def fact_documents(texts: list[str]) -> list[dict[str, Any]]:
@@ -72,23 +76,63 @@ def bare_upserts(settings: Settings, docs: list[dict[str, Any]]) -> float:
         return time.perf_counter() - started
 
 
-def run_workers(settings: Settings, texts: list[str], workers: int, label: str) -> float:
-    """Reports per second for ``workers`` worker processes draining a preloaded queue: from the
-    moment every worker consumes until the last fact is stored."""
+def bare_inserts(settings: Settings, docs: list[dict[str, Any]]) -> float:
+    """Seconds for unordered bulk inserts of ``docs`` (batches of 1,000, the worker's indexes)."""
+    store = MongoStore(settings.mongo_uri, settings.mongo_db, write_concern=settings.write_concern)
+    store.ensure_indexes()
+    store.close()
+    with mongo(settings) as client:
+        coll = client[settings.mongo_db][FACTS]
+        started = time.perf_counter()
+        for i in range(0, len(docs), BULK):
+            coll.insert_many(docs[i : i + BULK], ordered=False)
+        return time.perf_counter() - started
+
+
+def run_workers(
+    settings: Settings, texts: list[str], workers: int, label: str
+) -> tuple[float, Quarters]:
+    """Reports per second for ``workers`` worker processes draining a preloaded queue, from the
+    moment every worker consumes until the last fact is stored; and when each quarter was."""
     with cleaned(settings):
         preload(settings, texts)
         procs = [worker(f"{label}-{i}", settings, "--burst") for i in range(workers)]
         try:
-            started = max(p.wait_for_log(r"consuming ") for p in procs)
+            started = max(p.wait_for_log(r"consuming ", timeout_s=600) for p in procs)
             count = stored_reports(procs)
-            done = wait_for_count(count, len(texts), timeout_s=3600, procs=procs, poll_s=0.1)
+            quarters = Quarters(len(texts), started)
+            done = wait_for_count(
+                count,
+                len(texts),
+                timeout_s=7200,
+                procs=procs,
+                poll_s=0.1,
+                on_progress=quarters,
+            )
         finally:
             for p in procs:
                 p.stop()
         stored = count_facts(settings)
         if stored != len(texts):
             raise RuntimeError(f"{stored} facts stored for {len(texts)} reports")
-    return len(texts) / (done - started)
+    return len(texts) / (done - started), quarters
+
+
+def quarter_row(scenario: str, params: str, quarters: Quarters) -> Row:
+    first, last = quarters.per_thousand_s(1), quarters.per_thousand_s(4)
+    return Row(
+        scenario,
+        params,
+        "s per 1,000 reports, last quarter",
+        last,
+        "s",
+        first,
+        "first quarter",
+        "≤ 1.5x first quarter",
+        last <= 1.5 * first,
+        note=f"quarters 1-4: {quarters.summary()} s per 1,000",
+        ratio_unit="x",
+    )
 
 
 def run(quick: bool) -> list[Row]:
@@ -97,16 +141,22 @@ def run(quick: bool) -> list[Row]:
     with fake_model() as server:
         settings = model_settings(NAME, server)
         ceiling_settings = settings.model_copy(update={"mongo_db": f"bench_{NAME}_ceiling"})
-        docs = fact_documents(texts)[:CEILING_SAMPLE]
+        docs = fact_documents(texts)
         with cleaned(ceiling_settings):
             ceiling = len(docs) / bare_upserts(ceiling_settings, docs)
-        say(f"  pipeline ceiling: {ceiling:,.0f} facts/s ({len(docs):,} facts)")
-        one = run_workers(settings, texts, 1, "pipeline-1")
-        say(f"  pipeline, one worker: {one:,.0f} reports/s ({server.calls} model calls)")
-        two = run_workers(settings, texts, 2, "pipeline-2")
-        say(f"  pipeline, two workers: {two:,.0f} reports/s")
+        say(f"  pipeline ceiling: {ceiling:,.0f} facts/s ({len(docs):,} facts, bulk upserts)")
+        with cleaned(ceiling_settings):
+            inserts = len(docs) / bare_inserts(ceiling_settings, docs)
+        say(f"  bare inserts: {inserts:,.0f} facts/s ({len(docs):,} facts)")
+        one, quarters = run_workers(settings, texts, 1, "pipeline-1")
+        say(
+            f"  pipeline, one worker: {one:,.0f} reports/s ({server.calls} model calls); "
+            f"s per 1,000 reports by quarter: {quarters.summary()}"
+        )
+        two, quarters2 = run_workers(settings, texts, 2, "pipeline-2")
+        say(f"  pipeline, two workers: {two:,.0f} reports/s; by quarter: {quarters2.summary()}")
     params = f"{n:,} reports (1 fact each), instant model, default batch settings"
-    ceiling_label = f"bare pymongo unordered bulk upserts of the first {len(docs):,} facts"
+    ceiling_label = f"bare pymongo unordered bulk upserts of all {len(docs):,} facts"
     return [
         Row(
             "2 pipeline",
@@ -121,6 +171,18 @@ def run(quick: bool) -> list[Row]:
         ),
         Row(
             "2 pipeline",
+            params + ", 1 worker",
+            "facts/s",
+            one,
+            "facts/s",
+            inserts,
+            f"bare pymongo unordered inserts of all {len(docs):,} facts",
+            "-",
+            None,
+        ),
+        quarter_row("2 pipeline", params + ", 1 worker", quarters),
+        Row(
+            "2 pipeline",
             params + ", 2 workers",
             "facts/s",
             two,
@@ -131,4 +193,18 @@ def run(quick: bool) -> list[Row]:
             None,
             note=f"{two / one:.2f}x one worker on 2 cores shared with both servers",
         ),
+        quarter_row("2 pipeline", params + ", 2 workers", quarters2),
+    ]
+
+
+def run_rules(quick: bool) -> list[Row]:
+    """Scenario 2b: one worker, the rules extractor, 100,000 reports (10,000 with ``quick``)."""
+    n = 10_000 if quick else 100_000
+    settings = bench_settings(f"{NAME}_rules", provider="rules")
+    rate, quarters = run_workers(settings, report_texts(n, salt="rules"), 1, "pipeline-rules")
+    say(f"  pipeline, rules: {rate:,.0f} reports/s; s per 1,000 by quarter: {quarters.summary()}")
+    params = f"{n:,} reports (1 fact each), rules extractor, 1 worker"
+    return [
+        Row("2b pipeline, rules", params, "reports/s", rate, "reports/s"),
+        quarter_row("2b pipeline, rules", params, quarters),
     ]

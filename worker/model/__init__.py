@@ -14,11 +14,12 @@ One module per concern; only :mod:`worker.model.client` imports ``openai``.
 - ``grounding``: a proposed fact is kept only when its text stands in the snippet;
 - ``reask``: what to do with an answer (keep, ask again, split, fall back), one function each;
 - ``cache``: answers kept between runs (the :class:`~worker.model.cache.ExtractionCache`
-  protocol) and the usage ledger's sink;
+  protocol), the usage ledger's sink, and the worker's filter in front of the stored cache;
+- ``membership``: which cache keys the store holds, 8 bytes a key (the filter's set);
 - ``ledger``: tokens and estimated cost per call and per run;
 - ``engine``: :class:`~worker.model.engine.OpenAIExtractor`, tying them together.
 
 Pure (no network, no clock): ``prompt``, ``schema``, ``formats``, ``profiles`` (apart from
 reading its data file), ``params``, ``failures``, ``reports``, ``grounding``, ``reask``,
-``ledger``.
+``ledger``, ``membership``.
 """

@@ -1,19 +1,25 @@
-"""Answers kept between runs: the protocol the engine needs, and an in-memory implementation."""
+"""Answers kept between runs: the protocol the engine needs, an in-memory implementation, and the
+worker's filter in front of the stored one (reads only keys known to be stored)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from pydantic import ValidationError
 
 from worker.model.ledger import CallUsage
+from worker.model.membership import KeySet
 from worker.model.prompt import PROMPT_VERSION
 from worker.model.reask import EXTRACTOR_FALLBACK, EXTRACTOR_OPENAI, Final
 from worker.model.schema import ANSWER_SCHEMA_VERSION, LLMFact
+
+log = logging.getLogger(__name__)
 
 
 class ExtractionCache(Protocol):
@@ -50,6 +56,60 @@ class MemoryCache:
     def record_usage(self, usage: CallUsage) -> None:
         with self._lock:
             self.usages.append(usage)
+
+
+class StoredCache(ExtractionCache, Protocol):
+    """A cache that can list its keys (``adapters.mongo.MongoStore``)."""
+
+    def cache_keys(self) -> Iterable[str]: ...
+
+
+class FilteredCache:
+    """An :class:`ExtractionCache` in front of a stored one that reads only keys it knows are
+    there: the worker's, so that a batch of new snippets costs no read of the store.
+
+    The keys are loaded once (one keys-only read, :meth:`load`) and kept current with what this
+    process writes. A key another process wrote since is a miss: the snippet is asked again (one
+    more model call) and the store keeps its first answer; never a wrong answer.
+    """
+
+    def __init__(self, store: StoredCache) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self._known: KeySet | None = None
+
+    def load(self) -> KeySet:
+        """Read the stored keys (once; later calls return them)."""
+        with self._lock:
+            if self._known is None:
+                started = time.monotonic()
+                self._known = KeySet(self._store.cache_keys())
+                log.info(
+                    "extraction cache: %d key(s) known, %.1f MB, read in %.1f s",
+                    len(self._known),
+                    self._known.nbytes / 1e6,
+                    time.monotonic() - started,
+                )
+            return self._known
+
+    def likely(self, keys: Iterable[str]) -> list[str]:
+        """The ``keys`` the store is known to hold."""
+        known = self.load()
+        with self._lock:
+            return [k for k in keys if k in known]
+
+    def get_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        likely = self.likely(keys)
+        return self._store.get_many(likely) if likely else {}
+
+    def put_many(self, entries: dict[str, dict[str, Any]]) -> None:
+        known = self.load()
+        self._store.put_many(entries)
+        with self._lock:
+            known.update(entries)
+
+    def record_usage(self, usage: CallUsage) -> None:
+        self._store.record_usage(usage)
 
 
 def cache_key(text: str, model: str, mode: str = "json_schema") -> str:
