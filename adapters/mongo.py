@@ -3,9 +3,10 @@ every read and write: the pipeline's store, the export's reads, ``finpipe status
 
 Facts, reports and cache answers are inserted unordered, keyed by their content-derived ``_id``;
 a duplicate key is the idempotency signal (an insert costs no read on FerretDB v1, where every
-read scans), so concurrent workers and redeliveries converge on one document per fact; a re-processed report replaces its facts (the ones a
-new extraction no longer yields are deleted). No multi-document transactions are used, so the same
-code runs on MongoDB and on MongoDB-compatible servers without them (FerretDB v1).
+read scans), so concurrent workers and redeliveries converge on one document per fact. A
+re-processed report replaces its facts (the ones a new extraction no longer yields are deleted).
+No multi-document transactions are used, so the same code runs on MongoDB and on
+MongoDB-compatible servers without them (FerretDB v1).
 
 Reads put filters and projections into the query, not into Python. Only operations that MongoDB and
 FerretDB v1 both answer correctly are used: ``find`` with projections, ``count_documents`` and
