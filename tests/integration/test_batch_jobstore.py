@@ -12,7 +12,7 @@ from adapters.mongo import BATCH_JOBS, BATCH_REQUESTS, MongoStore
 from schemas.errors import StaleJob
 from schemas.settings import Settings
 from worker.batchmode.jobs import BatchJob, JobPart, PartState
-from worker.batchmode.jobstore import JobStore, MemoryJobStore
+from worker.batchmode.jobstore import JobStore
 
 
 def job_doc(job_id: str, version: int, created_at: float = 1.0, *, open_: bool = True) -> dict:
@@ -24,11 +24,8 @@ def job_doc(job_id: str, version: int, created_at: float = 1.0, *, open_: bool =
     return job.to_doc()
 
 
-@pytest.fixture(params=["mongo", "memory"])
-def store(request: pytest.FixtureRequest, settings: Settings) -> Any:
-    if request.param == "memory":
-        yield MemoryJobStore()
-        return
+@pytest.fixture
+def store(settings: Settings) -> Any:
     s = MongoStore.from_settings(settings)
     s.ensure_indexes()
     yield s

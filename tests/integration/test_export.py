@@ -576,9 +576,12 @@ def test_company_filters_match_every_written_form_and_the_aliases_file(
     assert len(lines(folder, "facts.csv")) == 5
     by_alias = CliRunner().invoke(cli, ["export", "--company", "orion"], env=env)
     assert by_alias.exit_code == 0, by_alias.output
+    folder = Path(by_alias.stdout.strip().splitlines()[-1])
     assert len(lines(folder, "facts.csv")) == 5  # the alias names the same company
+    assert json.loads((folder / "run_report.json").read_text())["filters"]["company"] == "orion"
     without = CliRunner().invoke(cli, ["export", "--company", "orion"], env=cli_env(settings))
     assert without.exit_code == 0, without.output
+    folder = Path(without.stdout.strip().splitlines()[-1])
     assert len(lines(folder, "facts.csv")) == 1  # "Orion" alone is no stored company
 
     found = CliRunner().invoke(

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -102,9 +103,13 @@ def test_serve_holds_threads_files_and_connections_flat_over_5000_requests(
     server = start_server(FINPIPE_API_TOKEN=TOKEN)
     warm, _ = drive(server.port, 400, clients=THREADS * 2, token=TOKEN, salt="warm")
     assert set(warm) == {200, 202}, warm
-    before = resources(server.proc.pid)
+    ports = {
+        "broker_port": urlsplit(settings.amqp_urls[0]).port or 5672,
+        "database_port": urlsplit(settings.mongo_uri).port or 27017,
+    }
+    before = resources(server.proc.pid, **ports)
     counts, seconds = drive(server.port, SOAK_REQUESTS, clients=THREADS * 2, token=TOKEN)
-    after = resources(server.proc.pid)
+    after = resources(server.proc.pid, **ports)
     print(f"\n{SOAK_REQUESTS} requests in {seconds:.1f} s: before {before}, after {after}")
 
     assert counts == {202: SOAK_REQUESTS // 2, 200: SOAK_REQUESTS // 2}
@@ -113,6 +118,7 @@ def test_serve_holds_threads_files_and_connections_flat_over_5000_requests(
     assert after.fds <= before.fds + 4
     assert 1 <= after.broker_connections <= THREADS  # one publisher per serving thread at most
     assert after.broker_connections <= before.broker_connections + 1
+    assert before.database_connections >= 1  # the counts watch the server's own connections
     assert after.database_connections <= before.database_connections + 2
     assert server.stop() == 0
     assert "Traceback" not in server.log()
