@@ -60,14 +60,6 @@ class PermanentError(FinpipeError):
     """The input itself is wrong; retrying cannot help. Dead-letter it with the reason."""
 
 
-class InvalidMessage(PermanentError):
-    """A queue message that cannot be decoded or has the wrong schema version."""
-
-
-class InvalidReport(PermanentError):
-    """A report that violates the contract (empty text, too large, bad field)."""
-
-
 class UnreadableFile(PermanentError):
     """A file that cannot be read at all (empty, binary, encrypted, corrupt, too large)."""
 

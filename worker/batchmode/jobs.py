@@ -47,8 +47,7 @@ class Outcome(StrEnum):
     CANCELLED = "cancelled"
 
 
-#: Remote batch statuses, in the order the Batch API goes through them.
-ACTIVE_STATUSES = ("validating", "in_progress", "finalizing", "cancelling")
+#: The remote batch statuses that end a job, and what each means here.
 TERMINAL_STATUSES = {
     "completed": Outcome.COMPLETED,
     "expired": Outcome.EXPIRED,

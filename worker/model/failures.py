@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Literal
 
+from worker.model.formats import names_format
 from worker.model.params import OPTIONAL_PARAMS
 
 FailureKind = Literal["status", "timeout", "connection", "unreadable"]
@@ -102,7 +103,7 @@ def _format(failure: ApiFailure, sent: Mapping[str, object]) -> Decision | None:
         return None
     param = failure.param or ""
     text = _text(failure)
-    if param.startswith("response_format") or "response_format" in text or "json_schema" in text:
+    if param.startswith("response_format") or names_format(text):
         return Decision("format")
     return None
 
