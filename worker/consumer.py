@@ -77,6 +77,9 @@ class Consumer:
         self.on_retry = on_retry
         self.burst = burst
         self._pool = ThreadPoolExecutor(settings.llm_concurrency, thread_name_prefix="extract")
+        # report-status hooks get a thread of their own: while the database is down each one
+        # waits out its timeout, and extraction must not wait behind them
+        self._hooks = ThreadPoolExecutor(1, thread_name_prefix="status")
         self._session: ConsumerSession | None = None
         self._generation = 0
         # one buffer per retry attempt (0: fresh messages), each with its own batch budget
@@ -103,6 +106,10 @@ class Consumer:
     def stop(self) -> None:
         self._stopping.set()
 
+    def _shutdown(self) -> None:
+        self._pool.shutdown(wait=True)
+        self._hooks.shutdown(wait=True)
+
     def run(self) -> int:
         """Consume until stopped; after a lost connection, connect again. Exit code 3 when the
         model API refused our configuration, else 0."""
@@ -110,7 +117,7 @@ class Consumer:
             try:
                 self._reconnecting()(self._connect)
             except BrokerUnavailable:  # stopped while the broker was unreachable
-                self._pool.shutdown(wait=True)
+                self._shutdown()
                 return 0
             try:
                 self._loop()
@@ -118,10 +125,10 @@ class Consumer:
             except BrokerUnavailable as exc:
                 self._lost(exc)
                 if self._stopping.is_set():
-                    self._pool.shutdown(wait=True)
+                    self._shutdown()
                     return 0
                 continue
-            self._pool.shutdown(wait=True)
+            self._shutdown()
             log.info(
                 "worker stopped: %d acked, %d retried, %d dead-lettered, %d facts stored",
                 self.stats["acked"],
@@ -311,7 +318,7 @@ class Consumer:
         self._session.ack(d.message.tag)
         self.stats["retried"] += 1
         if self.on_retry is not None:  # off this thread: the database may be what is down
-            self._pool.submit(self.on_retry, d.report.report_id, reason, attempt)
+            self._hooks.submit(self.on_retry, d.report.report_id, reason, attempt)
         log.warning(
             "report %s: attempt %d failed (%s); retrying in %d s",
             d.report.report_id[:12],
@@ -346,7 +353,7 @@ class Consumer:
             reason,
         )
         if report_id and self.on_dead is not None:  # off this thread, like on_retry
-            self._pool.submit(self.on_dead, report_id, reason)
+            self._hooks.submit(self.on_dead, report_id, reason)
 
 
 def _log_reconnect(state: RetryCallState) -> None:
