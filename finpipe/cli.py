@@ -33,9 +33,9 @@ def cli(ctx: click.Context, log_level: str | None) -> None:
     """finpipe turns unstructured financial reports into clean, queryable numbers.
 
     Reports enter through the inbox (watch, ingest, schedule) or POST /submit (serve), travel as
-    one RabbitMQ message each, and workers (worker) extract, normalize and upsert their facts into
-    MongoDB collection financial_data. Configuration comes from environment variables; see the
-    README for the full list.
+    one RabbitMQ message each, and workers (worker) extract, normalize and store their facts in
+    MongoDB collection financial_data. Configuration comes from environment variables; see
+    docs/configuration.md for the full list.
     """
     from finpipe import logs
 

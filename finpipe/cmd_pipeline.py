@@ -130,7 +130,7 @@ def report_status_hooks(
 )
 @pass_ctx
 def worker(ctx: Context, burst: bool) -> None:
-    """Consume reports, extract and normalize their facts, upsert them into MongoDB.
+    """Consume reports, extract and normalize their facts, store them in MongoDB.
 
     A message is acknowledged only after its facts are written. Transient failures go to
     delayed-retry queues, permanent ones to the dead-letter queue with their reason.

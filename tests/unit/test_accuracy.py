@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -96,8 +97,14 @@ def test_lenient_company_names(gold: str, pred: str, ok: bool) -> None:
     assert company_matches(gold, pred) is ok
 
 
-@pytest.mark.skipif(not DEV.exists(), reason="the dev set is not checked out next to the project")
 def test_rules_extractor_meets_the_accuracy_gate_on_the_dev_set() -> None:
+    if not DEV.exists():
+        if os.environ.get("FINPIPE_SKIP_ACCURACY_GATE") == "1":
+            pytest.skip("FINPIPE_SKIP_ACCURACY_GATE=1: the dev set is not checked out")
+        pytest.fail(
+            f"the accuracy gate needs the labelled dev set at {DEV} (shared/data beside the "
+            "project); set FINPIPE_SKIP_ACCURACY_GATE=1 to leave the gate out knowingly"
+        )
     records = [json.loads(x) for x in DEV.read_text(encoding="utf-8").splitlines() if x.strip()]
     lines = [json.dumps({"id": r["id"], "text": r["text"]}) for r in records]
     out = run_extract(lines, "rules", use_subprocess=False)
