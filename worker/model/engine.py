@@ -21,9 +21,10 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from functools import partial
 from typing import Any, Literal
 
 from schemas.message import ReportMessage
@@ -35,6 +36,7 @@ from worker.batchmode.runner import BatchRunner, ResultSink
 from worker.extract import FoundFact, ReportExtraction
 from worker.model.cache import (
     ExtractionCache,
+    FilteredCache,
     MemoryCache,
     cache_key,
     entry_from_final,
@@ -153,18 +155,27 @@ class OpenAIExtractor:
 
     # ----------------------------------------------------------------- reports
 
-    def extract(self, reports: Sequence[ReportMessage]) -> dict[str, ReportExtraction]:
+    def extract(
+        self, reports: Sequence[ReportMessage], *, prefilled: Collection[str] = frozenset()
+    ) -> dict[str, ReportExtraction]:
         """The :class:`worker.extract.Extractor` interface: facts per ``report_id``."""
         items = [(r.report_id, r.raw_text, r.company_hint) for r in reports]
-        return self.extract_texts(items)
+        return self.extract_texts(items, prefilled=prefilled)
 
     def extract_texts(
-        self, items: Sequence[tuple[str, str, str | None]], *, concurrency: int = 1
+        self,
+        items: Sequence[tuple[str, str, str | None]],
+        *,
+        concurrency: int = 1,
+        prefilled: Collection[str] = frozenset(),
     ) -> dict[str, ReportExtraction]:
         """Facts per id for ``(id, text, company_hint)`` items. All their snippets with an
         amount are packed into calls of up to ``batch_snippets`` snippets and ``batch_chars``
-        characters, run ``concurrency`` calls at a time."""
+        characters, run ``concurrency`` calls at a time. The answers for the items in
+        ``prefilled`` are looked up in the cache even when it did not know them."""
         out, requests, where = requests_of(items)
+        stored = frozenset(r.id for r in requests if where[r.id][0] in prefilled)
+        extract = partial(self.extract_batch, stored=stored)
         batches = pack(
             requests,
             max_items=self.settings.batch_snippets,
@@ -174,11 +185,11 @@ class OpenAIExtractor:
         outcomes: dict[str, SnippetOutcome] = {}
         if concurrency > 1 and len(batches) > 1:
             with ThreadPoolExecutor(concurrency, thread_name_prefix="llm") as pool:
-                for result in pool.map(self.extract_batch, batches):
+                for result in pool.map(extract, batches):
                     outcomes.update(result)
         else:
             for batch in batches:
-                outcomes.update(self.extract_batch(batch))
+                outcomes.update(extract(batch))
         for rid, outcome in outcomes.items():
             item_id, snippet = where[rid]
             add_outcome(out[item_id], snippet, outcome, self.model)
@@ -186,17 +197,21 @@ class OpenAIExtractor:
 
     # ----------------------------------------------------------------- snippets
 
-    def extract_batch(self, requests: Sequence[SnippetRequest]) -> dict[str, SnippetOutcome]:
+    def extract_batch(
+        self, requests: Sequence[SnippetRequest], *, stored: Collection[str] = frozenset()
+    ) -> dict[str, SnippetOutcome]:
         """One outcome per request id. Cached snippets make no call; identical texts in the
-        batch are asked once. Raises :class:`ModelUnavailable` (retry later),
-        :class:`ModelRejected` (bad input) or :class:`ModelConfigError` (stop the worker);
-        answers already paid for are cached before the error propagates."""
+        batch are asked once; ``stored``: requests whose answers another process cached.
+        Raises :class:`ModelUnavailable` (retry later), :class:`ModelRejected` (bad input) or
+        :class:`ModelConfigError` (stop the worker); answers already paid for are cached
+        before the error propagates."""
         outcomes = {r.id: SnippetOutcome() for r in requests}
         # an answer in any output format this run may use is as good as a new one
         keys = {
             r.id: [cache_key(r.text, self.model, m) for m in self.formats.modes] for r in requests
         }
-        hits = self.cache.get_many(sorted({k for ks in keys.values() for k in ks}))
+        wanted = sorted({k for ks in keys.values() for k in ks})
+        hits = self._lookup(wanted, [k for r in requests if r.id in stored for k in keys[r.id]])
         groups: dict[str, list[SnippetRequest]] = {}
         for r in requests:
             hit = next((hits[k] for k in keys[r.id] if k in hits), None)
@@ -227,6 +242,13 @@ class OpenAIExtractor:
             for r in group:
                 self._apply(r, outcomes[r.id], final)
         return outcomes
+
+    def _lookup(self, keys: list[str], elsewhere: list[str]) -> dict[str, dict[str, Any]]:
+        """The cache's answers for ``keys``; the ``elsewhere`` ones are read even when the
+        worker's filter does not know them (the batch step wrote them after its start)."""
+        if elsewhere and isinstance(self.cache, FilteredCache):
+            return self.cache.get_many(keys, also=elsewhere)
+        return self.cache.get_many(keys)
 
     def _apply(self, request: SnippetRequest, outcome: SnippetOutcome, final: Final) -> None:
         if final.status == EXTRACTOR_OPENAI:
