@@ -4,6 +4,7 @@ run, or stops the worker with a message naming what to change; never a dead lett
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
@@ -179,6 +180,50 @@ def test_a_parameter_still_refused_after_leaving_it_out_stops_the_worker(
     with pytest.raises(ModelConfigError, match="after leaving out 'temperature'"):
         engine.extract_batch(requests_of(SEED))
     assert server.calls == 2
+
+
+class RefusedTogether:
+    """The engine's model client, with its first ``n`` failures each held until all ``n`` have
+    come back: ``n`` calls in flight refused at once, before any of them acts on it."""
+
+    def __init__(self, inner: Any, n: int) -> None:
+        self.inner = inner
+        self.n = n
+        self.failed = 0
+        self.lock = threading.Lock()
+        self.together = threading.Barrier(n, timeout=10)
+
+    def complete(self, body: dict[str, Any], timeout_s: float | None = None) -> Any:
+        try:
+            return self.inner.complete(body, timeout_s)
+        except ApiFailure:
+            with self.lock:
+                self.failed += 1
+                first = self.failed <= self.n
+            if first:
+                self.together.wait()
+            raise
+
+
+def test_calls_in_flight_refused_one_parameter_together_leave_it_out_and_go_on(
+    engine_for: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a fixed format: the calls run side by side from the first one (no probing)
+    server, engine = engine_for(
+        FakeOpenAI(reject_params=("temperature",)),
+        model="gpt-4o-mini",
+        response_format="json_schema",
+        batch_snippets=1,
+    )
+    engine._caller.client = RefusedTogether(engine._caller.client, 3)
+    items = [(f"r{i}", text, None) for i, text in enumerate(TEXTS[:3])]
+    out = engine.extract_texts(items, concurrency=3)
+    facts = [f for ext in out.values() for f in ext.facts]
+    assert len(facts) == 3 and {f.extractor for f in facts} == {EXTRACTOR_OPENAI}
+    sent = ["temperature" in r.body for r in server.requests]
+    assert sent.count(True) == 3 and sent.count(False) == 3
+    refused = [w for w in warnings_of(caplog) if "refused" in w]
+    assert len(refused) == 1 and "'temperature'" in refused[0]
 
 
 def test_an_unsupported_reasoning_effort_is_dropped_with_a_warning(
