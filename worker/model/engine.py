@@ -55,7 +55,7 @@ from worker.model.grounding import (
 )
 from worker.model.ledger import CallUsage, CostLedger
 from worker.model.params import RequestShape, effort_for, optional_params, request_body
-from worker.model.prefill import finals_of, format_mode, read_completion
+from worker.model.prefill import finals_of, format_mode, model_of, read_completion, this_prompt
 from worker.model.profiles import (
     ProfileTable,
     estimate_cost_usd,
@@ -107,6 +107,7 @@ class OpenAIExtractor:
         self.cache: ExtractionCache = cache if cache is not None else MemoryCache()
         self.ledger = CostLedger()
         table = profiles if profiles is not None else load_table(settings.prices_file)
+        self._profiles = table
         self.profile = table.lookup(self.model)
         self.price = self.profile.price if self.profile is not None else None
         self.effort = effort_for(self.profile, settings.reasoning_effort)
@@ -309,11 +310,17 @@ class OpenAIExtractor:
     ) -> dict[str, dict[str, Any]]:
         """Cache entries (by cache key) for the snippets of ``group`` that the ``completion`` of
         ``body`` (a batch request line and its answer) settles: read and grounded as the engine
-        reads its own first answer. The other snippets get no entry and are asked synchronously."""
+        reads its own first answer. The other snippets get no entry and are asked synchronously.
+        The entries belong to the model and prompt of ``body`` (a job resumed after
+        ``FINPIPE_MODEL`` changed, or after an upgrade of the prompt, answers for those)."""
+        if not this_prompt(body):
+            log.info("a batch answer asked with an older prompt: not cached")
+            return {}
         mode = format_mode(body)
         finals = finals_of(completion, group, mode)
+        model = model_of(body, self.model)
         return {
-            cache_key(r.text, self.model, mode): entry_from_final(finals[r.id])
+            cache_key(r.text, model, mode): entry_from_final(finals[r.id])
             for r in group
             if r.id in finals
         }
@@ -328,22 +335,30 @@ class OpenAIExtractor:
             return None
         t = token_counts(read)
         choices = read.choices
+        model = model_of(body, self.model)
+        profile = self.profile if model == self.model else self._profiles.lookup(model)
+        effort = body.get("reasoning_effort")
         call = CallUsage(
-            model=self.model,
+            model=model,
             purpose="batch-api",
             snippets=n_snippets,
             prompt_tokens=t.prompt,
             completion_tokens=t.completion,
             cached_tokens=t.cached,
             cost_usd=estimate_cost_usd(
-                self.price, t.prompt, t.completion, t.cached, t.cache_write, tier="batch"
+                profile.price if profile is not None else None,
+                t.prompt,
+                t.completion,
+                t.cached,
+                t.cache_write,
+                tier="batch",
             ),
             latency_ms=0,
             finish_reason=choices[0].finish_reason if choices else None,
             reasoning_tokens=t.reasoning,
             cache_write_tokens=t.cache_write,
             response_format=format_mode(body),
-            reasoning_effort=self.effort,
+            reasoning_effort=effort if isinstance(effort, str) else None,
             tier="batch",
         )
         self.ledger.add_call(call)
