@@ -14,10 +14,11 @@ import pytest
 
 from schemas.errors import ModelConfigError, ModelUnavailable
 from schemas.fact import Fact
-from tests.fake_openai import FakeOpenAI, Status
+from tests.fake_openai import FakeOpenAI, Reply, Status
 from tests.unit.test_llm import NAMES, SEED, Sleeps, sentence, settings_for
 from worker.llm import EXTRACTOR_OPENAI, MemoryCache, OpenAIExtractor, SnippetRequest
 from worker.model.failures import ApiFailure, classify
+from worker.model.formats import RETRY_AFTER, STRIKES, VARIANTS, Negotiator
 
 TEXTS = [sentence(n, 11 + i) for i, n in enumerate(NAMES[:4])]
 
@@ -129,6 +130,50 @@ def test_a_server_that_takes_no_format_at_all_gets_plain_text_requests(
     assert server.calls == 4  # json_schema, json_object + schema, json_object, then text
     assert len([w for w in warnings_of(caplog) if "output format" in w]) == 3
     assert [u.response_format for u in cache.usages] == ["prompt"]
+
+
+def test_one_prose_answer_after_json_schema_worked_is_asked_again_in_json_schema(
+    engine_for: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    server, engine = engine_for()
+    assert all_by_model(engine.extract_batch(requests_of(TEXTS[0])), 1)
+    server.script(Reply("Sure! The company reported revenue, as requested."))
+    assert all_by_model(engine.extract_batch(requests_of(TEXTS[1])), 1)  # re-asked once
+    assert all_by_model(engine.extract_batch(requests_of(TEXTS[2])), 1)
+    kinds = [r.body["response_format"]["type"] for r in server.requests]
+    assert kinds == ["json_schema"] * 4
+    assert not [w for w in warnings_of(caplog) if "output format" in w]
+
+
+def test_a_format_that_worked_goes_after_repeated_refusals_and_is_tried_again_later() -> None:
+    negotiator = Negotiator("auto")
+    schema, with_field = VARIANTS[0], VARIANTS[1]
+    negotiator.worked(schema)
+    for _ in range(STRIKES - 1):
+        assert negotiator.fall_back(schema, "refused") and negotiator.current == schema
+    negotiator.worked(schema)  # an answer between: the count starts again
+    for _ in range(STRIKES):
+        assert negotiator.fall_back(schema, "refused")
+    assert negotiator.current == with_field
+    for _ in range(RETRY_AFTER - 1):
+        negotiator.worked(with_field)
+    assert negotiator.current == with_field
+    negotiator.worked(with_field)
+    assert negotiator.current == schema  # tried again
+    for _ in range(STRIKES):
+        negotiator.fall_back(schema, "refused")
+    for _ in range(RETRY_AFTER):
+        negotiator.worked(with_field)
+    assert negotiator.current == with_field  # twice as long before the next try
+    for _ in range(RETRY_AFTER):
+        negotiator.worked(with_field)
+    assert negotiator.current == schema
+
+
+def test_a_format_that_never_worked_goes_at_the_first_refusal() -> None:
+    negotiator = Negotiator("auto")
+    assert negotiator.fall_back(VARIANTS[0], "refused")
+    assert negotiator.current == VARIANTS[1]
 
 
 def test_a_fixed_format_the_server_refuses_stops_the_worker(engine_for: Any) -> None:

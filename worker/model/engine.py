@@ -289,10 +289,13 @@ class OpenAIExtractor:
 
     def _format_ignored(self, variant: Variant, content: str | None) -> bool:
         """An answer that is not JSON at all although a JSON format was asked for: the server
-        ignores the format; True when the run moved to the next one."""
+        ignores the format; True when the run moved to another one (else the answer is read as
+        an invalid one: a format that has worked is not dropped for one prose answer)."""
         if variant.mode == "prompt" or looks_like_json(content):
+            self.formats.worked(variant)
             return False
-        return self.formats.fall_back(variant, "the answer is not JSON")
+        moved = self.formats.fall_back(variant, "the answer is not JSON")
+        return moved and self.formats.current != variant
 
     # ----------------------------------------------------------------- answers from a batch job
 
