@@ -248,12 +248,9 @@ class Publisher:
         """Publish one message and wait for its confirm."""
         self.publish_many([message])
 
-    def publish_many(
-        self, messages: Iterable[ReportMessage], *, headers: Mapping[str, Any] | None = None
-    ) -> int:
-        """Publish all ``messages`` (with ``headers`` besides the schema version); return how
-        many the broker confirmed (all of them), or raise ``PublishNotConfirmed`` /
-        ``BrokerUnavailable`` naming what was not confirmed."""
+    def publish_many(self, messages: Iterable[ReportMessage], **headers: Any) -> int:
+        """Publish all ``messages`` (with ``headers``); return how many the broker confirmed (all),
+        or raise ``PublishNotConfirmed`` / ``BrokerUnavailable`` naming what was not confirmed."""
         confirms = self._confirms
         start = confirms.acked
         attempts: dict[str, int] = {}

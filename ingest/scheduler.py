@@ -9,7 +9,7 @@ coalesces missed runs into one and never runs twice at once. The inbox sweep rec
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -52,9 +52,7 @@ class RunRecorder(Protocol):
 class ClosingPublisher(ReportPublisher, Protocol):
     """A publisher that owns its connection (``adapters.rabbitmq.Publisher``)."""
 
-    def publish_many(
-        self, messages: Iterable[ReportMessage], *, headers: Mapping[str, Any] | None = None
-    ) -> int: ...
+    def publish_many(self, messages: Iterable[ReportMessage], **headers: Any) -> int: ...
 
     def close(self) -> None: ...
 
@@ -87,7 +85,7 @@ class MarkingPublisher:
         plain = [m for m in batch if m.report_id not in self.prefilled]
         n = self.inner.publish_many(plain) if plain else 0
         if marked:
-            n += self.inner.publish_many(marked, headers={HEADER_PREFILLED: 1})
+            n += self.inner.publish_many(marked, **{HEADER_PREFILLED: 1})
         return n
 
 

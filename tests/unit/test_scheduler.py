@@ -100,7 +100,7 @@ class _Pub:
         self.published: list[str] = []
         self.headers: dict[str, Any] = {}
 
-    def publish_many(self, messages: Any, *, headers: Any = None) -> int:
+    def publish_many(self, messages: Any, **headers: Any) -> int:
         self.published.extend(m.report_id for m in messages)
         self.headers.update((m.report_id, headers) for m in messages)
         return len(messages)
@@ -141,7 +141,7 @@ def test_prepare_sees_the_waiting_reports_before_they_are_published(tmp_path: Pa
     assert len(seen) == 2 and sorted(seen) == sorted(pub.published)
     assert not (settings.inbox / "a.jsonl").exists()
     # the report the step prefilled carries the header that sends workers to the cache
-    assert pub.headers == {seen[0]: {HEADER_PREFILLED: 1}, seen[1]: None}
+    assert pub.headers == {seen[0]: {HEADER_PREFILLED: 1}, seen[1]: {}}
 
 
 def test_a_failing_prepare_never_stops_the_sweep(tmp_path: Path) -> None:
