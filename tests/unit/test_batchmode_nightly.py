@@ -11,7 +11,7 @@ import pytest
 
 from schemas.errors import Interrupted, ModelConfigError
 from schemas.settings import Settings
-from tests.fake_openai import FakeOpenAI, Status
+from tests.fake_openai import Echo, FakeOpenAI, Status
 from worker.batchmode.jobstore import MemoryJobStore
 from worker.batchmode.nightly import prefill_cache
 from worker.batchmode.runner import ResultSink
@@ -189,3 +189,29 @@ def test_an_answer_asked_with_an_older_prompt_is_not_cached_under_this_one(
             "messages": [{"role": "system", "content": "an older prompt"}, *body["messages"][1:]],
         }
         assert engine.batch_entries(group, old, completion) == {}
+
+
+def test_a_batch_answer_that_fails_validation_is_asked_again_once_not_from_scratch(
+    server: FakeOpenAI,
+) -> None:
+    answered: set[str] = set()
+
+    def the_first_time(text: str) -> bool:
+        """Each snippet's first answer (the batch's) names an amount its text does not have."""
+        first = text not in answered
+        answered.add(text)
+        return first
+
+    server.always(lambda _snippets: True, Echo(corrupt=the_first_time))
+    cache, store = MemoryCache(), MemoryJobStore()
+    with engine_for(server, cache) as engine:
+        report = run(engine, store)
+        assert server.batch_lines == 3 and report.sync_requests == 0
+        # as the synchronous path goes on from its first answer: one re-ask per call, no new ask
+        assert server.calls == 3
+        assert [u.purpose for u in cache.usages if u.tier != "batch"] == ["reask"] * 3
+        assert all("s1" in str(r.body["messages"][2:]) for r in server.requests)
+        result = engine.extract_texts(ITEMS)
+    assert server.calls == 3  # the workers then find every answer in the cache
+    facts = [f for i, _, _ in ITEMS for f in result[i].facts]
+    assert len(facts) == 6 and {f.extractor for f in facts} == {"openai"}

@@ -55,7 +55,14 @@ from worker.model.grounding import (
 )
 from worker.model.ledger import CallUsage, CostLedger
 from worker.model.params import RequestShape, effort_for, optional_params, request_body
-from worker.model.prefill import finals_of, format_mode, model_of, read_completion, this_prompt
+from worker.model.prefill import (
+    finals_of,
+    format_mode,
+    model_of,
+    read_completion,
+    this_prompt,
+    variant_of,
+)
 from worker.model.profiles import (
     ProfileTable,
     estimate_cost_usd,
@@ -230,14 +237,7 @@ class OpenAIExtractor:
         try:
             self._run(Round.start(leaders, outcomes, finals))
         finally:
-            if finals:
-                text = {r.id: r.text for r in leaders}
-                self.cache.put_many(
-                    {
-                        cache_key(text[rid], self.model, final.mode): entry_from_final(final)
-                        for rid, final in finals.items()
-                    }
-                )
+            self._keep(leaders, finals)
         for group in groups.values():
             final = finals[group[0].id]
             for r in group:
@@ -263,6 +263,17 @@ class OpenAIExtractor:
             outcome.facts.extend(ExtractedFact(f, EXTRACTOR_FALLBACK) for f in fallback)
             outcome.rejected.extend(refused)
 
+    def _keep(self, leaders: Sequence[SnippetRequest], finals: Mapping[str, Final]) -> None:
+        """Cache the final answers (by request id) of ``leaders``."""
+        if finals:
+            text = {r.id: r.text for r in leaders}
+            self.cache.put_many(
+                {
+                    cache_key(text[rid], self.model, final.mode): entry_from_final(final)
+                    for rid, final in finals.items()
+                }
+            )
+
     def _run(self, rnd: Round) -> None:
         """Ask the model until each snippet of the round has a final answer (in flex mode at the
         flex tier, until it has no capacity: then at the standard tier for the rest of the
@@ -272,20 +283,25 @@ class OpenAIExtractor:
             job = rnd.queue.popleft()
             completion, variant, call = self._call(rnd, job, tier)
             rnd.charge(job, call)
-            rnd.mode = variant.mode
-            choice = completion.choices[0] if completion.choices else None
-            why, refusal = cut_off_reason(choice)
-            if why is not None:
-                on_cut_off(rnd, job, why, refusal)
-                continue
-            content = choice.message.content if choice else None
-            if self._format_ignored(variant, content):
-                rnd.queue.appendleft(job)  # ask again in the next output format
-                continue
-            parsed = parse_answer(content, job.sids)
-            failed = on_answer(rnd, job, parsed)
-            if failed:
-                on_failed(rnd, job, failed, parsed, content)
+            self._read(rnd, job, completion, variant)
+
+    def _read(self, rnd: Round, job: Job, completion: ChatCompletion, variant: Variant) -> None:
+        """Settle the snippets the answer to ``job`` settles; queue what it calls for next (a
+        split, a re-ask, the same job in another output format)."""
+        rnd.mode = variant.mode
+        choice = completion.choices[0] if completion.choices else None
+        why, refusal = cut_off_reason(choice)
+        if why is not None:
+            on_cut_off(rnd, job, why, refusal)
+            return
+        content = choice.message.content if choice else None
+        if self._format_ignored(variant, content):
+            rnd.queue.appendleft(job)  # ask again in the next output format
+            return
+        parsed = parse_answer(content, job.sids)
+        failed = on_answer(rnd, job, parsed)
+        if failed:
+            on_failed(rnd, job, failed, parsed, content)
 
     def _format_ignored(self, variant: Variant, content: str | None) -> bool:
         """An answer that is not JSON at all although a JSON format was asked for: the server
@@ -327,6 +343,28 @@ class OpenAIExtractor:
             for r in group
             if r.id in finals
         }
+
+    def settle_batch_answer(
+        self,
+        group: Sequence[SnippetRequest],
+        body: Mapping[str, Any],
+        completion: Mapping[str, Any],
+    ) -> bool:
+        """Go on from a batch answer to ``body`` (the first call for ``group``) as from the
+        engine's own: snippets that failed validation are asked again once, a truncated answer
+        is split, and every final answer is cached. False when the answer is not this engine's
+        to go on from (another model or prompt, no chat completion)."""
+        read = read_completion(completion)
+        if read is None or model_of(body, self.model) != self.model or not this_prompt(body):
+            return False
+        finals: dict[str, Final] = {}
+        rnd = Round.start(list(group), {r.id: SnippetOutcome() for r in group}, finals)
+        try:
+            self._read(rnd, rnd.queue.popleft(), read, variant_of(body))
+            self._run(rnd)
+        finally:
+            self._keep(group, finals)
+        return True
 
     def record_batch_usage(
         self, body: Mapping[str, Any], completion: Mapping[str, Any], n_snippets: int

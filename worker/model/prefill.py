@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
 from worker.model.client import ChatCompletion
+from worker.model.formats import FormatMode, Variant
 from worker.model.grounding import SnippetRequest, ground_all
 from worker.model.prompt import system_prompt
 from worker.model.reask import EXTRACTOR_OPENAI, Final, cut_off_reason
@@ -29,6 +30,14 @@ def format_mode(body: Mapping[str, Any]) -> str:
     if isinstance(fmt, Mapping) and fmt.get("type") in ("json_schema", "json_object"):
         return str(fmt["type"])
     return "prompt"
+
+
+def variant_of(body: Mapping[str, Any]) -> Variant:
+    """The output format a request body asks for, as the engine names it."""
+    fmt = body.get("response_format")
+    mode = format_mode(body)
+    field = mode == "json_object" and isinstance(fmt, Mapping) and "schema" in fmt
+    return Variant(cast(FormatMode, mode), schema_field=field)
 
 
 def model_of(body: Mapping[str, Any], default: str) -> str:
