@@ -31,9 +31,9 @@ from schemas.message import ReportMessage
 from schemas.settings import Settings
 from worker.batching import pack
 from worker.batchmode.jobstore import JobStore
-from worker.batchmode.mode import FLEX_TIER, LLMMode, parse_llm_mode
+from worker.batchmode.mode import FLEX_TIER, parse_llm_mode
 from worker.batchmode.runner import BatchRunner, ResultSink
-from worker.extract import FoundFact, ReportExtraction
+from worker.extract import ReportExtraction
 from worker.model.cache import (
     ExtractionCache,
     FilteredCache,
@@ -43,7 +43,7 @@ from worker.model.cache import (
     final_from_entry,
 )
 from worker.model.calls import Caller, Tier
-from worker.model.client import BATCH_TRANSIENT, ChatCompletion, ModelClient, token_counts
+from worker.model.client import BATCH_TRANSIENT, ChatCompletion, ModelClient
 from worker.model.formats import Negotiator, Variant, looks_like_json, response_format
 from worker.model.grounding import (
     ExtractedFact,
@@ -65,7 +65,6 @@ from worker.model.prefill import (
 )
 from worker.model.profiles import (
     ProfileTable,
-    estimate_cost_usd,
     load_table,
     start_up_warnings,
 )
@@ -83,6 +82,7 @@ from worker.model.reask import (
 )
 from worker.model.reports import add_outcome, requests_of
 from worker.model.schema import parse_answer
+from worker.model.usage import call_usage
 
 log = logging.getLogger(__name__)
 
@@ -374,30 +374,16 @@ class OpenAIExtractor:
         read = read_completion(completion)
         if read is None:
             return None
-        t = token_counts(read)
-        choices = read.choices
         model = model_of(body, self.model)
         profile = self.profile if model == self.model else self._profiles.lookup(model)
         effort = body.get("reasoning_effort")
-        call = CallUsage(
+        call = call_usage(
+            read,
             model=model,
+            price=profile.price if profile is not None else None,
             purpose="batch-api",
             snippets=n_snippets,
-            prompt_tokens=t.prompt,
-            completion_tokens=t.completion,
-            cached_tokens=t.cached,
-            cost_usd=estimate_cost_usd(
-                profile.price if profile is not None else None,
-                t.prompt,
-                t.completion,
-                t.cached,
-                t.cache_write,
-                tier="batch",
-            ),
             latency_ms=0,
-            finish_reason=choices[0].finish_reason if choices else None,
-            reasoning_tokens=t.reasoning,
-            cache_write_tokens=t.cache_write,
             response_format=format_mode(body),
             reasoning_effort=effort if isinstance(effort, str) else None,
             tier="batch",
@@ -466,22 +452,13 @@ class OpenAIExtractor:
         variant: Variant,
         tier: Literal["standard", "flex"] = "standard",
     ) -> CallUsage:
-        t = token_counts(completion)
-        choices = completion.choices
-        call = CallUsage(
+        call = call_usage(
+            completion,
             model=self.model,
+            price=self.price,
             purpose=purpose,
             snippets=n_snippets,
-            prompt_tokens=t.prompt,
-            completion_tokens=t.completion,
-            cached_tokens=t.cached,
-            cost_usd=estimate_cost_usd(
-                self.price, t.prompt, t.completion, t.cached, t.cache_write, tier=tier
-            ),
             latency_ms=int((time.monotonic() - started) * 1000),
-            finish_reason=choices[0].finish_reason if choices else None,
-            reasoning_tokens=t.reasoning,
-            cache_write_tokens=t.cache_write,
             response_format=variant.mode,
             reasoning_effort=self.effort,
             tier=tier,
@@ -494,10 +471,10 @@ class OpenAIExtractor:
             purpose,
             variant.mode,
             n_snippets,
-            t.prompt,
-            t.completion,
-            t.cached,
-            t.reasoning,
+            call.prompt_tokens,
+            call.completion_tokens,
+            call.cached_tokens,
+            call.reasoning_tokens,
             "unknown" if call.cost_usd is None else f"${call.cost_usd:.6f}",
             call.latency_ms,
             call.finish_reason,
@@ -508,33 +485,3 @@ class OpenAIExtractor:
 def numbered(group: Sequence[SnippetRequest]) -> list[tuple[str, str]]:
     """``(s1, text)``, ``(s2, text)``...: the snippets of a first call as the model sees them."""
     return [(f"s{i}", r.text) for i, r in enumerate(group, 1)]
-
-
-def extract_reports(
-    settings: Settings,
-    texts: Sequence[tuple[str, str, str | None]],
-    *,
-    cache: ExtractionCache | None = None,
-    progress: Callable[[list[Any]], None] | None = None,
-) -> dict[str, list[FoundFact]]:
-    """Facts per id for ``(id, text, company_hint)`` items through the OpenAI provider, with the
-    same batching and checks as the worker and an in-memory cache (``finpipe extract``). In
-    batch mode the snippets go in a Batch API job first (kept in memory; ``progress`` sees it
-    after each status check), and the engine then answers from the cache."""
-    with OpenAIExtractor(settings, cache=cache) as engine:
-        if engine.mode is LLMMode.BATCH:
-            from worker.batchmode.nightly import prefill_in_memory
-
-            prefill_in_memory(engine, texts, poll_s=settings.batch_poll_s, progress=progress)
-        result = engine.extract_texts(texts, concurrency=settings.llm_concurrency)
-        totals = engine.ledger.totals()
-    log.info(
-        "openai extraction: %d call(s), %d prompt + %d completion tokens, %d cache hit(s), "
-        "estimated cost %s",
-        totals.calls,
-        totals.prompt_tokens,
-        totals.completion_tokens,
-        totals.cache_hits,
-        "unknown" if totals.cost_usd is None else f"${totals.cost_usd:.4f}",
-    )
-    return {item_id: ext.facts for item_id, ext in result.items()}
