@@ -219,7 +219,7 @@ class OpenAIExtractor:
             r.id: [cache_key(r.text, self.model, m) for m in self.formats.modes] for r in requests
         }
         wanted = sorted({k for ks in keys.values() for k in ks})
-        hits = self._lookup(wanted, [k for r in requests if r.id in stored for k in keys[r.id]])
+        hits = self._lookup(wanted, [keys[r.id] for r in requests if r.id in stored])
         groups: dict[str, list[SnippetRequest]] = {}
         for r in requests:
             hit = next((hits[k] for k in keys[r.id] if k in hits), None)
@@ -244,12 +244,17 @@ class OpenAIExtractor:
                 self._apply(r, outcomes[r.id], final)
         return outcomes
 
-    def _lookup(self, keys: list[str], elsewhere: list[str]) -> dict[str, dict[str, Any]]:
-        """The cache's answers for ``keys``; the ``elsewhere`` ones are read even when the
-        worker's filter does not know them (the batch step wrote them after its start)."""
-        if elsewhere and isinstance(self.cache, FilteredCache):
-            return self.cache.get_many(keys, also=elsewhere)
-        return self.cache.get_many(keys)
+    def _lookup(self, keys: list[str], elsewhere: list[list[str]]) -> dict[str, dict[str, Any]]:
+        """The cache's answers for ``keys``; the keys of each snippet in ``elsewhere`` are read
+        even when the worker's filter does not know them (the batch step wrote them after its
+        start): the first output format's first, the others only when it is not there."""
+        if not elsewhere or not isinstance(self.cache, FilteredCache):
+            return self.cache.get_many(keys)
+        hits = self.cache.get_many(keys, also=[ks[0] for ks in elsewhere])
+        rest = [k for ks in elsewhere if not any(k in hits for k in ks) for k in ks[1:]]
+        if rest:
+            hits.update(self.cache.get_many(rest, also=rest))
+        return hits
 
     def _apply(self, request: SnippetRequest, outcome: SnippetOutcome, final: Final) -> None:
         if final.status == EXTRACTOR_OPENAI:
