@@ -82,7 +82,7 @@ class PrefillReport:
             f"{self.requests} request(s) in {len(self.jobs)} job(s), {self.answered} answered, "
             f"{self.entries} cache entries, {self.sync_requests} asked synchronously"
             + (f" ({self.sync_failed} failed)" if self.sync_failed else "")
-            + (f", {len(self.unsettled)} answer(s) gone on from" if self.unsettled else "")
+            + (f", {len(self.unsettled)} answer(s) re-asked in part" if self.unsettled else "")
             + (f", still running: {', '.join(self.left_running)}" if self.left_running else "")
         )
 
