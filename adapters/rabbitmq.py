@@ -21,7 +21,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -216,7 +216,7 @@ class Publisher:
         if props.message_id:
             self._confirms.returned(str(props.message_id))
 
-    def _send(self, msg: ReportMessage) -> None:
+    def _send(self, msg: ReportMessage, headers: Mapping[str, Any] | None = None) -> None:
         assert self._impl is not None
         self._impl.basic_publish(
             exchange="",
@@ -227,7 +227,7 @@ class Publisher:
                 content_type="application/json",
                 message_id=msg.report_id,
                 type="report",
-                headers={"schema_version": msg.schema_version},
+                headers={**(headers or {}), "schema_version": msg.schema_version},
             ),
             mandatory=True,
         )
@@ -248,9 +248,9 @@ class Publisher:
         """Publish one message and wait for its confirm."""
         self.publish_many([message])
 
-    def publish_many(self, messages: Iterable[ReportMessage]) -> int:
-        """Publish all ``messages``; return how many the broker confirmed (all of them), or raise
-        ``PublishNotConfirmed`` / ``BrokerUnavailable`` naming what was not confirmed."""
+    def publish_many(self, messages: Iterable[ReportMessage], **headers: Any) -> int:
+        """Publish all ``messages`` (with ``headers``); return how many the broker confirmed (all),
+        or raise ``PublishNotConfirmed`` / ``BrokerUnavailable`` naming what was not confirmed."""
         confirms = self._confirms
         start = confirms.acked
         attempts: dict[str, int] = {}
@@ -268,7 +268,7 @@ class Publisher:
                         exhausted = True
                         break
                     before = len(confirms.pending)
-                    self._send(msg)
+                    self._send(msg, headers)
                     if before + 1 >= self.confirm_window:
                         self._pump(deadline, until_below=self.confirm_window // 2)
                         deadline = time.monotonic() + self.timeout_s

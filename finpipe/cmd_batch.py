@@ -52,7 +52,7 @@ def batch_prepare(ctx: Context, stop: threading.Event | None = None) -> schedule
         if stopping.wait(seconds):
             raise Interrupted("stopping while a batch job runs; the next run resumes it")
 
-    def prepare(reports: list[ReportMessage]) -> str:
+    def prepare(reports: list[ReportMessage]) -> scheduler.Prepared:
         cancel_at, give_up_at = export_deadlines(settings, datetime.now(UTC))
         store = ctx.store()
         try:
@@ -68,7 +68,8 @@ def batch_prepare(ctx: Context, stop: threading.Event | None = None) -> schedule
                     give_up_at=give_up_at,
                     sleep=sleep,
                 )
-            return report.line()
+            # the workers look these reports' answers up, whenever they started
+            return scheduler.Prepared(report.line(), frozenset(r.report_id for r in reports))
         finally:
             store.close()
 

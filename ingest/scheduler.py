@@ -9,7 +9,7 @@ coalesces missed runs into one and never runs twice at once. The inbox sweep rec
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -26,6 +26,7 @@ from ingest.inbox import Inbox, ReportPublisher, Summary
 from schemas.errors import ConfigError, FinpipeError, Interrupted, TransientError
 from schemas.message import ReportMessage
 from schemas.settings import Settings
+from schemas.topology import HEADER_PREFILLED
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +52,41 @@ class RunRecorder(Protocol):
 class ClosingPublisher(ReportPublisher, Protocol):
     """A publisher that owns its connection (``adapters.rabbitmq.Publisher``)."""
 
+    def publish_many(self, messages: Iterable[ReportMessage], **headers: Any) -> int: ...
+
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What the step before the sweep did: a line for the log, and the reports whose model
+    answers it put in the extraction cache (published with ``HEADER_PREFILLED``)."""
+
+    line: str
+    prefilled: frozenset[str] = frozenset()
+
+
 #: a step run on the reports the sweep is about to publish (batch mode fills the extraction
-#: cache for them); returns a line for the log
-Prepare = Callable[[list[ReportMessage]], str | None]
+#: cache for them)
+Prepare = Callable[[list[ReportMessage]], Prepared | None]
+
+
+class MarkingPublisher:
+    """Publishes the reports in ``prefilled`` with ``HEADER_PREFILLED``, the others as they are:
+    a worker started before the batch step looks their answers up instead of asking again."""
+
+    def __init__(self, inner: ClosingPublisher, prefilled: frozenset[str]) -> None:
+        self.inner = inner
+        self.prefilled = prefilled
+
+    def publish_many(self, messages: Iterable[ReportMessage]) -> int:
+        batch = list(messages)
+        marked = [m for m in batch if m.report_id in self.prefilled]
+        plain = [m for m in batch if m.report_id not in self.prefilled]
+        n = self.inner.publish_many(plain) if plain else 0
+        if marked:
+            n += self.inner.publish_many(marked, **{HEADER_PREFILLED: 1})
+        return n
 
 
 def inbox_sweep_job(
@@ -77,11 +107,12 @@ def inbox_sweep_job(
 
     def sweep() -> str:
         started = clock()
+        prefilled = frozenset[str]()
         if prepare is not None:
-            run_prepare(prepare, Inbox.from_settings(settings))
+            prefilled = run_prepare(prepare, Inbox.from_settings(settings))
         pub = make_publisher()
         try:
-            summary = Inbox.from_settings(settings).sweep(pub)
+            summary = Inbox.from_settings(settings).sweep(MarkingPublisher(pub, prefilled))
         finally:
             pub.close()
         record_sweep(make_runs(), summary, started)
@@ -90,20 +121,23 @@ def inbox_sweep_job(
     return Job("inbox-sweep", settings.sweep_cron, sweep, "FINPIPE_SWEEP_CRON")
 
 
-def run_prepare(prepare: Prepare, inbox: Inbox) -> None:
+def run_prepare(prepare: Prepare, inbox: Inbox) -> frozenset[str]:
+    """Run ``prepare`` on the reports waiting in the inbox; the reports it prefilled."""
     reports = inbox.pending_reports()
     if not reports:
-        return
+        return frozenset()
     log.info("preparing %d report(s) waiting in the inbox", len(reports))
     try:
-        line = prepare(reports)
+        done = prepare(reports)
     except Interrupted:
         raise  # stopping: the files stay in the inbox for the next run
     except Exception:
         log.exception("preparing the sweep failed; the reports are published as they are")
-        return
-    if line:
-        log.info("%s", line)
+        return frozenset()
+    if done is None:
+        return frozenset()
+    log.info("%s", done.line)
+    return done.prefilled
 
 
 def record_sweep(runs: RunRecorder, summary: Summary, started: datetime) -> None:

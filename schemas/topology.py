@@ -26,6 +26,9 @@ RETRY_DELAYS_S: tuple[int, ...] = (2, 10, 60, 300, 1800)
 HEADER_REASON = "x-finpipe-reason"
 HEADER_ATTEMPT = "x-finpipe-attempt"
 HEADER_ERROR_KIND = "x-finpipe-error"
+#: on a report the nightly batch step answered: its model answers are in the extraction cache, so
+#: a worker looks its snippets' cache keys up even when they were written after the worker started
+HEADER_PREFILLED = "x-finpipe-prefilled"
 
 #: more delayed retries than any topology has steps: such a header was not written by a worker
 MAX_ATTEMPT = 1000

@@ -27,7 +27,7 @@ from adapters.rabbitmq import Broker, ConsumerSession, Incoming
 from schemas.errors import BrokerUnavailable, ModelConfigError
 from schemas.message import ReportMessage
 from schemas.settings import Settings
-from schemas.topology import HEADER_ATTEMPT, HEADER_ERROR_KIND, HEADER_REASON
+from schemas.topology import HEADER_ATTEMPT, HEADER_ERROR_KIND, HEADER_PREFILLED, HEADER_REASON
 from worker.admission import Refused, admit
 from worker.batching import BatchBuffer
 from worker.pipeline import Outcome, Pipeline
@@ -42,6 +42,8 @@ class Delivery:
     report: ReportMessage
     snippets: int
     attempt: int = 0
+    #: the nightly batch step put this report's answers in the extraction cache
+    prefilled: bool = False
 
 
 def batch_budget(batch_snippets: int, attempt: int) -> int:
@@ -242,7 +244,8 @@ class Consumer:
                 size=lambda d: max(d.snippets, 1),
             )
             self._buffers[attempt] = buf
-        buf.add(Delivery(message, report, n, attempt), time.monotonic())
+        prefilled = bool(message.headers.get(HEADER_PREFILLED))
+        buf.add(Delivery(message, report, n, attempt, prefilled), time.monotonic())
 
     def _buffered(self) -> int:
         return sum(len(b) for b in self._buffers.values())
@@ -251,7 +254,10 @@ class Consumer:
         batch = _Batch(taken, self._generation)
         key = id(batch)
         self._in_flight[key] = batch
-        future = self._pool.submit(self.pipeline.process, [d.report for d in taken])
+        prefilled = frozenset(d.report.report_id for d in taken if d.prefilled)
+        future = self._pool.submit(
+            self.pipeline.process, [d.report for d in taken], prefilled=prefilled
+        )
         session = self._session
         assert session is not None
         future.add_done_callback(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -40,9 +40,12 @@ class ReportExtraction:
 class Extractor(Protocol):
     name: str
 
-    def extract(self, reports: Sequence[ReportMessage]) -> dict[str, ReportExtraction]:
+    def extract(
+        self, reports: Sequence[ReportMessage], *, prefilled: Collection[str] = frozenset()
+    ) -> dict[str, ReportExtraction]:
         """Facts per ``report_id`` for a batch of reports. Raises ``TransientError`` when the
-        whole batch should be retried later."""
+        whole batch should be retried later. ``prefilled``: the reports whose model answers the
+        nightly batch step put in the extraction cache (the model's extractor looks them up)."""
         ...
 
 
@@ -51,7 +54,9 @@ class RulesExtractor:
 
     name = "rules"
 
-    def extract(self, reports: Sequence[ReportMessage]) -> dict[str, ReportExtraction]:
+    def extract(
+        self, reports: Sequence[ReportMessage], *, prefilled: Collection[str] = frozenset()
+    ) -> dict[str, ReportExtraction]:
         from worker.rules import extract_report
         from worker.snippets import has_amount, split_snippets
 

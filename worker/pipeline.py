@@ -6,7 +6,7 @@ Runs off the connection's thread; returns one outcome per report and never touch
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -56,11 +56,14 @@ class Pipeline:
         self.store = store
         self.clock = clock
 
-    def process(self, reports: Sequence[ReportMessage]) -> dict[str, Outcome]:
-        """Outcome per ``report_id``. Duplicate reports in one batch are processed once."""
+    def process(
+        self, reports: Sequence[ReportMessage], *, prefilled: Collection[str] = frozenset()
+    ) -> dict[str, Outcome]:
+        """Outcome per ``report_id``. Duplicate reports in one batch are processed once.
+        ``prefilled``: the reports whose answers the nightly batch step cached."""
         unique = list({r.report_id: r for r in reports}.values())
         try:
-            extraction = self.extractor.extract(unique)
+            extraction = self.extractor.extract(unique, prefilled=prefilled)
         except TransientError as exc:
             retry_after = getattr(exc, "retry_after_s", None)
             log.warning(
@@ -79,7 +82,7 @@ class Pipeline:
                 )
                 out: dict[str, Outcome] = {}
                 for r in unique:
-                    out.update(self.process([r]))
+                    out.update(self.process([r], prefilled=prefilled))
                 return out
             log.info("report %s rejected: %s", unique[0].report_id[:12], exc)
             return {unique[0].report_id: Outcome("dead", reason=f"{type(exc).__name__}: {exc}")}

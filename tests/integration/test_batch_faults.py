@@ -236,3 +236,24 @@ def test_a_failed_job_is_asked_synchronously_with_its_reason_logged(
     burst_stores_all()
     job = db.batch_jobs.find_one({})
     assert job["open"] is False and job["parts"][0]["outcome"] == "failed"
+
+
+def test_a_worker_running_before_during_and_after_the_nightly_job_asks_nothing_it_answered(
+    server: FakeOpenAI,
+    scheduler: Callable[[], Scheduler],
+    start_worker: Callable[..., WorkerProcess],
+    batch_env: dict[str, str],
+    inbox: Path,
+    db: Any,
+) -> None:
+    # the usual deployment: the worker runs beside the scheduler, its cache keys read at its
+    # start, before the batch job wrote its answers (it used to ask every snippet again)
+    worker = start_worker(**batch_env)
+    wait_until(lambda: "consuming " in worker.log(), 60, "the worker to consume")
+    run_schedule(scheduler)
+    wait_until(
+        lambda: db.reports.count_documents({"status": "done"}) == REPORTS, 60, "every report"
+    )
+    assert server.calls == 0, worker.log()
+    assert_every_report_stored_once(db, inbox)
+    assert worker.proc.poll() is None  # and it goes on consuming

@@ -149,3 +149,23 @@ def test_a_batch_seen_before_costs_an_id_lookup_per_snippet_fact_and_report(
         }
     )
     assert db[FACTS].count_documents({}) == 20
+
+
+def test_reports_the_batch_step_answered_after_start_up_cost_one_answer_lookup_per_snippet(
+    store, pipeline, db
+) -> None:
+    msgs = one_sentence_reports(20, "batched")
+    model = pipeline.extractor.model
+    # written by the nightly batch step after this worker read the cache's keys
+    store.put_many(
+        {
+            cache_key(m.raw_text, model): {"status": "openai", "facts": [], "response_format": "x"}
+            for m in msgs
+        }
+    )
+    store.calls.clear()
+    outcomes = pipeline.process(msgs, prefilled={m.report_id for m in msgs})
+    assert {o.action for o in outcomes.values()} == {"ack"}
+    # no model call (no usage written): each answer read by _id, in the format the job used
+    assert store.scans() == Counter({(CACHE, "find_one"): 20, ("counters", "update_one"): 1})
+    assert (USAGE, "insert_one") not in store.calls

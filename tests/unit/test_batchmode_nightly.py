@@ -11,11 +11,12 @@ import pytest
 
 from schemas.errors import Interrupted, ModelConfigError
 from schemas.settings import Settings
-from tests.fake_openai import FakeOpenAI, Status
+from tests.fake_openai import Echo, FakeOpenAI, Status
 from worker.batchmode.jobstore import MemoryJobStore
 from worker.batchmode.nightly import prefill_cache
 from worker.batchmode.runner import ResultSink
-from worker.llm import MemoryCache, OpenAIExtractor
+from worker.llm import MemoryCache, OpenAIExtractor, SnippetRequest, cache_key, estimate_cost_usd
+from worker.model.profiles import load_table
 
 NAMES = ["ABC", "DEF", "GHI", "JKL", "MNO", "PQR"]
 ITEMS = [
@@ -140,3 +141,77 @@ def test_a_stop_while_waiting_leaves_the_job_stored_for_the_next_run() -> None:
         with engine_for(server, cache) as engine:
             report = run(engine, store)
     assert len(server.batches.created) == 1 and report.answered == 3 and server.calls == 0
+
+
+def test_a_job_resumed_under_another_model_caches_and_books_its_answers_as_its_own_model() -> None:
+    with FakeOpenAI(batch_options={"advance_on_retrieve": False}) as server:
+        store = MemoryJobStore()
+
+        def stopping(_seconds: float) -> None:
+            raise Interrupted("stopping")
+
+        with engine_for(server, MemoryCache(), model="gpt-6-luna") as engine:
+
+            def make_runner(sink: ResultSink) -> Any:
+                return engine.batch_runner(store, sink, now=time.time)
+
+            with pytest.raises(Interrupted):
+                prefill_cache(engine, ITEMS, make_runner, poll_s=1, sleep=stopping)
+        server.batches.finish()
+        server.batches.advance_on_retrieve = True  # the new model's own job, submitted now
+        cache = MemoryCache()
+        # FINPIPE_MODEL changed before the next night: the open job is resumed and collected
+        with engine_for(server, cache, model="gpt-4o-mini") as engine:
+            run(engine, store)
+    texts = [text for _, text, _ in ITEMS]
+    first_sentences = [t.split(". ")[0] + "." for t in texts]
+    answered = {cache_key(s, "gpt-6-luna") for s in first_sentences}
+    assert answered <= set(cache.entries)  # under the model that answered
+    booked = [u for u in cache.usages if u.tier == "batch" and u.model == "gpt-6-luna"]
+    assert len(booked) == 3  # and at its price
+    luna = load_table(None).lookup("gpt-6-luna")
+    assert luna is not None
+    for u in booked:
+        tokens = (u.prompt_tokens, u.completion_tokens, u.cached_tokens, u.cache_write_tokens)
+        assert u.cost_usd == estimate_cost_usd(luna.price, *tokens, tier="batch")
+
+
+def test_an_answer_asked_with_an_older_prompt_is_not_cached_under_this_one(
+    server: FakeOpenAI,
+) -> None:
+    with engine_for(server, MemoryCache()) as engine:
+        group = [SnippetRequest("r0", ITEMS[0][1].split(". ")[0] + ".")]
+        body = engine.first_body(group)
+        completion = server.batch_answer(body)[1]
+        assert engine.batch_entries(group, body, completion)  # this prompt: cached
+        old = {
+            **body,
+            "messages": [{"role": "system", "content": "an older prompt"}, *body["messages"][1:]],
+        }
+        assert engine.batch_entries(group, old, completion) == {}
+
+
+def test_a_batch_answer_that_fails_validation_is_asked_again_once_not_from_scratch(
+    server: FakeOpenAI,
+) -> None:
+    answered: set[str] = set()
+
+    def the_first_time(text: str) -> bool:
+        """Each snippet's first answer (the batch's) names an amount its text does not have."""
+        first = text not in answered
+        answered.add(text)
+        return first
+
+    server.always(lambda _snippets: True, Echo(corrupt=the_first_time))
+    cache, store = MemoryCache(), MemoryJobStore()
+    with engine_for(server, cache) as engine:
+        report = run(engine, store)
+        assert server.batch_lines == 3 and report.sync_requests == 0
+        # as the synchronous path goes on from its first answer: one re-ask per call, no new ask
+        assert server.calls == 3
+        assert [u.purpose for u in cache.usages if u.tier != "batch"] == ["reask"] * 3
+        assert all("s1" in str(r.body["messages"][2:]) for r in server.requests)
+        result = engine.extract_texts(ITEMS)
+    assert server.calls == 3  # the workers then find every answer in the cache
+    facts = [f for i, _, _ in ITEMS for f in result[i].facts]
+    assert len(facts) == 6 and {f.extractor for f in facts} == {"openai"}

@@ -99,6 +99,20 @@ def test_a_key_stored_by_another_worker_after_start_up_is_a_miss() -> None:
     assert cache.get_many(late) == {}  # one more model call at worst; the store keeps its answer
 
 
+def test_keys_the_batch_step_wrote_after_start_up_are_read_when_asked_for_and_known_after() -> None:
+    store = CountingCache()
+    cache = FilteredCache(store)
+    cache.load()
+    batched, missing = keys(2, "batched"), keys(1, "never")
+    store.put_many({k: {"status": "openai", "facts": []} for k in batched})
+    found = cache.get_many(batched + missing, also=batched + missing)
+    assert set(found) == set(batched)
+    assert store.reads == [batched + missing]  # one read, by key
+    assert set(cache.get_many(batched + missing)) == set(batched)  # known from now on
+    assert store.reads[-1] == batched
+    assert store.key_reads == 1
+
+
 def test_a_failed_write_leaves_the_key_unknown() -> None:
     class Down(CountingCache):
         def put_many(self, entries: dict[str, dict[str, Any]]) -> None:

@@ -4,6 +4,7 @@ run, or stops the worker with a message naming what to change; never a dead lett
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
@@ -13,10 +14,11 @@ import pytest
 
 from schemas.errors import ModelConfigError, ModelUnavailable
 from schemas.fact import Fact
-from tests.fake_openai import FakeOpenAI, Status
+from tests.fake_openai import FakeOpenAI, Reply, Status
 from tests.unit.test_llm import NAMES, SEED, Sleeps, sentence, settings_for
 from worker.llm import EXTRACTOR_OPENAI, MemoryCache, OpenAIExtractor, SnippetRequest
 from worker.model.failures import ApiFailure, classify
+from worker.model.formats import RETRY_AFTER, STRIKES, VARIANTS, Negotiator
 
 TEXTS = [sentence(n, 11 + i) for i, n in enumerate(NAMES[:4])]
 
@@ -130,6 +132,50 @@ def test_a_server_that_takes_no_format_at_all_gets_plain_text_requests(
     assert [u.response_format for u in cache.usages] == ["prompt"]
 
 
+def test_one_prose_answer_after_json_schema_worked_is_asked_again_in_json_schema(
+    engine_for: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    server, engine = engine_for()
+    assert all_by_model(engine.extract_batch(requests_of(TEXTS[0])), 1)
+    server.script(Reply("Sure! The company reported revenue, as requested."))
+    assert all_by_model(engine.extract_batch(requests_of(TEXTS[1])), 1)  # re-asked once
+    assert all_by_model(engine.extract_batch(requests_of(TEXTS[2])), 1)
+    kinds = [r.body["response_format"]["type"] for r in server.requests]
+    assert kinds == ["json_schema"] * 4
+    assert not [w for w in warnings_of(caplog) if "output format" in w]
+
+
+def test_a_format_that_worked_goes_after_repeated_refusals_and_is_tried_again_later() -> None:
+    negotiator = Negotiator("auto")
+    schema, with_field = VARIANTS[0], VARIANTS[1]
+    negotiator.worked(schema)
+    for _ in range(STRIKES - 1):
+        assert negotiator.fall_back(schema, "refused") and negotiator.current == schema
+    negotiator.worked(schema)  # an answer between: the count starts again
+    for _ in range(STRIKES):
+        assert negotiator.fall_back(schema, "refused")
+    assert negotiator.current == with_field
+    for _ in range(RETRY_AFTER - 1):
+        negotiator.worked(with_field)
+    assert negotiator.current == with_field
+    negotiator.worked(with_field)
+    assert negotiator.current == schema  # tried again
+    for _ in range(STRIKES):
+        negotiator.fall_back(schema, "refused")
+    for _ in range(RETRY_AFTER):
+        negotiator.worked(with_field)
+    assert negotiator.current == with_field  # twice as long before the next try
+    for _ in range(RETRY_AFTER):
+        negotiator.worked(with_field)
+    assert negotiator.current == schema
+
+
+def test_a_format_that_never_worked_goes_at_the_first_refusal() -> None:
+    negotiator = Negotiator("auto")
+    assert negotiator.fall_back(VARIANTS[0], "refused")
+    assert negotiator.current == VARIANTS[1]
+
+
 def test_a_fixed_format_the_server_refuses_stops_the_worker(engine_for: Any) -> None:
     _, engine = engine_for(FakeOpenAI(mode="json_object"), response_format="json_schema")
     with pytest.raises(ModelConfigError, match="FINPIPE_RESPONSE_FORMAT=auto"):
@@ -179,6 +225,50 @@ def test_a_parameter_still_refused_after_leaving_it_out_stops_the_worker(
     with pytest.raises(ModelConfigError, match="after leaving out 'temperature'"):
         engine.extract_batch(requests_of(SEED))
     assert server.calls == 2
+
+
+class RefusedTogether:
+    """The engine's model client, with its first ``n`` failures each held until all ``n`` have
+    come back: ``n`` calls in flight refused at once, before any of them acts on it."""
+
+    def __init__(self, inner: Any, n: int) -> None:
+        self.inner = inner
+        self.n = n
+        self.failed = 0
+        self.lock = threading.Lock()
+        self.together = threading.Barrier(n, timeout=10)
+
+    def complete(self, body: dict[str, Any], timeout_s: float | None = None) -> Any:
+        try:
+            return self.inner.complete(body, timeout_s)
+        except ApiFailure:
+            with self.lock:
+                self.failed += 1
+                first = self.failed <= self.n
+            if first:
+                self.together.wait()
+            raise
+
+
+def test_calls_in_flight_refused_one_parameter_together_leave_it_out_and_go_on(
+    engine_for: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a fixed format: the calls run side by side from the first one (no probing)
+    server, engine = engine_for(
+        FakeOpenAI(reject_params=("temperature",)),
+        model="gpt-4o-mini",
+        response_format="json_schema",
+        batch_snippets=1,
+    )
+    engine._caller.client = RefusedTogether(engine._caller.client, 3)
+    items = [(f"r{i}", text, None) for i, text in enumerate(TEXTS[:3])]
+    out = engine.extract_texts(items, concurrency=3)
+    facts = [f for ext in out.values() for f in ext.facts]
+    assert len(facts) == 3 and {f.extractor for f in facts} == {EXTRACTOR_OPENAI}
+    sent = ["temperature" in r.body for r in server.requests]
+    assert sent.count(True) == 3 and sent.count(False) == 3
+    refused = [w for w in warnings_of(caplog) if "refused" in w]
+    assert len(refused) == 1 and "'temperature'" in refused[0]
 
 
 def test_an_unsupported_reasoning_effort_is_dropped_with_a_warning(

@@ -13,6 +13,7 @@ from ingest import scheduler
 from ingest.scheduler import Job, build_scheduler, cron_trigger, next_fire_time
 from schemas.errors import ConfigError, Interrupted
 from schemas.settings import Settings
+from schemas.topology import HEADER_PREFILLED
 
 
 def test_default_sweep_runs_at_two_at_night_in_the_configured_zone() -> None:
@@ -97,9 +98,11 @@ def test_the_nightly_export_uses_the_aliases_read_when_the_scheduler_started(
 class _Pub:
     def __init__(self) -> None:
         self.published: list[str] = []
+        self.headers: dict[str, Any] = {}
 
-    def publish_many(self, messages: Any) -> int:
+    def publish_many(self, messages: Any, **headers: Any) -> int:
         self.published.extend(m.report_id for m in messages)
+        self.headers.update((m.report_id, headers) for m in messages)
         return len(messages)
 
     def close(self) -> None:
@@ -128,22 +131,24 @@ def test_prepare_sees_the_waiting_reports_before_they_are_published(tmp_path: Pa
     settings = _inbox_with_a_file(tmp_path)
     pub, seen = _Pub(), []
 
-    def prepare(reports: list[Any]) -> str:
+    def prepare(reports: list[Any]) -> scheduler.Prepared:
         assert pub.published == [] and (settings.inbox / "a.jsonl").exists()
         seen.extend(r.report_id for r in reports)
-        return "prepared"
+        return scheduler.Prepared("prepared", frozenset(seen[:1]))
 
     job = scheduler.inbox_sweep_job(settings, publisher=lambda: pub, runs=_Runs, prepare=prepare)
     job.func()
     assert len(seen) == 2 and sorted(seen) == sorted(pub.published)
     assert not (settings.inbox / "a.jsonl").exists()
+    # the report the step prefilled carries the header that sends workers to the cache
+    assert pub.headers == {seen[0]: {HEADER_PREFILLED: 1}, seen[1]: {}}
 
 
 def test_a_failing_prepare_never_stops_the_sweep(tmp_path: Path) -> None:
     settings = _inbox_with_a_file(tmp_path)
     pub = _Pub()
 
-    def prepare(reports: list[Any]) -> str:
+    def prepare(reports: list[Any]) -> scheduler.Prepared:
         raise RuntimeError("batch API down")
 
     scheduler.inbox_sweep_job(settings, publisher=lambda: pub, runs=_Runs, prepare=prepare).func()
@@ -154,7 +159,7 @@ def test_a_prepare_interrupted_by_a_stop_leaves_the_files_for_the_next_run(tmp_p
     settings = _inbox_with_a_file(tmp_path)
     pub = _Pub()
 
-    def prepare(reports: list[Any]) -> str:
+    def prepare(reports: list[Any]) -> scheduler.Prepared:
         raise Interrupted("stopping while a batch job runs")
 
     job = scheduler.inbox_sweep_job(settings, publisher=lambda: pub, runs=_Runs, prepare=prepare)

@@ -14,7 +14,10 @@ Batch API, so that the workers then extract them with cache hits and no synchron
    same entries), with their usage at the batch rate;
 4. asks synchronously what did not come back (per-request errors, the unanswered requests of an
    expired, failed or cancelled job, requests too large for an input file, requests of a job
-   collected by an earlier run that stopped before asking them), through the engine and its cache.
+   collected by an earlier run that stopped before asking them), through the engine and its cache;
+5. goes on from each answer that did not settle all of its snippets as the engine goes on from its
+   own first answer: the snippets that failed validation are asked again once (with the batch
+   answer and the errors), a truncated answer is split; not asked again from scratch.
 
 Requests of jobs still running when the wait stops are left to the workers, which ask about
 cache misses synchronously: no report waits for a batch job. Nothing here publishes or moves a
@@ -25,9 +28,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Unpack
 
 from schemas.errors import FinpipeError, ModelConfigError
@@ -52,6 +56,8 @@ RECENT_S = 48 * 3600.0
 LOOKUP_CHUNK = 1_000
 
 RunnerFactory = Callable[[ResultSink], BatchRunner]
+#: a request whose batch answer did not settle every snippet: its group, body and answer
+Unsettled = tuple[Sequence[SnippetRequest], Mapping[str, Any], dict[str, Any]]
 
 
 @dataclass
@@ -67,6 +73,8 @@ class PrefillReport:
     sync_requests: int = 0
     sync_failed: int = 0
     left_running: list[str] = field(default_factory=list)
+    #: answered requests whose answer did not settle every snippet: (group, body, answer)
+    unsettled: list[Unsettled] = field(default_factory=list)
 
     def line(self) -> str:
         return (
@@ -74,6 +82,7 @@ class PrefillReport:
             f"{self.requests} request(s) in {len(self.jobs)} job(s), {self.answered} answered, "
             f"{self.entries} cache entries, {self.sync_requests} asked synchronously"
             + (f" ({self.sync_failed} failed)" if self.sync_failed else "")
+            + (f", {len(self.unsettled)} answer(s) re-asked in part" if self.unsettled else "")
             + (f", still running: {', '.join(self.left_running)}" if self.left_running else "")
         )
 
@@ -121,7 +130,10 @@ def cache_sink(
             body = result.requests[custom_id].body
             groups = planned.groups.get(custom_id) or [group_of(body)]
             for group in groups:
-                entries.update(engine.batch_entries(group, body, completion))
+                settled = engine.batch_entries(group, body, completion)
+                entries.update(settled)
+                if len(settled) < len(group):
+                    report.unsettled.append((group, body, completion))
             engine.record_batch_usage(body, completion, len(groups[0]))
         engine.cache.put_many(entries)
         report.answered += len(result.answers)
@@ -176,6 +188,7 @@ def prefill_cache(
             ", ".join(report.left_running),
         )
     ask_synchronously(engine, planned, todo_of(run, again), report)
+    go_on_synchronously(engine, report)
     log.info("%s", report.line())
     return report
 
@@ -221,24 +234,39 @@ def ask_synchronously(
         for group in planned.groups.get(request.custom_id) or [group_of(request.body)]
     ]
     report.sync_requests += len(groups)
+    asks = [(len(group), partial(engine.extract_batch, group)) for group in groups]
+    report.sync_failed += in_parallel(engine, asks)
 
-    def ask(group: list[SnippetRequest]) -> bool:
+
+def go_on_synchronously(engine: OpenAIExtractor, report: PrefillReport) -> None:
+    """Step 5 of the module's docstring for each answer the sink set aside; one that fails is
+    left to the workers (logged)."""
+    asks = [(len(u[0]), partial(engine.settle_batch_answer, *u)) for u in report.unsettled]
+    report.sync_failed += in_parallel(engine, asks)
+
+
+def in_parallel(engine: OpenAIExtractor, asks: Sequence[tuple[int, Callable[[], Any]]]) -> int:
+    """Run ``asks`` (snippets, call) ``llm_concurrency`` at a time; the number that failed. A
+    configuration error (key, model, quota) stops here and propagates."""
+
+    def ask(item: tuple[int, Callable[[], Any]]) -> bool:
+        n, call = item
         try:
-            engine.extract_batch(group)
+            call()
         except ModelConfigError:
             raise
         except FinpipeError as exc:
             log.warning(
-                "synchronous call for %d snippet(s) failed (%s); the workers ask again",
-                len(group),
-                exc,
+                "synchronous call for %d snippet(s) failed (%s); the workers ask again", n, exc
             )
             return False
         return True
 
-    workers = max(1, min(engine.settings.llm_concurrency, len(groups)))
+    if not asks:
+        return 0
+    workers = max(1, min(engine.settings.llm_concurrency, len(asks)))
     with ThreadPoolExecutor(workers, thread_name_prefix="batch-todo") as pool:
-        report.sync_failed += sum(1 for ok in pool.map(ask, groups) if not ok)
+        return sum(1 for ok in pool.map(ask, asks) if not ok)
 
 
 def recently_batched(runner: BatchRunner, since_s: float) -> set[str]:

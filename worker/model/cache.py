@@ -8,7 +8,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -69,8 +69,10 @@ class FilteredCache:
     there: the worker's, so that a batch of new snippets costs no read of the store.
 
     The keys are loaded once (one keys-only read, :meth:`load`) and kept current with what this
-    process writes. A key another process wrote since is a miss: the snippet is asked again (one
-    more model call) and the store keeps its first answer; never a wrong answer.
+    process writes. A key another worker wrote since is a miss: the snippet is asked again (one
+    more model call) and the store keeps its first answer; never a wrong answer. The keys the
+    nightly batch step wrote are read for the reports it marked (``also``), so its answers are
+    never paid for twice.
     """
 
     def __init__(self, store: StoredCache) -> None:
@@ -98,9 +100,19 @@ class FilteredCache:
         with self._lock:
             return [k for k in keys if k in known]
 
-    def get_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+    def get_many(self, keys: list[str], *, also: Collection[str] = ()) -> dict[str, dict[str, Any]]:
+        """The stored answers of the ``keys`` known to be there, and of the keys in ``also``
+        (written by another process since the load: the nightly batch step's, for the reports
+        it marked), which are known from then on when found."""
         likely = self.likely(keys)
-        return self._store.get_many(likely) if likely else {}
+        seen = set(likely)
+        fresh = [k for k in dict.fromkeys(also) if k not in seen]
+        found = self._store.get_many(likely + fresh) if likely or fresh else {}
+        if fresh:
+            known = self.load()
+            with self._lock:
+                known.update(k for k in fresh if k in found)
+        return found
 
     def put_many(self, entries: dict[str, dict[str, Any]]) -> None:
         known = self.load()

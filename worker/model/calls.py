@@ -114,17 +114,19 @@ class Caller:
                         tier.service_tier, tier.timeout_s = fallback.service_tier, None
                         continue
                     decision = classify(failure, body)
-                    if not self._adapt(decision, failure, variant):
+                    if not self._adapt(decision, failure, variant, body):
                         raise self._final_error(failure, decision, variant, n_snippets) from failure
                     continue
                 self.formats.settle()
                 return completion, variant
 
-    def _adapt(self, decision: Decision, failure: ApiFailure, variant: Variant) -> bool:
+    def _adapt(
+        self, decision: Decision, failure: ApiFailure, variant: Variant, body: dict[str, Any]
+    ) -> bool:
         """Leave out a refused parameter or move past a refused output format, once per run;
         False when there is nothing to change."""
         if decision.verdict == "param" and decision.param is not None:
-            return self.shape.drop(decision.param, _short(failure))
+            return self.shape.drop(decision.param, _short(failure), body)
         if decision.verdict == "format":
             return self.formats.fall_back(variant, _short(failure))
         return False

@@ -21,27 +21,29 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from functools import partial
 from typing import Any, Literal
 
 from schemas.message import ReportMessage
 from schemas.settings import Settings
 from worker.batching import pack
 from worker.batchmode.jobstore import JobStore
-from worker.batchmode.mode import FLEX_TIER, LLMMode, parse_llm_mode
+from worker.batchmode.mode import FLEX_TIER, parse_llm_mode
 from worker.batchmode.runner import BatchRunner, ResultSink
-from worker.extract import FoundFact, ReportExtraction
+from worker.extract import ReportExtraction
 from worker.model.cache import (
     ExtractionCache,
+    FilteredCache,
     MemoryCache,
     cache_key,
     entry_from_final,
     final_from_entry,
 )
 from worker.model.calls import Caller, Tier
-from worker.model.client import BATCH_TRANSIENT, ChatCompletion, ModelClient, token_counts
+from worker.model.client import BATCH_TRANSIENT, ChatCompletion, ModelClient
 from worker.model.formats import Negotiator, Variant, looks_like_json, response_format
 from worker.model.grounding import (
     ExtractedFact,
@@ -53,10 +55,16 @@ from worker.model.grounding import (
 )
 from worker.model.ledger import CallUsage, CostLedger
 from worker.model.params import RequestShape, effort_for, optional_params, request_body
-from worker.model.prefill import finals_of, format_mode, read_completion
+from worker.model.prefill import (
+    finals_of,
+    format_mode,
+    model_of,
+    read_completion,
+    this_prompt,
+    variant_of,
+)
 from worker.model.profiles import (
     ProfileTable,
-    estimate_cost_usd,
     load_table,
     start_up_warnings,
 )
@@ -74,6 +82,7 @@ from worker.model.reask import (
 )
 from worker.model.reports import add_outcome, requests_of
 from worker.model.schema import parse_answer
+from worker.model.usage import call_usage
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +114,7 @@ class OpenAIExtractor:
         self.cache: ExtractionCache = cache if cache is not None else MemoryCache()
         self.ledger = CostLedger()
         table = profiles if profiles is not None else load_table(settings.prices_file)
+        self._profiles = table
         self.profile = table.lookup(self.model)
         self.price = self.profile.price if self.profile is not None else None
         self.effort = effort_for(self.profile, settings.reasoning_effort)
@@ -153,18 +163,27 @@ class OpenAIExtractor:
 
     # ----------------------------------------------------------------- reports
 
-    def extract(self, reports: Sequence[ReportMessage]) -> dict[str, ReportExtraction]:
+    def extract(
+        self, reports: Sequence[ReportMessage], *, prefilled: Collection[str] = frozenset()
+    ) -> dict[str, ReportExtraction]:
         """The :class:`worker.extract.Extractor` interface: facts per ``report_id``."""
         items = [(r.report_id, r.raw_text, r.company_hint) for r in reports]
-        return self.extract_texts(items)
+        return self.extract_texts(items, prefilled=prefilled)
 
     def extract_texts(
-        self, items: Sequence[tuple[str, str, str | None]], *, concurrency: int = 1
+        self,
+        items: Sequence[tuple[str, str, str | None]],
+        *,
+        concurrency: int = 1,
+        prefilled: Collection[str] = frozenset(),
     ) -> dict[str, ReportExtraction]:
         """Facts per id for ``(id, text, company_hint)`` items. All their snippets with an
         amount are packed into calls of up to ``batch_snippets`` snippets and ``batch_chars``
-        characters, run ``concurrency`` calls at a time."""
+        characters, run ``concurrency`` calls at a time. The answers for the items in
+        ``prefilled`` are looked up in the cache even when it did not know them."""
         out, requests, where = requests_of(items)
+        stored = frozenset(r.id for r in requests if where[r.id][0] in prefilled)
+        extract = partial(self.extract_batch, stored=stored)
         batches = pack(
             requests,
             max_items=self.settings.batch_snippets,
@@ -174,11 +193,11 @@ class OpenAIExtractor:
         outcomes: dict[str, SnippetOutcome] = {}
         if concurrency > 1 and len(batches) > 1:
             with ThreadPoolExecutor(concurrency, thread_name_prefix="llm") as pool:
-                for result in pool.map(self.extract_batch, batches):
+                for result in pool.map(extract, batches):
                     outcomes.update(result)
         else:
             for batch in batches:
-                outcomes.update(self.extract_batch(batch))
+                outcomes.update(extract(batch))
         for rid, outcome in outcomes.items():
             item_id, snippet = where[rid]
             add_outcome(out[item_id], snippet, outcome, self.model)
@@ -186,17 +205,21 @@ class OpenAIExtractor:
 
     # ----------------------------------------------------------------- snippets
 
-    def extract_batch(self, requests: Sequence[SnippetRequest]) -> dict[str, SnippetOutcome]:
+    def extract_batch(
+        self, requests: Sequence[SnippetRequest], *, stored: Collection[str] = frozenset()
+    ) -> dict[str, SnippetOutcome]:
         """One outcome per request id. Cached snippets make no call; identical texts in the
-        batch are asked once. Raises :class:`ModelUnavailable` (retry later),
-        :class:`ModelRejected` (bad input) or :class:`ModelConfigError` (stop the worker);
-        answers already paid for are cached before the error propagates."""
+        batch are asked once; ``stored``: requests whose answers another process cached.
+        Raises :class:`ModelUnavailable` (retry later), :class:`ModelRejected` (bad input) or
+        :class:`ModelConfigError` (stop the worker); answers already paid for are cached
+        before the error propagates."""
         outcomes = {r.id: SnippetOutcome() for r in requests}
         # an answer in any output format this run may use is as good as a new one
         keys = {
             r.id: [cache_key(r.text, self.model, m) for m in self.formats.modes] for r in requests
         }
-        hits = self.cache.get_many(sorted({k for ks in keys.values() for k in ks}))
+        wanted = sorted({k for ks in keys.values() for k in ks})
+        hits = self._lookup(wanted, [keys[r.id] for r in requests if r.id in stored])
         groups: dict[str, list[SnippetRequest]] = {}
         for r in requests:
             hit = next((hits[k] for k in keys[r.id] if k in hits), None)
@@ -214,19 +237,24 @@ class OpenAIExtractor:
         try:
             self._run(Round.start(leaders, outcomes, finals))
         finally:
-            if finals:
-                text = {r.id: r.text for r in leaders}
-                self.cache.put_many(
-                    {
-                        cache_key(text[rid], self.model, final.mode): entry_from_final(final)
-                        for rid, final in finals.items()
-                    }
-                )
+            self._keep(leaders, finals)
         for group in groups.values():
             final = finals[group[0].id]
             for r in group:
                 self._apply(r, outcomes[r.id], final)
         return outcomes
+
+    def _lookup(self, keys: list[str], elsewhere: list[list[str]]) -> dict[str, dict[str, Any]]:
+        """The cache's answers for ``keys``; the keys of each snippet in ``elsewhere`` are read
+        even when the worker's filter does not know them (the batch step wrote them after its
+        start): the first output format's first, the others only when it is not there."""
+        if not elsewhere or not isinstance(self.cache, FilteredCache):
+            return self.cache.get_many(keys)
+        hits = self.cache.get_many(keys, also=[ks[0] for ks in elsewhere])
+        rest = [k for ks in elsewhere if not any(k in hits for k in ks) for k in ks[1:]]
+        if rest:
+            hits.update(self.cache.get_many(rest, also=rest))
+        return hits
 
     def _apply(self, request: SnippetRequest, outcome: SnippetOutcome, final: Final) -> None:
         if final.status == EXTRACTOR_OPENAI:
@@ -240,6 +268,17 @@ class OpenAIExtractor:
             outcome.facts.extend(ExtractedFact(f, EXTRACTOR_FALLBACK) for f in fallback)
             outcome.rejected.extend(refused)
 
+    def _keep(self, leaders: Sequence[SnippetRequest], finals: Mapping[str, Final]) -> None:
+        """Cache the final answers (by request id) of ``leaders``."""
+        if finals:
+            text = {r.id: r.text for r in leaders}
+            self.cache.put_many(
+                {
+                    cache_key(text[rid], self.model, final.mode): entry_from_final(final)
+                    for rid, final in finals.items()
+                }
+            )
+
     def _run(self, rnd: Round) -> None:
         """Ask the model until each snippet of the round has a final answer (in flex mode at the
         flex tier, until it has no capacity: then at the standard tier for the rest of the
@@ -249,27 +288,35 @@ class OpenAIExtractor:
             job = rnd.queue.popleft()
             completion, variant, call = self._call(rnd, job, tier)
             rnd.charge(job, call)
-            rnd.mode = variant.mode
-            choice = completion.choices[0] if completion.choices else None
-            why, refusal = cut_off_reason(choice)
-            if why is not None:
-                on_cut_off(rnd, job, why, refusal)
-                continue
-            content = choice.message.content if choice else None
-            if self._format_ignored(variant, content):
-                rnd.queue.appendleft(job)  # ask again in the next output format
-                continue
-            parsed = parse_answer(content, job.sids)
-            failed = on_answer(rnd, job, parsed)
-            if failed:
-                on_failed(rnd, job, failed, parsed, content)
+            self._read(rnd, job, completion, variant)
+
+    def _read(self, rnd: Round, job: Job, completion: ChatCompletion, variant: Variant) -> None:
+        """Settle the snippets the answer to ``job`` settles; queue what it calls for next (a
+        split, a re-ask, the same job in another output format)."""
+        rnd.mode = variant.mode
+        choice = completion.choices[0] if completion.choices else None
+        why, refusal = cut_off_reason(choice)
+        if why is not None:
+            on_cut_off(rnd, job, why, refusal)
+            return
+        content = choice.message.content if choice else None
+        if self._format_ignored(variant, content):
+            rnd.queue.appendleft(job)  # ask again in the next output format
+            return
+        parsed = parse_answer(content, job.sids)
+        failed = on_answer(rnd, job, parsed)
+        if failed:
+            on_failed(rnd, job, failed, parsed, content)
 
     def _format_ignored(self, variant: Variant, content: str | None) -> bool:
         """An answer that is not JSON at all although a JSON format was asked for: the server
-        ignores the format; True when the run moved to the next one."""
+        ignores the format; True when the run moved to another one (else the answer is read as
+        an invalid one: a format that has worked is not dropped for one prose answer)."""
         if variant.mode == "prompt" or looks_like_json(content):
+            self.formats.worked(variant)
             return False
-        return self.formats.fall_back(variant, "the answer is not JSON")
+        moved = self.formats.fall_back(variant, "the answer is not JSON")
+        return moved and self.formats.current != variant
 
     # ----------------------------------------------------------------- answers from a batch job
 
@@ -287,14 +334,42 @@ class OpenAIExtractor:
     ) -> dict[str, dict[str, Any]]:
         """Cache entries (by cache key) for the snippets of ``group`` that the ``completion`` of
         ``body`` (a batch request line and its answer) settles: read and grounded as the engine
-        reads its own first answer. The other snippets get no entry and are asked synchronously."""
+        reads its own first answer. The other snippets get no entry and are asked synchronously.
+        The entries belong to the model and prompt of ``body`` (a job resumed after
+        ``FINPIPE_MODEL`` changed, or after an upgrade of the prompt, answers for those)."""
+        if not this_prompt(body):
+            log.info("a batch answer asked with an older prompt: not cached")
+            return {}
         mode = format_mode(body)
         finals = finals_of(completion, group, mode)
+        model = model_of(body, self.model)
         return {
-            cache_key(r.text, self.model, mode): entry_from_final(finals[r.id])
+            cache_key(r.text, model, mode): entry_from_final(finals[r.id])
             for r in group
             if r.id in finals
         }
+
+    def settle_batch_answer(
+        self,
+        group: Sequence[SnippetRequest],
+        body: Mapping[str, Any],
+        completion: Mapping[str, Any],
+    ) -> bool:
+        """Go on from a batch answer to ``body`` (the first call for ``group``) as from the
+        engine's own: snippets that failed validation are asked again once, a truncated answer
+        is split, and every final answer is cached. False when the answer is not this engine's
+        to go on from (another model or prompt, no chat completion)."""
+        read = read_completion(completion)
+        if read is None or model_of(body, self.model) != self.model or not this_prompt(body):
+            return False
+        finals: dict[str, Final] = {}
+        rnd = Round.start(list(group), {r.id: SnippetOutcome() for r in group}, finals)
+        try:
+            self._read(rnd, rnd.queue.popleft(), read, variant_of(body))
+            self._run(rnd)
+        finally:
+            self._keep(group, finals)
+        return True
 
     def record_batch_usage(
         self, body: Mapping[str, Any], completion: Mapping[str, Any], n_snippets: int
@@ -304,24 +379,18 @@ class OpenAIExtractor:
         read = read_completion(completion)
         if read is None:
             return None
-        t = token_counts(read)
-        choices = read.choices
-        call = CallUsage(
-            model=self.model,
+        model = model_of(body, self.model)
+        profile = self.profile if model == self.model else self._profiles.lookup(model)
+        effort = body.get("reasoning_effort")
+        call = call_usage(
+            read,
+            model=model,
+            price=profile.price if profile is not None else None,
             purpose="batch-api",
             snippets=n_snippets,
-            prompt_tokens=t.prompt,
-            completion_tokens=t.completion,
-            cached_tokens=t.cached,
-            cost_usd=estimate_cost_usd(
-                self.price, t.prompt, t.completion, t.cached, t.cache_write, tier="batch"
-            ),
             latency_ms=0,
-            finish_reason=choices[0].finish_reason if choices else None,
-            reasoning_tokens=t.reasoning,
-            cache_write_tokens=t.cache_write,
             response_format=format_mode(body),
-            reasoning_effort=self.effort,
+            reasoning_effort=effort if isinstance(effort, str) else None,
             tier="batch",
         )
         self.ledger.add_call(call)
@@ -388,22 +457,13 @@ class OpenAIExtractor:
         variant: Variant,
         tier: Literal["standard", "flex"] = "standard",
     ) -> CallUsage:
-        t = token_counts(completion)
-        choices = completion.choices
-        call = CallUsage(
+        call = call_usage(
+            completion,
             model=self.model,
+            price=self.price,
             purpose=purpose,
             snippets=n_snippets,
-            prompt_tokens=t.prompt,
-            completion_tokens=t.completion,
-            cached_tokens=t.cached,
-            cost_usd=estimate_cost_usd(
-                self.price, t.prompt, t.completion, t.cached, t.cache_write, tier=tier
-            ),
             latency_ms=int((time.monotonic() - started) * 1000),
-            finish_reason=choices[0].finish_reason if choices else None,
-            reasoning_tokens=t.reasoning,
-            cache_write_tokens=t.cache_write,
             response_format=variant.mode,
             reasoning_effort=self.effort,
             tier=tier,
@@ -416,10 +476,10 @@ class OpenAIExtractor:
             purpose,
             variant.mode,
             n_snippets,
-            t.prompt,
-            t.completion,
-            t.cached,
-            t.reasoning,
+            call.prompt_tokens,
+            call.completion_tokens,
+            call.cached_tokens,
+            call.reasoning_tokens,
             "unknown" if call.cost_usd is None else f"${call.cost_usd:.6f}",
             call.latency_ms,
             call.finish_reason,
@@ -430,33 +490,3 @@ class OpenAIExtractor:
 def numbered(group: Sequence[SnippetRequest]) -> list[tuple[str, str]]:
     """``(s1, text)``, ``(s2, text)``...: the snippets of a first call as the model sees them."""
     return [(f"s{i}", r.text) for i, r in enumerate(group, 1)]
-
-
-def extract_reports(
-    settings: Settings,
-    texts: Sequence[tuple[str, str, str | None]],
-    *,
-    cache: ExtractionCache | None = None,
-    progress: Callable[[list[Any]], None] | None = None,
-) -> dict[str, list[FoundFact]]:
-    """Facts per id for ``(id, text, company_hint)`` items through the OpenAI provider, with the
-    same batching and checks as the worker and an in-memory cache (``finpipe extract``). In
-    batch mode the snippets go in a Batch API job first (kept in memory; ``progress`` sees it
-    after each status check), and the engine then answers from the cache."""
-    with OpenAIExtractor(settings, cache=cache) as engine:
-        if engine.mode is LLMMode.BATCH:
-            from worker.batchmode.nightly import prefill_in_memory
-
-            prefill_in_memory(engine, texts, poll_s=settings.batch_poll_s, progress=progress)
-        result = engine.extract_texts(texts, concurrency=settings.llm_concurrency)
-        totals = engine.ledger.totals()
-    log.info(
-        "openai extraction: %d call(s), %d prompt + %d completion tokens, %d cache hit(s), "
-        "estimated cost %s",
-        totals.calls,
-        totals.prompt_tokens,
-        totals.completion_tokens,
-        totals.cache_hits,
-        "unknown" if totals.cost_usd is None else f"${totals.cost_usd:.4f}",
-    )
-    return {item_id: ext.facts for item_id, ext in result.items()}

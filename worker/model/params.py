@@ -127,12 +127,16 @@ class RequestShape:
         with self._lock:
             return frozenset(self._dropped)
 
-    def drop(self, name: str, why: str) -> bool:
-        """Leave ``name`` out from now on; False when it was already left out (the server
-        refuses something else, or refuses regardless)."""
+    def drop(self, name: str, why: str, sent: Mapping[str, Any] | None = None) -> bool:
+        """Leave ``name`` out from now on; True when the request ``sent`` is worth asking again
+        without it: ``name`` was dropped now, or by a call in flight beside this one (``sent``
+        still had it). False when it was left out already and still refused (the server refuses
+        something else, or refuses regardless)."""
         with self._lock:
-            if name in self._dropped or name not in OPTIONAL_PARAMS:
+            if name not in OPTIONAL_PARAMS:
                 return False
+            if name in self._dropped:
+                return sent is not None and name in sent
             self._dropped.add(name)
         other = next(n for n in TOKEN_LIMITS if n != name) if name in TOKEN_LIMITS else None
         log.warning(

@@ -11,12 +11,15 @@ asks about it synchronously, with its re-ask, split and fallback.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from functools import cache
+from typing import Any, cast
 
 from pydantic import ValidationError
 
 from worker.model.client import ChatCompletion
+from worker.model.formats import FormatMode, Variant
 from worker.model.grounding import SnippetRequest, ground_all
+from worker.model.prompt import system_prompt
 from worker.model.reask import EXTRACTOR_OPENAI, Final, cut_off_reason
 from worker.model.schema import parse_answer
 
@@ -27,6 +30,38 @@ def format_mode(body: Mapping[str, Any]) -> str:
     if isinstance(fmt, Mapping) and fmt.get("type") in ("json_schema", "json_object"):
         return str(fmt["type"])
     return "prompt"
+
+
+def variant_of(body: Mapping[str, Any]) -> Variant:
+    """The output format a request body asks for, as the engine names it."""
+    fmt = body.get("response_format")
+    mode = format_mode(body)
+    field = mode == "json_object" and isinstance(fmt, Mapping) and "schema" in fmt
+    return Variant(cast(FormatMode, mode), schema_field=field)
+
+
+def model_of(body: Mapping[str, Any], default: str) -> str:
+    """The model a request body asks (an answer belongs to it, whatever the setting is now)."""
+    model = body.get("model")
+    return model if isinstance(model, str) and model else default
+
+
+@cache
+def _system_prompts() -> frozenset[str]:
+    return frozenset(
+        system_prompt(schema, examples=examples)
+        for schema in (False, True)
+        for examples in (True, False)
+    )
+
+
+def this_prompt(body: Mapping[str, Any]) -> bool:
+    """Whether a request body was asked with this version's prompt (:data:`PROMPT_VERSION`, part
+    of the cache key): a job submitted before an upgrade holds an older one."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages or not isinstance(messages[0], Mapping):
+        return False
+    return messages[0].get("role") == "system" and messages[0].get("content") in _system_prompts()
 
 
 def read_completion(completion: Mapping[str, Any] | ChatCompletion) -> ChatCompletion | None:
