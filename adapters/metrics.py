@@ -105,18 +105,18 @@ REPORTS_QUEUED = Counter(
 # -- the scheduler --------------------------------------------------------------------------------
 JOB_RUNS = Counter(
     "finpipe_job_runs",
-    "Scheduled job runs, by job and outcome (ok, failed, stopped)",
-    ["job", "outcome"],
+    "Scheduled job runs, by job name and outcome (ok, failed, stopped)",
+    ["name", "outcome"],
 )
 JOB_LAST_RUN = Gauge(
     "finpipe_job_last_run_timestamp_seconds",
-    "When a scheduled job last ended (any outcome)",
-    ["job"],
+    "When a scheduled job last ended (any outcome), by job name",
+    ["name"],
 )
 JOB_LAST_SUCCESS = Gauge(
     "finpipe_job_last_success_timestamp_seconds",
-    "When a scheduled job last ended successfully (seeded from MongoDB's runs at start)",
-    ["job"],
+    "When a scheduled job last ended successfully, by job name (seeded from MongoDB at start)",
+    ["name"],
 )
 FACTS_EXPORTED = Counter("finpipe_facts_exported", "Facts written by exports")
 EXPORT_FACTS = Gauge("finpipe_export_facts", "Facts in the last export")
@@ -125,6 +125,13 @@ EXPORT_FACTS = Gauge("finpipe_export_facts", "Facts in the last export")
 REASONS = frozenset(
     {"none", "transient", "permanent", "retries_exhausted", "invalid_message", "too_large"}
 )
+# the usual outcomes start at 0, so that a rate or an increase has a first sample
+for _outcome, _reason in (
+    ("stored", "none"),
+    ("retried", "transient"),
+    ("dead_lettered", "permanent"),
+):
+    REPORTS.labels(_outcome, _reason)
 
 
 # -- the worker's events --------------------------------------------------------------------------
@@ -174,9 +181,14 @@ def model_usage(
         MODEL_COST.labels(model, tier).inc(cost_usd)
 
 
-def cost_budget(usd: float | None) -> None:
-    if usd is not None:
-        MODEL_BUDGET.set(usd)
+def model_configured(model: str, budget_usd: float | None) -> None:
+    """A worker that calls ``model``: its series start at 0 (a rate needs a first sample), and
+    its FINPIPE_MAX_COST_USD, if set, is shown beside the cost."""
+    RATE_LIMIT_WAIT.labels(model)
+    for kind in ("prompt", "cached", "completion"):
+        MODEL_TOKENS.labels(model, kind)
+    if budget_usd is not None:
+        MODEL_BUDGET.set(budget_usd)
 
 
 def rate_limit_waited(model: str, seconds: float) -> None:

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -199,9 +200,15 @@ def _observed(ctx: Context) -> None:
     except FinpipeError as exc:
         log.warning("last runs not read for the metrics: %s", exc)
     metrics.watch_queues(queue_reading(ctx.broker()))
-    metrics.watch_batch_jobs(
-        lambda: dict(Counter(str(j.get("state")) for j in store.find_jobs(limit=1000)))
-    )
+    metrics.watch_batch_jobs(lambda: _jobs_by_state(store.find_jobs(limit=1000)))
+
+
+def _jobs_by_state(jobs: list[dict[str, Any]]) -> dict[str, int]:
+    """Batch API jobs by state, every state shown (0 when none is in it)."""
+    from worker.batchmode.jobs import PartState
+
+    counts = Counter(str(j.get("state")) for j in jobs)
+    return {**{s.value: 0 for s in PartState}, **counts}
 
 
 def _run_once(jobs: list[scheduler.Job]) -> None:

@@ -162,7 +162,8 @@ def worker(ctx: Context, burst: bool) -> None:
     except FinpipeError as exc:
         log.error("%s", exc)
         sys.exit(1)
-    metrics.cost_budget(settings.max_cost_usd)
+    if settings.effective_provider == "openai":
+        metrics.model_configured(settings.model, settings.max_cost_usd)
     on_dead, on_retry = report_status_hooks(store)
     consumer = Consumer(
         settings,
