@@ -63,8 +63,8 @@ def dashboard_queries() -> dict[str, str]:
 def exposed_names() -> set[str]:
     """Every sample name the metrics module can expose."""
     names = set()
-    for collector in list(metrics.REGISTRY._collector_to_names):  # noqa: SLF001
-        names.update(metrics.REGISTRY._collector_to_names[collector])  # noqa: SLF001
+    for collector in list(metrics.REGISTRY._collector_to_names):
+        names.update(metrics.REGISTRY._collector_to_names[collector])
     return names
 
 
