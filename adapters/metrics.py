@@ -126,12 +126,10 @@ REASONS = frozenset(
     {"none", "transient", "permanent", "retries_exhausted", "invalid_message", "too_large"}
 )
 # the usual outcomes start at 0, so that a rate or an increase has a first sample
-for _outcome, _reason in (
-    ("stored", "none"),
-    ("retried", "transient"),
-    ("dead_lettered", "permanent"),
-):
-    REPORTS.labels(_outcome, _reason)
+REPORTS.labels("stored", "none")
+REPORTS.labels("retried", "transient")
+for _reason in [*sorted(REASONS - {"none", "transient"}), "other"]:
+    REPORTS.labels("dead_lettered", _reason)
 
 
 # -- the worker's events --------------------------------------------------------------------------
