@@ -12,6 +12,7 @@ whether or not the process serves ``/metrics``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -132,16 +133,23 @@ for _reason in [*sorted(REASONS - {"none", "transient"}), "other"]:
     REPORTS.labels("dead_lettered", _reason)
 
 
+@functools.lru_cache(maxsize=1024)
+def _child(metric: Any, *values: str) -> Any:
+    """The child of ``metric`` for these label values, looked up once (label values are bounded:
+    the cache stays small, and an event costs a dictionary lookup instead of a locked one)."""
+    return metric.labels(*values)
+
+
 # -- the worker's events --------------------------------------------------------------------------
 def report_settled(outcome: str, reason: str = "none") -> None:
     """One report acked as ``stored``, sent to a delayed ``retried``, or ``dead_lettered``;
     ``reason`` is the class of failure (an error kind, never its message)."""
-    REPORTS.labels(outcome, reason if reason in REASONS else "other").inc()
+    _child(REPORTS, outcome, reason if reason in REASONS else "other").inc()
 
 
 def facts_stored(extractor: str, n: int) -> None:
     if n:
-        FACTS_STORED.labels(extractor).inc(n)
+        _child(FACTS_STORED, extractor).inc(n)
 
 
 def snippets_without_amount(n: int) -> None:
@@ -157,9 +165,9 @@ def model_call(model: str, response_format: str, outcome: str, seconds: float) -
     """One request to the model API that took ``seconds``; ``outcome`` is ``ok`` or a failure
     class (``rate_limited``, ``server_error``, ``timeout``, ``connection``, ``refused``,
     ``unreadable``). The duration histogram holds answered calls only."""
-    MODEL_CALLS.labels(model, response_format, outcome).inc()
+    _child(MODEL_CALLS, model, response_format, outcome).inc()
     if outcome == "ok":
-        MODEL_CALL_SECONDS.labels(model).observe(seconds)
+        _child(MODEL_CALL_SECONDS, model).observe(seconds)
 
 
 def model_usage(
@@ -172,19 +180,19 @@ def model_usage(
     cost_usd: float | None,
 ) -> None:
     """The billed usage of one answered call (a Batch API answer included)."""
-    MODEL_TOKENS.labels(model, "prompt").inc(prompt)
-    MODEL_TOKENS.labels(model, "cached").inc(cached)
-    MODEL_TOKENS.labels(model, "completion").inc(completion)
+    _child(MODEL_TOKENS, model, "prompt").inc(prompt)
+    _child(MODEL_TOKENS, model, "cached").inc(cached)
+    _child(MODEL_TOKENS, model, "completion").inc(completion)
     if cost_usd is not None:
-        MODEL_COST.labels(model, tier).inc(cost_usd)
+        _child(MODEL_COST, model, tier).inc(cost_usd)
 
 
 def model_configured(model: str, budget_usd: float | None) -> None:
     """A worker that calls ``model``: its series start at 0 (a rate needs a first sample), and
     its FINPIPE_MAX_COST_USD, if set, is shown beside the cost."""
-    RATE_LIMIT_WAIT.labels(model)
+    _child(RATE_LIMIT_WAIT, model)
     for kind in ("prompt", "cached", "completion"):
-        MODEL_TOKENS.labels(model, kind)
+        _child(MODEL_TOKENS, model, kind)
     if budget_usd is not None:
         MODEL_BUDGET.set(budget_usd)
 
@@ -192,7 +200,7 @@ def model_configured(model: str, budget_usd: float | None) -> None:
 def rate_limit_waited(model: str, seconds: float) -> None:
     """A model call held back ``seconds`` by the pacer before it was sent."""
     if seconds > 0:
-        RATE_LIMIT_WAIT.labels(model).inc(seconds)
+        _child(RATE_LIMIT_WAIT, model).inc(seconds)
 
 
 def batches_in_flight(n: int) -> None:
@@ -202,27 +210,27 @@ def batches_in_flight(n: int) -> None:
 # -- finpipe serve's events -----------------------------------------------------------------------
 def http_request(route: str, status: int, seconds: float) -> None:
     HTTP_REQUESTS.labels(route, str(status)).inc()
-    HTTP_SECONDS.labels(route).observe(seconds)
+    _child(HTTP_SECONDS, route).observe(seconds)
 
 
 def reports_queued(channel: str, n: int) -> None:
     if n:
-        REPORTS_QUEUED.labels(channel).inc(n)
+        _child(REPORTS_QUEUED, channel).inc(n)
 
 
 # -- the scheduler's events -----------------------------------------------------------------------
 def job_ended(job: str, outcome: str, at: float | None = None) -> None:
     """A scheduled job ended: ``ok``, ``failed`` or ``stopped``."""
     at = time.time() if at is None else at
-    JOB_RUNS.labels(job, outcome).inc()
-    JOB_LAST_RUN.labels(job).set(at)
+    _child(JOB_RUNS, job, outcome).inc()
+    _child(JOB_LAST_RUN, job).set(at)
     if outcome == "ok":
-        JOB_LAST_SUCCESS.labels(job).set(at)
+        _child(JOB_LAST_SUCCESS, job).set(at)
 
 
 def job_succeeded_before(job: str, at: float) -> None:
     """Seed the last success of ``job`` from what MongoDB remembers (at start)."""
-    JOB_LAST_SUCCESS.labels(job).set(at)
+    _child(JOB_LAST_SUCCESS, job).set(at)
 
 
 def facts_exported(n: int) -> None:
