@@ -298,3 +298,43 @@ def save_panels(prom: Prometheus, dashboard: dict[str, Any], out: Path) -> None:
         unit = panel.get("fieldConfig", {}).get("defaults", {}).get("unit", "")
         panels.append({"title": panel["title"], "unit": unit, "series": series})
     out.write_text(json.dumps({"start": start, "end": end, "panels": panels}))
+
+
+def scraped(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        return str(answer.read().decode())
+
+
+def test_a_restarted_scheduler_shows_the_last_successes_mongodb_remembers(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from adapters.mongo import LAST_SWEEP, MongoStore
+
+    swept = datetime(2026, 3, 1, 2, 0, 5, tzinfo=UTC)
+    store = MongoStore.from_settings(settings)
+    try:
+        store.record_run(LAST_SWEEP, swept, files=1, reports=3, failed=0, left=0)
+    finally:
+        store.close()
+    port = free_port()
+    scheduler = FinpipeProcess(
+        settings_env(settings, FINPIPE_METRICS_PORT=str(port)), tmp_path / "sched.log", "schedule"
+    )
+    try:
+        text = wait_until(
+            lambda: http_ok(f"http://127.0.0.1:{port}/metrics") and scraped(port),
+            30,
+            "the scheduler's /metrics",
+        )
+    finally:
+        scheduler.proc.send_signal(signal.SIGTERM)
+        scheduler.proc.wait(timeout=20)
+        scheduler._log.close()
+    line = 'finpipe_job_last_success_timestamp_seconds{name="inbox-sweep"} '
+    [value] = [row[len(line) :] for row in text.splitlines() if row.startswith(line)]
+    assert float(value) == swept.timestamp()
+    # never exported: no series, rather than a success at 1970
+    assert 'finpipe_job_last_success_timestamp_seconds{name="export"}' not in text
+    assert 'finpipe_queue_messages{queue="work"} 0.0' in text
