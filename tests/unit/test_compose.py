@@ -98,7 +98,12 @@ def test_monitoring_profile_runs_prometheus_with_the_rules_and_grafana_with_the_
         grafana["/etc/grafana/provisioning/datasources/finpipe.yml"].read_text()
     )["datasources"][0]
     assert datasource["url"] == "http://prometheus:9090"
+    assert datasource["isDefault"] is True
+    # every query goes to the dashboard's data source variable, which picks a Prometheus (the
+    # default one: the provisioned one here, whatever a Grafana it is imported into calls it)
+    [variable] = dashboard["templating"]["list"]
+    assert (variable["type"], variable["query"]) == ("datasource", "prometheus")
     uids = {t["datasource"]["uid"] for p in dashboard["panels"] for t in p["targets"]}
-    assert uids == {datasource["uid"]}
+    assert uids == {"${" + variable["name"] + "}"}
     # outside the profile, neither runs
     assert services["prometheus"]["profiles"] == services["grafana"]["profiles"] == ["monitoring"]
