@@ -80,7 +80,7 @@ REPORT_LATENCY = Histogram(
 )
 RATE_LIMIT_WAIT = Counter(
     "finpipe_rate_limit_wait_seconds",
-    "Seconds model calls waited before being sent, to keep under the model API's rate limits",
+    "Seconds model calls lost to the model API's rate limits (429 backoff, pacing before a call)",
     ["model"],
 )
 BATCHES_IN_FLIGHT = Gauge(
@@ -198,7 +198,8 @@ def model_configured(model: str, budget_usd: float | None) -> None:
 
 
 def rate_limit_waited(model: str, seconds: float) -> None:
-    """A model call held back ``seconds`` by the pacer before it was sent."""
+    """A model call held back ``seconds`` because of the rate limits: the backoff a 429 asked
+    for, or a pacer's wait before sending."""
     if seconds > 0:
         _child(RATE_LIMIT_WAIT, model).inc(seconds)
 

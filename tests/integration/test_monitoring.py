@@ -142,7 +142,7 @@ def night(settings: Settings, tmp_path: Path, model: FakeOpenAI) -> Iterator[Pro
     env = settings_env(settings, FINPIPE_METRICS_HOST="127.0.0.1", FINPIPE_EXPORT_WAIT_S="60")
     settings.inbox.mkdir(parents=True, exist_ok=True)
     shutil.copy(SAMPLES / "feed.jsonl", settings.inbox / "feed.jsonl")
-    model.script(Status(429, retry_after="0"))  # one rate-limited call, then answers
+    model.script(Status(429, retry_after="1"))  # one rate-limited call, then answers
     worker = WorkerProcess(
         {
             **env,

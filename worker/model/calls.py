@@ -174,6 +174,8 @@ class Caller:
             raise ModelUnavailable(
                 f"model API asks us to wait {delay:.0f} s: {failure}", retry_after_s=delay
             ) from failure
+        if outcome_of(failure) == "rate_limited":  # a 429's backoff is time lost to the limit
+            metrics.rate_limit_waited(self.settings.model, delay)
         return delay
 
     def _log_retry(self, state: RetryCallState) -> None:
