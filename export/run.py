@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from adapters import metrics
 from adapters.mongo import LAST_EXPORT
 from export import charts as charts_mod
 from export import tables
@@ -102,6 +103,7 @@ def run_export(
             len(charts),
             folder,
         )
+    metrics.facts_exported(n)
     store.record_run(
         LAST_EXPORT,
         now,

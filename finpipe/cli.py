@@ -44,7 +44,7 @@ def cli(ctx: click.Context, log_level: str | None) -> None:
     except ConfigError as exc:
         click.echo(f"finpipe: configuration error: {exc}", err=True)
         sys.exit(2)
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
     ctx.obj = Context(settings)
 
 

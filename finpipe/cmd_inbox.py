@@ -7,20 +7,25 @@ import shutil
 import signal
 import sys
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
 
+from adapters import metrics
+from adapters.mongo import LAST_EXPORT, LAST_SWEEP
 from finpipe.cmd_facts import company_aliases
+from finpipe.cmd_pipeline import queue_reading, start_metrics
 from finpipe.context import Context, pass_ctx
 from ingest import scheduler
 from ingest.inbox import Inbox, Progress, Summary, expand_paths, ingest_paths, quote_name
-from schemas.errors import ConfigError, TransientError
+from schemas.errors import ConfigError, FinpipeError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +160,7 @@ def schedule(ctx: Context, run_now: bool, once: bool) -> None:
     stop = threading.Event()
     try:
         jobs = nightly_jobs(ctx, stop)
+        _observed(ctx)
         if once:
             _run_once(jobs)
             return
@@ -177,6 +183,34 @@ def schedule(ctx: Context, run_now: bool, once: bool) -> None:
             sched.shutdown(wait=True)
 
 
+def _observed(ctx: Context) -> None:
+    """With FINPIPE_METRICS_PORT: serve ``/metrics`` with the jobs' last successes as MongoDB
+    remembers them (a restarted scheduler does not look as if no sweep ever ran), the queues
+    and the Batch API jobs by state."""
+    settings = ctx.settings
+    if settings.metrics_port is None:
+        return
+    start_metrics(settings)
+    store = ctx.store()
+    try:
+        for job, run in (("inbox-sweep", LAST_SWEEP), ("export", LAST_EXPORT)):
+            at = (store.last_run(run) or {}).get("at")
+            if isinstance(at, datetime):
+                metrics.job_succeeded_before(job, at.replace(tzinfo=at.tzinfo or UTC).timestamp())
+    except FinpipeError as exc:
+        log.warning("last runs not read for the metrics: %s", exc)
+    metrics.watch_queues(queue_reading(ctx.broker()))
+    metrics.watch_batch_jobs(lambda: _jobs_by_state(store.find_jobs(limit=1000)))
+
+
+def _jobs_by_state(jobs: list[dict[str, Any]]) -> dict[str, int]:
+    """Batch API jobs by state, every state shown (0 when none is in it)."""
+    from worker.batchmode.jobs import PartState
+
+    counts = Counter(str(j.get("state")) for j in jobs)
+    return {**{s.value: 0 for s in PartState}, **counts}
+
+
 def _run_once(jobs: list[scheduler.Job]) -> None:
     """Each job once, in order; exit status 1 when one failed (the others still ran)."""
     failed = []
@@ -187,7 +221,9 @@ def _run_once(jobs: list[scheduler.Job]) -> None:
         except Exception:
             log.exception("job %s failed", job.name)
             failed.append(job.name)
+            metrics.job_ended(job.name, "failed")
             continue
+        metrics.job_ended(job.name, "ok")
         log.info("job %s done%s", job.name, f": {result}" if result is not None else "")
     if failed:
         sys.exit(1)

@@ -13,7 +13,9 @@ from typing import Any
 
 import click
 
+from adapters import metrics
 from adapters.mongo import MongoStore
+from adapters.rabbitmq import Broker
 from finpipe.context import Context, pass_ctx
 from schemas.errors import ConfigError, FinpipeError
 from schemas.settings import Settings, redact_url
@@ -69,6 +71,7 @@ def serve(ctx: Context, host: str, port: int, threads: int) -> None:
 
     settings = ctx.settings
     broker = ctx.broker()
+    metrics.watch_queues(queue_reading(broker))
     store = ctx.store()  # one MongoDB client for the process, shared by the serving threads
     # A request must not wait for reconnects: one try, then 503 and the client retries.
     app = create_app(
@@ -97,6 +100,16 @@ def serve(ctx: Context, host: str, port: int, threads: int) -> None:
     finally:
         app.extensions["finpipe.close"]()
     log.info("server stopped")
+
+
+def queue_reading(broker: Broker) -> Callable[[], metrics.QueueReading]:
+    """What ``/metrics`` shows of the work and dead-letter queues (read when scraped)."""
+
+    def read() -> metrics.QueueReading:
+        work, dead = broker.queue_depths(timeout_s=2.0)
+        return [(role, q.messages, q.consumers) for role, q in (("work", work), ("dead", dead))]
+
+    return read
 
 
 def report_status_hooks(
@@ -142,12 +155,15 @@ def worker(ctx: Context, burst: bool) -> None:
     settings = ctx.settings
     store = ctx.store()
     try:
+        start_metrics(settings)
         store.ping()
         store.ensure_indexes()
         extractor = build_extractor(settings, store)
     except FinpipeError as exc:
         log.error("%s", exc)
         sys.exit(1)
+    if settings.effective_provider == "openai":
+        metrics.model_configured(settings.model, settings.max_cost_usd)
     on_dead, on_retry = report_status_hooks(store)
     consumer = Consumer(
         settings,
@@ -165,6 +181,12 @@ def worker(ctx: Context, burst: bool) -> None:
         extractor.close()
     store.close()
     sys.exit(code)
+
+
+def start_metrics(settings: Settings) -> None:
+    """Serve ``/metrics`` on FINPIPE_METRICS_PORT (the worker and the scheduler), if it is set."""
+    if settings.metrics_port is not None:
+        metrics.serve_metrics(settings.metrics_port, settings.metrics_host)
 
 
 def register(cli: click.Group) -> None:

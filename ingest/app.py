@@ -13,16 +13,18 @@ import contextlib
 import hmac
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Protocol
 
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, g, jsonify, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from adapters import metrics
 from adapters.mongo import MongoStore
 from adapters.rabbitmq import Broker
 from schemas.errors import FinpipeError, StoreUnavailable, validation_errors
@@ -163,8 +165,22 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["finpipe.close"] = adapters.close_all
     app.extensions["finpipe.adapters"] = adapters
+    app.before_request(_started)  # first: the time of a refused request counts too
+    app.after_request(_observed)
     app.register_blueprint(api(settings, adapters))
     return app
+
+
+def _started() -> None:
+    g.finpipe_started = time.monotonic()
+
+
+def _observed(response: Response) -> Response:
+    """Count the answer by route (the rule, never the path: bounded) and status."""
+    rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    started = g.get("finpipe_started", time.monotonic())
+    metrics.http_request(rule, response.status_code, time.monotonic() - started)
+    return response
 
 
 def api(settings: Settings, adapters: SharedAdapters) -> Blueprint:
@@ -177,6 +193,7 @@ def api(settings: Settings, adapters: SharedAdapters) -> Blueprint:
     bp.add_url_rule("/submit", "submit", partial(submit, settings, adapters), methods=["POST"])
     bp.add_url_rule("/healthz", "healthz", partial(healthz, adapters), methods=["GET"])
     bp.add_url_rule("/reports/<report_id>", "report", partial(report, adapters), methods=["GET"])
+    bp.add_url_rule("/metrics", "metrics", _metrics, methods=["GET"])
     return bp
 
 
@@ -193,7 +210,7 @@ def _uri_length() -> tuple[Response, int] | None:
 
 def _auth(settings: Settings) -> tuple[Response, int] | None:
     token = settings.api_token
-    if token is None or request.path == "/healthz":
+    if token is None or request.path in ("/healthz", "/metrics"):
         return None
     given = request.headers.get("Authorization", "")
     expected = f"Bearer {token.get_secret_value()}"
@@ -311,6 +328,7 @@ def submit(settings: Settings, adapters: SharedAdapters) -> tuple[Response, int]
     except FinpipeError as exc:
         log.warning("submit: %d report(s) not queued: %s", len(good), exc)
         return _error(503, "message broker unavailable; nothing was queued, retry later")
+    metrics.reports_queued("api", len(good))
     try:
         adapters.store().mark_queued([m.report_id for m in good], now, channel="api")
     except StoreUnavailable as exc:  # the report is safe on the broker; status comes later
@@ -323,7 +341,13 @@ def submit(settings: Settings, adapters: SharedAdapters) -> tuple[Response, int]
     return jsonify([{k: v for k, v in r.items() if k != "index"} for r in checked.results]), 202
 
 
-# -- GET /healthz, GET /reports/<id> --------------------------------------------------------------
+# -- GET /metrics, GET /healthz, GET /reports/<id> ------------------------------------------------
+def _metrics() -> Response:
+    """Prometheus's view of this process (open like /healthz: counts, no report content)."""
+    body, content_type = metrics.exposition()
+    return Response(body, content_type=content_type)
+
+
 def healthz(adapters: SharedAdapters) -> tuple[Response, int]:
     checks: dict[str, str] = {}
     try:

@@ -20,6 +20,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from adapters import metrics
 from adapters.mongo import LAST_SWEEP, MongoStore
 from adapters.rabbitmq import Broker
 from ingest.inbox import Inbox, ReportPublisher, Summary
@@ -115,6 +116,7 @@ def inbox_sweep_job(
             summary = Inbox.from_settings(settings).sweep(MarkingPublisher(pub, prefilled))
         finally:
             pub.close()
+        metrics.reports_queued("inbox", summary.reports_published)
         record_sweep(make_runs(), summary, started)
         return summary.line()
 
@@ -201,20 +203,27 @@ def build_scheduler(
 
 def _logged(job: Job) -> Callable[[], None]:
     def run() -> None:
-        log.info("job %s starting", job.name)
+        where = {"job": job.name}
+        log.info("job %s starting", job.name, extra=where)
         try:
             result = job.func()
         except Interrupted as exc:
-            log.info("job %s stopped: %s", job.name, exc)
+            log.info("job %s stopped: %s", job.name, exc, extra=where)
+            metrics.job_ended(job.name, "stopped")
             return
         except (ConfigError, TransientError) as exc:
             # expected failures an operator acts on: one line, no traceback
-            log.error("job %s failed: %s", job.name, exc)
+            log.error("job %s failed: %s", job.name, exc, extra=where)
+            metrics.job_ended(job.name, "failed")
             return
         except Exception:
-            log.exception("job %s failed", job.name)
+            log.exception("job %s failed", job.name, extra=where)
+            metrics.job_ended(job.name, "failed")
             return
-        log.info("job %s done%s", job.name, f": {result}" if result is not None else "")
+        metrics.job_ended(job.name, "ok")
+        log.info(
+            "job %s done%s", job.name, f": {result}" if result is not None else "", extra=where
+        )
 
     return run
 

@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     export_wait_s: float = Field(1800.0, ge=0)
     api_token: SecretStr | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     @field_validator("amqp_url")
     @classmethod

@@ -5,6 +5,8 @@
 #                 mongo:7 in Docker if a Docker engine answers; else FerretDB v1 (MongoDB wire
 #                 protocol) built from the Go module proxy, on
 #   PostgreSQL  - Debian's postgresql, a cluster of its own in $STATE/pg, on 127.0.0.1 only.
+#   Prometheus  - Debian's prometheus, installed only: the tests run `promtool` and a server of
+#                 their own (own port, own data); the package's service is stopped.
 # Usage: scripts/services.sh up|down|status     Idempotent; safe to run again at any time.
 #        scripts/services.sh mongo-down         stop the MongoDB side only (FerretDB, PostgreSQL)
 #        scripts/services.sh mongo-stop|mongo-start|pg-stop [immediate]|pg-start|rabbit-stop|...
@@ -353,6 +355,18 @@ tools_up() {
   command -v docker-compose >/dev/null || missing+=(docker-compose)
   command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || missing+=(chromium)
   [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
+  prometheus_tools
+}
+
+prometheus_tools() {
+  command -v promtool >/dev/null && command -v prometheus >/dev/null && return 0
+  apt_install --no-install-recommends prometheus
+  # the package may start its own server on :9090; nothing here uses it
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now prometheus >/dev/null 2>&1 || true
+  elif [ -x /etc/init.d/prometheus ]; then
+    /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+  fi
 }
 
 status() {

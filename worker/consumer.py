@@ -23,6 +23,7 @@ from types import FrameType
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
 
+from adapters import metrics
 from adapters.rabbitmq import Broker, ConsumerSession, Incoming
 from schemas.errors import BrokerUnavailable, ModelConfigError
 from schemas.message import ReportMessage
@@ -181,6 +182,7 @@ class Consumer:
         # and the broker redelivers the messages (storage is idempotent).
         self._buffers.clear()
         self._in_flight.clear()
+        metrics.batches_in_flight(0)
         session, self._session = self._session, None
         if session is not None:
             session.abandon()
@@ -254,6 +256,7 @@ class Consumer:
         batch = _Batch(taken, self._generation)
         key = id(batch)
         self._in_flight[key] = batch
+        metrics.batches_in_flight(len(self._in_flight))
         prefilled = frozenset(d.report.report_id for d in taken if d.prefilled)
         future = self._pool.submit(
             self.pipeline.process, [d.report for d in taken], prefilled=prefilled
@@ -268,6 +271,7 @@ class Consumer:
         if batch.generation != self._generation or key not in self._in_flight:
             return  # the channel these tags belong to is gone; the broker redelivers them
         del self._in_flight[key]
+        metrics.batches_in_flight(len(self._in_flight))
         try:
             outcomes = future.result()
         except ModelConfigError as exc:
@@ -294,6 +298,7 @@ class Consumer:
                 self._session.ack(d.message.tag)
                 self.stats["acked"] += 1
                 self.stats["facts"] += out.facts
+                metrics.report_settled("stored")
             elif out.action == "retry":
                 self._retry(d, out.reason or "transient failure", out.retry_after_s)
             else:
@@ -323,6 +328,7 @@ class Consumer:
         self._session.republish("", self.topology.retry_queue(step), d.message, headers)
         self._session.ack(d.message.tag)
         self.stats["retried"] += 1
+        metrics.report_settled("retried", "transient")
         if self.on_retry is not None:  # off this thread: the database may be what is down
             self._hooks.submit(self.on_retry, d.report.report_id, reason, attempt)
         log.warning(
@@ -331,6 +337,7 @@ class Consumer:
             attempt,
             reason,
             self.topology.retry_delays_s[step],
+            extra={"report_id": d.report.report_id},
         )
 
     def _dead(
@@ -353,10 +360,12 @@ class Consumer:
         self._session.republish(self.topology.dlx, self.topology.dead_queue, message, headers)
         self._session.ack(message.tag)
         self.stats["dead"] += 1
+        metrics.report_settled("dead_lettered", kind)
         log.warning(
             "message %s dead-lettered: %s",
             (report_id or message.message_id or "?")[:12],
             reason,
+            extra={"report_id": report_id},
         )
         if report_id and self.on_dead is not None:  # off this thread, like on_retry
             self._hooks.submit(self.on_dead, report_id, reason)

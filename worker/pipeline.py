@@ -6,11 +6,13 @@ Runs off the connection's thread; returns one outcome per report and never touch
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
+from adapters import metrics
 from schemas.errors import FinpipeError, PermanentError, TransientError
 from schemas.message import ReportMessage
 from worker.extract import Extractor
@@ -38,6 +40,11 @@ class ResultStore(Protocol):
         report_fields: Mapping[str, Mapping[str, Any]],
         now: datetime,
     ) -> int: ...
+
+
+def _since(then: datetime, now: datetime) -> float:
+    """Seconds from ``then`` (naive: UTC) to ``now``."""
+    return (now - (then if then.tzinfo else then.replace(tzinfo=UTC))).total_seconds()
 
 
 def _utcnow() -> datetime:
@@ -84,7 +91,8 @@ class Pipeline:
                 for r in unique:
                     out.update(self.process([r], prefilled=prefilled))
                 return out
-            log.info("report %s rejected: %s", unique[0].report_id[:12], exc)
+            rid = unique[0].report_id
+            log.info("report %s rejected: %s", rid[:12], exc, extra={"report_id": rid})
             return {unique[0].report_id: Outcome("dead", reason=f"{type(exc).__name__}: {exc}")}
 
         now = self.clock()
@@ -113,6 +121,11 @@ class Pipeline:
             log.warning("batch of %d report(s): storing failed, retry later: %s", len(unique), exc)
             return {r.report_id: Outcome("retry", reason=str(exc)) for r in unique}
         for r in unique:
+            found = extraction[r.report_id]
+            for extractor, n in Counter(f.extractor for f in found.facts).items():
+                metrics.facts_stored(extractor, n)
+            metrics.snippets_without_amount(found.snippets_without_amount)
+            metrics.report_stored_after(_since(r.provenance.ingested_at, now))
             log.debug(
                 "report %s stored: %d fact(s) by %s",
                 r.report_id[:12],

@@ -43,13 +43,15 @@ def publish_file(
         result = read_reports(data, sha256, path.name, limits, now)
     except NothingToPublish as exc:
         log_rejects(path.name, exc.rejects)
-        log.error("nothing to publish in %s: %s", quote_name(path), exc.reason)
+        log.error(
+            "nothing to publish in %s: %s", quote_name(path), exc.reason, extra={"file": path.name}
+        )
         return FileOutcome(path, "failed", rejects=len(exc.rejects), reason=exc.reason)
     except UnreadableFile as exc:
-        log.error("cannot read %s: %s", quote_name(path), exc.reason)
+        log.error("cannot read %s: %s", quote_name(path), exc.reason, extra={"file": path.name})
         return FileOutcome(path, "failed", reason=exc.reason)
     except OSError as exc:
-        log.error("cannot read %s: %s", quote_name(path), exc)
+        log.error("cannot read %s: %s", quote_name(path), exc, extra={"file": path.name})
         return FileOutcome(path, "failed", reason=str(exc))
     log_rejects(path.name, result.rejects)
     published = publish_messages(result.messages, publisher, progress)
@@ -60,6 +62,7 @@ def publish_file(
         quote_name(path),
         published,
         len(result.rejects),
+        extra={"file": path.name},
     )
     return FileOutcome(
         path, "published", reports=published, rejects=len(result.rejects), size_bytes=len(data)

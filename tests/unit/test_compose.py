@@ -56,3 +56,54 @@ def test_cluster_profile_has_three_rabbitmq_nodes_and_workers_that_know_all_of_t
     urls = amqp_addresses(worker["environment"]["FINPIPE_AMQP_URL"])
     assert [u.split("@")[1].split(":")[0] for u in urls] == nodes
     assert set(nodes) <= set(worker["depends_on"])
+
+
+def test_monitoring_profile_runs_prometheus_with_the_rules_and_grafana_with_the_dashboard() -> None:
+    import json
+
+    exe = shutil.which("docker-compose")
+    assert exe, "docker-compose is not installed; scripts/services.sh up installs it"
+    out = subprocess.run(
+        [exe, "-f", str(ROOT / "docker-compose.yml"), "--profile", "monitoring", "config"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert out.returncode == 0, out.stderr
+    services = yaml.safe_load(out.stdout)["services"]
+
+    def mounts(name: str) -> dict[str, Path]:
+        found = {}
+        for volume in services[name]["volumes"]:  # short form: source:target[:mode]
+            source, target = volume.split(":")[:2]
+            if source.startswith("/"):
+                assert Path(source).is_file(), f"{name} mounts {source}, which does not exist"
+                found[target] = Path(source)
+        return found
+
+    prometheus = mounts("prometheus")
+    assert prometheus["/etc/prometheus/alerts.yml"] == ROOT / "monitoring" / "alerts.yml"
+    config = yaml.safe_load(prometheus["/etc/prometheus/prometheus.yml"].read_text())
+    assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]
+    jobs = {job["job_name"] for job in config["scrape_configs"]}
+    assert jobs == {"finpipe-serve", "finpipe-worker", "finpipe-scheduler"}
+    for name in ("worker", "scheduler"):
+        assert services[name]["environment"]["FINPIPE_METRICS_PORT"] == "9100"
+        assert services[name]["environment"]["FINPIPE_METRICS_HOST"] == "0.0.0.0"
+
+    grafana = mounts("grafana")
+    dashboard = json.loads(grafana["/var/lib/grafana/dashboards/finpipe.json"].read_text())
+    datasource = yaml.safe_load(
+        grafana["/etc/grafana/provisioning/datasources/finpipe.yml"].read_text()
+    )["datasources"][0]
+    assert datasource["url"] == "http://prometheus:9090"
+    assert datasource["isDefault"] is True
+    # every query goes to the dashboard's data source variable, which picks a Prometheus (the
+    # default one: the provisioned one here, whatever a Grafana it is imported into calls it)
+    [variable] = dashboard["templating"]["list"]
+    assert (variable["type"], variable["query"]) == ("datasource", "prometheus")
+    uids = {t["datasource"]["uid"] for p in dashboard["panels"] for t in p["targets"]}
+    assert uids == {"${" + variable["name"] + "}"}
+    # outside the profile, neither runs
+    assert services["prometheus"]["profiles"] == services["grafana"]["profiles"] == ["monitoring"]

@@ -16,15 +16,17 @@ from typing import Any, Literal
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
+from adapters import metrics
 from schemas.errors import ModelConfigError, ModelRejected, ModelUnavailable
 from schemas.settings import Settings
 from worker.batching import backoff_s
 from worker.batchmode.mode import FLEX_TIER, LLMMode, TierDecision, call_options, next_tier
 from worker.model.client import ChatCompletion, ModelClient
-from worker.model.failures import ApiFailure, Decision, classify
+from worker.model.failures import ApiFailure, Decision, classify, outcome_of
 from worker.model.formats import Negotiator, Variant
 from worker.model.ledger import CostLedger
 from worker.model.params import HINTS, RequestShape
+from worker.model.prefill import format_mode
 
 #: builds the request for the variant and the parameters in use now
 BuildRequest = Callable[[], tuple[dict[str, Any], Variant]]
@@ -151,7 +153,14 @@ class Caller:
                 f"cost budget reached: ${self.ledger.known_cost_usd:.4f} of ${budget:.4f} "
                 "(FINPIPE_MAX_COST_USD); no new calls this run"
             )
-        return self.client.complete(body, timeout_s)
+        started = time.monotonic()
+        try:
+            completion = self.client.complete(body, timeout_s)
+        except ApiFailure as failure:
+            metrics.model_call(self.settings.model, format_mode(body), outcome_of(failure), 0.0)
+            raise
+        metrics.model_call(self.settings.model, format_mode(body), "ok", time.monotonic() - started)
+        return completion
 
     def _wait(self, state: RetryCallState) -> float:
         failure = _failure_of(state)
@@ -167,6 +176,8 @@ class Caller:
             raise ModelUnavailable(
                 f"model API asks us to wait {delay:.0f} s: {failure}", retry_after_s=delay
             ) from failure
+        if outcome_of(failure) == "rate_limited":  # a 429's backoff is time lost to the limit
+            metrics.rate_limit_waited(self.settings.model, delay)
         return delay
 
     def _log_retry(self, state: RetryCallState) -> None:

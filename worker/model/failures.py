@@ -17,6 +17,17 @@ from worker.model.params import OPTIONAL_PARAMS
 FailureKind = Literal["status", "timeout", "connection", "unreadable"]
 
 
+def outcome_of(failure: ApiFailure) -> str:
+    """The failure's class for metrics: ``rate_limited`` (429), ``server_error`` (5xx),
+    ``refused`` (other statuses), ``timeout``, ``connection`` or ``unreadable``."""
+    if failure.kind != "status":
+        return str(failure.kind)
+    status = failure.status or 0
+    if status == 429:
+        return "rate_limited"
+    return "server_error" if status >= 500 else "refused"
+
+
 class ApiFailure(Exception):
     """A call that produced no usable completion, with what the server said."""
 

@@ -1,10 +1,13 @@
-"""Tokens and estimated cost, per call and per run. Pure apart from a lock."""
+"""Tokens and estimated cost, per call and per run. Pure apart from a lock (and the metrics each
+call is counted in)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+
+from adapters import metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,14 @@ class CostLedger:
         self._known_cost = 0.0
 
     def add_call(self, call: CallUsage) -> None:
+        metrics.model_usage(
+            call.model,
+            call.tier,
+            prompt=call.prompt_tokens,
+            cached=call.cached_tokens,
+            completion=call.completion_tokens,
+            cost_usd=call.cost_usd,
+        )
         with self._lock:
             self._totals.add(
                 Usage(
