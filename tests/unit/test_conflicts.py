@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
+from openpyxl import load_workbook
 
-from export import conflicts, tables
+from export import conflicts, page, tables, writer
+from export.coverage import coverage
 from tests.unit.test_export import doc, raw
 
 MAY_1 = datetime(2024, 5, 1, tzinfo=UTC)
@@ -272,3 +276,44 @@ def test_report_dates_show_as_dates_at_midnight_and_times_otherwise() -> None:
     assert conflicts.report_date_shown(None) is None
     text = tables.ExportFrames.csv_files(build(stated("t", "1", "1", at_eight)))["facts.csv"]
     assert ",rep-t,2024-05-01T08:00:00Z,reported," in text
+
+
+# -- where an analyst sees it -------------------------------------------------------------------
+def test_the_page_the_workbook_and_the_summary_show_the_conflict(tmp_path: Path) -> None:
+    frames = build(*QUILLON)
+    report = {
+        "covers": coverage(frames.facts),
+        "conflicts": conflicts.conflict_counts(frames.conflicts),
+        "filters": {},
+        "pipeline": {},
+    }
+    folder = writer.write_export(tmp_path, date(2024, 7, 2), frames, [], report)
+
+    summary = (folder / "summary_by_company_period.csv").read_text().splitlines()
+    assert summary == [
+        "company,period,revenue,revenue currency,conflicts",
+        "Quillon Corp,Q1 2024,5100000,USD,revenue",
+    ]
+    page = (folder / "index.html").read_text()
+    assert "<tr><th>Figures reports disagree about</th><td>1</td></tr>" in page
+    section = page[page.index('<h2 id="conflicts">') :]
+    for shown in ("5,300,000 USD", "53,000,000 USD", "5,100,000 USD", "2024-05-02", "scale slip"):
+        assert shown in section
+    assert '<a href="conflicts.csv">' in page
+
+    book = load_workbook(io.BytesIO((folder / "summary.xlsx").read_bytes()))
+    assert book.sheetnames[:3] == ["facts", "summary_by_company_period", "conflicts"]
+    sheet = book["conflicts"]
+    rows = list(sheet.iter_rows(values_only=True))
+    header = rows[0]
+    dates = [r[header.index("report_date")] for r in rows[1:]]
+    assert dates == [datetime(2024, 5, 1), datetime(2024, 5, 2), datetime(2024, 6, 15)]
+    assert [r[header.index("value")] for r in rows[1:]] == [5_300_000, 53_000_000, 5_100_000]
+
+
+def test_the_page_says_when_no_reports_disagree() -> None:
+    frames = build(stated("a", "5300000", "$5.3 million", MAY_1))
+    html = page.render_index(
+        title="t", csv_files=[], charts=[], report={}, conflicts=frames.conflicts
+    )
+    assert "No two reports disagree about a figure." in html
