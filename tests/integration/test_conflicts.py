@@ -95,7 +95,8 @@ def test_three_disagreeing_reports_show_the_restatement_and_list_the_conflict(
     ]
 
     listed = finpipe_cli(settings, "facts", "--conflicts", "--format", "json", check=True)
-    assert [(d["value"], d["report_date"]) for d in map(json.loads, listed.stdout.splitlines())] == [
+    values = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [(d["value"], d["report_date"]) for d in values] == [
         (5300000, "2024-05-01"),
         (53000000, "2024-05-02"),
         (5100000, "2024-06-15"),
