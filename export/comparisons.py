@@ -16,12 +16,13 @@ zero and across a sign change (a loss turning into a profit).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 import pandas as pd
 
-from export.conflicts import shown_values
+from export.conflicts import Key, shown_values
 from schemas import periods
 
 SEQUENTIAL = "sequential"
@@ -81,12 +82,16 @@ def _text(x: Any) -> str:
 _Series = tuple[str, str, str, str]  # company, metric, unit, currency
 
 
-def _latest_points(facts: pd.DataFrame) -> dict[_Series, dict[str, Decimal]]:
+def _latest_points(
+    facts: pd.DataFrame, shown: Mapping[Key, Decimal] | None
+) -> dict[_Series, dict[str, Decimal]]:
     """Per company, metric, unit and currency: period label -> the value the summaries show
     (``export/conflicts.py``: the most recent report's). The company is ``company_canonical``
     when the facts carry it."""
     points: dict[_Series, dict[str, Decimal]] = defaultdict(dict)
-    for (company, period, metric, unit, currency), value in shown_values(facts).items():
+    if shown is None:
+        shown = shown_values(facts)
+    for (company, period, metric, unit, currency), value in shown.items():
         period = period.strip()
         if periods.parse_label(period).year is not None:
             points[(company, metric, unit, currency)][period] = value
@@ -101,14 +106,17 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     )
 
 
-def period_over_period(facts: pd.DataFrame) -> pd.DataFrame:
+def period_over_period(
+    facts: pd.DataFrame, shown: Mapping[Key, Decimal] | None = None
+) -> pd.DataFrame:
     """``POP_COLUMNS``: for each company, metric, unit and currency, each period against its
     sequential partner and its year-over-year partner where that period's value exists (one
     ``year_over_year`` row when both are the same period). Values are the summaries' per period
-    (the most recent report's); the company is the canonical name when the facts carry
-    ``company_canonical``. Sorted by company, metric, unit, currency, period, comparison."""
+    (``shown``, else decided from the facts: the most recent report's); the company is the
+    canonical name when the facts carry ``company_canonical``. Sorted by company, metric, unit,
+    currency, period, comparison."""
     rows: list[dict[str, Any]] = []
-    for (company, metric, unit, currency), values in _latest_points(facts).items():
+    for (company, metric, unit, currency), values in _latest_points(facts, shown).items():
         for period, value in values.items():
             yoy = periods.year_ago(period)
             seq = periods.previous(period)

@@ -149,19 +149,18 @@ def report_instant(x: Any) -> datetime | None:
 
 @dataclass(frozen=True, slots=True)
 class Statement:
-    """One fact as a statement of its figure."""
+    """One fact as a statement of its figure; ``rank`` orders reports: by the report's date,
+    then by extraction, then by fact id."""
 
     value: Decimal
     step: Decimal
-    when: datetime
+    rank: tuple[datetime, datetime, str]
     record: Mapping[str, Any]
 
     @property
-    def rank(self) -> tuple[datetime, datetime, str]:
-        """Newer report first by its date, then by extraction, then by fact id."""
-        r = self.record
-        extracted = as_datetime(r.get("extracted_at")) or _NEVER
-        return (self.when, extracted, as_text(r.get("fact_id")) or "")
+    def when(self) -> datetime:
+        """The report's date."""
+        return self.rank[0]
 
     def agrees(self, other: Statement) -> bool:
         return agree(self.value, self.step, other.value, other.step)
@@ -195,26 +194,60 @@ def company_column(facts: pd.DataFrame) -> str:
     return "company_canonical" if "company_canonical" in facts.columns else "company"
 
 
+#: The fields of a fact a statement keeps (``conflicts.csv`` shows them)
+_RECORD_FIELDS = (
+    "value",
+    "value_text",
+    "report_id",
+    "report_date",
+    "report_date_source",
+    "snippet",
+    "extractor",
+    "extracted_at",
+    "fact_id",
+)
+
+
+def _records(facts: pd.DataFrame) -> Iterable[tuple[Key, dict[str, Any]]]:
+    """Each fact's figure and the fields a statement keeps (columns read as lists: a frame's
+    ``to_dict`` costs seconds at 100,000 facts)."""
+    names = (company_column(facts), "period", "metric", "unit", "currency", *_RECORD_FIELDS)
+    n = len(facts)
+    columns = [facts[c].tolist() if c in facts.columns else [None] * n for c in names]
+    for row in zip(*columns, strict=True):
+        key = tuple("" if missing(x) else str(x) for x in row[:5])
+        yield key, dict(zip(_RECORD_FIELDS, row[5:], strict=True))  # type: ignore[misc]
+
+
 def figures(facts: pd.DataFrame) -> dict[Key, Figure]:
     """The facts (``export.tables.FACT_COLUMNS``) grouped by figure, keyed by company (display
     name), period, metric, unit and currency (``""`` where missing)."""
-    company = company_column(facts)
-    grouped: dict[Key, list[Statement]] = defaultdict(list)
-    for r in facts.to_dict("records") if len(facts) else []:
-        value = exact_value(r.get("value"), None)
-        if value is None:
-            continue
-        when = report_instant(r.get("report_date")) or as_datetime(r.get("extracted_at")) or _NEVER
-        key = tuple(as_text(r.get(c)) or "" for c in (company, "period", "metric", "unit"))
-        key += (as_text(r.get("currency")) or "",)
-        step = written_step(value, as_text(r.get("value_text")))
-        grouped[key].append(Statement(value, step, when, r))  # type: ignore[index]
-    return {key: figure_of(group) for key, group in grouped.items()}
+    grouped: dict[Key, list[tuple[Decimal, dict[str, Any]]]] = defaultdict(list)
+    for key, r in _records(facts):
+        value = exact_value(r["value"], None)
+        if value is not None:
+            grouped[key].append((value, r))
+    out: dict[Key, Figure] = {}
+    for key, group in grouped.items():
+        statements = []
+        for value, r in group:
+            extracted = as_datetime(r["extracted_at"]) or _NEVER
+            when = report_instant(r["report_date"]) or extracted
+            rank = (when, extracted, as_text(r["fact_id"]) or "")
+            # alone, a statement agrees with itself whatever its precision
+            step = written_step(value, as_text(r["value_text"])) if len(group) > 1 else value * 0
+            statements.append(Statement(value, step, rank, r))
+        out[key] = figure_of(statements)
+    return out
 
 
-def shown_values(facts: pd.DataFrame) -> dict[Key, Decimal]:
-    """Per figure, the value the summaries show."""
-    return {key: fig.shown.value for key, fig in figures(facts).items()}
+def shown_values(
+    facts: pd.DataFrame, figs: Mapping[Key, Figure] | None = None
+) -> dict[Key, Decimal]:
+    """Per figure, the value the summaries show (of ``figs``, the facts' ``figures``)."""
+    return {
+        key: fig.shown.value for key, fig in (figs if figs is not None else figures(facts)).items()
+    }
 
 
 # -- the conflicts table ------------------------------------------------------------------------
@@ -301,15 +334,15 @@ def _rows(key: Key, fig: Figure) -> list[dict[str, Any]]:
     return rows
 
 
-def in_conflict(facts: pd.DataFrame) -> dict[Key, Figure]:
-    """The figures whose statements cannot all be true."""
-    return {key: fig for key, fig in figures(facts).items() if fig.in_conflict}
-
-
-def conflicts_table(facts: pd.DataFrame) -> pd.DataFrame:
-    """``CONFLICT_COLUMNS``: every value of every figure in conflict, sorted by company, period
-    (chronologically), metric, unit and currency, then by report date, oldest first."""
-    found = in_conflict(facts)
+def conflicts_table(facts: pd.DataFrame, figs: Mapping[Key, Figure] | None = None) -> pd.DataFrame:
+    """``CONFLICT_COLUMNS``: every value of every figure in conflict (of ``figs``, the facts'
+    ``figures``), sorted by company, period (chronologically), metric, unit and currency, then by
+    report date, oldest first."""
+    found = {
+        key: fig
+        for key, fig in (figs if figs is not None else figures(facts)).items()
+        if fig.in_conflict
+    }
     ordered = sorted(
         found,
         key=lambda k: (k[0] == "", k[0].casefold(), k[0], sort_key(k[1]), k[2], k[3], k[4]),

@@ -44,9 +44,12 @@ from export.comparisons import POP_TEXT_COLUMNS, period_over_period
 from export.conflicts import (
     CONFLICT_TEXT_COLUMNS,
     DATE_EXTRACTED,
+    Figure,
+    Key,
     conflicts_table,
     figures,
     report_date_shown,
+    shown_values,
 )
 from schemas.periods import parse_label, sort_key
 from schemas.standards import ADJUSTED_PREFIX, METRICS
@@ -257,14 +260,13 @@ def by_company(facts: pd.DataFrame) -> pd.DataFrame:
     return company_as_canonical(facts) if "company_canonical" in facts.columns else facts
 
 
-def latest_values(facts: pd.DataFrame) -> list[_Value]:
+def latest_values(facts: pd.DataFrame, figs: Mapping[Key, Figure] | None = None) -> list[_Value]:
     """One value per company (its canonical name, ``by_company``), period, metric, unit and
     currency: the one ``export/conflicts.py`` shows (the most recent report's by its own date),
-    and whether the reports disagree."""
-    return [
-        _Value(*key, fig.shown.value, fig.in_conflict)
-        for key, fig in figures(by_company(facts)).items()
-    ]
+    and whether the reports disagree. ``figs``: the facts' ``figures``, if known."""
+    if figs is None:
+        figs = figures(facts)
+    return [_Value(*key, fig.shown.value, fig.in_conflict) for key, fig in figs.items()]
 
 
 # -- summary by company and period --------------------------------------------------------------
@@ -278,13 +280,15 @@ def _value_header(metric: str, unit: str) -> str:
     return metric
 
 
-def summary_by_company_period(facts: pd.DataFrame) -> pd.DataFrame:
+def summary_by_company_period(
+    facts: pd.DataFrame, figs: Mapping[Key, Figure] | None = None
+) -> pd.DataFrame:
     """One row per company and period; per metric a value column and, for money, its currency
     column beside it. Where one company and period has a metric in several currencies, the metric
     is split into one column pair per currency (``revenue [EUR]``, ``revenue [EUR] currency``).
     The last column, ``conflicts``, names the value columns whose reports disagree
     (``conflicts.csv`` lists their values)."""
-    values = latest_values(facts)
+    values = latest_values(facts, figs)
     # which (metric, unit) pairs need a column pair per currency
     currencies_per_cell: dict[tuple[str, str, str, str], set[str]] = defaultdict(set)
     for v in values:
@@ -356,11 +360,11 @@ def summary_text_columns(summary: pd.DataFrame) -> frozenset[str]:
 
 
 # -- metric statistics --------------------------------------------------------------------------
-def metric_stats(facts: pd.DataFrame) -> pd.DataFrame:
+def metric_stats(facts: pd.DataFrame, figs: Mapping[Key, Figure] | None = None) -> pd.DataFrame:
     """Per metric, unit and currency (never across them): how many company-period values, how
     many companies, min, median, max, and the latest dated period."""
     by_group: dict[tuple[str, str, str], list[_Value]] = defaultdict(list)
-    for v in latest_values(facts):
+    for v in latest_values(facts, figs):
         by_group[(v.metric, v.unit, v.currency)].append(v)
     rows = []
     for (metric, unit, currency), vals in sorted(by_group.items()):
@@ -416,10 +420,11 @@ def build_frames(raw: pd.DataFrame, aliases: Mapping[str, str] | None = None) ->
     """Every table of an export from the stored documents; companies are folded to one name each
     (``export/companies.py``) with the ``aliases`` given."""
     facts = facts_table(raw, aliases)
+    figs = figures(facts)  # which value each figure shows, and the conflicts: decided once
     return ExportFrames(
         facts=facts,
-        summary=summary_by_company_period(facts),
-        stats=metric_stats(facts),
-        pop=period_over_period(facts),
-        conflicts=conflicts_table(facts),
+        summary=summary_by_company_period(facts, figs),
+        stats=metric_stats(facts, figs),
+        pop=period_over_period(facts, shown_values(facts, figs)),
+        conflicts=conflicts_table(facts, figs),
     )
