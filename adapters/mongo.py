@@ -30,6 +30,7 @@ from pymongo.write_concern import WriteConcern
 
 from adapters.mongo_queries import facts_query, unassigned_query
 from schemas.errors import ConfigError, StaleJob, StoreUnavailable
+from schemas.message import report_date_kept
 from schemas.settings import Settings, redact_url
 
 log = logging.getLogger(__name__)
@@ -238,11 +239,8 @@ class MongoStore:
         old = self._stored(FACTS, [d["_id"] for d in docs])
         for doc in docs:
             stored = old.get(doc["_id"], {})
-            changed = {
-                k: v
-                for k, v in doc.items()
-                if k not in ("_id", "extracted_at", "first_stored_at") and stored.get(k) != v
-            }
+            kept = ("_id", "extracted_at", "first_stored_at", *report_date_kept(stored, doc))
+            changed = {k: v for k, v in doc.items() if k not in kept and stored.get(k) != v}
             if changed:
                 changed["extracted_at"] = doc["extracted_at"]
                 self.db[FACTS].update_one({"_id": doc["_id"]}, {"$set": changed})

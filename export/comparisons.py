@@ -16,12 +16,13 @@ zero and across a sign change (a loss turning into a profit).
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
+from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 import pandas as pd
 
+from export.conflicts import Key, shown_values
 from schemas import periods
 
 SEQUENTIAL = "sequential"
@@ -78,40 +79,22 @@ def _text(x: Any) -> str:
     return "" if _missing(x) else str(x)
 
 
-def _when(x: Any) -> datetime:
-    if isinstance(x, pd.Timestamp):
-        x = x.to_pydatetime()
-    if isinstance(x, datetime):
-        return x if x.tzinfo is not None else x.replace(tzinfo=UTC)
-    return datetime.min.replace(tzinfo=UTC)
-
-
 _Series = tuple[str, str, str, str]  # company, metric, unit, currency
 
 
-def _latest_points(facts: pd.DataFrame) -> dict[_Series, dict[str, Decimal]]:
-    """Per company, metric, unit and currency: period label -> the most recently extracted
-    value. The company is ``company_canonical`` when the facts carry it."""
-    company_col = "company_canonical" if "company_canonical" in facts.columns else "company"
-    best: dict[tuple[_Series, str], tuple[tuple[datetime, str], Decimal]] = {}
-    for r in facts.to_dict("records") if len(facts) else []:
-        value = _decimal(r.get("value"))
-        period = _text(r.get("period")).strip()
-        if value is None or periods.parse_label(period).year is None:
-            continue
-        series = (
-            _text(r.get(company_col)),
-            _text(r.get("metric")),
-            _text(r.get("unit")),
-            _text(r.get("currency")),
-        )
-        rank = (_when(r.get("extracted_at")), _text(r.get("fact_id")))
-        key = (series, period)
-        if key not in best or rank > best[key][0]:
-            best[key] = (rank, value)
+def _latest_points(
+    facts: pd.DataFrame, shown: Mapping[Key, Decimal] | None
+) -> dict[_Series, dict[str, Decimal]]:
+    """Per company, metric, unit and currency: period label -> the value the summaries show
+    (``export/conflicts.py``: the most recent report's). The company is ``company_canonical``
+    when the facts carry it."""
     points: dict[_Series, dict[str, Decimal]] = defaultdict(dict)
-    for (series, period), (_, value) in best.items():
-        points[series][period] = value
+    if shown is None:
+        shown = shown_values(facts)
+    for (company, period, metric, unit, currency), value in shown.items():
+        period = period.strip()
+        if periods.parse_label(period).year is not None:
+            points[(company, metric, unit, currency)][period] = value
     return points
 
 
@@ -123,14 +106,17 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     )
 
 
-def period_over_period(facts: pd.DataFrame) -> pd.DataFrame:
+def period_over_period(
+    facts: pd.DataFrame, shown: Mapping[Key, Decimal] | None = None
+) -> pd.DataFrame:
     """``POP_COLUMNS``: for each company, metric, unit and currency, each period against its
     sequential partner and its year-over-year partner where that period's value exists (one
-    ``year_over_year`` row when both are the same period). Values are the most recently
-    extracted per period; the company is the canonical name when the facts carry
-    ``company_canonical``. Sorted by company, metric, unit, currency, period, comparison."""
+    ``year_over_year`` row when both are the same period). Values are the summaries' per period
+    (``shown``, else decided from the facts: the most recent report's); the company is the
+    canonical name when the facts carry ``company_canonical``. Sorted by company, metric, unit,
+    currency, period, comparison."""
     rows: list[dict[str, Any]] = []
-    for (company, metric, unit, currency), values in _latest_points(facts).items():
+    for (company, metric, unit, currency), values in _latest_points(facts, shown).items():
         for period, value in values.items():
             yoy = periods.year_ago(period)
             seq = periods.previous(period)

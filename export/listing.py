@@ -1,5 +1,6 @@
-"""What ``finpipe facts`` and ``finpipe companies`` print: stored facts and companies as JSON
-lines, an aligned table for reading, or CSV for a spreadsheet. Pure: documents in, text out.
+"""What ``finpipe facts`` and ``finpipe companies`` print: stored facts, the values reports
+disagree about (``finpipe facts --conflicts``) and companies as JSON lines, an aligned table for
+reading, or CSV for a spreadsheet. Pure: documents and tables in, text out.
 
 Each fact is shown with its company as written (``company``) and the company's display name
 (``company_canonical``, ``export/companies.py``), the same names the exports use.
@@ -11,10 +12,15 @@ import csv
 import io
 import json
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
-from export.cells import exact_value, format_cell
+import pandas as pd
+
+from export.cells import csv_text, exact_value, format_cell, missing
 from export.companies import CompanyForms
+from export.conflicts import CONFLICT_TEXT_COLUMNS, report_date_shown
+from schemas.numbers import json_number
 
 FORMATS = ("json", "table", "csv")
 
@@ -30,6 +36,7 @@ JSON_FIELDS: tuple[str, ...] = (
     "quarter",
     "value_text",
     "report_id",
+    "report_date",
     "extractor",
 )
 
@@ -45,6 +52,7 @@ COLUMNS: dict[str, str] = {
     "unit": "unit",
     "value_text": "value_text",
     "report_id": "report_id",
+    "report_date": "report_date",
 }
 FULL_COLUMNS: dict[str, str] = {
     **COLUMNS,
@@ -79,7 +87,17 @@ def with_canonical(doc: Mapping[str, Any], names: Mapping[str, str]) -> dict[str
 def _cell(doc: Mapping[str, Any], field: str) -> Any:
     if field == "value":
         return exact_value(doc.get("value_decimal"), doc.get("value"))
+    if field == "report_date":
+        return report_date_shown(doc.get(field))
     return doc.get(field)
+
+
+def _json_fact(doc: Mapping[str, Any], full: bool) -> dict[str, Any]:
+    """A fact for JSON lines, its report date as ISO 8601 (a date when it is midnight UTC)."""
+    out = dict(doc) if full else {k: doc.get(k) for k in JSON_FIELDS}
+    if out.get("report_date") is not None:
+        out["report_date"] = format_cell(report_date_shown(out["report_date"]), text=False)
+    return out
 
 
 def facts_text(
@@ -92,11 +110,7 @@ def facts_text(
     shown = [with_canonical(d, names) for d in docs]
     if fmt == "json":
         return "".join(
-            json.dumps(
-                d if full else {k: d.get(k) for k in JSON_FIELDS}, default=str, ensure_ascii=False
-            )
-            + "\n"
-            for d in shown
+            json.dumps(_json_fact(d, full), default=str, ensure_ascii=False) + "\n" for d in shown
         )
     columns = FULL_COLUMNS if full else COLUMNS
     rows = [[_cell(d, field) for field in columns.values()] for d in shown]
@@ -105,6 +119,47 @@ def facts_text(
     if not rows:
         return "no facts match\n"
     return _table(list(columns), rows)
+
+
+#: Table columns of ``finpipe facts --conflicts`` (CSV and JSON carry every ``conflicts.csv``
+#: column)
+CONFLICT_TABLE_COLUMNS: tuple[str, ...] = (
+    "company",
+    "period",
+    "metric",
+    "value",
+    "currency",
+    "value_text",
+    "report_date",
+    "kind",
+    "report_id",
+    "note",
+)
+
+
+def _json_cell(x: Any) -> Any:
+    if missing(x):
+        return None
+    if isinstance(x, Decimal):
+        return json_number(x)
+    return format_cell(x, text=False)
+
+
+def conflicts_text(table: pd.DataFrame, *, fmt: str) -> str:
+    """Rows of ``conflicts.csv`` in ``fmt``: JSON lines (values as exact numbers, dates ISO
+    8601), CSV exactly as ``conflicts.csv``, or an aligned table of ``CONFLICT_TABLE_COLUMNS``."""
+    if fmt == "csv":
+        return csv_text(table, CONFLICT_TEXT_COLUMNS)
+    records = table.to_dict("records") if len(table) else []
+    if fmt == "json":
+        return "".join(
+            json.dumps({k: _json_cell(v) for k, v in r.items()}, ensure_ascii=False) + "\n"
+            for r in records
+        )
+    if not records:
+        return "no two reports disagree\n"
+    columns = list(CONFLICT_TABLE_COLUMNS)
+    return _table(columns, [[r.get(c) for c in columns] for r in records])
 
 
 def _csv(headers: list[str], rows: list[list[Any]]) -> str:

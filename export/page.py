@@ -1,5 +1,6 @@
-"""The export folder's ``index.html``: what the export covers, the files, the largest
-year-over-year moves, the charts and the start of the summary. Pure: data in, HTML text out."""
+"""The export folder's ``index.html``: what the export covers, the files, the values reports
+disagree about, the largest year-over-year moves, the charts and the start of the summary. Pure:
+data in, HTML text out."""
 
 from __future__ import annotations
 
@@ -35,10 +36,12 @@ def render_index(
     summary_rows: int = 200,
     moves: pd.DataFrame | None = None,
     workbook: str | None = None,
+    conflicts: pd.DataFrame | None = None,
 ) -> str:
     """The folder's ``index.html``: what the export covers, links to the ``workbook`` and the
-    CSVs, the largest year-over-year ``moves`` (rows of ``period_over_period``), the charts and
-    the first ``summary_rows`` rows of the summary by company and period."""
+    CSVs, the values in ``conflicts`` (rows of ``conflicts.csv``, as many as ``summary_rows``),
+    the largest year-over-year ``moves`` (rows of ``period_over_period``), the charts and the
+    first ``summary_rows`` rows of the summary by company and period."""
     e = html.escape
     cov = report.get("covers", {})
     pipe = report.get("pipeline", {})
@@ -52,6 +55,7 @@ def render_index(
         ("Facts in this export", facts),
         ("Companies", ", ".join(cov.get("companies", [])) or "none"),
         ("Periods", ", ".join(cov.get("periods", [])) or "none"),
+        ("Figures reports disagree about", report.get("conflicts", {}).get("figures", 0)),
         ("Queue drained before export", _yes_no(report.get("queue_drained"))),
         (
             "Reports received / done / failed / dead",
@@ -80,6 +84,8 @@ def render_index(
         f'<li><a href="{RUN_REPORT}">{RUN_REPORT}</a></li>',
         "</ul>",
     ]
+    if conflicts is not None:
+        parts.extend(_conflicts(conflicts, summary_rows))
     if moves is not None:
         parts.extend(_moves(moves))
     parts.append("<h2>Charts</h2>")
@@ -111,6 +117,49 @@ def _summary(summary: pd.DataFrame, summary_rows: int) -> list[str]:
     for rec in summary.head(summary_rows).itertuples(index=False):
         cells = "".join(f"<td>{e(format_cell(x, text=False))}</td>" for x in rec)
         parts.append(f"<tr>{cells}</tr>")
+    parts.append("</table>")
+    return parts
+
+
+_CONFLICT_HEADERS = (
+    "Company",
+    "Period",
+    "Metric",
+    "Value",
+    "As written",
+    "Report date",
+    "Kind",
+    "Note",
+    "Report",
+)
+
+
+def _conflicts(conflicts: pd.DataFrame, max_rows: int) -> list[str]:
+    """The values reports disagree about (``conflicts.csv``), a figure's values together."""
+    e = html.escape
+    parts = ['<h2 id="conflicts">Values reports disagree about</h2>']
+    if not len(conflicts):
+        parts.append("<p>No two reports disagree about a figure.</p>")
+        return parts
+    parts.append(
+        "<p>The summary shows the value of the most recent report by its own date; these are "
+        "all the values of the figures where reports disagree beyond rounding "
+        '(<a href="conflicts.csv">conflicts.csv</a>).</p>'
+    )
+    if len(conflicts) > max_rows:
+        parts.append(f"<p>First {max_rows} of {len(conflicts)} values.</p>")
+    parts.append(
+        '<table class="conflicts"><tr>' + "".join(f"<th>{h}</th>" for h in _CONFLICT_HEADERS)
+    )
+    for r in conflicts.head(max_rows).to_dict("records"):
+        unit = r.get("currency") or ""
+        texts = [format_cell(r.get(c), text=False) for c in ("company", "period", "metric")]
+        cells = [f"<td>{e(t)}</td>" for t in texts]
+        cells.append(f'<td class="num">{e(_amount(r.get("value"), unit))}</td>')
+        for c in ("value_text", "report_date", "kind", "note"):
+            cells.append(f"<td>{e(format_cell(r.get(c), text=False))}</td>")
+        cells.append(f"<td>{e(format_cell(r.get('report_id'), text=False)[:12])}</td>")
+        parts.append("<tr>" + "".join(cells) + "</tr>")
     parts.append("</table>")
     return parts
 

@@ -19,6 +19,8 @@ from export import charts as charts_mod
 from export import tables
 from export.cells import iso_utc, missing
 from export.companies import configured_aliases, matching_names
+from export.conflicts import conflict_counts
+from export.coverage import coverage
 from export.source import FactReader, read_facts
 from export.writer import check_writable, write_export, writing_into
 from schemas.errors import BrokerUnavailable
@@ -78,7 +80,8 @@ def run_export(
         "generated_at": iso_utc(now),
         "filters": _filters(since, until, company, without_fallback),
         "queue_drained": queue_drained,
-        "covers": tables.coverage(frames.facts),
+        "covers": coverage(frames.facts),
+        "conflicts": conflict_counts(frames.conflicts),
         "unassigned_amounts": _unassigned(store, frames.facts, since, until, company),
         "pipeline": store.pipeline_counts(),
     }

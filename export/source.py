@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -58,6 +58,11 @@ def read_facts(
         without_extractors=(EXTRACTOR_FALLBACK,) if without_fallback else (),
         fields=STORED_FIELDS,
     )
+    return stored_frame(docs)
+
+
+def stored_frame(docs: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Stored fact documents as an object-dtype frame with the columns ``STORED_FIELDS``."""
     return pd.DataFrame(
         {f: pd.Series([d.get(f) for d in docs], dtype=object) for f in STORED_FIELDS},
         columns=list(STORED_FIELDS),

@@ -12,10 +12,11 @@
   both periods exist, for the same company, metric, unit and currency.
 
 When several stored facts give the same company, period, metric, unit and currency (the same
-figure from two reports), the summaries use the most recently extracted one; ``facts.csv`` keeps
-them all. Money stays ``Decimal`` from ``value_decimal``; ``csv_text`` writes numbers exactly
-(integers as integers, no float artefacts, no scientific notation) and neutralizes spreadsheet
-formulas in text columns only.
+figure from several reports), the summaries show the value of the most recent report by the
+report's own date, and ``conflicts.csv`` lists the values that cannot all be true
+(``export/conflicts.py``); ``facts.csv`` keeps them all. Money stays ``Decimal`` from
+``value_decimal``; ``csv_text`` writes numbers exactly (integers as integers, no float artefacts,
+no scientific notation) and neutralizes spreadsheet formulas in text columns only.
 """
 
 from __future__ import annotations
@@ -36,11 +37,20 @@ from export.cells import (
     as_text,
     csv_text,
     exact_value,
-    iso_utc,
     missing,
 )
 from export.companies import add_company_canonical, company_as_canonical
 from export.comparisons import POP_TEXT_COLUMNS, period_over_period
+from export.conflicts import (
+    CONFLICT_TEXT_COLUMNS,
+    DATE_EXTRACTED,
+    Figure,
+    Key,
+    conflicts_table,
+    figures,
+    report_date_shown,
+    shown_values,
+)
 from schemas.periods import parse_label, sort_key
 from schemas.standards import ADJUSTED_PREFIX, METRICS
 
@@ -69,6 +79,8 @@ STORED_FIELDS: tuple[str, ...] = (
     "model",
     "prompt_version",
     "extracted_at",
+    "report_date",
+    "report_date_source",
 )
 
 FACT_COLUMNS: tuple[str, ...] = (
@@ -82,6 +94,8 @@ FACT_COLUMNS: tuple[str, ...] = (
     "metric_known",
     "value_text",
     "report_id",
+    "report_date",
+    "report_date_source",
     "source",
     "file_name",
     "page",
@@ -106,6 +120,7 @@ FACT_TEXT_COLUMNS = frozenset(
         "unit",
         "value_text",
         "report_id",
+        "report_date_source",
         "source",
         "file_name",
         "snippet",
@@ -117,6 +132,8 @@ FACT_TEXT_COLUMNS = frozenset(
 )
 
 SUMMARY_KEY_COLUMNS: tuple[str, ...] = ("company", "period")
+#: The summary's last column: the value columns of the row whose reports disagree
+CONFLICTS_COLUMN = "conflicts"
 
 METRIC_STATS_COLUMNS: tuple[str, ...] = (
     "metric",
@@ -147,6 +164,8 @@ def metric_order(metric: str) -> tuple[int, int, str]:
 def _fact_row(doc: Mapping[str, Any], value: Decimal) -> dict[str, Any]:
     """One stored document as a row of ``FACT_COLUMNS`` (without ``company_canonical``)."""
     known = doc.get("metric_known")
+    extracted = as_datetime(doc.get("extracted_at"))
+    dated = as_datetime(doc.get("report_date"))
     return {
         "company": as_text(doc.get("company")),
         "period": as_text(doc.get("quarter")),
@@ -157,6 +176,11 @@ def _fact_row(doc: Mapping[str, Any], value: Decimal) -> dict[str, Any]:
         "metric_known": None if missing(known) else bool(known),
         "value_text": as_text(doc.get("value_text")),
         "report_id": as_text(doc.get("report_id")),
+        # facts stored before reports were dated: their extraction stands in
+        "report_date": report_date_shown(dated or extracted),
+        "report_date_source": (
+            as_text(doc.get("report_date_source")) or DATE_EXTRACTED if dated or extracted else None
+        ),
         "source": as_text(doc.get("source")),
         "file_name": as_text(doc.get("file_name")),
         "page": as_int(doc.get("page")),
@@ -168,7 +192,7 @@ def _fact_row(doc: Mapping[str, Any], value: Decimal) -> dict[str, Any]:
         "extractor": as_text(doc.get("extractor")),
         "model": as_text(doc.get("model")),
         "prompt_version": as_text(doc.get("prompt_version")),
-        "extracted_at": as_datetime(doc.get("extracted_at")),
+        "extracted_at": extracted,
         "fact_id": as_text(doc.get("_id")),
     }
 
@@ -226,6 +250,7 @@ class _Value:
     unit: str
     currency: str
     value: Decimal
+    in_conflict: bool = False
 
 
 def by_company(facts: pd.DataFrame) -> pd.DataFrame:
@@ -235,18 +260,13 @@ def by_company(facts: pd.DataFrame) -> pd.DataFrame:
     return company_as_canonical(facts) if "company_canonical" in facts.columns else facts
 
 
-def latest_values(facts: pd.DataFrame) -> list[_Value]:
+def latest_values(facts: pd.DataFrame, figs: Mapping[Key, Figure] | None = None) -> list[_Value]:
     """One value per company (its canonical name, ``by_company``), period, metric, unit and
-    currency: the most recently extracted."""
-    best: dict[tuple[str, str, str, str, str], tuple[tuple[Any, ...], Decimal]] = {}
-    named = by_company(facts)
-    for r in named.to_dict("records") if len(named) else []:
-        key = (r["company"] or "", r["period"] or "", r["metric"], r["unit"], r["currency"] or "")
-        when = as_datetime(r["extracted_at"]) or datetime.min.replace(tzinfo=UTC)
-        rank = (when, r["fact_id"] or "")
-        if key not in best or rank > best[key][0]:
-            best[key] = (rank, r["value"])
-    return [_Value(*key, value) for key, (_, value) in best.items()]
+    currency: the one ``export/conflicts.py`` shows (the most recent report's by its own date),
+    and whether the reports disagree. ``figs``: the facts' ``figures``, if known."""
+    if figs is None:
+        figs = figures(facts)
+    return [_Value(*key, fig.shown.value, fig.in_conflict) for key, fig in figs.items()]
 
 
 # -- summary by company and period --------------------------------------------------------------
@@ -260,11 +280,15 @@ def _value_header(metric: str, unit: str) -> str:
     return metric
 
 
-def summary_by_company_period(facts: pd.DataFrame) -> pd.DataFrame:
+def summary_by_company_period(
+    facts: pd.DataFrame, figs: Mapping[Key, Figure] | None = None
+) -> pd.DataFrame:
     """One row per company and period; per metric a value column and, for money, its currency
     column beside it. Where one company and period has a metric in several currencies, the metric
-    is split into one column pair per currency (``revenue [EUR]``, ``revenue [EUR] currency``)."""
-    values = latest_values(facts)
+    is split into one column pair per currency (``revenue [EUR]``, ``revenue [EUR] currency``).
+    The last column, ``conflicts``, names the value columns whose reports disagree
+    (``conflicts.csv`` lists their values)."""
+    values = latest_values(facts, figs)
     # which (metric, unit) pairs need a column pair per currency
     currencies_per_cell: dict[tuple[str, str, str, str], set[str]] = defaultdict(set)
     for v in values:
@@ -310,6 +334,8 @@ def summary_by_company_period(facts: pd.DataFrame) -> pd.DataFrame:
         )
         g = group_of(v)
         row[value_col[g]] = v.value
+        if v.in_conflict:
+            row["conflicts"] = "; ".join(filter(None, [row.get("conflicts"), value_col[g]]))
         cur_col = currency_col[g]
         if cur_col is not None:
             row[cur_col] = v.currency or None
@@ -322,21 +348,23 @@ def summary_by_company_period(facts: pd.DataFrame) -> pd.DataFrame:
             sort_key(kv[0][1]),
         ),
     )
-    return _frame([row for _, row in ordered], columns)
+    return _frame([row for _, row in ordered], [*columns, CONFLICTS_COLUMN])
 
 
 def summary_text_columns(summary: pd.DataFrame) -> frozenset[str]:
     return frozenset(
-        c for c in summary.columns if c in SUMMARY_KEY_COLUMNS or str(c).endswith(" currency")
+        c
+        for c in summary.columns
+        if c in SUMMARY_KEY_COLUMNS or c == CONFLICTS_COLUMN or str(c).endswith(" currency")
     )
 
 
 # -- metric statistics --------------------------------------------------------------------------
-def metric_stats(facts: pd.DataFrame) -> pd.DataFrame:
+def metric_stats(facts: pd.DataFrame, figs: Mapping[Key, Figure] | None = None) -> pd.DataFrame:
     """Per metric, unit and currency (never across them): how many company-period values, how
     many companies, min, median, max, and the latest dated period."""
     by_group: dict[tuple[str, str, str], list[_Value]] = defaultdict(list)
-    for v in latest_values(facts):
+    for v in latest_values(facts, figs):
         by_group[(v.metric, v.unit, v.currency)].append(v)
     rows = []
     for (metric, unit, currency), vals in sorted(by_group.items()):
@@ -365,12 +393,14 @@ class ExportFrames:
     summary: pd.DataFrame
     stats: pd.DataFrame
     pop: pd.DataFrame
+    conflicts: pd.DataFrame
 
     def tables(self) -> dict[str, tuple[pd.DataFrame, frozenset[str]]]:
         """CSV file name -> (frame, its text columns), in the order an analyst reads them."""
         return {
             "facts.csv": (self.facts, FACT_TEXT_COLUMNS),
             "summary_by_company_period.csv": (self.summary, summary_text_columns(self.summary)),
+            "conflicts.csv": (self.conflicts, CONFLICT_TEXT_COLUMNS),
             "metric_stats.csv": (self.stats, METRIC_STATS_TEXT_COLUMNS),
             "period_over_period.csv": (self.pop, POP_TEXT_COLUMNS),
         }
@@ -390,44 +420,11 @@ def build_frames(raw: pd.DataFrame, aliases: Mapping[str, str] | None = None) ->
     """Every table of an export from the stored documents; companies are folded to one name each
     (``export/companies.py``) with the ``aliases`` given."""
     facts = facts_table(raw, aliases)
+    figs = figures(facts)  # which value each figure shows, and the conflicts: decided once
     return ExportFrames(
         facts=facts,
-        summary=summary_by_company_period(facts),
-        stats=metric_stats(facts),
-        pop=period_over_period(facts),
+        summary=summary_by_company_period(facts, figs),
+        stats=metric_stats(facts, figs),
+        pop=period_over_period(facts, shown_values(facts, figs)),
+        conflicts=conflicts_table(facts, figs),
     )
-
-
-# -- run report ---------------------------------------------------------------------------------
-def coverage(facts: pd.DataFrame) -> dict[str, Any]:
-    """What an export covers: counts of facts, companies (display names), metrics, periods and
-    the span of extraction times; ``merged_names`` lists, for each company written in more than
-    one way, the written forms folded into its display name."""
-    times = [t for t in (as_datetime(x) for x in facts["extracted_at"].tolist()) if t is not None]
-    periods = sorted(
-        {p for p in facts["period"].tolist() if not missing(p)},
-        key=sort_key,
-    )
-    return {
-        "facts": len(facts),
-        "companies": sorted({c for c in by_company(facts)["company"].tolist() if not missing(c)}),
-        "merged_names": merged_names(facts),
-        "metrics": sorted({m for m in facts["metric"].tolist() if m}),
-        "periods": periods,
-        "currencies": sorted({c for c in facts["currency"].tolist() if not missing(c)}),
-        "first_extracted_at": iso_utc(min(times)) if times else None,
-        "last_extracted_at": iso_utc(max(times)) if times else None,
-    }
-
-
-def merged_names(facts: pd.DataFrame) -> dict[str, list[str]]:
-    """Display name -> the written forms folded into it, for companies written in more than one
-    way (none when the facts carry no ``company_canonical``)."""
-    if "company_canonical" not in facts.columns:
-        return {}
-    forms: dict[str, set[str]] = defaultdict(set)
-    pairs = zip(facts["company"].tolist(), facts["company_canonical"].tolist(), strict=True)
-    for written, name in pairs:
-        if not missing(written) and not missing(name):
-            forms[name].add(written)
-    return {name: sorted(f) for name, f in sorted(forms.items()) if len(f) > 1}

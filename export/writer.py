@@ -134,6 +134,7 @@ def write_export(
             report=report,
             summary=frames.summary,
             moves=largest_moves(frames.pop),
+            conflicts=frames.conflicts,
         ),
     )
     for old in folder.glob("chart-*.png"):  # charts of an earlier export of the same day

@@ -38,6 +38,13 @@ def company_aliases(ctx: Context, command: str) -> dict[str, str]:
 @click.option("--limit", default=50, show_default=True, type=int, help="At most this many.")
 @click.option("--full", is_flag=True, help="Print every provenance field too.")
 @click.option(
+    "--conflicts",
+    "only_conflicts",
+    is_flag=True,
+    help="List the values reports disagree about (the rows of conflicts.csv), not the facts; "
+    "--limit counts values, 0 for all.",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["json", "table", "csv"]),
@@ -54,17 +61,21 @@ def facts(
     period: str | None,
     limit: int,
     full: bool,
+    only_conflicts: bool,
     fmt: str,
 ) -> None:
     """Print stored facts from financial_data, sorted by company, period and metric.
 
     Each fact shows its company as written and its canonical name (company_canonical), as in
-    the exports. --company matches every written form of that company; exits 1 when no stored
-    company matches.
+    the exports, and its report's date. --company matches every written form of that company;
+    exits 1 when no stored company matches. --conflicts lists the values reports disagree about
+    instead, with the value the summary shows.
     """
     from export.companies import display_names, matching_names
     from export.listing import facts_text
 
+    if only_conflicts and report_id:
+        raise click.UsageError("--conflicts compares reports; use --company, --metric, --period")
     aliases = company_aliases(ctx, "facts")
     store = ctx.store()
     docs: list[dict[str, Any]] = []
@@ -79,12 +90,36 @@ def facts(
             )
             sys.exit(1)
         query = fact_filter(report_id=report_id, companies=names, metric=metric, period=period)
-        docs = store.facts(query, limit=limit)
+        docs = store.facts(query, limit=0 if only_conflicts else limit)
     except FinpipeError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         store.close()
+    if only_conflicts:
+        _echo_conflicts(docs, aliases, fmt, limit)
+        return
     click.echo(facts_text(docs, display_names(counts, aliases), fmt=fmt, full=full), nl=False)
+
+
+def _echo_conflicts(
+    docs: list[dict[str, Any]], aliases: dict[str, str], fmt: str, limit: int
+) -> None:
+    """The values of the matching facts that reports disagree about, at most ``limit`` (0: all);
+    a line on stderr says when some were left out."""
+    from export.conflicts import conflicts_table
+    from export.listing import conflicts_text
+    from export.source import stored_frame
+    from export.tables import facts_table
+
+    table = conflicts_table(facts_table(stored_frame(docs), aliases))
+    if 0 < limit < len(table):
+        click.echo(
+            f"finpipe facts: showing {limit} of {len(table)} values in conflict "
+            "(--limit 0 for all)",
+            err=True,
+        )
+        table = table.head(limit)
+    click.echo(conflicts_text(table, fmt=fmt), nl=False)
 
 
 @click.command()

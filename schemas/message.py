@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from datetime import UTC, date, datetime
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -20,6 +21,15 @@ from pydantic import (
 )
 
 SCHEMA_VERSION = 1
+
+#: Metadata key a reader fills with the document's own date (ISO 8601) where the file states one
+#: (a PDF's creation date): the report's date when the report carries no ``reported_at``.
+DOCUMENT_DATE = "document_date"
+
+#: Where a report's date comes from, most trusted first (``ReportMessage.report_date``).
+DATE_REPORTED = "reported"
+DATE_DOCUMENT = "document"
+DATE_RECEIVED = "received"
 
 #: JSON escaping can grow a text at most six-fold (a control character becomes ``\u00XX``)
 JSON_ESCAPE_GROWTH = 6
@@ -73,6 +83,32 @@ When = Annotated[
     PlainSerializer(lambda v: v.isoformat() if v is not None else None, return_type=str | None),
     WithJsonSchema({"anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}]}),
 ]
+
+
+def as_utc(when: date) -> datetime:
+    """A date as midnight UTC, a date-time without a zone as UTC, any other in UTC."""
+    if not isinstance(when, datetime):
+        return datetime(when.year, when.month, when.day, tzinfo=UTC)
+    if when.tzinfo is None:
+        return when.replace(tzinfo=UTC)
+    return when.astimezone(UTC)
+
+
+def report_date_kept(stored: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, ...]:
+    """The report-date fields a fact document stored again keeps: both when the date is the same
+    instant (a store may keep milliseconds only) or both are receipt times (a report received
+    again is dated by its first receipt, so re-running an old report never makes it the newest);
+    none when the report's date changed."""
+    old, again = stored.get("report_date"), new.get("report_date")
+    source = stored.get("report_date_source")
+    if not isinstance(old, datetime) or not isinstance(again, datetime):
+        return ()
+    if source != new.get("report_date_source"):
+        return ()
+    old = as_utc(old)
+    if abs(old - again) < timedelta(milliseconds=1) or (source == DATE_RECEIVED and old <= again):
+        return ("report_date", "report_date_source")
+    return ()
 
 
 def normalize_text(text: str) -> str:
@@ -157,6 +193,22 @@ class ReportMessage(BaseModel):
     def from_body(cls, body: bytes) -> ReportMessage:
         """Decode a queue body; raises ``pydantic.ValidationError`` or ``ValueError``."""
         return cls.model_validate_json(body)
+
+    def report_date(self) -> tuple[datetime, str]:
+        """The report's own date, what decides which of two disagreeing reports is the newer:
+        ``reported_at``, else the document's date where the reader knows it (``DOCUMENT_DATE``
+        in the metadata), else when it was received; with where it came from (``DATE_*``)."""
+        if self.reported_at is not None:
+            return as_utc(self.reported_at), DATE_REPORTED
+        written = self.metadata.get(DOCUMENT_DATE)
+        if written:
+            try:
+                document = _parse_when(written)
+            except ValueError:
+                document = None
+            if document is not None:
+                return as_utc(document), DATE_DOCUMENT
+        return as_utc(self.provenance.ingested_at), DATE_RECEIVED
 
     def page_of(self, offset: int) -> int | None:
         """1-based PDF page holding character ``offset`` of ``raw_text``, if pages are known."""

@@ -30,6 +30,7 @@ def fact_document(message: ReportMessage, found: FoundFact, now: datetime) -> di
     snip = found.snippet
     prov = message.provenance
     value_start = snip.start + (f.start or 0)
+    report_date, report_date_source = message.report_date()
     return {
         "_id": fact_key(message.report_id, found),
         "report_id": message.report_id,
@@ -53,6 +54,8 @@ def fact_document(message: ReportMessage, found: FoundFact, now: datetime) -> di
         "line": prov.line,
         "row": prov.row,
         "channel": prov.channel,
+        "report_date": report_date,
+        "report_date_source": report_date_source,
         "extractor": found.extractor,
         "model": found.model,
         "prompt_version": found.prompt_version,

@@ -1,13 +1,17 @@
 """``.pdf``: text extracted with pypdf, one report per document. Pure (bytes in).
 
 Pages are joined with a blank line; ``Provenance.page_offsets`` holds the character offset where
-each page starts in the report text, so a fact can be traced to its page.
+each page starts in the report text, so a fact can be traced to its page. The document's creation
+date, where the file states one, travels as the metadata ``document_date``: the report's date when
+it has no ``reported_at``.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+from datetime import datetime
+from typing import Any
 
 from ingest.readers.base import (
     ReadOptions,
@@ -17,6 +21,7 @@ from ingest.readers.base import (
     excerpt,
     provenance,
 )
+from schemas.message import DOCUMENT_DATE
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +43,18 @@ def join_pages(pages: list[str]) -> tuple[str, list[int]]:
     return text, [min(max(0, o - lead), len(text)) for o in offsets]
 
 
-def extract_pages(data: bytes) -> list[str]:
-    """Text of each page; raises :class:`UnreadableFile` for encrypted or corrupt documents."""
+def _creation_date(reader: Any) -> str | None:
+    """The document's creation date (ISO 8601), if the file states a readable one."""
+    try:
+        when = reader.metadata.creation_date if reader.metadata is not None else None
+    except Exception:  # a malformed date string or information dictionary
+        return None
+    return when.isoformat() if isinstance(when, datetime) else None
+
+
+def extract_pages(data: bytes) -> tuple[list[str], str | None]:
+    """Text of each page and the creation date; raises :class:`UnreadableFile` for encrypted or
+    corrupt documents."""
     from pypdf import PdfReader
     from pypdf.errors import FileNotDecryptedError, PyPdfError
 
@@ -59,7 +74,7 @@ def extract_pages(data: bytes) -> list[str]:
                 raise UnreadableFile(
                     "PDF is encrypted with a password; save an unprotected copy and drop that"
                 )
-        return [page.extract_text() or "" for page in reader.pages]
+        return [page.extract_text() or "" for page in reader.pages], _creation_date(reader)
     except UnreadableFile:
         raise
     except FileNotDecryptedError:
@@ -72,13 +87,15 @@ def extract_pages(data: bytes) -> list[str]:
 
 
 def read_pdf(data: bytes, options: ReadOptions) -> ReadResult:
-    pages = extract_pages(data)
+    pages, created = extract_pages(data)
     text, offsets = join_pages(pages)
     if not text:
         raise UnreadableFile(
             f"PDF has {len(pages)} page(s) but no extractable text (a scan?); OCR is not supported"
         )
     metadata = {"pages": str(len(pages))}
+    if created:
+        metadata[DOCUMENT_DATE] = created
     try:
         message = build_message(
             {"raw_text": text}, metadata, provenance(options, page_offsets=offsets), options

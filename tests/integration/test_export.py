@@ -239,47 +239,58 @@ def test_export_writes_exact_csvs_for_known_facts(mongo_client: Any, settings: S
     assert (settings.export_dir / "latest").resolve() == folder.resolve()
     assert lines(folder, "facts.csv") == [
         "company,company_canonical,period,metric,value,currency,unit,metric_known,value_text,"
-        "report_id,source,"
+        "report_id,report_date,report_date_source,source,"
         "file_name,page,row,line,snippet,snippet_start,snippet_end,extractor,model,"
         "prompt_version,extracted_at,fact_id",
-        "Acme,Acme,Q4 FY2024,revenue,250000000,GBP,currency,true,£250m,rep-Acme,api,,,,,"
+        "Acme,Acme,Q4 FY2024,revenue,250000000,GBP,currency,true,£250m,rep-Acme,"
+        "2024-07-01T06:00:00Z,extracted,api,,,,,"
         '"\'=HYPERLINK(""http://x"") Acme revenue £250m",0,40,rules,,,2024-07-01T06:00:00Z,a1',
         "Nokia,Nokia,Q4 2023,revenue,5100000000,EUR,currency,true,EUR 5.1 billion,rep-Nokia,"
+        "2024-07-01T06:00:00Z,extracted,"
         "inbox/results.csv,results.csv,,2,,Nokia revenue EUR 5.1 billion Q4 2023.,0,40,rules,,,"
         "2024-07-01T06:00:00Z,n1",
         "Nokia,Nokia,Q1 2024,revenue,4900000000,EUR,currency,true,EUR 4.9 billion,rep-Nokia,"
+        "2024-07-01T06:00:00Z,extracted,"
         "inbox/results.csv,results.csv,,3,,Nokia revenue EUR 4.9 billion Q1 2024.,0,40,rules,,,"
         "2024-07-01T06:00:00Z,n2",
         "Sony,Sony,FY 2023,revenue,13020768000000,JPY,currency,true,¥13.02 trillion,rep-Sony,"
+        "2024-06-15T06:00:00Z,extracted,"
         "api,,,,,"
         "Sony revenue ¥13.02 trillion FY 2023.,0,40,rules,,,2024-06-15T06:00:00Z,s1",
         "Sony,Sony,FY 2024,revenue,12957000000000,JPY,currency,true,¥12.957 trillion,rep-Sony,"
+        "2024-07-01T06:00:00Z,extracted,"
         "api,,,,,"
         "Sony revenue ¥12.957 trillion FY 2024.,0,40,rules,,,2024-07-01T06:00:00Z,s2",
-        "XYZ,XYZ,Q1 2024,earnings per share,0.45,USD,currency_per_share,true,$0.45,rep-XYZ,api,,,,,"
+        "XYZ,XYZ,Q1 2024,earnings per share,0.45,USD,currency_per_share,true,$0.45,rep-XYZ,"
+        "2024-07-01T06:00:00Z,extracted,api,,,,,"
         "XYZ earnings per share $0.45 Q1 2024.,0,40,rules,,,2024-07-01T06:00:00Z,x3",
-        "XYZ,XYZ,Q1 2024,gross margin,42.1,,percent,true,42.1%,rep-XYZ,api,,,,,"
+        "XYZ,XYZ,Q1 2024,gross margin,42.1,,percent,true,42.1%,rep-XYZ,"
+        "2024-07-01T06:00:00Z,extracted,api,,,,,"
         "XYZ gross margin 42.1% Q1 2024.,0,40,rules,,,2024-07-01T06:00:00Z,x5",
-        "XYZ,XYZ,Q1 2024,net income,5300000,USD,currency,true,$5.3 million,rep-XYZ,api,,,,,"
+        "XYZ,XYZ,Q1 2024,net income,5300000,USD,currency,true,$5.3 million,rep-XYZ,"
+        "2024-07-01T06:00:00Z,extracted,api,,,,,"
         "XYZ net income $5.3 million Q1 2024.,0,40,rules,,,2024-07-01T06:00:00Z,x1",
         "XYZ,XYZ,Q2 2024,earnings per share,-0.1,USD,currency_per_share,true,'-$0.10,rep-XYZ,"
+        "2024-07-01T06:00:00Z,extracted,"
         "api,,,,,"
         "XYZ earnings per share -$0.10 Q2 2024.,0,40,rules,,,2024-07-01T06:00:00Z,x4",
-        "XYZ,XYZ,Q2 2024,gross margin,39.8,,percent,true,39.8%,rep-XYZ,api,,,,,"
+        "XYZ,XYZ,Q2 2024,gross margin,39.8,,percent,true,39.8%,rep-XYZ,"
+        "2024-07-01T06:00:00Z,extracted,api,,,,,"
         "XYZ gross margin 39.8% Q2 2024.,0,40,rules,,,2024-07-01T06:00:00Z,x6",
-        "XYZ,XYZ,Q2 2024,net income,-1200000,USD,currency,true,$1.2 million,rep-XYZ,api,,,,,"
+        "XYZ,XYZ,Q2 2024,net income,-1200000,USD,currency,true,$1.2 million,rep-XYZ,"
+        "2024-07-01T06:00:00Z,extracted,api,,,,,"
         "XYZ net income $1.2 million Q2 2024.,0,40,rules,,,2024-07-01T06:00:00Z,x2",
     ]
     assert lines(folder, "summary_by_company_period.csv") == [
         "company,period,revenue,revenue currency,net income,net income currency,"
-        "earnings per share,earnings per share currency,gross margin (%)",
-        "Acme,Q4 FY2024,250000000,GBP,,,,,",
-        "Nokia,Q4 2023,5100000000,EUR,,,,,",
-        "Nokia,Q1 2024,4900000000,EUR,,,,,",
-        "Sony,FY 2023,13020768000000,JPY,,,,,",
-        "Sony,FY 2024,12957000000000,JPY,,,,,",
-        "XYZ,Q1 2024,,,5300000,USD,0.45,USD,42.1",
-        "XYZ,Q2 2024,,,-1200000,USD,-0.1,USD,39.8",
+        "earnings per share,earnings per share currency,gross margin (%),conflicts",
+        "Acme,Q4 FY2024,250000000,GBP,,,,,,",
+        "Nokia,Q4 2023,5100000000,EUR,,,,,,",
+        "Nokia,Q1 2024,4900000000,EUR,,,,,,",
+        "Sony,FY 2023,13020768000000,JPY,,,,,,",
+        "Sony,FY 2024,12957000000000,JPY,,,,,,",
+        "XYZ,Q1 2024,,,5300000,USD,0.45,USD,42.1,",
+        "XYZ,Q2 2024,,,-1200000,USD,-0.1,USD,39.8,",
     ]
     assert lines(folder, "metric_stats.csv") == [
         "metric,unit,currency,count,companies,min,median,max,latest_period",
@@ -469,11 +480,12 @@ def test_empty_database_gives_headers_only_and_a_clear_log_line(
         folder = run_export(settings, now=NOW)
     assert lines(folder, "facts.csv") == [
         "company,company_canonical,period,metric,value,currency,unit,metric_known,value_text,"
-        "report_id,source,"
+        "report_id,report_date,report_date_source,source,"
         "file_name,page,row,line,snippet,snippet_start,snippet_end,extractor,model,"
         "prompt_version,extracted_at,fact_id"
     ]
-    assert lines(folder, "summary_by_company_period.csv") == ["company,period"]
+    assert lines(folder, "summary_by_company_period.csv") == ["company,period,conflicts"]
+    assert len(lines(folder, "conflicts.csv")) == 1
     assert lines(folder, "metric_stats.csv") == [
         "metric,unit,currency,count,companies,min,median,max,latest_period"
     ]
@@ -552,7 +564,7 @@ def test_year_over_year_changes_and_one_name_per_company(
         for name in report["files"]
         if name.endswith(".csv")
     }
-    assert len(csvs) == 4
+    assert len(csvs) == 5
     assert_workbook_equals_csvs((folder / "summary.xlsx").read_bytes(), csvs)
 
 
@@ -594,9 +606,10 @@ def test_company_filters_match_every_written_form_and_the_aliases_file(
     )
     assert found.exit_code == 0, found.output
     assert found.stdout.splitlines() == [
-        "company,company_canonical,period,metric,value,currency,unit,value_text,report_id",
+        "company,company_canonical,period,metric,value,currency,unit,value_text,report_id,"
+        "report_date",
         "Orion Outdoor Gear plc,Orion Outdoor Gear,Q3 2024,net income,8900000,USD,currency,"
-        "$8.9 million,rep-Orion Outdoor Gear plc",
+        "$8.9 million,rep-Orion Outdoor Gear plc,",
     ]
     listed = CliRunner().invoke(cli, ["companies"], env=env)
     assert listed.exit_code == 0, listed.output

@@ -22,6 +22,7 @@ from finpipe.context import Context
 from schemas.settings import Settings
 
 AT = datetime(2024, 10, 30, 6, 0, tzinfo=UTC)
+DATED = datetime(2024, 10, 29, tzinfo=UTC)  # the reports' own date, given as a day
 
 
 def stored(
@@ -42,6 +43,8 @@ def stored(
         "extractor": "rules",
         "snippet": f"{company} reported {metric} of {text} for {period}.",
         "extracted_at": AT,
+        "report_date": DATED,
+        "report_date_source": "reported",
     }
 
 
@@ -145,6 +148,7 @@ def test_facts_are_json_lines_as_before_with_the_canonical_name_beside(
             "quarter": "Q3 2024",
             "value_text": "$8.9 million",
             "report_id": "rep-o3",
+            "report_date": "2024-10-29",
             "extractor": "rules",
         }
     ]
@@ -200,13 +204,16 @@ def test_csv_has_exact_values_and_neutralized_text(run: Any) -> None:
     result = run("facts", "--format", "csv", "--period", "FY 2024", "--limit", "10")
     assert result.exit_code == 0, result.output
     assert result.stdout == (
-        "company,company_canonical,period,metric,value,currency,unit,value_text,report_id\n"
-        "Brightwater Analytics,Brightwater Analytics,FY 2024,revenue,2,USD,currency,$2,rep-b1\n"
-        "Kestrel Labs,Kestrel Labs,FY 2024,revenue,1.5,USD,currency,'=1.5,rep-k1\n"
+        "company,company_canonical,period,metric,value,currency,unit,value_text,report_id,"
+        "report_date\n"
+        "Brightwater Analytics,Brightwater Analytics,FY 2024,revenue,2,USD,currency,$2,rep-b1,"
+        "2024-10-29\n"
+        "Kestrel Labs,Kestrel Labs,FY 2024,revenue,1.5,USD,currency,'=1.5,rep-k1,2024-10-29\n"
     )
     empty = run("facts", "--format", "csv", "--period", "FY 1999")
     assert empty.stdout.splitlines() == [
-        "company,company_canonical,period,metric,value,currency,unit,value_text,report_id"
+        "company,company_canonical,period,metric,value,currency,unit,value_text,report_id,"
+        "report_date"
     ]
 
 
@@ -215,11 +222,62 @@ def test_table_is_aligned_for_reading(run: Any) -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
         "company    company_canonical  period   metric      value  currency  unit      "
-        "value_text     report_id",
+        "value_text     report_id  report_date",
         "Acme Corp  Acme Corp          Q2 2024  revenue  12400000  USD       currency  "
-        "$12.4 million  rep-a1",
+        "$12.4 million  rep-a1     2024-10-29",
     ]
     assert run("facts", "--format", "table", "--period", "Q1 1999").stdout == "no facts match\n"
+
+
+def quillon(store: MemoryStore) -> None:
+    """Three reports about Quillon's Q1 2024 revenue: the second a typo, the third a restatement."""
+    for fid, value, text, day in (
+        ("q1", "5300000", "$5.3 million", datetime(2024, 5, 1, tzinfo=UTC)),
+        ("q2", "53000000", "$53 million", datetime(2024, 5, 2, tzinfo=UTC)),
+        ("q3", "5100000", "$5.1 million", datetime(2024, 6, 15, tzinfo=UTC)),
+    ):
+        doc = stored(fid, "Quillon Corp", "revenue", value, "Q1 2024", text)
+        store.docs.append({**doc, "report_date": day})
+
+
+def test_conflicts_lists_the_values_reports_disagree_about(run: Any, store: MemoryStore) -> None:
+    quillon(store)
+    lines = json_lines(run("facts", "--conflicts"))
+    assert [(d["value"], d["report_date"], d["kind"]) for d in lines] == [
+        (5300000, "2024-05-01", "differs"),
+        (53000000, "2024-05-02", "scale slip"),
+        (5100000, "2024-06-15", "shown"),
+    ]
+    assert lines[0]["company"] == "Quillon Corp" and lines[0]["report_id"] == "rep-q1"
+    assert store.queries[-1] == {}  # every fact: a figure's values are compared together
+
+    table = run("facts", "--conflicts", "--format", "table", "--company", "quillon")
+    assert table.exit_code == 0, table.output
+    assert table.stdout.splitlines()[0].split() == [
+        "company", "period", "metric", "value", "currency", "value_text", "report_date", "kind",
+        "report_id", "note",
+    ]  # fmt: skip
+    assert "53000000  USD       $53 million   2024-05-02   scale slip" in table.stdout
+
+    csv_out = run("facts", "--conflicts", "--format", "csv", "--metric", "revenue")
+    assert csv_out.stdout.splitlines()[0].startswith("company,period,metric,unit,currency,value,")
+    assert len(csv_out.stdout.splitlines()) == 4
+
+    limited = run("facts", "--conflicts", "--limit", "2")
+    assert len(limited.stdout.splitlines()) == 2
+    assert limited.stderr == (
+        "finpipe facts: showing 2 of 3 values in conflict (--limit 0 for all)\n"
+    )
+
+
+def test_conflicts_when_reports_agree_and_with_one_report(run: Any) -> None:
+    result = run("facts", "--conflicts", "--format", "table")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "no two reports disagree\n"
+    assert run("facts", "--conflicts").stdout == ""
+    one_report = run("facts", "--conflicts", "--report", "rep-q1")
+    assert one_report.exit_code == 2
+    assert "--conflicts compares reports" in one_report.output
 
 
 def test_aliases_file_joins_companies_in_facts_and_companies(

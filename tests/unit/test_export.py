@@ -16,6 +16,8 @@ from openpyxl import load_workbook
 
 from export import cells, comparisons, page, tables, writer
 from export import charts as charts_mod
+from export.conflicts import CONFLICT_COLUMNS
+from export.coverage import coverage
 from export.tables import STORED_FIELDS
 from schemas.errors import OutputNotWritable
 from schemas.numbers import plain_decimal
@@ -132,9 +134,11 @@ SEED = (
 
 def test_facts_csv_is_tidy_sorted_and_exact() -> None:
     text = csvs(*SEED)["facts.csv"]
-    prov = "inbox/report.txt,report.txt,,,1"
+    # stored without a report date: the extraction time stands in
+    prov = "2024-05-02T08:30:00Z,extracted,inbox/report.txt,report.txt,,,1"
     assert text.splitlines() == [
-        "company,company_canonical,period,metric,value,currency,unit,metric_known,value_text,report_id,source,"
+        "company,company_canonical,period,metric,value,currency,unit,metric_known,value_text,"
+        "report_id,report_date,report_date_source,source,"
         "file_name,page,row,line,snippet,snippet_start,snippet_end,extractor,model,prompt_version,"
         "extracted_at,fact_id",
         f"Nokia,Nokia,Q4 2023,revenue,5100000000,EUR,currency,true,EUR 5.1 billion,rep-f3,{prov},"
@@ -155,11 +159,11 @@ def test_facts_csv_is_tidy_sorted_and_exact() -> None:
 def test_summary_has_one_row_per_company_and_period_with_currency_beside_each_value() -> None:
     assert csvs(*SEED)["summary_by_company_period.csv"] == (
         "company,period,revenue,revenue currency,net income,net income currency,"
-        "earnings per share,earnings per share currency,gross margin (%)\n"
-        "Nokia,Q4 2023,5100000000,EUR,,,,,\n"
-        "Nokia,Q1 2024,4900000000,EUR,,,,,\n"
-        "XYZ,Q1 2024,,,5300000,USD,0.45,USD,42.1\n"
-        "XYZ,Q2 2024,,,-1200000,USD,,,\n"
+        "earnings per share,earnings per share currency,gross margin (%),conflicts\n"
+        "Nokia,Q4 2023,5100000000,EUR,,,,,,\n"
+        "Nokia,Q1 2024,4900000000,EUR,,,,,,\n"
+        "XYZ,Q1 2024,,,5300000,USD,0.45,USD,42.1,\n"
+        "XYZ,Q2 2024,,,-1200000,USD,,,,\n"
     )
 
 
@@ -226,10 +230,10 @@ def test_currencies_are_never_mixed() -> None:
     )
     assert files["summary_by_company_period.csv"] == (
         "company,period,revenue [EUR],revenue [EUR] currency,revenue [GBP],"
-        "revenue [GBP] currency,revenue [USD],revenue [USD] currency\n"
-        "Acme,Q1 2024,90,EUR,,,100,USD\n"
-        "Acme,Q2 2024,95,EUR,,,110,USD\n"
-        "Beta,Q1 2024,,,70,GBP,,\n"
+        "revenue [GBP] currency,revenue [USD],revenue [USD] currency,conflicts\n"
+        "Acme,Q1 2024,90,EUR,,,100,USD,\n"
+        "Acme,Q2 2024,95,EUR,,,110,USD,\n"
+        "Beta,Q1 2024,,,70,GBP,,,\n"
     )
     assert files["metric_stats.csv"].splitlines()[1:] == [
         "revenue,currency,EUR,2,1,90,92.5,95,Q2 2024",
@@ -248,15 +252,17 @@ def test_different_companies_in_different_currencies_share_one_column_pair() -> 
         doc("b", "Beta", "revenue", "90", "EUR", "Q1 2024"),
     )
     assert files["summary_by_company_period.csv"] == (
-        "company,period,revenue,revenue currency\nAcme,Q1 2024,100,USD\nBeta,Q1 2024,90,EUR\n"
+        "company,period,revenue,revenue currency,conflicts\n"
+        "Acme,Q1 2024,100,USD,\n"
+        "Beta,Q1 2024,90,EUR,\n"
     )
 
 
-def test_newest_extraction_wins_in_summaries_but_facts_keep_both() -> None:
+def test_without_report_dates_the_newest_extraction_wins_but_facts_keep_both() -> None:
     older = doc("old", "A", "revenue", "100", "USD", "Q1 2024", at=datetime(2024, 1, 1, tzinfo=UTC))
     newer = doc("new", "A", "revenue", "101", "USD", "Q1 2024", at=datetime(2024, 2, 1, tzinfo=UTC))
     files = csvs(newer, older)
-    assert files["summary_by_company_period.csv"].splitlines()[1:] == ["A,Q1 2024,101,USD"]
+    assert files["summary_by_company_period.csv"].splitlines()[1:] == ["A,Q1 2024,101,USD,revenue"]
     assert [ln.split(",")[4] for ln in files["facts.csv"].splitlines()[1:]] == ["100", "101"]
 
 
@@ -270,8 +276,8 @@ def test_injection_is_neutralized_in_text_columns_only() -> None:
     assert facts[1].startswith(f"{written},Q1 2024,net income,-5,USD,currency,true,'-5,")
     assert facts[2].startswith(f"{written},Q2 2024,net income,-7,USD,currency,true,'@7,")
     assert files["summary_by_company_period.csv"].splitlines()[1:] == [
-        "'=HYPERLINK(1),Q1 2024,-5,USD",
-        "'=HYPERLINK(1),Q2 2024,-7,USD",
+        "'=HYPERLINK(1),Q1 2024,-5,USD,",
+        "'=HYPERLINK(1),Q2 2024,-7,USD,",
     ]
     assert files["period_over_period.csv"].splitlines()[1] == (
         "'=HYPERLINK(1),net income,currency,USD,sequential,Q1 2024,Q2 2024,-5,-7,-2,-40"
@@ -284,7 +290,7 @@ def test_injection_is_neutralized_in_text_columns_only() -> None:
 def test_a_metric_name_that_looks_like_a_formula_is_neutralized_in_the_header() -> None:
     d = doc("h", "A", "=cmd|x", "1", None, "Q1 2024", unit="count")
     assert csvs(d)["summary_by_company_period.csv"] == (
-        "company,period,'=cmd|x (count)\nA,Q1 2024,1\n"
+        "company,period,'=cmd|x (count),conflicts\nA,Q1 2024,1,\n"
     )
 
 
@@ -300,11 +306,12 @@ def test_empty_input_gives_headers_only() -> None:
     files = csvs()
     assert files == {
         "facts.csv": ",".join(tables.FACT_COLUMNS) + "\n",
-        "summary_by_company_period.csv": "company,period\n",
+        "summary_by_company_period.csv": "company,period,conflicts\n",
+        "conflicts.csv": ",".join(CONFLICT_COLUMNS) + "\n",
         "metric_stats.csv": ",".join(tables.METRIC_STATS_COLUMNS) + "\n",
         "period_over_period.csv": ",".join(comparisons.POP_COLUMNS) + "\n",
     }
-    cov = tables.coverage(tables.facts_table(raw()))
+    cov = coverage(tables.facts_table(raw()))
     assert cov["facts"] == 0 and cov["first_extracted_at"] is None
 
 
@@ -375,9 +382,9 @@ def test_one_company_written_several_ways_is_one_company_everywhere() -> None:
         ["Orion Outdoor Gear", "Orion Outdoor Gear", "Q3 2024", "revenue"],
     ]
     assert files["summary_by_company_period.csv"].splitlines()[1:] == [
-        "Acme Corp,Q3 2024,12400000,USD,,,,",
-        "Orion Outdoor Gear,Q3 2023,66000000,USD,6100000,USD,,",
-        "Orion Outdoor Gear,Q3 2024,73400000,USD,8900000,USD,31200000,USD",
+        "Acme Corp,Q3 2024,12400000,USD,,,,,",
+        "Orion Outdoor Gear,Q3 2023,66000000,USD,6100000,USD,,,",
+        "Orion Outdoor Gear,Q3 2024,73400000,USD,8900000,USD,31200000,USD,",
     ]
     assert [ln.split(",")[:5] for ln in files["metric_stats.csv"].splitlines()[1:]] == [
         ["gross profit", "currency", "USD", "1", "1"],
@@ -396,7 +403,7 @@ def test_one_company_written_several_ways_is_one_company_everywhere() -> None:
         ("Revenue (USD, quarterly)", ["Acme Corp", "Orion Outdoor Gear"]),
         ("Net income (USD, quarterly)", ["Orion Outdoor Gear"]),  # one line, not two
     ]
-    cov = tables.coverage(frames.facts)
+    cov = coverage(frames.facts)
     assert cov["companies"] == ["Acme Corp", "Orion Outdoor Gear"]
     assert cov["merged_names"] == {
         "Orion Outdoor Gear": ["ORION OUTDOOR GEAR", "Orion Outdoor Gear", "Orion Outdoor Gear plc"]
@@ -510,7 +517,7 @@ def test_a_failed_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.M
 def test_write_export_makes_dated_folder_index_and_latest(tmp_path: Path) -> None:
     frames = tables.build_frames(raw(*SEED))
     charts = charts_mod.chart_specs(frames.facts)
-    report = {"covers": tables.coverage(frames.facts), "filters": {}, "pipeline": {}}
+    report = {"covers": coverage(frames.facts), "filters": {}, "pipeline": {}}
     folder = writer.write_export(tmp_path, date(2024, 6, 1), frames, charts, report)
     assert folder == tmp_path / "2024-06-01"
     assert (tmp_path / "latest").resolve() == folder.resolve()
@@ -518,6 +525,7 @@ def test_write_export_makes_dated_folder_index_and_latest(tmp_path: Path) -> Non
         [
             "facts.csv",
             "summary_by_company_period.csv",
+            "conflicts.csv",
             "metric_stats.csv",
             "period_over_period.csv",
             "summary.xlsx",
@@ -533,9 +541,10 @@ def test_write_export_makes_dated_folder_index_and_latest(tmp_path: Path) -> Non
     assert '<h2 id="largest-moves">Largest year-over-year moves</h2>' in page
     assert '<a href="summary.xlsx">' in page
     files = json.loads((folder / "run_report.json").read_text())["files"]
-    assert files[:5] == [
+    assert files[:6] == [
         "facts.csv",
         "summary_by_company_period.csv",
+        "conflicts.csv",
         "metric_stats.csv",
         "period_over_period.csv",
         "summary.xlsx",

@@ -368,10 +368,15 @@ def test_text_over_the_report_limit_is_unreadable() -> None:
 # --- PDF -----------------------------------------------------------------------------------------
 
 
+#: when the test PDFs say they were made
+PDF_CREATED = datetime(2024, 5, 1, 8, 30, tzinfo=UTC)
+
+
 def make_pdf(pages: list[str], *, password: str | None = None) -> bytes:
     from fpdf import FPDF
 
     pdf = FPDF()
+    pdf.set_creation_date(PDF_CREATED)
     for text in pages:
         pdf.add_page()
         pdf.set_font("Helvetica", size=12)
@@ -395,7 +400,23 @@ def test_pdf_is_one_report_with_page_offsets() -> None:
     assert message.raw_text[offsets[1] :].startswith("Orion reported a net income")
     assert message.page_of(message.raw_text.index("net income")) == 2
     assert message.page_of(message.raw_text.index("revenue")) == 1
-    assert message.metadata == {"pages": "2"}
+    assert message.metadata == {"pages": "2", "document_date": "2024-05-01T08:30:00+00:00"}
+    assert message.report_date() == (PDF_CREATED, "document")
+
+
+class _Info:
+    @property
+    def creation_date(self) -> datetime:
+        raise ValueError("D:2024-13-45 is no date")
+
+
+@pytest.mark.parametrize("info", [None, _Info()])
+def test_a_pdf_without_a_readable_creation_date_has_none(info: object) -> None:
+    from types import SimpleNamespace
+
+    from ingest.readers.pdf import _creation_date
+
+    assert _creation_date(SimpleNamespace(metadata=info)) is None
 
 
 def test_pdf_with_an_empty_user_password_is_opened() -> None:
