@@ -322,17 +322,21 @@ def test_a_restarted_scheduler_shows_the_last_successes_mongodb_remembers(
     scheduler = FinpipeProcess(
         settings_env(settings, FINPIPE_METRICS_PORT=str(port)), tmp_path / "sched.log", "schedule"
     )
+    line = 'finpipe_job_last_success_timestamp_seconds{name="inbox-sweep"} '
+
+    def remembered() -> str | None:
+        # /metrics answers as soon as the process starts; the runs are read from MongoDB then
+        if not http_ok(f"http://127.0.0.1:{port}/metrics"):
+            return None
+        text = scraped(port)
+        return text if line in text else None
+
     try:
-        text = wait_until(
-            lambda: http_ok(f"http://127.0.0.1:{port}/metrics") and scraped(port),
-            30,
-            "the scheduler's /metrics",
-        )
+        text = wait_until(remembered, 30, "the scheduler's /metrics with the last sweep")
     finally:
         scheduler.proc.send_signal(signal.SIGTERM)
         scheduler.proc.wait(timeout=20)
         scheduler._log.close()
-    line = 'finpipe_job_last_success_timestamp_seconds{name="inbox-sweep"} '
     [value] = [row[len(line) :] for row in text.splitlines() if row.startswith(line)]
     assert float(value) == swept.timestamp()
     # never exported: no series, rather than a success at 1970
