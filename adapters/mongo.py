@@ -272,11 +272,7 @@ class MongoStore:
                 self.db[REPORTS].update_one({"_id": rid}, {"$set": fields})
 
     def mark_reports(
-        self,
-        report_ids: Iterable[str],
-        status: str,
-        now: datetime,
-        **fields: Any,
+        self, report_ids: Iterable[str], status: str, now: datetime, **fields: Any
     ) -> None:
         """Set the status (and ``fields``) of reports; used for the rare outcomes (dead letters)."""
         assert status in REPORT_STATUSES, status
@@ -335,6 +331,14 @@ class MongoStore:
             return doc
         except pymongo.errors.PyMongoError as exc:
             raise self._fail("report lookup", exc) from exc
+
+    def report_statuses(self, report_ids: Sequence[str]) -> dict[str, str]:
+        """The status of each stored report of ``report_ids`` (others are absent)."""
+        try:
+            found = self._stored(REPORTS, report_ids, ["status"])
+        except pymongo.errors.PyMongoError as exc:
+            raise self._fail("report status read", exc) from exc
+        return {rid: str(doc.get("status")) for rid, doc in found.items()}
 
     def facts(self, query: Mapping[str, Any] | None = None, limit: int = 0) -> list[dict[str, Any]]:
         try:
@@ -439,14 +443,8 @@ class MongoStore:
         """Store the ``(custom_id, line)`` pairs of one part in order; saving them again changes
         nothing (inserted by ``_id``, duplicates ignored: the same id always has the same line)."""
         docs = [
-            {
-                "_id": f"{job_id}:{cid}",
-                "job_id": job_id,
-                "part": part,
-                "seq": seq,
-                "custom_id": cid,
-                "line": line,
-            }
+            {"_id": f"{job_id}:{cid}", "job_id": job_id, "part": part}
+            | {"seq": seq, "custom_id": cid, "line": line}
             for seq, (cid, line) in enumerate(lines)
         ]
         try:

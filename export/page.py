@@ -54,6 +54,10 @@ def render_index(
         ("Periods", ", ".join(cov.get("periods", [])) or "none"),
         ("Queue drained before export", _yes_no(report.get("queue_drained"))),
         (
+            "Still outstanding at export",
+            (report.get("outstanding") or {}).get("summary", "not checked"),
+        ),
+        (
             "Reports received / done / failed / dead",
             " / ".join(str(reports.get(k, 0)) for k in ("received", "done", "failed", "dead")),
         ),

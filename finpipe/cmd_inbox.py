@@ -111,11 +111,16 @@ def nightly_jobs(ctx: Context, stop: threading.Event | None = None) -> list[sche
     aliases = company_aliases(ctx, "schedule")
 
     def export() -> str:
+        from adapters.mongo import LAST_SWEEP
+        from adapters.rabbitmq import read_queues
+        from export.night import night_check
         from export.run import export_after_drain
 
         broker, store = ctx.broker(), ctx.store()
+        queues = broker.topology.backlog_queues()
+        check = night_check(lambda: read_queues(broker.nodes, queues), store, LAST_SWEEP)
         try:
-            return export_after_drain(settings, store, broker.work_queue_depth, aliases=aliases)
+            return export_after_drain(settings, store, check, aliases=aliases)
         finally:
             store.close()
 
@@ -143,7 +148,8 @@ def schedule(ctx: Context, run_now: bool, once: bool) -> None:
 
     The sweep runs on FINPIPE_SWEEP_CRON (default "0 2 * * *", 02:00 every night) in
     FINPIPE_TIMEZONE (default UTC). The export runs on FINPIPE_EXPORT_CRON (default
-    "30 2 * * *") once the work queue has drained or FINPIPE_EXPORT_WAIT_S has passed;
+    "30 2 * * *") once the night's work is done (every report the sweep published stored or
+    dead-lettered, no work or retry queue holding a message) or FINPIPE_EXPORT_WAIT_S has passed;
     FINPIPE_COMPANY_ALIASES is read once, at start (restart to pick up an edited file).
     Runs missed while the machine slept are coalesced into one,
     and a job never runs twice at the same time. Stop with Ctrl-C.

@@ -9,7 +9,7 @@ coalesces missed runs into one and never runs twice at once. The inbox sweep rec
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -80,14 +80,29 @@ def inbox_sweep_job(
         if prepare is not None:
             run_prepare(prepare, Inbox.from_settings(settings))
         pub = make_publisher()
+        recording = _Recording(pub)
         try:
-            summary = Inbox.from_settings(settings).sweep(pub)
+            summary = Inbox.from_settings(settings).sweep(recording)
         finally:
             pub.close()
-        record_sweep(make_runs(), summary, started)
+        record_sweep(make_runs(), summary, started, recording.report_ids)
         return summary.line()
 
     return Job("inbox-sweep", settings.sweep_cron, sweep, "FINPIPE_SWEEP_CRON")
+
+
+class _Recording:
+    """A publisher that remembers the ids of the reports the broker confirmed."""
+
+    def __init__(self, publisher: ReportPublisher) -> None:
+        self.publisher = publisher
+        self.report_ids: list[str] = []
+
+    def publish_many(self, messages: Iterable[ReportMessage]) -> int:
+        batch = list(messages)
+        n = self.publisher.publish_many(batch)  # all confirmed, or it raises
+        self.report_ids.extend(m.report_id for m in batch)
+        return n
 
 
 def run_prepare(prepare: Prepare, inbox: Inbox) -> None:
@@ -106,9 +121,11 @@ def run_prepare(prepare: Prepare, inbox: Inbox) -> None:
         log.info("%s", line)
 
 
-def record_sweep(runs: RunRecorder, summary: Summary, started: datetime) -> None:
-    """Remember the sweep as ``runs/last_sweep``; a database that cannot take it is logged, the
-    sweep itself is done."""
+def record_sweep(
+    runs: RunRecorder, summary: Summary, started: datetime, report_ids: Sequence[str] = ()
+) -> None:
+    """Remember the sweep as ``runs/last_sweep`` with the ids of the reports it published (what
+    the export waits for); a database that cannot take it is logged, the sweep itself is done."""
     try:
         runs.record_run(
             LAST_SWEEP,
@@ -117,6 +134,7 @@ def record_sweep(runs: RunRecorder, summary: Summary, started: datetime) -> None
             reports=summary.reports_published,
             failed=summary.files_failed,
             left=summary.left,
+            report_ids=list(report_ids),
         )
     except FinpipeError as exc:
         log.warning("inbox sweep done but not recorded: %s", exc)

@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 def _when(doc: dict[str, Any] | None) -> dict[str, Any] | None:
     if doc is None:
         return None
-    return {k: (iso_utc(v) if isinstance(v, datetime) else v) for k, v in doc.items()}
+    shown = {k: v for k, v in doc.items() if k != "report_ids"}  # the export's, too many to show
+    return {k: (iso_utc(v) if isinstance(v, datetime) else v) for k, v in shown.items()}
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,4 +1,4 @@
-"""Queue depth, waiting for the queue to drain, and the status text (no network)."""
+"""Queue depth and the status text (no network)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 
 from adapters.mongo import MongoStore
 from adapters.rabbitmq import QueueDepth, queue_depth
-from export.run import wait_for_drain
 from ops import status
 from schemas.errors import BrokerUnavailable
 from schemas.settings import Settings
@@ -44,56 +43,6 @@ def test_queue_depth_declares_passively_and_reports_missing_queues() -> None:
     assert queue_depth(ch, "q") == QueueDepth("q", True, 7, 2)
     assert queue_depth(ch, "nope") == QueueDepth("nope", False)
     assert ch.calls == [("q", True), ("nope", True)]
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, s: float) -> None:
-        self.slept.append(s)
-        self.now += s
-
-
-def test_wait_for_drain_polls_until_empty() -> None:
-    depths = iter([5, 2, 0])
-    clock = _Clock()
-    drained = wait_for_drain(
-        lambda: QueueDepth("q", True, next(depths), 1),
-        60,
-        poll_s=5,
-        clock=clock,
-        sleep=clock.sleep,
-    )
-    assert drained
-    assert clock.slept == [5, 5]
-
-
-def test_wait_for_drain_gives_up_after_the_timeout() -> None:
-    clock = _Clock()
-    drained = wait_for_drain(
-        lambda: QueueDepth("q", True, 3, 1), 12, poll_s=5, clock=clock, sleep=clock.sleep
-    )
-    assert not drained
-    assert clock.slept == [5, 5, 2]
-
-
-def test_wait_for_drain_keeps_polling_while_the_broker_is_unreachable() -> None:
-    answers: list[int | None] = [None, None, 0]
-
-    def depth() -> QueueDepth:
-        n = answers.pop(0)
-        if n is None:
-            raise BrokerUnavailable("RabbitMQ unreachable")
-        return QueueDepth("q", True, n)
-
-    clock = _Clock()
-    assert wait_for_drain(depth, 60, poll_s=5, clock=clock, sleep=clock.sleep)
-    assert clock.slept == [5, 5]
 
 
 def test_status_text_is_short_and_readable() -> None:
