@@ -16,11 +16,12 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from adapters.mongo import LAST_EXPORT
 from finpipe.cmd_facts import company_aliases
 from finpipe.context import Context, pass_ctx
 from ingest import scheduler
 from ingest.inbox import Inbox, Progress, Summary, expand_paths, ingest_paths, quote_name
-from schemas.errors import ConfigError, TransientError
+from schemas.errors import ConfigError, FinpipeError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ def nightly_jobs(ctx: Context, stop: threading.Event | None = None) -> list[sche
         scheduler.inbox_sweep_job(
             settings, publisher=lambda: ctx.broker().publisher(), runs=ctx.store, prepare=prepare
         ),
-        scheduler.Job("export", settings.export_cron, export, "FINPIPE_EXPORT_CRON"),
+        scheduler.Job("export", settings.export_cron, export, "FINPIPE_EXPORT_CRON", LAST_EXPORT),
     ]
 
 
@@ -151,8 +152,10 @@ def schedule(ctx: Context, run_now: bool, once: bool) -> None:
     "30 2 * * *") once the night's work is done (every report the sweep published stored or
     dead-lettered, no work or retry queue holding a message) or FINPIPE_EXPORT_WAIT_S has passed;
     FINPIPE_COMPANY_ALIASES is read once, at start (restart to pick up an edited file).
-    Runs missed while the machine slept are coalesced into one,
-    and a job never runs twice at the same time. Stop with Ctrl-C.
+    Runs missed while the machine slept are coalesced into one; a night missed while the
+    scheduler was not running (known from the runs the database records) is run once at start,
+    logged as a catch-up. --run-now runs the sweep, then the export, at once. The jobs never run
+    at the same time. Stop with Ctrl-C.
 
     With FINPIPE_LLM_MODE=batch the sweep first fills the extraction cache for the waiting
     reports through the Batch API (see `finpipe batch --help`).
@@ -164,11 +167,14 @@ def schedule(ctx: Context, run_now: bool, once: bool) -> None:
         if once:
             _run_once(jobs)
             return
-        sched = scheduler.build_scheduler(jobs, settings.timezone, run_now=run_now)
+        now = datetime.now(ZoneInfo(settings.timezone))
+        catch_up = [] if run_now else _missed(ctx, jobs, now)
+        sched = scheduler.build_scheduler(
+            jobs, settings.timezone, run_now=run_now, catch_up=catch_up, now=now
+        )
     except ConfigError as exc:
         click.echo(f"finpipe: configuration error: {exc}", err=True)
         sys.exit(2)
-    now = datetime.now(ZoneInfo(settings.timezone))
     for job in jobs:
         when = "now" if run_now else scheduler.next_fire_time(job, settings.timezone, now)
         log.info("job %s on %r (%s), next run %s", job.name, job.cron, settings.timezone, when)
@@ -181,6 +187,29 @@ def schedule(ctx: Context, run_now: bool, once: bool) -> None:
         stop.set()  # a batch job being waited for stays stored; the next run resumes it
         if sched.running:
             sched.shutdown(wait=True)
+
+
+def _missed(ctx: Context, jobs: list[scheduler.Job], now: datetime) -> list[scheduler.Job]:
+    """The jobs whose last night's run did not happen (``runs`` records older than their last
+    fire time), each logged; they run once at start as a catch-up. A database that cannot be
+    read is logged and nothing is caught up."""
+    store = ctx.store()
+    try:
+        last = {j.record: (store.last_run(j.record) or {}).get("at") for j in jobs if j.record}
+    except FinpipeError as exc:
+        log.warning("cannot tell whether a night was missed (%s); no catch-up", exc)
+        return []
+    finally:
+        store.close()
+    missed = scheduler.missed_jobs(jobs, last, ctx.settings.timezone, now)
+    for job, due in missed:
+        log.warning(
+            "job %s missed its run due at %s (last run %s): running it now as a catch-up",
+            job.name,
+            due.isoformat(),
+            last.get(job.record),
+        )
+    return [job for job, _ in missed]
 
 
 def _run_once(jobs: list[scheduler.Job]) -> None:

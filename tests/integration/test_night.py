@@ -5,7 +5,10 @@ unacknowledged while the export looks."""
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pika
@@ -17,9 +20,12 @@ from schemas.settings import Settings
 from schemas.topology import Topology
 from tests.fake_openai import FakeOpenAI
 from tests.integration.conftest import (
+    FinpipeProcess,
     WorkerProcess,
+    finpipe_cli,
     one_sentence_reports,
     queue_depth,
+    settings_env,
     wait_until,
 )
 
@@ -93,3 +99,39 @@ def test_the_export_counts_reports_waiting_in_a_delayed_retry_queue(settings: Se
     left = run_report(settings)["outstanding"]
     assert left["queues"] == {topo.retry_queue(0): 1}
     assert left["summary"] == f"1 message(s) in {topo.retry_queue(0)}"
+
+
+def test_a_scheduler_started_after_the_nights_fire_time_catches_up_once_and_status_showed_it(
+    settings: Settings, db: Any, tmp_path: Path
+) -> None:
+    two_nights_ago = datetime.now(UTC) - timedelta(days=2)
+    for name in ("last_sweep", "last_export"):
+        db["runs"].insert_one({"_id": name, "at": two_nights_ago})
+    status = finpipe_cli(settings, "status")
+    assert "  missed        the sweep due at " in status.stdout, status.stdout
+    assert "  missed        the export due at " in status.stdout
+    fill_inbox(settings)
+
+    env = settings_env(settings, FINPIPE_EXPORT_WAIT_S="0")
+    sched = FinpipeProcess(env, tmp_path / "schedule.log", "schedule")
+    try:
+        wait_until(lambda: "job export (catch-up) done" in sched.log(), 60, "the catch-up export")
+    finally:
+        sched.proc.send_signal(signal.SIGTERM)
+        sched.proc.wait(timeout=30)
+        sched._log.close()
+    log = sched.log()
+    order = [
+        "job inbox-sweep missed its run due at",
+        "job export missed its run due at",
+        "job inbox-sweep (catch-up) starting",
+        "job inbox-sweep (catch-up) done",
+        "job export (catch-up) starting",
+        "job export (catch-up) done",
+    ]
+    at = [log.index(line) for line in order]
+    assert at == sorted(at), log
+    assert log.count("(catch-up) starting") == 2
+    assert queue_depth(settings) == (REPORTS, 0)  # the sweep published the night's reports
+    assert db["runs"].find_one({"_id": "last_sweep"})["at"] > two_nights_ago.replace(tzinfo=None)
+    assert "missed" not in finpipe_cli(settings, "status").stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from datetime import UTC, datetime
 from typing import Any
 
 import pika.exceptions
@@ -168,3 +169,27 @@ def test_status_shows_a_service_unreachable_whatever_its_client_raises(
     assert "not readable" in mongo["error"]
     assert "UNREACHABLE" in status.format_status(info)
     assert not status.healthy(info)
+
+
+class _Runs:
+    def __init__(self, runs: dict[str, Any]) -> None:
+        self.runs = runs
+
+    def last_run(self, name: str) -> dict[str, Any] | None:
+        return self.runs.get(name)
+
+
+def test_status_shows_a_night_the_scheduler_missed() -> None:
+    settings = Settings.from_env({"FINPIPE_EXPORT_WAIT_S": "600"})
+    night = datetime(2026, 12, 3, 2, 0, 1, tzinfo=UTC)
+    store = _Runs({"last_sweep": {"at": night}, "last_export": {"at": night.replace(minute=31)}})
+    missed = status.missed_runs(settings, store, datetime(2026, 12, 4, 9, 0, tzinfo=UTC))  # type: ignore[arg-type]
+    assert missed == {"sweep": "2026-12-04T02:00:00Z", "export": "2026-12-04T02:30:00Z"}
+    text = status.format_status(quiet_status(missed=missed))
+    assert "  missed        the sweep due at 2026-12-04T02:00:00Z did not run" in text
+    assert "  missed        the export due at 2026-12-04T02:30:00Z did not run" in text
+    # within an hour of its fire time a run may be under way; the export also waits for the night
+    early = status.missed_runs(settings, store, datetime(2026, 12, 4, 3, 30, tzinfo=UTC))  # type: ignore[arg-type]
+    assert early == {"sweep": "2026-12-04T02:00:00Z"}
+    assert status.missed_runs(settings, _Runs({}), datetime(2026, 12, 4, 9, 0, tzinfo=UTC)) == {}  # type: ignore[arg-type]
+    assert "missed" not in status.format_status(quiet_status())
