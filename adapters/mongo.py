@@ -30,7 +30,7 @@ from pymongo.write_concern import WriteConcern
 
 from adapters.mongo_queries import facts_query, unassigned_query
 from schemas.errors import ConfigError, StaleJob, StoreUnavailable
-from schemas.settings import Settings, redact_url
+from schemas.settings import Settings, redact_secrets, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,8 @@ class MongoStore:
             # ConfigurationError covers InvalidURI and an unresolvable mongodb+srv host; a
             # non-numeric port is a ValueError, a missing tlsCAFile an OSError
             raise ConfigError(
-                f"FINPIPE_MONGO_URI={redact_url(self.uri)!r} is invalid: {one_line(exc)}"
+                f"FINPIPE_MONGO_URI={redact_url(self.uri)!r} is invalid: "
+                f"{redact_secrets(one_line(exc), self.uri)}"
             ) from exc
 
     def validate(self) -> None:
@@ -133,7 +134,8 @@ class MongoStore:
             client.close()
 
     def _fail(self, what: str, exc: Exception) -> StoreUnavailable:
-        return StoreUnavailable(f"MongoDB {what} failed at {redact_url(self.uri)}: {one_line(exc)}")
+        why = redact_secrets(one_line(exc), self.uri)
+        return StoreUnavailable(f"MongoDB {what} failed at {redact_url(self.uri)}: {why}")
 
     def ping(self) -> None:
         try:

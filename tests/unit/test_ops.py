@@ -193,3 +193,31 @@ def test_status_shows_a_night_the_scheduler_missed() -> None:
     assert early == {"sweep": "2026-12-04T02:00:00Z"}
     assert status.missed_runs(settings, _Runs({}), datetime(2026, 12, 4, 9, 0, tzinfo=UTC)) == {}  # type: ignore[arg-type]
     assert "missed" not in status.format_status(quiet_status())
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "mongodb://finpipe:s3c?ret-pw@127.0.0.1:27017/",
+        "mongodb://finpipe:s3c/ret-pw@127.0.0.1:27017/",
+    ],
+)
+def test_status_hides_a_mongodb_password_with_reserved_characters(uri: str) -> None:
+    settings = Settings.from_env({}, mongo_uri=uri)
+    store = MongoStore.from_settings(settings)
+    broken = _BrokenBroker(BrokerUnavailable("down"))
+    info = status.gather_status(settings, broken, store)  # type: ignore[arg-type]
+    mongo = info["services"]["mongodb"]
+    assert mongo["url"] == "mongodb://finpipe:***@127.0.0.1:27017/"
+    shown = status.format_status(info) + repr(info)
+    assert "s3c" not in shown and "ret-pw" not in shown
+
+
+def test_a_mongodb_error_never_shows_the_password_it_was_given() -> None:
+    store = MongoStore.from_settings(
+        Settings.from_env({}, mongo_uri="mongodb://u:s3cr#et,pw@127.0.0.1:27017/")
+    )
+    err = store._fail("ping", RuntimeError("auth failed for u:s3cr#et,pw at s3cr"))
+    assert str(err) == (
+        "MongoDB ping failed at mongodb://u:***@127.0.0.1:27017/: auth failed for u:*** at ***"
+    )
