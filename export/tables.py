@@ -264,6 +264,13 @@ def summary_by_company_period(facts: pd.DataFrame) -> pd.DataFrame:
     """One row per company and period; per metric a value column and, for money, its currency
     column beside it. Where one company and period has a metric in several currencies, the metric
     is split into one column pair per currency (``revenue [EUR]``, ``revenue [EUR] currency``)."""
+    return summary_table(facts)[0]
+
+
+def summary_table(facts: pd.DataFrame) -> tuple[pd.DataFrame, frozenset[str]]:
+    """``summary_by_company_period`` and its text columns, known from each column's role (the
+    company, the period, a currency beside a value), never from a column's name: a metric named
+    "net income in constant currency" is a number column."""
     values = latest_values(facts)
     # which (metric, unit) pairs need a column pair per currency
     currencies_per_cell: dict[tuple[str, str, str, str], set[str]] = defaultdict(set)
@@ -322,13 +329,8 @@ def summary_by_company_period(facts: pd.DataFrame) -> pd.DataFrame:
             sort_key(kv[0][1]),
         ),
     )
-    return _frame([row for _, row in ordered], columns)
-
-
-def summary_text_columns(summary: pd.DataFrame) -> frozenset[str]:
-    return frozenset(
-        c for c in summary.columns if c in SUMMARY_KEY_COLUMNS or str(c).endswith(" currency")
-    )
+    text = frozenset(SUMMARY_KEY_COLUMNS) | {c for c in currency_col.values() if c is not None}
+    return _frame([row for _, row in ordered], columns), text
 
 
 # -- metric statistics --------------------------------------------------------------------------
@@ -365,12 +367,13 @@ class ExportFrames:
     summary: pd.DataFrame
     stats: pd.DataFrame
     pop: pd.DataFrame
+    summary_text: frozenset[str]  # the text columns of ``summary`` (``summary_table``)
 
     def tables(self) -> dict[str, tuple[pd.DataFrame, frozenset[str]]]:
         """CSV file name -> (frame, its text columns), in the order an analyst reads them."""
         return {
             "facts.csv": (self.facts, FACT_TEXT_COLUMNS),
-            "summary_by_company_period.csv": (self.summary, summary_text_columns(self.summary)),
+            "summary_by_company_period.csv": (self.summary, self.summary_text),
             "metric_stats.csv": (self.stats, METRIC_STATS_TEXT_COLUMNS),
             "period_over_period.csv": (self.pop, POP_TEXT_COLUMNS),
         }
@@ -390,11 +393,13 @@ def build_frames(raw: pd.DataFrame, aliases: Mapping[str, str] | None = None) ->
     """Every table of an export from the stored documents; companies are folded to one name each
     (``export/companies.py``) with the ``aliases`` given."""
     facts = facts_table(raw, aliases)
+    summary, summary_text = summary_table(facts)
     return ExportFrames(
         facts=facts,
-        summary=summary_by_company_period(facts),
+        summary=summary,
         stats=metric_stats(facts),
         pop=period_over_period(facts),
+        summary_text=summary_text,
     )
 
 
