@@ -139,7 +139,11 @@ def nightly_jobs(ctx: Context, stop: threading.Event | None = None) -> list[sche
 
 
 @click.command()
-@click.option("--run-now", is_flag=True, help="Run every job once right away, then on schedule.")
+@click.option(
+    "--run-now",
+    is_flag=True,
+    help="Run the jobs once right away, in order (the sweep, then the export), then on schedule.",
+)
 @click.option(
     "--once", is_flag=True, help="Run every job once, in order, then exit (for an outside cron)."
 )
@@ -176,8 +180,12 @@ def schedule(ctx: Context, run_now: bool, once: bool) -> None:
         click.echo(f"finpipe: configuration error: {exc}", err=True)
         sys.exit(2)
     for job in jobs:
-        when = "now" if run_now else scheduler.next_fire_time(job, settings.timezone, now)
+        when = scheduler.next_fire_time(job, settings.timezone, now)
         log.info("job %s on %r (%s), next run %s", job.name, job.cron, settings.timezone, when)
+    if run_now:
+        log.info(
+            "--run-now: running %s now, one after the other", ", then ".join(j.name for j in jobs)
+        )
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         sched.start()
