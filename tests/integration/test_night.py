@@ -56,7 +56,7 @@ def run_report(settings: Settings) -> dict[str, Any]:
 def test_the_export_waits_for_the_reports_a_running_worker_holds(
     settings: Settings, start_worker: Callable[..., WorkerProcess]
 ) -> None:
-    with FakeOpenAI(base_ms=4000) as server:  # every model answer takes 4 s
+    with FakeOpenAI(base_ms=6000) as server:  # every model answer takes 6 s
         start_worker(**server.worker_env())
         wait_until(lambda: queue_depth(settings)[1] == 1, what="the worker consuming")
         fill_inbox(settings)
