@@ -31,7 +31,7 @@ from pymongo.write_concern import WriteConcern
 from adapters.mongo_queries import facts_query, unassigned_query
 from schemas.errors import ConfigError, StaleJob, StoreUnavailable
 from schemas.message import report_date_kept
-from schemas.settings import Settings, redact_url
+from schemas.settings import Settings, redact_secrets, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,8 @@ class MongoStore:
             # ConfigurationError covers InvalidURI and an unresolvable mongodb+srv host; a
             # non-numeric port is a ValueError, a missing tlsCAFile an OSError
             raise ConfigError(
-                f"FINPIPE_MONGO_URI={redact_url(self.uri)!r} is invalid: {one_line(exc)}"
+                f"FINPIPE_MONGO_URI={redact_url(self.uri)!r} is invalid: "
+                f"{redact_secrets(one_line(exc), self.uri)}"
             ) from exc
 
     def validate(self) -> None:
@@ -134,7 +135,8 @@ class MongoStore:
             client.close()
 
     def _fail(self, what: str, exc: Exception) -> StoreUnavailable:
-        return StoreUnavailable(f"MongoDB {what} failed at {redact_url(self.uri)}: {one_line(exc)}")
+        why = redact_secrets(one_line(exc), self.uri)
+        return StoreUnavailable(f"MongoDB {what} failed at {redact_url(self.uri)}: {why}")
 
     def ping(self) -> None:
         try:
@@ -270,11 +272,7 @@ class MongoStore:
                 self.db[REPORTS].update_one({"_id": rid}, {"$set": fields})
 
     def mark_reports(
-        self,
-        report_ids: Iterable[str],
-        status: str,
-        now: datetime,
-        **fields: Any,
+        self, report_ids: Iterable[str], status: str, now: datetime, **fields: Any
     ) -> None:
         """Set the status (and ``fields``) of reports; used for the rare outcomes (dead letters)."""
         assert status in REPORT_STATUSES, status
@@ -333,6 +331,14 @@ class MongoStore:
             return doc
         except pymongo.errors.PyMongoError as exc:
             raise self._fail("report lookup", exc) from exc
+
+    def report_statuses(self, report_ids: Sequence[str]) -> dict[str, str]:
+        """The status of each stored report of ``report_ids`` (others are absent)."""
+        try:
+            found = self._stored(REPORTS, report_ids, ["status"])
+        except pymongo.errors.PyMongoError as exc:
+            raise self._fail("report status read", exc) from exc
+        return {rid: str(doc.get("status")) for rid, doc in found.items()}
 
     def facts(self, query: Mapping[str, Any] | None = None, limit: int = 0) -> list[dict[str, Any]]:
         try:
@@ -437,14 +443,8 @@ class MongoStore:
         """Store the ``(custom_id, line)`` pairs of one part in order; saving them again changes
         nothing (inserted by ``_id``, duplicates ignored: the same id always has the same line)."""
         docs = [
-            {
-                "_id": f"{job_id}:{cid}",
-                "job_id": job_id,
-                "part": part,
-                "seq": seq,
-                "custom_id": cid,
-                "line": line,
-            }
+            {"_id": f"{job_id}:{cid}", "job_id": job_id, "part": part}
+            | {"seq": seq, "custom_id": cid, "line": line}
             for seq, (cid, line) in enumerate(lines)
         ]
         try:

@@ -110,7 +110,8 @@ def facts_text(
     shown = [with_canonical(d, names) for d in docs]
     if fmt == "json":
         return "".join(
-            json.dumps(_json_fact(d, full), default=str, ensure_ascii=False) + "\n" for d in shown
+            _json_escaped(json.dumps(_json_fact(d, full), default=str, ensure_ascii=False)) + "\n"
+            for d in shown
         )
     columns = FULL_COLUMNS if full else COLUMNS
     rows = [[_cell(d, field) for field in columns.values()] for d in shown]
@@ -162,6 +163,21 @@ def conflicts_text(table: pd.DataFrame, *, fmt: str) -> str:
     return _table(columns, [[r.get(c) for c in columns] for r in records])
 
 
+def _json_escaped(line: str) -> str:
+    """A JSON line with every character that is not printable (DEL, C1 controls such as U+009B,
+    which starts a terminal sequence like ESC [, bidirectional and other format characters; JSON
+    escapes only those below U+0020) written as a ``\\u`` escape: the same JSON."""
+    if line.isprintable():
+        return line
+    return "".join(c if c.isprintable() else _json_escape(c) for c in line)
+
+
+def _json_escape(c: str) -> str:
+    encoded = c.encode("utf-16-be")  # a surrogate pair beyond the BMP
+    units = [int.from_bytes(encoded[i : i + 2], "big") for i in range(0, len(encoded), 2)]
+    return "".join(f"\\u{u:04x}" for u in units)
+
+
 def _csv(headers: list[str], rows: list[list[Any]]) -> str:
     buf = io.StringIO()
     out = csv.writer(buf, lineterminator="\n")
@@ -173,8 +189,22 @@ def _csv(headers: list[str], rows: list[list[Any]]) -> str:
     return buf.getvalue()
 
 
+def terminal_text(text: str) -> str:
+    """``text`` safe to print on a terminal: every character that is not printable (control
+    characters, the escape that starts a terminal sequence, C1 controls, bidirectional and
+    other format characters) is shown escaped as Python writes it (``\\x1b``, ``\\u202e``)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escaped(c) for c in text)
+
+
+def _escaped(c: str) -> str:
+    o = ord(c)
+    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}"
+
+
 def _short(text: str) -> str:
-    text = " ".join(text.split())
+    text = terminal_text(" ".join(text.split()))
     return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 1] + "…"
 
 
@@ -215,7 +245,14 @@ def companies_text(companies: Sequence[CompanyForms], *, as_json: bool) -> str:
         )
     if not companies:
         return "no facts stored\n"
-    rows = [[c.name, str(c.facts), ", ".join(f"{n} ({k})" for n, k in c.forms)] for c in companies]
+    rows = [
+        [
+            terminal_text(c.name),
+            str(c.facts),
+            ", ".join(f"{terminal_text(n)} ({k})" for n, k in c.forms),
+        ]
+        for c in companies
+    ]
     name_w = max(len("company"), *(len(r[0]) for r in rows))
     facts_w = max(len("facts"), *(len(r[1]) for r in rows))
     head = f"{'company'.ljust(name_w)}  {'facts'.rjust(facts_w)}  written as\n"

@@ -58,6 +58,10 @@ def render_index(
         ("Figures reports disagree about", report.get("conflicts", {}).get("figures", 0)),
         ("Queue drained before export", _yes_no(report.get("queue_drained"))),
         (
+            "Still outstanding at export",
+            (report.get("outstanding") or {}).get("summary", "not checked"),
+        ),
+        (
             "Reports received / done / failed / dead",
             " / ".join(str(reports.get(k, 0)) for k in ("received", "done", "failed", "dead")),
         ),

@@ -1,14 +1,14 @@
 """One export run: read the facts, build the tables and charts, write the dated folder, record the
-run. ``export_after_drain`` is the scheduled export; the store and the queue depth are given."""
+run. ``export_after_drain`` is the scheduled export; the store and the check of the night's work
+are given."""
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -21,22 +21,12 @@ from export.cells import iso_utc, missing
 from export.companies import configured_aliases, matching_names
 from export.conflicts import conflict_counts
 from export.coverage import coverage
+from export.night import Outstanding, wait_for_night
 from export.source import FactReader, read_facts
 from export.writer import check_writable, write_export, writing_into
-from schemas.errors import BrokerUnavailable
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-class Depth(Protocol):
-    """A queue's depth as ``adapters.rabbitmq.QueueDepth`` gives it."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def messages(self) -> int: ...
 
 
 def run_export(
@@ -49,6 +39,7 @@ def run_export(
     company: str | None = None,
     without_fallback: bool = False,
     queue_drained: bool | None = None,
+    outstanding: Outstanding | None = None,
     now: datetime | None = None,
     aliases: Mapping[str, str] | None = None,
 ) -> Path:
@@ -57,7 +48,8 @@ def run_export(
     ``company`` selects every written form of one company; companies are folded to one name each
     with ``aliases`` (``None``: read ``FINPIPE_COMPANY_ALIASES`` now). ``without_fallback``
     leaves out the facts the rules gave where the model failed (``rules-fallback``).
-    ``queue_drained`` is what the caller knows about the work queue (``None``: not checked).
+    ``queue_drained`` is whether the night's work was done (``None``: not checked), and
+    ``outstanding`` what was left of it (``export.night``).
     Raises ``StoreUnavailable`` when MongoDB cannot be read, ``AliasesFileError`` for a bad
     aliases file, ``OutputNotWritable`` when the folder cannot be written (checked first)."""
     now = now or datetime.now(UTC)
@@ -80,6 +72,7 @@ def run_export(
         "generated_at": iso_utc(now),
         "filters": _filters(since, until, company, without_fallback),
         "queue_drained": queue_drained,
+        "outstanding": outstanding.as_dict() if outstanding is not None else None,
         "covers": coverage(frames.facts),
         "conflicts": conflict_counts(frames.conflicts),
         "unassigned_amounts": _unassigned(store, frames.facts, since, until, company),
@@ -119,50 +112,22 @@ def run_export(
     return folder
 
 
-def wait_for_drain(
-    depth: Callable[[], Depth],
-    timeout_s: float,
-    *,
-    poll_s: float = 5.0,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-) -> bool:
-    """Poll the work queue until it holds no ready message (True) or ``timeout_s`` passes (False).
-    A queue that does not exist holds nothing. Broker errors are logged and polling goes on.
-    Messages a worker holds unacknowledged are not counted by the broker's passive declare."""
-    deadline = clock() + timeout_s
-    name = "the work queue"
-    while True:
-        try:
-            work = depth()
-        except BrokerUnavailable as exc:
-            log.warning("drain check: %s", exc)
-        else:
-            name = work.name
-            if work.messages == 0:
-                log.info("drain check: queue %s is empty", work.name)
-                return True
-            log.info("drain check: queue %s holds %d message(s)", work.name, work.messages)
-        remaining = deadline - clock()
-        if remaining <= 0:
-            log.warning("drain check: queue %s not drained after %.0f s", name, timeout_s)
-            return False
-        sleep(min(poll_s, remaining))
-
-
 def export_after_drain(
     settings: Settings,
     store: FactReader,
-    depth: Callable[[], Depth],
+    check: Callable[[], Outstanding],
     *,
     aliases: Mapping[str, str] | None = None,
 ) -> str:
-    """The scheduled export: wait up to ``FINPIPE_EXPORT_WAIT_S`` for the work queue to drain,
-    then export everything; the run report says whether the queue was drained. ``aliases`` are
-    the company aliases read when the scheduler started (``None``: read the file now)."""
-    drained = wait_for_drain(depth, settings.export_wait_s)
-    folder = run_export(settings, store, queue_drained=drained, aliases=aliases)
-    return f"export written to {folder} (queue drained: {'yes' if drained else 'no'})"
+    """The scheduled export: wait up to ``FINPIPE_EXPORT_WAIT_S`` for the night's work to be
+    done (``check``, see ``export.night``), then export everything; the run report says what
+    was still outstanding. ``aliases`` are the company aliases read when the scheduler started
+    (``None``: read the file now)."""
+    left = wait_for_night(check, settings.export_wait_s)
+    folder = run_export(settings, store, queue_drained=left.done, outstanding=left, aliases=aliases)
+    if left.done:
+        return f"export written to {folder} (queue drained: yes)"
+    return f"export written to {folder} (queue drained: no; outstanding: {left.line()})"
 
 
 def _written(

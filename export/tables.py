@@ -288,6 +288,15 @@ def summary_by_company_period(
     is split into one column pair per currency (``revenue [EUR]``, ``revenue [EUR] currency``).
     The last column, ``conflicts``, names the value columns whose reports disagree
     (``conflicts.csv`` lists their values)."""
+    return summary_table(facts, figs)[0]
+
+
+def summary_table(
+    facts: pd.DataFrame, figs: Mapping[Key, Figure] | None = None
+) -> tuple[pd.DataFrame, frozenset[str]]:
+    """``summary_by_company_period`` and its text columns, known from each column's role (the
+    company, the period, a currency beside a value, the conflicts), never from a column's name:
+    a metric named "net income in constant currency" is a number column."""
     values = latest_values(facts, figs)
     # which (metric, unit) pairs need a column pair per currency
     currencies_per_cell: dict[tuple[str, str, str, str], set[str]] = defaultdict(set)
@@ -348,15 +357,9 @@ def summary_by_company_period(
             sort_key(kv[0][1]),
         ),
     )
-    return _frame([row for _, row in ordered], [*columns, CONFLICTS_COLUMN])
-
-
-def summary_text_columns(summary: pd.DataFrame) -> frozenset[str]:
-    return frozenset(
-        c
-        for c in summary.columns
-        if c in SUMMARY_KEY_COLUMNS or c == CONFLICTS_COLUMN or str(c).endswith(" currency")
-    )
+    text = frozenset(SUMMARY_KEY_COLUMNS) | {CONFLICTS_COLUMN}
+    text |= {c for c in currency_col.values() if c is not None}
+    return _frame([row for _, row in ordered], [*columns, CONFLICTS_COLUMN]), text
 
 
 # -- metric statistics --------------------------------------------------------------------------
@@ -394,12 +397,13 @@ class ExportFrames:
     stats: pd.DataFrame
     pop: pd.DataFrame
     conflicts: pd.DataFrame
+    summary_text: frozenset[str]  # the text columns of ``summary`` (``summary_table``)
 
     def tables(self) -> dict[str, tuple[pd.DataFrame, frozenset[str]]]:
         """CSV file name -> (frame, its text columns), in the order an analyst reads them."""
         return {
             "facts.csv": (self.facts, FACT_TEXT_COLUMNS),
-            "summary_by_company_period.csv": (self.summary, summary_text_columns(self.summary)),
+            "summary_by_company_period.csv": (self.summary, self.summary_text),
             "conflicts.csv": (self.conflicts, CONFLICT_TEXT_COLUMNS),
             "metric_stats.csv": (self.stats, METRIC_STATS_TEXT_COLUMNS),
             "period_over_period.csv": (self.pop, POP_TEXT_COLUMNS),
@@ -421,10 +425,12 @@ def build_frames(raw: pd.DataFrame, aliases: Mapping[str, str] | None = None) ->
     (``export/companies.py``) with the ``aliases`` given."""
     facts = facts_table(raw, aliases)
     figs = figures(facts)  # which value each figure shows, and the conflicts: decided once
+    summary, summary_text = summary_table(facts, figs)
     return ExportFrames(
         facts=facts,
-        summary=summary_by_company_period(facts, figs),
+        summary=summary,
         stats=metric_stats(facts, figs),
         pop=period_over_period(facts, shown_values(facts, figs)),
         conflicts=conflicts_table(facts, figs),
+        summary_text=summary_text,
     )

@@ -116,11 +116,16 @@ def nightly_jobs(ctx: Context, stop: threading.Event | None = None) -> list[sche
     aliases = company_aliases(ctx, "schedule")
 
     def export() -> str:
+        from adapters.mongo import LAST_SWEEP
+        from adapters.rabbitmq import read_queues
+        from export.night import night_check
         from export.run import export_after_drain
 
         broker, store = ctx.broker(), ctx.store()
+        queues = broker.topology.backlog_queues()
+        check = night_check(lambda: read_queues(broker.nodes, queues), store, LAST_SWEEP)
         try:
-            return export_after_drain(settings, store, broker.work_queue_depth, aliases=aliases)
+            return export_after_drain(settings, store, check, aliases=aliases)
         finally:
             store.close()
 
@@ -133,12 +138,16 @@ def nightly_jobs(ctx: Context, stop: threading.Event | None = None) -> list[sche
         scheduler.inbox_sweep_job(
             settings, publisher=lambda: ctx.broker().publisher(), runs=ctx.store, prepare=prepare
         ),
-        scheduler.Job("export", settings.export_cron, export, "FINPIPE_EXPORT_CRON"),
+        scheduler.Job("export", settings.export_cron, export, "FINPIPE_EXPORT_CRON", LAST_EXPORT),
     ]
 
 
 @click.command()
-@click.option("--run-now", is_flag=True, help="Run every job once right away, then on schedule.")
+@click.option(
+    "--run-now",
+    is_flag=True,
+    help="Run the jobs once right away, in order (the sweep, then the export), then on schedule.",
+)
 @click.option(
     "--once", is_flag=True, help="Run every job once, in order, then exit (for an outside cron)."
 )
@@ -148,10 +157,13 @@ def schedule(ctx: Context, run_now: bool, once: bool) -> None:
 
     The sweep runs on FINPIPE_SWEEP_CRON (default "0 2 * * *", 02:00 every night) in
     FINPIPE_TIMEZONE (default UTC). The export runs on FINPIPE_EXPORT_CRON (default
-    "30 2 * * *") once the work queue has drained or FINPIPE_EXPORT_WAIT_S has passed;
+    "30 2 * * *") once the night's work is done (every report the sweep published stored or
+    dead-lettered, no work or retry queue holding a message) or FINPIPE_EXPORT_WAIT_S has passed;
     FINPIPE_COMPANY_ALIASES is read once, at start (restart to pick up an edited file).
-    Runs missed while the machine slept are coalesced into one,
-    and a job never runs twice at the same time. Stop with Ctrl-C.
+    Runs missed while the machine slept are coalesced into one; a night missed while the
+    scheduler was not running (known from the runs the database records) is run once at start,
+    logged as a catch-up. --run-now runs the sweep, then the export, at once. The jobs never run
+    at the same time. Stop with Ctrl-C.
 
     With FINPIPE_LLM_MODE=batch the sweep first fills the extraction cache for the waiting
     reports through the Batch API (see `finpipe batch --help`).
@@ -164,14 +176,21 @@ def schedule(ctx: Context, run_now: bool, once: bool) -> None:
         if once:
             _run_once(jobs)
             return
-        sched = scheduler.build_scheduler(jobs, settings.timezone, run_now=run_now)
+        now = datetime.now(ZoneInfo(settings.timezone))
+        catch_up = [] if run_now else _missed(ctx, jobs, now)
+        sched = scheduler.build_scheduler(
+            jobs, settings.timezone, run_now=run_now, catch_up=catch_up, now=now
+        )
     except ConfigError as exc:
         click.echo(f"finpipe: configuration error: {exc}", err=True)
         sys.exit(2)
-    now = datetime.now(ZoneInfo(settings.timezone))
     for job in jobs:
-        when = "now" if run_now else scheduler.next_fire_time(job, settings.timezone, now)
+        when = scheduler.next_fire_time(job, settings.timezone, now)
         log.info("job %s on %r (%s), next run %s", job.name, job.cron, settings.timezone, when)
+    if run_now:
+        log.info(
+            "--run-now: running %s now, one after the other", ", then ".join(j.name for j in jobs)
+        )
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         sched.start()
@@ -209,6 +228,29 @@ def _jobs_by_state(jobs: list[dict[str, Any]]) -> dict[str, int]:
 
     counts = Counter(str(j.get("state")) for j in jobs)
     return {**{s.value: 0 for s in PartState}, **counts}
+
+
+def _missed(ctx: Context, jobs: list[scheduler.Job], now: datetime) -> list[scheduler.Job]:
+    """The jobs whose last night's run did not happen (``runs`` records older than their last
+    fire time), each logged; they run once at start as a catch-up. A database that cannot be
+    read is logged and nothing is caught up."""
+    store = ctx.store()
+    try:
+        last = {j.record: (store.last_run(j.record) or {}).get("at") for j in jobs if j.record}
+    except FinpipeError as exc:
+        log.warning("cannot tell whether a night was missed (%s); no catch-up", exc)
+        return []
+    finally:
+        store.close()
+    missed = scheduler.missed_jobs(jobs, last, ctx.settings.timezone, now)
+    for job, due in missed:
+        log.warning(
+            "job %s missed its run due at %s (last run %s): running it now as a catch-up",
+            job.name,
+            due.isoformat(),
+            last.get(job.record),
+        )
+    return [job for job, _ in missed]
 
 
 def _run_once(jobs: list[scheduler.Job]) -> None:

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from adapters.mongo import LAST_EXPORT, LAST_SWEEP, MongoStore
 from adapters.rabbitmq import Broker
 from export.cells import iso_utc
-from schemas.errors import FinpipeError
+from schemas.errors import ConfigError, FinpipeError
 from schemas.settings import Settings, redact_url
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 def _when(doc: dict[str, Any] | None) -> dict[str, Any] | None:
     if doc is None:
         return None
-    return {k: (iso_utc(v) if isinstance(v, datetime) else v) for k, v in doc.items()}
+    shown = {k: v for k, v in doc.items() if k != "report_ids"}  # the export's, too many to show
+    return {k: (iso_utc(v) if isinstance(v, datetime) else v) for k, v in shown.items()}
 
 
 def _one_line(exc: BaseException) -> str:
@@ -52,6 +53,7 @@ def gather_status(
         "last_sweep": None,
         "last_export": None,
         "batch_jobs": None,
+        "missed": None,
     }
     try:
         work, dead = broker.queue_depths()
@@ -77,6 +79,7 @@ def gather_status(
         status["model"] = store.usage_totals()
         status["last_sweep"] = _when(store.last_run(LAST_SWEEP))
         status["last_export"] = _when(store.last_run(LAST_EXPORT))
+        status["missed"] = missed_runs(settings, store, now)
         status["batch_jobs"] = [open_job(d) for d in store.find_jobs(open_only=True)]
     except Exception as exc:  # any failure here means the database is not usable
         status["services"]["mongodb"] = {
@@ -93,6 +96,36 @@ def gather_status(
             "error": None,
         }
     return status
+
+
+#: a run still this close to its fire time may be under way (a sweep records itself at its end)
+RUNNING_GRACE = timedelta(hours=1)
+
+
+def missed_runs(settings: Settings, store: MongoStore, now: datetime) -> dict[str, str]:
+    """The nightly runs due since their last run that did not happen (the scheduler was not
+    running): ``{"sweep" or "export": fire time}``. Runs due within ``RUNNING_GRACE`` (and the
+    export's ``FINPIPE_EXPORT_WAIT_S``) may still be under way and are not counted."""
+    from ingest.scheduler import missed_fire
+
+    runs = (
+        ("sweep", LAST_SWEEP, settings.sweep_cron, RUNNING_GRACE),
+        ("export", LAST_EXPORT, settings.export_cron, RUNNING_GRACE + _s(settings.export_wait_s)),
+    )
+    missed = {}
+    for name, record, cron, grace in runs:
+        last = (store.last_run(record) or {}).get("at")
+        try:
+            due = missed_fire(cron, settings.timezone, last, now - grace)
+        except ConfigError:  # a bad cron expression: the scheduler refuses to start
+            continue
+        if due is not None:
+            missed[name] = iso_utc(due)
+    return missed
+
+
+def _s(seconds: float) -> timedelta:
+    return timedelta(seconds=seconds)
 
 
 def open_job(doc: dict[str, Any]) -> dict[str, Any]:
@@ -164,6 +197,10 @@ def format_status(status: dict[str, Any]) -> str:
             extra = run.get("path") or run.get("files") or ""
             shown = f"{run.get('at', '?')} {extra}".rstrip()
         lines.append(f"  {label:<13} {shown}")
+    for name, due in (status.get("missed") or {}).items():
+        lines.append(
+            f"  missed        the {name} due at {due} did not run (was the scheduler down?)"
+        )
     jobs = status.get("batch_jobs")
     if jobs:
         lines.append(f"  batch jobs    {len(jobs)} open (finpipe batch show ID)")

@@ -9,10 +9,11 @@ are redacted in ``repr`` and in errors.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -30,20 +31,54 @@ ENV_PREFIX = "FINPIPE_"
 _SECRETS = ("openai_api_key", "api_token")
 
 
+_SCHEME = r"[A-Za-z][A-Za-z0-9+.\-]*://"
+_URL_START = re.compile(rf"\s*{_SCHEME}")
+#: ``scheme://user:`` and everything up to the last ``@``: the password, however malformed
+_LOGIN = re.compile(rf"^(\s*{_SCHEME}[^:/@]*:)(.*)@", re.DOTALL)
+#: a URL cut at a comma inside its password: ``scheme://user:`` and no ``@`` after it yet
+_OPEN_LOGIN = re.compile(rf"^\s*{_SCHEME}[^:/@]*:[^@]*$", re.DOTALL)
+#: a password fragment at least this long is hidden wherever it appears in a message
+_FRAGMENT_MIN = 4
+
+
+def split_urls(value: str) -> list[str]:
+    """The URLs of a comma-separated list; a comma inside a password (the URL's ``@`` comes
+    after it, before the next URL) does not split its URL."""
+    pieces = value.split(",")
+    out: list[str] = []
+    i = 0
+    while i < len(pieces):
+        url, i = pieces[i], i + 1
+        if _OPEN_LOGIN.match(url):
+            j = i
+            while j < len(pieces) and not _URL_START.match(pieces[j]) and "@" not in pieces[j]:
+                j += 1
+            if j < len(pieces) and not _URL_START.match(pieces[j]):
+                url, i = ",".join(pieces[i - 1 : j + 1]), j + 1
+        out.append(url)
+    return out
+
+
 def redact_url(url: str) -> str:
-    """``amqp://user:secret@host/`` -> ``amqp://user:***@host/``; no password: unchanged. Each URL
-    of a comma-separated list (``FINPIPE_AMQP_URL``) is redacted."""
-    if "," in url:
-        return ",".join(redact_url(part) for part in url.split(","))
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable url>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+    """``amqp://user:secret@host/`` -> ``amqp://user:***@host/``: whatever stands between
+    ``scheme://user:`` and the last ``@`` is hidden, so a password with an unencoded ``#``,
+    ``?``, ``/`` or ``,`` is too. No password: unchanged. Each URL of a comma-separated list
+    (``FINPIPE_AMQP_URL``) is redacted."""
+    return ",".join(_LOGIN.sub(r"\1***@", part) for part in split_urls(url))
+
+
+def redact_secrets(text: str, url: str) -> str:
+    """``text`` (an error message about ``url``) with the passwords of ``url`` hidden, and the
+    pieces of them a parser may have cut at ``#``, ``?``, ``/`` or ``,`` too."""
+    for part in split_urls(url):
+        m = _LOGIN.match(part)
+        if m is None or not m.group(2):
+            continue
+        secret = m.group(2)
+        pieces = [p for p in re.split(r"[#?/,@]", secret) if len(p) >= _FRAGMENT_MIN]
+        for piece in sorted({secret, *pieces}, key=len, reverse=True):
+            text = text.replace(piece, "***")
+    return text
 
 
 def amqp_addresses(value: str) -> tuple[str, ...]:
@@ -51,7 +86,7 @@ def amqp_addresses(value: str) -> tuple[str, ...]:
     separated by commas (the nodes of one cluster), each with a host and a numeric port if any,
     and all with the same user, password and virtual host. ``ValueError`` says what is wrong in
     one line, passwords hidden."""
-    urls = tuple(u.strip() for u in value.split(","))
+    urls = tuple(u.strip() for u in split_urls(value))
     if not all(urls):
         raise ValueError("an empty address in the comma-separated list")
     seen: set[str] = set()
@@ -287,10 +322,12 @@ def _config_error(exc: ValidationError) -> ConfigError:
     shown = err.get("input")
     if field in _SECRETS:
         shown = "***"
-    elif isinstance(shown, str) and "://" in shown:
+    msg = str(err["msg"])
+    if field not in _SECRETS and isinstance(shown, str) and "://" in shown:
+        msg = redact_secrets(msg, shown)
         shown = redact_url(shown)
     var = env_var(field) if field in Settings.model_fields else field
-    return ConfigError(f"{var}={shown!r} is invalid: {err['msg']}")
+    return ConfigError(f"{var}={shown!r} is invalid: {msg}")
 
 
 class _MappingEnvSource(EnvSettingsSource):

@@ -73,6 +73,10 @@ class Topology:
     def retry_queue(self, step: int) -> str:
         return f"{self.queue}.retry.{self.retry_delays_s[step]}s"
 
+    def backlog_queues(self) -> list[str]:
+        """The queues holding work not yet done: the work queue and the delayed-retry queues."""
+        return [self.queue, *(self.retry_queue(i) for i in range(len(self.retry_delays_s)))]
+
     def work_spec(self) -> QueueSpec:
         return QueueSpec(
             self.queue,

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -20,10 +20,12 @@ import pika
 import pytest
 from click.testing import CliRunner
 
-from adapters.mongo import MongoStore
-from adapters.rabbitmq import Broker
+from adapters.mongo import LAST_SWEEP, MongoStore
+from adapters.rabbitmq import Broker, read_queues
+from export import night
 from export import run as export_run
 from export.cells import iso_utc
+from export.night import Outstanding
 from schemas.settings import Settings
 from schemas.topology import Topology
 from tests.integration.conftest import ROOT, finpipe_cli, settings_env, wait_until
@@ -201,17 +203,23 @@ def export_after_drain(settings: Settings) -> str:
     """The scheduled export job, with its own store and broker."""
     store = MongoStore.from_settings(settings)
     try:
-        return export_run.export_after_drain(
-            settings, store, Broker.from_settings(settings).work_queue_depth
-        )
+        return export_run.export_after_drain(settings, store, night_check(settings, store))
     finally:
         store.close()
 
 
+def night_check(settings: Settings, store: MongoStore) -> Callable[[], Outstanding]:
+    broker = Broker.from_settings(settings)
+    queues = broker.topology.backlog_queues()
+    return night.night_check(lambda: read_queues(broker.nodes, queues), store, LAST_SWEEP)
+
+
 def wait_for_drain(settings: Settings, timeout_s: float, **options: Any) -> bool:
-    return export_run.wait_for_drain(
-        Broker.from_settings(settings).work_queue_depth, timeout_s, **options
-    )
+    store = MongoStore.from_settings(settings)
+    try:
+        return night.wait_for_night(night_check(settings, store), timeout_s, **options).done
+    finally:
+        store.close()
 
 
 def cli_env(settings: Settings) -> dict[str, str]:
@@ -881,7 +889,7 @@ def test_scheduled_export_waits_for_the_queue_and_says_so(
     seed(mongo_client, settings, FACTS)
     declare_and_publish(settings, 1)
     line = export_after_drain(settings.model_copy(update={"export_wait_s": 0.0}))
-    assert line.endswith("(queue drained: no)")
+    assert line.endswith(f"(queue drained: no; outstanding: 1 message(s) in {settings.queue})")
     report = json.loads((settings.export_dir / "latest" / "run_report.json").read_text())
     assert report["queue_drained"] is False and report["covers"]["facts"] == 11
     assert report["filters"]["without_fallback"] is False  # the nightly export keeps them all

@@ -280,6 +280,27 @@ def test_conflicts_when_reports_agree_and_with_one_report(run: Any) -> None:
     assert "--conflicts compares reports" in one_report.output
 
 
+HOSTILE = "Evil\x1b]0;pwned\x07\x1b[2J Corp\u202e\x9b31m"
+
+
+def test_terminal_escapes_in_a_company_name_are_shown_escaped(store: MemoryStore, run: Any) -> None:
+    store.docs.append(stored("e1", HOSTILE, "revenue", "5", "FY 2024", "$5\x1b[1A"))
+    outputs = {
+        "facts --format table": run("facts", "--format", "table").stdout,
+        "companies": run("companies").stdout,
+        "facts": run("facts").stdout,
+    }
+    for command, out in outputs.items():
+        assert not any(c in out for c in "\x1b\x07\x9b\u202e"), command
+    escaped = "Evil\\x1b]0;pwned\\x07\\x1b[2J Corp\\u202e\\x9b31m"
+    assert (
+        escaped in outputs["facts --format table"]
+        and "$5\\x1b[1A" in outputs["facts --format table"]
+    )
+    assert f"{escaped}      1  {escaped} (1)" in outputs["companies"]
+    assert {d["company"] for d in map(json.loads, outputs["facts"].splitlines())} >= {HOSTILE}
+
+
 def test_aliases_file_joins_companies_in_facts_and_companies(
     run: Any, tmp_path: Path, store: MemoryStore
 ) -> None:

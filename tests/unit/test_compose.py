@@ -107,3 +107,32 @@ def test_monitoring_profile_runs_prometheus_with_the_rules_and_grafana_with_the_
     assert uids == {"${" + variable["name"] + "}"}
     # outside the profile, neither runs
     assert services["prometheus"]["profiles"] == services["grafana"]["profiles"] == ["monitoring"]
+
+
+def _environments(**env: str) -> dict[str, dict[str, str]]:
+    exe = shutil.which("docker-compose")
+    assert exe, "docker-compose is not installed; scripts/services.sh up installs it"
+    out = subprocess.run(
+        [exe, "-f", str(ROOT / "docker-compose.yml"), "--profile", "cluster", "config"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", **env},
+    )
+    assert out.returncode == 0, out.stderr
+    services = yaml.safe_load(out.stdout)["services"]
+    return {
+        name: {k: "" if v is None else str(v) for k, v in (svc.get("environment") or {}).items()}
+        for name, svc in services.items()
+        if name in ("api", "worker", "scheduler", "cluster-worker")
+    }
+
+
+def test_the_compose_file_uses_finpipes_own_default_model_unless_one_is_set() -> None:
+    from schemas.settings import Settings
+
+    default = Settings.model_fields["model"].default
+    for name, env in _environments().items():
+        assert Settings.from_env(env).model == default, name
+    for name, env in _environments(FINPIPE_MODEL="gpt-6-sol").items():
+        assert Settings.from_env(env).model == "gpt-6-sol", name

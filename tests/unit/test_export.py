@@ -605,6 +605,33 @@ def test_the_workbook_holds_every_csv_with_its_types() -> None:
     assert all(isinstance(p, float) for p in pcts[:-1])
 
 
+def test_a_cells_type_comes_from_its_columns_role_not_from_the_end_of_its_name() -> None:
+    frames = tables.build_frames(
+        raw(
+            doc("c1", "Acme Corp", "net income in constant currency", "5300000", "USD", "Q1 2024"),
+            doc(
+                "c2",
+                "Acme Corp",
+                "share of sales in foreign currency",
+                "12.5",
+                None,
+                "Q1 2024",
+                unit="percent",
+            ),
+        )
+    )
+    data = frames.workbook()
+    assert_workbook_equals_csvs(data, frames.csv_files())
+    sheet = load_workbook(io.BytesIO(data))["summary_by_company_period"]
+    header = [c.value for c in sheet[1]]
+    row = {h: c for h, c in zip(header, sheet[2], strict=True)}
+    money = row["net income in constant currency"]
+    assert money.value == 5300000 and money.data_type == "n"
+    assert row["net income in constant currency currency"].value == "USD"
+    share = next(c for h, c in row.items() if h.startswith("share of sales in foreign currency"))
+    assert share.value == 12.5 and share.data_type == "n"
+
+
 def test_index_shows_the_largest_year_over_year_moves() -> None:
     frames = tables.build_frames(
         raw(

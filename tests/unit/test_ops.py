@@ -1,8 +1,9 @@
-"""Queue depth, waiting for the queue to drain, and the status text (no network)."""
+"""Queue depth and the status text (no network)."""
 
 from __future__ import annotations
 
 import ssl
+from datetime import UTC, datetime
 from typing import Any
 
 import pika.exceptions
@@ -10,7 +11,6 @@ import pytest
 
 from adapters.mongo import MongoStore
 from adapters.rabbitmq import QueueDepth, queue_depth
-from export.run import wait_for_drain
 from ops import status
 from schemas.errors import BrokerUnavailable
 from schemas.settings import Settings
@@ -44,56 +44,6 @@ def test_queue_depth_declares_passively_and_reports_missing_queues() -> None:
     assert queue_depth(ch, "q") == QueueDepth("q", True, 7, 2)
     assert queue_depth(ch, "nope") == QueueDepth("nope", False)
     assert ch.calls == [("q", True), ("nope", True)]
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, s: float) -> None:
-        self.slept.append(s)
-        self.now += s
-
-
-def test_wait_for_drain_polls_until_empty() -> None:
-    depths = iter([5, 2, 0])
-    clock = _Clock()
-    drained = wait_for_drain(
-        lambda: QueueDepth("q", True, next(depths), 1),
-        60,
-        poll_s=5,
-        clock=clock,
-        sleep=clock.sleep,
-    )
-    assert drained
-    assert clock.slept == [5, 5]
-
-
-def test_wait_for_drain_gives_up_after_the_timeout() -> None:
-    clock = _Clock()
-    drained = wait_for_drain(
-        lambda: QueueDepth("q", True, 3, 1), 12, poll_s=5, clock=clock, sleep=clock.sleep
-    )
-    assert not drained
-    assert clock.slept == [5, 5, 2]
-
-
-def test_wait_for_drain_keeps_polling_while_the_broker_is_unreachable() -> None:
-    answers: list[int | None] = [None, None, 0]
-
-    def depth() -> QueueDepth:
-        n = answers.pop(0)
-        if n is None:
-            raise BrokerUnavailable("RabbitMQ unreachable")
-        return QueueDepth("q", True, n)
-
-    clock = _Clock()
-    assert wait_for_drain(depth, 60, poll_s=5, clock=clock, sleep=clock.sleep)
-    assert clock.slept == [5, 5]
 
 
 def test_status_text_is_short_and_readable() -> None:
@@ -219,3 +169,55 @@ def test_status_shows_a_service_unreachable_whatever_its_client_raises(
     assert "not readable" in mongo["error"]
     assert "UNREACHABLE" in status.format_status(info)
     assert not status.healthy(info)
+
+
+class _Runs:
+    def __init__(self, runs: dict[str, Any]) -> None:
+        self.runs = runs
+
+    def last_run(self, name: str) -> dict[str, Any] | None:
+        return self.runs.get(name)
+
+
+def test_status_shows_a_night_the_scheduler_missed() -> None:
+    settings = Settings.from_env({"FINPIPE_EXPORT_WAIT_S": "600"})
+    night = datetime(2026, 12, 3, 2, 0, 1, tzinfo=UTC)
+    store = _Runs({"last_sweep": {"at": night}, "last_export": {"at": night.replace(minute=31)}})
+    missed = status.missed_runs(settings, store, datetime(2026, 12, 4, 9, 0, tzinfo=UTC))  # type: ignore[arg-type]
+    assert missed == {"sweep": "2026-12-04T02:00:00Z", "export": "2026-12-04T02:30:00Z"}
+    text = status.format_status(quiet_status(missed=missed))
+    assert "  missed        the sweep due at 2026-12-04T02:00:00Z did not run" in text
+    assert "  missed        the export due at 2026-12-04T02:30:00Z did not run" in text
+    # within an hour of its fire time a run may be under way; the export also waits for the night
+    early = status.missed_runs(settings, store, datetime(2026, 12, 4, 3, 30, tzinfo=UTC))  # type: ignore[arg-type]
+    assert early == {"sweep": "2026-12-04T02:00:00Z"}
+    assert status.missed_runs(settings, _Runs({}), datetime(2026, 12, 4, 9, 0, tzinfo=UTC)) == {}  # type: ignore[arg-type]
+    assert "missed" not in status.format_status(quiet_status())
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "mongodb://finpipe:s3c?ret-pw@127.0.0.1:27017/",
+        "mongodb://finpipe:s3c/ret-pw@127.0.0.1:27017/",
+    ],
+)
+def test_status_hides_a_mongodb_password_with_reserved_characters(uri: str) -> None:
+    settings = Settings.from_env({}, mongo_uri=uri)
+    store = MongoStore.from_settings(settings)
+    broken = _BrokenBroker(BrokerUnavailable("down"))
+    info = status.gather_status(settings, broken, store)  # type: ignore[arg-type]
+    mongo = info["services"]["mongodb"]
+    assert mongo["url"] == "mongodb://finpipe:***@127.0.0.1:27017/"
+    shown = status.format_status(info) + repr(info)
+    assert "s3c" not in shown and "ret-pw" not in shown
+
+
+def test_a_mongodb_error_never_shows_the_password_it_was_given() -> None:
+    store = MongoStore.from_settings(
+        Settings.from_env({}, mongo_uri="mongodb://u:s3cr#et,pw@127.0.0.1:27017/")
+    )
+    err = store._fail("ping", RuntimeError("auth failed for u:s3cr#et,pw at s3cr"))
+    assert str(err) == (
+        "MongoDB ping failed at mongodb://u:***@127.0.0.1:27017/: auth failed for u:*** at ***"
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -44,17 +46,98 @@ def test_jobs_coalesce_and_never_overlap() -> None:
         sched.shutdown(wait=False)
 
 
-def test_run_now_schedules_the_first_run_immediately() -> None:
-    now = datetime(2024, 5, 1, 12, 0, tzinfo=ZoneInfo("UTC"))
-    sched = build_scheduler(
-        [Job("a", "0 2 * * *", lambda: None)], "UTC", blocking=False, run_now=True, now=now
-    )
-    sched.start(paused=True)
+def _run_first_jobs(
+    jobs: list[Job], *, run_now: bool = False, catch_up: list[Job] | None = None
+) -> list[str]:
+    """Start a real scheduler with ``jobs`` and wait for what it runs at once; the events."""
+    events: list[str] = []
+    done = threading.Event()
+
+    def job(name: str, last: bool) -> Job:
+        def func() -> None:
+            events.append(f"{name} start")
+            time.sleep(0.2)  # long enough for a job started in parallel to show
+            events.append(f"{name} end")
+            if last:
+                done.set()
+
+        return Job(name, "0 2 * * *", func)
+
+    first = catch_up or jobs
+    built = [job(j.name, j is first[-1]) for j in jobs]
+    chosen = [b for b in built if any(b.name == c.name for c in first)] if catch_up else []
+    options: dict[str, Any] = {"catch_up": chosen} if chosen else {}
+    sched = build_scheduler(built, "UTC", blocking=False, run_now=run_now, **options)
+    sched.start()
     try:
-        (job,) = sched.get_jobs()
-        assert job.next_run_time == now
+        assert done.wait(10), events
+        time.sleep(0.3)  # anything else that was started would show by now
     finally:
-        sched.shutdown(wait=False)
+        sched.shutdown(wait=True)
+    return events
+
+
+def test_run_now_runs_the_sweep_then_the_export_one_after_the_other() -> None:
+    jobs = [Job("sweep", "0 2 * * *", lambda: None), Job("export", "30 2 * * *", lambda: None)]
+    assert _run_first_jobs(jobs, run_now=True) == [
+        "sweep start",
+        "sweep end",
+        "export start",
+        "export end",
+    ]
+
+
+def test_a_catch_up_runs_the_missed_jobs_once_in_order_and_nothing_else() -> None:
+    jobs = [Job("sweep", "0 2 * * *", lambda: None), Job("export", "30 2 * * *", lambda: None)]
+    assert _run_first_jobs(jobs, catch_up=jobs[1:]) == ["export start", "export end"]
+
+
+def test_a_job_run_outside_its_schedule_is_logged_as_such(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("INFO"):
+        scheduler._logged(Job("export", "30 2 * * *", lambda: "ok"), label="catch-up")()
+    assert [r.getMessage() for r in caplog.records] == [
+        "job export (catch-up) starting",
+        "job export (catch-up) done: ok",
+    ]
+
+
+UTC_ = ZoneInfo("UTC")
+
+
+def _at(day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(2026, 12, day, hour, minute, second, tzinfo=UTC_)
+
+
+@pytest.mark.parametrize(
+    ("last_run", "now", "missed"),
+    [
+        (None, _at(4, 10), None),  # never run: nothing known to be missed
+        (_at(4, 2, 0, 0), _at(4, 10), None),  # ran right at its fire time
+        (_at(4, 2, 0, 3), _at(4, 10), None),  # ran a moment after it
+        (_at(3, 2, 0, 1), _at(4, 1, 55), None),  # tonight's is not due yet
+        (_at(3, 2, 0, 1), _at(4, 2, 10), _at(4, 2)),  # restarted at 02:10: tonight's was missed
+        (_at(1, 2, 0, 1), _at(4, 2, 10), _at(2, 2)),  # several nights: the first missed, once
+        (_at(3, 15, 0), _at(4, 2, 0, 0), _at(4, 2)),  # a manual run in the day counts for nothing
+    ],
+)
+def test_a_missed_run_is_a_fire_time_between_the_last_run_and_now(
+    last_run: datetime | None, now: datetime, missed: datetime | None
+) -> None:
+    assert scheduler.missed_fire("0 2 * * *", "UTC", last_run, now) == missed
+
+
+def test_missed_jobs_keep_their_order_and_skip_jobs_without_a_record() -> None:
+    sweep = Job("sweep", "0 2 * * *", lambda: None, record="last_sweep")
+    export = Job("export", "30 2 * * *", lambda: None, record="last_export")
+    other = Job("other", "0 1 * * *", lambda: None)
+    last = {"last_sweep": _at(3, 2, 0, 1), "last_export": _at(3, 2, 30, 5)}
+    assert scheduler.missed_jobs([sweep, export, other], last, "UTC", _at(4, 2, 10)) == [
+        (sweep, _at(4, 2))
+    ]
+    assert scheduler.missed_jobs([sweep, export, other], last, "UTC", _at(4, 3)) == [
+        (sweep, _at(4, 2)),
+        (export, _at(4, 2, 30)),
+    ]
 
 
 def test_schedule_runs_the_sweep_then_the_export_on_their_own_crons() -> None:

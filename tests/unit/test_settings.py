@@ -70,10 +70,46 @@ def test_secrets_never_appear_in_repr_or_errors() -> None:
         ("amqp://guest:guest@127.0.0.1:5672/%2F", "amqp://guest:***@127.0.0.1:5672/%2F"),
         ("mongodb://127.0.0.1:27017", "mongodb://127.0.0.1:27017"),
         ("mongodb://user@h", "mongodb://user@h"),
+        ("amqp://h1:5672/%2F,amqp://h2:5672/%2F", "amqp://h1:5672/%2F,amqp://h2:5672/%2F"),
+        ("mongodb://u:pw@h1:27017,h2:27017/?rs=a", "mongodb://u:***@h1:27017,h2:27017/?rs=a"),
+        # unencoded reserved characters in the password, however the URL parses
+        ("amqp://guest:s3cr#et@h:5672/", "amqp://guest:***@h:5672/"),
+        ("mongodb://u:s3c?ret@h:27017/", "mongodb://u:***@h:27017/"),
+        ("mongodb://u:s3c/ret@h:27017/db", "mongodb://u:***@h:27017/db"),
+        ("amqp://u:a,b,c@h1/,amqp://u:a,b,c@h2/", "amqp://u:***@h1/,amqp://u:***@h2/"),
+        ("amqp://u:p@ss@h/", "amqp://u:***@h/"),
+        ("amqp://u:#?/,@h", "amqp://u:***@h"),
     ],
 )
 def test_redact_url(url: str, shown: str) -> None:
     assert redact_url(url) == shown
+
+
+@pytest.mark.parametrize("password", ["s3cr#et-pw", "s3c?ret-pw", "s3c/ret-pw", "s3c,ret-pw"])
+def test_a_password_with_reserved_characters_is_hidden_in_the_configuration_error(
+    password: str,
+) -> None:
+    url = f"amqp://guest:{password}@127.0.0.1:56x/,amqp://guest:{password}@127.0.0.2:5672/"
+    for value in (url, url.replace("56x", "5672").replace("127.0.0.2", "127.0.0.1")):
+        with pytest.raises(ConfigError) as err:
+            Settings.from_env({"FINPIPE_AMQP_URL": value.replace("/,", "/,  ")})
+        text = str(err.value)
+        assert text.startswith("FINPIPE_AMQP_URL='amqp://guest:***@127.0.0.1:")
+        for piece in ("s3c", "ret-pw", password):
+            assert piece not in text, text
+
+
+def test_a_password_with_a_comma_keeps_its_url_whole() -> None:
+    s = Settings.from_env({"FINPIPE_AMQP_URL": "amqp://u:a,b@h1/x,amqp://u:a,b@h2/x"})
+    assert s.amqp_urls == ("amqp://u:a,b@h1/x", "amqp://u:a,b@h2/x")
+
+
+def test_pieces_of_a_password_a_parser_cut_are_hidden_in_its_messages() -> None:
+    from schemas.settings import redact_secrets
+
+    url = "mongodb://u:long#secret/part@h:27017/"
+    said = "bad port 'secret' in 'long#secret/part@h' near 'part'"
+    assert redact_secrets(said, url) == "bad port '***' in '***@h' near '***'"
 
 
 def test_to_env_round_trips_through_from_env() -> None:
