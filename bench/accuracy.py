@@ -2,7 +2,9 @@
 
     python bench/accuracy.py [GOLD.jsonl ...] [--provider rules] [--subprocess] [--quiet]
 
-Without files it scores ``../shared/data/dev_snippets.jsonl`` and ``dev2_snippets.jsonl``.
+Without files it scores ``../shared/data/dev_snippets.jsonl``, ``dev2_snippets.jsonl`` and the
+project's own set ``tests/data/rules_snippets.jsonl``. A gold file whose lines carry a ``kind`` is
+also scored per kind; the last table gives all sets side by side.
 
 The gold file holds one JSON object per line: ``{"id", "text", "facts": [{"company", "metric",
 "value", "currency", "unit", "period", "value_text"}]}``. A predicted fact matches a gold fact when
@@ -107,7 +109,8 @@ ERROR_CLASSES = (
     "missed",
 )
 DATA = ROOT.parent / "shared" / "data"
-DEFAULT_GOLD = (DATA / "dev_snippets.jsonl", DATA / "dev2_snippets.jsonl")
+OWN = ROOT / "tests" / "data" / "rules_snippets.jsonl"
+DEFAULT_GOLD = (DATA / "dev_snippets.jsonl", DATA / "dev2_snippets.jsonl", OWN)
 
 
 @dataclass
@@ -240,14 +243,50 @@ def run_extract(lines: list[str], provider: str, *, use_subprocess: bool) -> lis
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
+def read_gold(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
 def score_file(path: Path, provider: str, *, use_subprocess: bool) -> Score:
-    records = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    return score_records(read_gold(path), provider, use_subprocess=use_subprocess)[0]
+
+
+def score_records(
+    records: list[dict[str, Any]], provider: str, *, use_subprocess: bool
+) -> tuple[Score, dict[str, Score]]:
+    """The score of a gold set, and per ``kind`` when its records carry one."""
     gold = {r["id"]: r["facts"] for r in records}
     lines = [json.dumps({"id": r["id"], "text": r["text"]}) for r in records]
     predicted = {
         r["id"]: r["facts"] for r in run_extract(lines, provider, use_subprocess=use_subprocess)
     }
-    return score(gold, predicted)
+    return score(gold, predicted), score_by_kind(records, predicted)
+
+
+def score_by_kind(
+    records: list[dict[str, Any]], predicted: dict[str, list[dict[str, Any]]]
+) -> dict[str, Score]:
+    """One score per ``kind`` of the gold records (none when they carry no kind)."""
+    kinds: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        if r.get("kind"):
+            kinds.setdefault(str(r["kind"]), []).append(r)
+    return {
+        kind: score(
+            {r["id"]: r["facts"] for r in rs}, {r["id"]: predicted.get(r["id"], []) for r in rs}
+        )
+        for kind, rs in sorted(kinds.items())
+    }
+
+
+def summary_line(name: str, result: Score) -> str:
+    return (
+        f"{name:34} {result.tp + result.fn:5d} {result.tp + result.fp:5d} {result.tp:5d} "
+        f"{result.precision:6.3f} {result.recall:6.3f} {result.f1:6.3f}"
+    )
+
+
+SUMMARY_HEADER = f"{'set / kind':34} {'gold':>5} {'pred':>5} {'ok':>5} {'P':>6} {'R':>6} {'F1':>6}"
 
 
 def report(path: Path, result: Score, *, quiet: bool) -> None:
@@ -274,9 +313,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quiet", action="store_true", help="only the summary lines")
     args = parser.parse_args(argv)
+    table: list[str] = []
     for path in args.gold or [p for p in DEFAULT_GOLD if p.exists()]:
-        result = score_file(path, args.provider, use_subprocess=args.subprocess)
+        result, kinds = score_records(
+            read_gold(path), args.provider, use_subprocess=args.subprocess
+        )
         report(path, result, quiet=args.quiet)
+        table.append(summary_line(path.name, result))
+        table.extend(summary_line(f"  {kind}", k) for kind, k in kinds.items())
+    print("\n== per set and kind (facts: gold, predicted, matched)")
+    print(SUMMARY_HEADER)
+    print("\n".join(table))
     return 0
 
 
