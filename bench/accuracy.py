@@ -279,6 +279,36 @@ def score_by_kind(
     }
 
 
+#: the thresholds the confidence curve is printed at
+THRESHOLDS = (0.0, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9)
+
+
+def rules_facts_with_confidence(
+    records: list[dict[str, Any]],
+) -> dict[str, list[tuple[float, dict[str, Any]]]]:
+    """Every fact the rules propose for each record, withheld or not, with its confidence."""
+    from finpipe.cmd_standards import fact_record
+    from worker.rules import extract_report
+
+    out: dict[str, list[tuple[float, dict[str, Any]]]] = {}
+    for r in records:
+        found = extract_report(r["text"], min_confidence=0.0)
+        out[r["id"]] = [(rf.confidence, fact_record(rf.fact)) for rf in found.facts]
+    return out
+
+
+def confidence_curve(
+    records: list[dict[str, Any]], thresholds: tuple[float, ...] = THRESHOLDS
+) -> list[tuple[float, Score]]:
+    """The score of the rules extractor on ``records`` at each minimum confidence."""
+    gold = {r["id"]: r["facts"] for r in records}
+    found = rules_facts_with_confidence(records)
+    return [
+        (t, score(gold, {k: [f for c, f in fs if c >= t] for k, fs in found.items()}))
+        for t in thresholds
+    ]
+
+
 def summary_line(name: str, result: Score) -> str:
     return (
         f"{name:34} {result.tp + result.fn:5d} {result.tp + result.fp:5d} {result.tp:5d} "
@@ -314,16 +344,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="only the summary lines")
     args = parser.parse_args(argv)
     table: list[str] = []
+    curves: list[str] = []
     for path in args.gold or [p for p in DEFAULT_GOLD if p.exists()]:
-        result, kinds = score_records(
-            read_gold(path), args.provider, use_subprocess=args.subprocess
-        )
+        records = read_gold(path)
+        result, kinds = score_records(records, args.provider, use_subprocess=args.subprocess)
         report(path, result, quiet=args.quiet)
         table.append(summary_line(path.name, result))
         table.extend(summary_line(f"  {kind}", k) for kind, k in kinds.items())
+        if args.provider == "rules":
+            curves.append(
+                f"{path.name:24} "
+                + "  ".join(
+                    f"{c.precision:.3f}/{c.recall:.3f}" for _, c in confidence_curve(records)
+                )
+            )
     print("\n== per set and kind (facts: gold, predicted, matched)")
     print(SUMMARY_HEADER)
     print("\n".join(table))
+    if curves:
+        print("\n== confidence curve: precision/recall at each FINPIPE_MIN_CONFIDENCE")
+        print(f"{'set':24} " + "  ".join(f"{t:>11.2f}" for t in THRESHOLDS))
+        print("\n".join(curves))
     return 0
 
 

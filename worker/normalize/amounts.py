@@ -103,6 +103,8 @@ class AmountMention:
     amount: Amount
     #: parentheses tight around the amount, or a minus / "negative" marked it negative
     negative_marked: bool
+    #: the scale word stands after a parenthesised comparative ("EUR 84.6 ( 79.1 ) million")
+    scale_after: bool = False
 
 
 def parse_number(raw: str) -> Decimal:

@@ -146,6 +146,7 @@ class MetricMention:
     segment: bool = False
     change: bool = False
     base: bool = False
+    bare_word: bool = False  # a bare "profit" / "loss" that takes the metric named before it
 
 
 def find_metrics(s: str, spans: list[tuple[int, int]]) -> list[MetricMention]:
@@ -199,6 +200,7 @@ def _bare_forms(out: list[MetricMention]) -> None:
         if mention.canonical == "" and previous is not None and previous.canonical is None:
             mention.canonical = None  # "... from discontinued operations was a loss of"
         elif mention.canonical == "":
+            mention.bare_word = True
             if last is not None and last.canonical:
                 mention.canonical = last.canonical
                 mention.adjusted = mention.adjusted or last.adjusted

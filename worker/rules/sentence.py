@@ -184,17 +184,37 @@ def _candidate(sent: _Sentence, idx: int, cur: Amt) -> Candidate | None:
     typed = _metric_and_unit(sent, idx, cur, metric)
     if typed is None:
         return None
-    name, unit, currency = typed
+    name, unit, currency, scale_how = typed
     value = cur.mention.amount.value
-    loss = metric.loss or bool(ends_with(_IN_THE_RED, s, cur.start))
-    if loss and metric_base(name) in INCOME_METRICS and value > 0:
+    red = bool(ends_with(_IN_THE_RED, s, cur.start))
+    sign_how = "as written"
+    if (metric.loss or red) and metric_base(name) in INCOME_METRICS and value > 0:
         value = -value
-    ok, period = _period_of(sent, cur)
+        sign_how = "loss word" if metric.loss else "in the red"
+    ok, period, period_how = _period_of(sent, cur)
     if not ok:
         return None
     if metric_base(name) in BALANCE_METRICS:
-        period = _balance_date(s, cur, period)
-    return Candidate(cur.start, cur.end, name, value, currency, unit, period or None)
+        dated = _balance_date(s, cur, period)
+        period_how = "balance date" if dated != period else period_how
+        period = dated
+    evidence = (
+        ("metric", _metric_how(sent, cur, metric)),
+        ("period", period_how),
+        ("sign", sign_how),
+        ("scale", scale_how),
+    )
+    return Candidate(cur.start, cur.end, name, value, currency, unit, period or None, evidence)
+
+
+def _metric_how(sent: _Sentence, cur: Amt, metric: MetricMention) -> str:
+    while cur.anchor is not None:
+        cur = sent.amounts[cur.anchor]
+    if cur.metric is not None:
+        return "respectively list"
+    if metric.bare_word:
+        return "bare profit or loss word"
+    return "named after the amount" if metric.start >= cur.end else "named before the amount"
 
 
 def _balance_date(s: str, cur: Amt, period: str | None) -> str | None:
@@ -211,13 +231,15 @@ def _balance_date(s: str, cur: Amt, period: str | None) -> str | None:
 
 def _metric_and_unit(
     sent: _Sentence, idx: int, cur: Amt, metric: MetricMention
-) -> tuple[str, Unit, str | None] | None:
-    """(metric name, unit, currency) when the amount's unit fits the metric, else None."""
+) -> tuple[str, Unit, str | None, str] | None:
+    """(metric name, unit, currency, how the scale was decided) when the amount's unit fits the
+    metric, else None."""
     assert metric.canonical is not None
     prefix = ADJUSTED_PREFIX if metric.adjusted else ""
     name = prefix + metric.canonical
     amount = cur.mention.amount
     currency, unit = amount.currency, amount.unit
+    scale_how = _scale_how(cur)
     if unit is Unit.COUNT:  # "EUR 5.3 million and 4.1 million": the currency of the one before
         before = reversed(sent.amounts[:idx])
         currency = next(
@@ -226,17 +248,18 @@ def _metric_and_unit(
         if currency is None:
             return None
         unit = Unit.CURRENCY
+        scale_how = "currency of the amount before"
     expected = unit_of(name)
     if unit is Unit.PERCENT:
         if expected is Unit.PERCENT:
-            return name, Unit.PERCENT, None
+            return name, Unit.PERCENT, None, "as written"
         margin = MARGIN_OF.get(metric_base(name))
         of_sales = MARGIN_BASE_AFTER.match(sent.text[cur.end :]) or AS_SHARE_OF_SALES.match(
             sent.text[metric.end :]
         )
         if margin is None or not of_sales:
             return None
-        return prefix + margin, Unit.PERCENT, None
+        return prefix + margin, Unit.PERCENT, None, "as written"
     renamed = currency_form(name)
     if renamed is None:
         return None
@@ -244,39 +267,56 @@ def _metric_and_unit(
     if unit is Unit.CURRENCY_PER_SHARE and expected is Unit.CURRENCY:
         if metric_base(name) != "net income":
             return None
-        return name.replace("net income", "earnings per share"), unit, currency
+        return name.replace("net income", "earnings per share"), unit, currency, "as written"
     if expected is Unit.CURRENCY_PER_SHARE and unit is Unit.CURRENCY:
         if abs(amount.value) >= 1000:  # "EUR 5 million": not a per-share amount
             return None
-        return name, expected, currency
+        return name, expected, currency, "per share by the metric"
     if expected is not unit:
         return None
-    return name, unit, currency
+    if unit is Unit.CURRENCY_PER_SHARE:
+        scale_how = "as written"
+    return name, unit, currency, scale_how
 
 
-def _period_of(sent: _Sentence, cur: Amt) -> tuple[bool, str | None]:
-    """(decided, label) of an amount's period: its own, a comparative's prior period, or the
-    current period before it (or carried from an earlier sentence)."""
+def _scale_how(cur: Amt) -> str:
+    """How the scale of an amount was decided: written with it, after a parenthesised
+    comparative ("EUR 84.6 ( 79.1 ) million"), or not written (a small currency amount without
+    a scale word is more often a lost scale than a level in units)."""
+    amount = cur.mention.amount
+    if cur.mention.scale_after:
+        return "after a parenthesised comparative"
+    if amount.scaled or amount.unit is not Unit.CURRENCY:
+        return "as written"
+    return "none written, small currency amount" if abs(amount.value) < 1000 else "none written"
+
+
+def _period_of(sent: _Sentence, cur: Amt) -> tuple[bool, str | None, str]:
+    """(decided, label, how) of an amount's period: its own, a comparative's prior period, or
+    the current period before it (or carried from an earlier sentence)."""
     if cur.own is not None:
         ok, label = sent.resolve(cur.own, cur.start)
         if ok and label and cur.comparative and cur.own.kind == "abs":
             label = _same_part_of_year(sent, cur, label)
-        return ok, label
+        how = "respectively years" if cur.year is not None else "named after the amount"
+        if cur.own.kind != "abs":
+            how = "relative to the current period"
+        return ok, label, how
     if cur.comparative:
         if cur.bare and not sent.has_relative:
-            return False, None
+            return False, None, ""
         rel = next((p for p in sent.periods if p.kind in _RELATIVE), None)
         if rel is not None:
-            return sent.resolve(rel, cur.start)
+            return (*sent.resolve(rel, cur.start), "relative to the current period")
         before_prior = [p for p in sent.prior_abs if p.start < cur.start]
         if not before_prior:
-            return False, None
-        return True, before_prior[-1].label
+            return False, None, ""
+        return True, before_prior[-1].label, "labelled parenthesis"
     before_cur = [p for p in sent.current_abs if p.start < cur.start]
     if before_cur:
-        return True, before_cur[-1].label
+        return True, before_cur[-1].label, "current period before the amount"
     if sent.carried is not None:
-        return True, sent.carried
+        return True, sent.carried, "carried from an earlier sentence"
     return _period_stated_later(sent, cur)
 
 
@@ -293,33 +333,33 @@ def _same_part_of_year(sent: _Sentence, cur: Amt, label: str) -> str:
     return with_year(ref, own.year) or label
 
 
-def _period_stated_later(sent: _Sentence, cur: Amt) -> tuple[bool, str | None]:
+def _period_stated_later(sent: _Sentence, cur: Amt) -> tuple[bool, str | None, str]:
     """A level with no period before it: the sentence's current period stated after it ("net
     sales of X and an operating margin of Y in 2006"), none when the sentence states none (a
     null period), undecided when a forecast, a dated comparison or a non-vocabulary item stands
     between them ("X; it expects growth in 2010")."""
     if any(_is_last_year(sent, p) for p in sent.periods if p.end <= cur.start):
-        return True, "FY"  # "Last year, net sales were X"
+        return True, "FY", "last year without a year"  # "Last year, net sales were X"
     after = [
         p
         for p in sent.current_abs
         if p.start >= cur.end and not ends_with(PRIOR_PERIOD_BEFORE, sent.text, p.start)
     ]
     if not after:
-        return True, None
+        return True, None, "none stated"
     if GUIDANCE.search(sent.text, cur.end, after[0].start):
-        return False, None
+        return False, None, ""
     if any(
         a.comparative and a.own is not None and cur.end <= a.start < after[0].start
         for a in sent.amounts
     ):
-        return False, None  # "X, against Y in Q2 2019, ... in the second quarter"
+        return False, None, ""  # "X, against Y in Q2 2019, ... in the second quarter"
     if any(m.canonical is None and cur.end <= m.start < after[0].start for m in sent.metrics):
-        return False, None  # "X and the order backlog stood at Y at the end of 2010"
+        return False, None, ""  # "X and the order backlog stood at Y at the end of 2010"
     between = [a for a in sent.amounts if not a.dropped and cur.end <= a.start < after[0].start]
     if any(_vocabulary_metric(sent, a) is None for a in between):
-        return False, None  # "X and the order book stood at Y at the end of 2010"
-    return True, after[0].label
+        return False, None, ""  # "X and the order book stood at Y at the end of 2010"
+    return True, after[0].label, "current period stated later"
 
 
 def _vocabulary_metric(sent: _Sentence, cur: Amt) -> MetricMention | None:

@@ -123,7 +123,13 @@ def _row_facts(
             return []
         if raw.startswith(("(", "-")):
             value = -value
-        out.append(Candidate(a, b, name, exact_decimal(value), cur, unit, period))
+        evidence = (
+            ("metric", "table row label"),
+            ("period", "table column"),
+            ("sign", "as written"),
+            ("scale", "table header" if mult != 1 else "as written"),
+        )
+        out.append(Candidate(a, b, name, exact_decimal(value), cur, unit, period, evidence))
     return out
 
 
