@@ -103,8 +103,9 @@ class AmountMention:
     amount: Amount
     #: parentheses tight around the amount, or a minus / "negative" marked it negative
     negative_marked: bool
-    #: the scale word stands after a parenthesised comparative ("EUR 84.6 ( 79.1 ) million")
-    scale_after: bool = False
+    #: where the scale word ends when it stands after a parenthesised comparative ("EUR 84.6
+    #: ( 79.1 ) million"); the text up to there belongs to this amount
+    scale_end: int | None = None
 
 
 def parse_number(raw: str) -> Decimal:
@@ -298,4 +299,38 @@ def find_amounts(text: str) -> list[AmountMention]:
         if not known and not amount.scaled:
             continue
         out.append(AmountMention(start, end, amount, negative))
+    return _scale_after_comparative(text, out)
+
+
+#: "EUR 84.6 ( 79.1 ) million", "EUR -4.3 ( +1.2 ) million", "NOK 0.42 ( 0.60 ) per share",
+#: "EUR 2.1 ( profit 0.6 ) million": the scale (or "per share") written once, after the
+#: comparative in parentheses, is the scale of both figures
+_PAREN_THEN_SCALE = re.compile(
+    rf"\s?\(\s?(?:[A-Za-z]+\s)?(?:{_PREFIX})?\s?[-+−]?\s?{_NUM}\s?\)"
+    rf"\s?(?:(?P<scale>{_SCALE})|(?P<ps>{PER_SHARE}))"
+)
+
+
+def _scale_after_comparative(text: str, found: list[AmountMention]) -> list[AmountMention]:
+    """An amount with a currency and no scale whose scale follows its parenthesised comparative
+    takes that scale; the comparative inside the parentheses is not an amount of its own."""
+    out: list[AmountMention] = []
+    skip_until = -1
+    for mention in found:
+        if mention.start < skip_until:
+            continue
+        amount = mention.amount
+        m = _PAREN_THEN_SCALE.match(text, mention.end)
+        if m is None or amount.currency is None or amount.scaled or amount.unit is Unit.PERCENT:
+            out.append(mention)
+            continue
+        if m.group("scale"):
+            value = exact_decimal(amount.value * _scale_of(m.group("scale")))
+            amount = Amount(value, amount.currency, amount.unit, scaled=True)
+        else:
+            amount = Amount(amount.value, amount.currency, Unit.CURRENCY_PER_SHARE)
+        out.append(
+            AmountMention(mention.start, mention.end, amount, mention.negative_marked, m.end())
+        )
+        skip_until = m.end()
     return out

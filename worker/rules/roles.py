@@ -117,7 +117,7 @@ def mark_neighbours(s: str, amounts: list[Amt]) -> None:
     ranges, "between X and Y", and "X, or Y per share" alternatives."""
     for i in range(1, len(amounts)):
         prev, cur = amounts[i - 1], amounts[i]
-        between = s[prev.end : cur.start]
+        between = s[prev.mention.scale_end or prev.end : cur.start]
         if _tight_pair(s, prev, cur, between) or _lost_parens(prev, cur, between):
             continue
         if _is_range(s, prev, cur, between):

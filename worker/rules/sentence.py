@@ -168,7 +168,8 @@ def _read(s: str, periods: list[PeriodMention], carry: str | None) -> _Sentence:
         and not any(p.start <= a.start and a.end <= p.end for p in periods)
     ]
     periods = [p for p in periods if not any(a.start <= p.start < a.end for a in amounts)]
-    spans = [(a.start, a.end) for a in amounts] + [(p.start, p.end) for p in periods]
+    spans = [(a.start, a.mention.scale_end or a.end) for a in amounts]
+    spans += [(p.start, p.end) for p in periods]
     metrics = find_metrics(s, spans)
     covered = spans + find_dates(s) + [(m.start, m.end) for m in metrics if m.base]
     return _Sentence(s, periods, amounts, metrics, covered, carry)
@@ -284,7 +285,7 @@ def _scale_how(cur: Amt) -> str:
     comparative ("EUR 84.6 ( 79.1 ) million"), or not written (a small currency amount without
     a scale word is more often a lost scale than a level in units)."""
     amount = cur.mention.amount
-    if cur.mention.scale_after:
+    if cur.mention.scale_end is not None:
         return "after a parenthesised comparative"
     if amount.scaled or amount.unit is not Unit.CURRENCY:
         return "as written"
