@@ -80,3 +80,114 @@ def test_a_per_share_figure_after_a_scaled_parenthesis_keeps_its_metric() -> Non
 )
 def test_a_small_currency_amount_whose_scale_is_not_written_is_not_stored(text: str) -> None:
     assert facts(text) == set()
+
+
+# --- a loss named by a word earlier in the clause ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Operating result turned to a profit of EUR 1.4 mn in 2010 from a loss of EUR 2.2 mn "
+            "in 2009 .",
+            {
+                row("operating income", "1400000", "EUR", "FY 2010"),
+                row("operating income", "-2200000", "EUR", "FY 2009"),
+            },
+        ),
+        (
+            "Pre-tax result improved to a profit of GBP 3.3 million in 2008 , against a loss of "
+            "GBP 0.9 million in 2007 .",
+            {
+                row("profit before tax", "3300000", "GBP", "FY 2008"),
+                row("profit before tax", "-900000", "GBP", "FY 2007"),
+            },
+        ),
+        (
+            "The loss after taxes for January-June 2009 amounted to SEK 0.9 million .",
+            {row("net income", "-900000", "SEK", "H1 2009")},
+        ),
+        (
+            "Net loss attributable to shareholders was $12.4 million in 2018.",
+            {row("net income", "-12400000", "USD", "FY 2018")},
+        ),
+    ],
+)
+def test_a_loss_named_before_the_amount_makes_it_negative(text: str, expected: set[Row]) -> None:
+    assert facts(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        (
+            "Operating result was a loss of EUR 2.5 mn in 2011 compared with EUR 1.1 mn in 2010 .",
+            row("operating income", "-2500000", "EUR", "FY 2011"),
+        ),
+        (
+            "In 2016, EBITDA came to a loss of USD 7.0 million, versus USD 3.2 million in 2015.",
+            row("ebitda", "-7000000", "USD", "FY 2016"),
+        ),
+    ],
+)
+def test_a_loss_word_of_the_first_amount_does_not_decide_the_sign_of_the_comparison(
+    text: str, kept: Row
+) -> None:
+    assert facts(text) == {kept}
+    [withheld] = extract_report(text).withheld
+    assert withheld.reason == "sign: loss word of an earlier amount"
+
+
+# --- prior-period values in labelled parentheses ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Revenue increased to EUR 1,204.5 million ( prior year : EUR 1,098.2 million ) in the "
+            "2018 financial year .",
+            {
+                row("revenue", "1204500000", "EUR", "FY 2018"),
+                row("revenue", "1098200000", "EUR", "FY 2017"),
+            },
+        ),
+        (
+            "Earnings per share amounted to CHF 1.45 (previous year: CHF 1.31) for 2017.",
+            {
+                row("earnings per share", "1.45", "CHF", "FY 2017"),
+                row("earnings per share", "1.31", "CHF", "FY 2016"),
+            },
+        ),
+        (
+            "Operating profit was GBP 31.6 million (2016: GBP 27.0 million) for the year 2017.",
+            {
+                row("operating income", "31600000", "GBP", "FY 2017"),
+                row("operating income", "27000000", "GBP", "FY 2016"),
+            },
+        ),
+        (
+            "Operating cash flow amounted to EUR 18.9 million in 2011 ( 2010 : EUR 15.2 million ; "
+            "2009 : EUR 9.7 million ) .",
+            {
+                row("operating cash flow", "18900000", "EUR", "FY 2011"),
+                row("operating cash flow", "15200000", "EUR", "FY 2010"),
+                row("operating cash flow", "9700000", "EUR", "FY 2009"),
+            },
+        ),
+        (
+            "Net sales totalled USD 12.0 million (2012: USD 11.1 million, 2011: USD 9.9 million) "
+            "in 2013.",
+            {
+                row("revenue", "12000000", "USD", "FY 2013"),
+                row("revenue", "11100000", "USD", "FY 2012"),
+                row("revenue", "9900000", "USD", "FY 2011"),
+            },
+        ),
+    ],
+)
+def test_labelled_parentheses_give_each_prior_value_its_period(
+    text: str, expected: set[Row]
+) -> None:
+    assert facts(text) == expected

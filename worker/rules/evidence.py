@@ -24,7 +24,8 @@ WEIGHTS: dict[Evidence, float] = {
     # metric: which words named the metric of the amount
     ("metric", "named after the amount"): 0.97,
     ("metric", "named before the amount"): 0.97,
-    ("metric", "bare profit or loss word"): 0.85,
+    ("metric", "bare profit or loss word"): 0.9,
+    ("metric", "bare profit or loss word, no metric named"): 0.8,
     ("metric", "respectively list"): 0.9,
     ("metric", "table row label"): 0.95,
     # period
@@ -44,6 +45,7 @@ WEIGHTS: dict[Evidence, float] = {
     ("sign", "loss word"): 0.95,
     ("sign", "in the red"): 0.9,
     ("sign", "cash used"): 0.95,
+    ("sign", "loss word of an earlier amount"): 0.3,
     # scale
     ("scale", "as written"): 1.0,
     ("scale", "after a parenthesised comparative"): 0.9,

@@ -147,6 +147,7 @@ class MetricMention:
     change: bool = False
     base: bool = False
     bare_word: bool = False  # a bare "profit" / "loss" that takes the metric named before it
+    defaulted: bool = False  # ... or, with none named before it, net income
 
 
 def find_metrics(s: str, spans: list[tuple[int, int]]) -> list[MetricMention]:
@@ -207,6 +208,7 @@ def _bare_forms(out: list[MetricMention]) -> None:
                 mention.segment = mention.segment or last.segment
             else:
                 mention.canonical = "net income"
+                mention.defaulted = True
         if mention.canonical and not mention.base:
             last = mention
         previous = mention

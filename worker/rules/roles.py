@@ -43,6 +43,7 @@ class Amt:
     own: PeriodMention | None = None
     metric: MetricMention | None = None  # given by a "respectively" list
     year: int | None = None  # given by a "respectively" list of years
+    labelled: bool = False  # a comparative whose period a "(2020: ..." label names
 
     @property
     def start(self) -> int:
@@ -178,7 +179,7 @@ def mark_comparatives(s: str, amounts: list[Amt], periods: list[PeriodMention]) 
         if (
             ends_with(COMPARATIVE_BEFORE, s, cur.start)
             or re.search(r"\(\s*$", head)
-            or ends_with(_LABELLED_PAREN, s, cur.start)
+            or labelled_paren(s, cur.start)
             or (last is not None and last.comparative and continues_list(head, lo, periods))
         ):
             cur.comparative = True
@@ -198,6 +199,22 @@ _CLAUSE_END = re.compile(
 #: a parenthesis that names the period of the amount after it: "(2020: £4.2 million)",
 #: "(H1 2009: EUR 3.1 mn)"
 _LABELLED_PAREN = re.compile(r"\(\s*[^():]{1,40}?\s*:\s*$")
+#: the next label of a list inside such a parenthesis: "( 2010 : EUR 15.2 million ; 2009 : "
+_NEXT_LABEL = re.compile(r"\(\s*[^()]*[;,]\s*[^():;,]{1,40}?\s*:\s*$")
+
+
+def labelled_paren(s: str, pos: int) -> re.Match[str] | None:
+    """The "(2020: " or "(2010: X; 2009: " that names the period of the amount at ``pos``."""
+    first = ends_with(_LABELLED_PAREN, s, pos)
+    if first is not None:
+        return first
+    listed = ends_with(_NEXT_LABEL, s, pos)
+    if listed is None:
+        return None
+    label = re.search(r"[;,]\s*[^():;,]{1,40}?\s*:\s*$", listed.group(0))
+    return re.compile(re.escape(label.group(0)) + "$").search(s, 0, pos) if label else None
+
+
 _OPEN_PAREN = re.compile(r"\(\s*$")
 _BETWEEN = re.compile(r"\bbetween\s+$", re.IGNORECASE)
 
@@ -231,11 +248,12 @@ def assign_own_periods(s: str, amounts: list[Amt], periods: list[PeriodMention])
         )
         if own is not None and GUIDANCE.search(s, cur.end, own.start):
             own = None  # "X, and it expects growth in 2010": 2010 is the forecast's
-        labelled = ends_with(_LABELLED_PAREN, s, cur.start) if cur.comparative else None
+        labelled = labelled_paren(s, cur.start) if cur.comparative else None
         if labelled is not None:  # "(2020: £4.2 million)"
             inside = [p for p in periods if labelled.start() <= p.start and p.end <= cur.start]
             own = inside[0] if len(inside) == 1 else None
             cur.bare = own is None
+            cur.labelled = own is not None
         if own is None and cur.comparative and ends_with(_OPEN_PAREN, s, cur.start):
             paren = s[: cur.start].rstrip().rstrip("(").rstrip()
             prev_end = max([a.end for a in live if a.end <= cur.start] + [0])

@@ -192,6 +192,8 @@ def _candidate(sent: _Sentence, idx: int, cur: Amt) -> Candidate | None:
     if (metric.loss or red) and metric_base(name) in INCOME_METRICS and value > 0:
         value = -value
         sign_how = "loss word" if metric.loss else "in the red"
+        if metric.loss and metric.bare_word and _amount_between(sent, metric.end, cur.start):
+            sign_how = "loss word of an earlier amount"  # "a loss of X compared with Y"
     ok, period, period_how = _period_of(sent, cur)
     if not ok:
         return None
@@ -208,12 +210,18 @@ def _candidate(sent: _Sentence, idx: int, cur: Amt) -> Candidate | None:
     return Candidate(cur.start, cur.end, name, value, currency, unit, period or None, evidence)
 
 
+def _amount_between(sent: _Sentence, lo: int, hi: int) -> bool:
+    return any(lo <= a.start and a.end <= hi and not a.dropped for a in sent.amounts)
+
+
 def _metric_how(sent: _Sentence, cur: Amt, metric: MetricMention) -> str:
     while cur.anchor is not None:
         cur = sent.amounts[cur.anchor]
     if cur.metric is not None:
         return "respectively list"
     if metric.bare_word:
+        if metric.defaulted:
+            return "bare profit or loss word, no metric named"
         return "bare profit or loss word"
     return "named after the amount" if metric.start >= cur.end else "named before the amount"
 
@@ -351,7 +359,10 @@ def _period_stated_later(sent: _Sentence, cur: Amt) -> tuple[bool, str | None, s
     if GUIDANCE.search(sent.text, cur.end, after[0].start):
         return False, None, ""
     if any(
-        a.comparative and a.own is not None and cur.end <= a.start < after[0].start
+        a.comparative
+        and a.own is not None
+        and not a.labelled
+        and cur.end <= a.start < after[0].start
         for a in sent.amounts
     ):
         return False, None, ""  # "X, against Y in Q2 2019, ... in the second quarter"
