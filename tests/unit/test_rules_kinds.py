@@ -191,3 +191,88 @@ def test_labelled_parentheses_give_each_prior_value_its_period(
     text: str, expected: set[Row]
 ) -> None:
     assert facts(text) == expected
+
+
+# --- a part's amount inside a sentence about the total -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "total"),
+    [
+        (
+            "Operating profit in 2016 was USD 77 million , of which USD 52 million came from the "
+            "Marine business .",
+            row("operating income", "77000000", "USD", "FY 2016"),
+        ),
+        (
+            "Net sales were EUR 500 million in 2015, including approximately EUR 120 million "
+            "from acquisitions.",
+            row("revenue", "500000000", "EUR", "FY 2015"),
+        ),
+        (
+            "Net sales in 2013 were SEK 2.3 billion , and Industrial Solutions net sales were SEK "
+            "1.1 billion .",
+            row("revenue", "2300000000", "SEK", "FY 2013"),
+        ),
+        (
+            "EBITDA for the first quarter of 2019 was GBP 40.2 million; Northern Europe EBITDA "
+            "was GBP 18.5 million.",
+            row("ebitda", "40200000", "GBP", "Q1 2019"),
+        ),
+        (
+            "Net sales increased to $412.6 million in fiscal 2019, due to an increase in "
+            "Industrial net sales of $38.1 million.",
+            row("revenue", "412600000", "USD", "FY 2019"),
+        ),
+    ],
+)
+def test_a_parts_amount_beside_the_total_is_not_stored_as_the_total(
+    text: str, total: Row
+) -> None:
+    assert facts(text) == {total}
+
+
+# --- a recorded value beside a forecast ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "recorded"),
+    [
+        (
+            "The company expects net sales to grow to about EUR 160 million in 2012 , compared "
+            "with EUR 142.3 million recorded in 2011 .",
+            row("revenue", "142300000", "EUR", "FY 2011"),
+        ),
+        (
+            "Operating profit for 2014 is expected to exceed the NOK 21.5 million reached in "
+            "2013.",
+            row("operating income", "21500000", "NOK", "FY 2013"),
+        ),
+        (
+            "Management forecasts EBITDA of SEK 95 million for 2016 , after SEK 88 million in "
+            "2015 .",
+            row("ebitda", "88000000", "SEK", "FY 2015"),
+        ),
+        (
+            "Revenue this year is seen at around $2.4 billion, versus the $2.1 billion recorded "
+            "last year.",
+            row("revenue", "2100000000", "USD", "FY"),
+        ),
+    ],
+)
+def test_the_recorded_value_beside_a_forecast_is_a_fact_and_the_forecast_is_not(
+    text: str, recorded: Row
+) -> None:
+    assert facts(text) == {recorded}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Revenue exceeded EUR 1 billion in 2010 .",
+        "The company expects operating profit to exceed USD 50 million in 2012.",
+        "Net sales for 2012 are expected to be EUR 300 million, up from 2011.",
+    ],
+)
+def test_thresholds_and_forecasts_alone_are_not_facts(text: str) -> None:
+    assert facts(text) == set()

@@ -28,6 +28,7 @@ WEIGHTS: dict[Evidence, float] = {
     ("metric", "bare profit or loss word, no metric named"): 0.8,
     ("metric", "respectively list"): 0.9,
     ("metric", "table row label"): 0.95,
+    ("metric", "second value for the same period"): 0.4,
     # period
     ("period", "named after the amount"): 0.97,
     ("period", "labelled parenthesis"): 0.95,

@@ -19,10 +19,12 @@ from worker.rules.cues import (
     CHANGE_BEFORE,
     COMPARATIVE_BEFORE,
     COMPONENT_AFTER,
+    COMPONENT_BEFORE,
     GUIDANCE,
     LEVEL_VERB,
     LOOKBACK,
     PRIOR_PERIOD_BEFORE,
+    THRESHOLD_BEFORE,
     continues_list,
     ends_with,
 )
@@ -137,10 +139,38 @@ def mark_neighbours(s: str, amounts: list[Amt]) -> None:
 #: "... to grow to X from Y in 2009", "... X, as compared to Y in the first quarter 2008": in a
 #: forecast, the dated level it is compared with is an actual
 _ACTUAL_IN_FORECAST = re.compile(
-    r"\s*(?:in|for)\s+(?:the\s+)?(?:(?:first|second|third|fourth|last)\s+(?:quarter|half)\s+"
-    r"(?:of\s+)?)?(?:fiscal\s+)?(?:19|20)\d{2}\b",
+    r"\s*(?P<verb>(?:recorded|reported|reached|achieved|posted|booked|realised|realized|generated|"
+    r"seen|made)\s+)?(?:(?:in|for)\s+(?:the\s+)?(?:(?:first|second|third|fourth|last)\s+"
+    r"(?:quarter|half)\s+(?:of\s+)?)?(?:(?:fiscal|financial)\s+(?:year\s+)?)?(?:19|20)\d{2}\b"
+    r"|last\s+year\b)",
     re.IGNORECASE,
 )
+#: what a forecast is compared with, besides the comparison words of any sentence: "expected to
+#: exceed the EUR 21.5 million reached in 2013", "EBITDA of SEK 95 million, after SEK 88 million"
+_FORECAST_COMPARISON = re.compile(
+    r"\b(?:exceed(?:s|ing)?|surpass(?:es|ing)?|above|below|after|beyond|match(?:es|ing)?|"
+    r"(?:higher|lower|more|less|better|worse)\s+than)\s+(?:the\s+|last\s+year's\s+)?$",
+    re.IGNORECASE,
+)
+
+
+def _actual_beside_forecast(s: str, cur: Amt) -> bool:
+    """A dated level a forecast is compared with ("compared with X in 2011", "after X in 2015",
+    "the X reached in 2013"). After a threshold word ("exceed X in 2012") the year may be the
+    forecast's own: the level is an actual only when it says so ("reached", "recorded") or a
+    later year names the forecast."""
+    dated = _ACTUAL_IN_FORECAST.match(s, cur.end)
+    if dated is None:
+        return False
+    if ends_with(COMPARATIVE_BEFORE, s, cur.start):
+        return True
+    if not ends_with(_FORECAST_COMPARISON, s, cur.start):
+        return False
+    if dated.group("verb"):
+        return True
+    year = re.search(r"(?:19|20)\d{2}", dated.group(0))
+    later = [int(y) for y in re.findall(r"\b(?:19|20)\d{2}\b", s)]
+    return year is not None and any(y > int(year.group(0)) for y in later)
 
 
 def mark_non_levels(s: str, amounts: list[Amt]) -> None:
@@ -151,13 +181,16 @@ def mark_non_levels(s: str, amounts: list[Amt]) -> None:
         changed = ends_with(CHANGE_BEFORE, s, cur.start) or CHANGE_AFTER.match(after)
         if cur.mention.amount.points or changed:
             cur.skip = True
-        if COMPONENT_AFTER.match(after):
+        if COMPONENT_AFTER.match(after) or ends_with(COMPONENT_BEFORE, s, cur.start):
             cur.skip = True
         guidance = [g.end() for g in GUIDANCE.finditer(s, lo, cur.start)]
         if guidance and not LEVEL_VERB.search(s[guidance[-1] : cur.start]):
-            comparison = ends_with(COMPARATIVE_BEFORE, s, cur.start)
-            cur.skip = not (comparison and _ACTUAL_IN_FORECAST.match(s, cur.end))
+            actual = _actual_beside_forecast(s, cur)
+            cur.skip = not actual
+            cur.comparative = cur.comparative or actual
         if re.match(r"^\s*(?:consensus|analyst|estimate)", after, re.IGNORECASE):
+            cur.skip = True
+        if ends_with(THRESHOLD_BEFORE, s, cur.start) and not cur.comparative:
             cur.skip = True
     for cur in amounts:
         if cur.anchor is not None and amounts[cur.anchor].skip:

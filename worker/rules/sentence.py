@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from schemas.periods import parse_label, shift_steps, shift_years, with_year
 from schemas.standards import (
@@ -157,7 +157,23 @@ def sentence_facts(s: str, carry: str | None = None) -> SentenceFacts:
         cand = _candidate(sent, idx, cur)
         if cand is not None:
             out.append(cand)
-    return SentenceFacts(out, sent.next_carry(), len(sent.amounts))
+    return SentenceFacts(_second_values(out), sent.next_carry(), len(sent.amounts))
+
+
+def _second_values(cands: list[Candidate]) -> list[Candidate]:
+    """A second value of the same metric for the same period in one sentence is most often a
+    part of the first (a segment's, a region's, a product line's): it is not decided."""
+    seen: dict[tuple[str, str | None, str], Candidate] = {}
+    out = []
+    for cand in cands:
+        key = (cand.metric, cand.period, cand.unit.value)
+        first = seen.setdefault(key, cand)
+        if first is not cand and first.value != cand.value:
+            cand = replace(
+                cand, evidence=(*cand.evidence, ("metric", "second value for the same period"))
+            )
+        out.append(cand)
+    return out
 
 
 def _read(s: str, periods: list[PeriodMention], carry: str | None) -> _Sentence:
