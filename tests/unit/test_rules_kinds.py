@@ -226,9 +226,7 @@ def test_labelled_parentheses_give_each_prior_value_its_period(
         ),
     ],
 )
-def test_a_parts_amount_beside_the_total_is_not_stored_as_the_total(
-    text: str, total: Row
-) -> None:
+def test_a_parts_amount_beside_the_total_is_not_stored_as_the_total(text: str, total: Row) -> None:
     assert facts(text) == {total}
 
 
@@ -244,8 +242,7 @@ def test_a_parts_amount_beside_the_total_is_not_stored_as_the_total(
             row("revenue", "142300000", "EUR", "FY 2011"),
         ),
         (
-            "Operating profit for 2014 is expected to exceed the NOK 21.5 million reached in "
-            "2013.",
+            "Operating profit for 2014 is expected to exceed the NOK 21.5 million reached in 2013.",
             row("operating income", "21500000", "NOK", "FY 2013"),
         ),
         (
@@ -276,3 +273,52 @@ def test_the_recorded_value_beside_a_forecast_is_a_fact_and_the_forecast_is_not(
 )
 def test_thresholds_and_forecasts_alone_are_not_facts(text: str) -> None:
     assert facts(text) == set()
+
+
+# --- "zero" and "nil" as values ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Operating profit for the fourth quarter of 2009 was zero , compared with EUR 1.1 "
+            "million a year earlier .",
+            {
+                row("operating income", "0", "EUR", "Q4 2009"),
+                row("operating income", "1100000", "EUR", "Q4 2008"),
+            },
+        ),
+        (
+            "Basic earnings per share were zero in 2015, against $0.08 in 2014.",
+            {
+                row("earnings per share", "0", "USD", "FY 2015"),
+                row("earnings per share", "0.08", "USD", "FY 2014"),
+            },
+        ),
+        (
+            "Pretax profit came to nil in the first half of 2012 ( H1 2011 : GBP 2.6 million ) .",
+            {
+                row("profit before tax", "0", "GBP", "H1 2012"),
+                row("profit before tax", "2600000", "GBP", "H1 2011"),
+            },
+        ),
+    ],
+)
+def test_zero_in_words_is_a_value_in_the_currency_of_the_sentence(
+    text: str, expected: set[Row]
+) -> None:
+    assert facts(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Net income for 2012 was zero .",  # no currency named
+        "EBITDA was zero in 2011 , while sales were EUR 4 million and USD 5 million .",
+        "Net debt was zero at the end of 2010 .",
+        "The company issued zero-coupon notes in 2011 .",
+    ],
+)
+def test_zero_without_one_currency_or_a_vocabulary_metric_is_not_stored(text: str) -> None:
+    assert {f for f in facts(text) if f[1] == 0} == set()

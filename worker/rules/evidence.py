@@ -55,6 +55,7 @@ WEIGHTS: dict[Evidence, float] = {
     ("scale", "none written, small currency amount"): 0.5,
     ("scale", "none written"): 0.9,
     ("scale", "per share by the metric"): 0.95,
+    ("scale", "zero in words"): 0.9,
     # company
     ("company", "named in the sentence"): 1.0,
     ("company", "named in an earlier sentence"): 0.95,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 
 from schemas.periods import parse_label, shift_steps, shift_years, with_year
 from schemas.standards import (
@@ -26,7 +27,7 @@ from schemas.standards import (
     metric_base,
     unit_of,
 )
-from worker.normalize.amounts import find_amounts
+from worker.normalize.amounts import Amount, AmountMention, find_amounts
 from worker.normalize.period_text import PeriodMention, find_dates, find_periods
 from worker.rules.candidate import Candidate
 from worker.rules.cues import (
@@ -176,10 +177,26 @@ def _second_values(cands: list[Candidate]) -> list[Candidate]:
     return out
 
 
+#: "zero" or "nil" as the value of a metric: "operating profit was zero", "came to nil"
+_ZERO_WORD = re.compile(
+    r"\b(?:was|were|is|are|came\s+to|amounted\s+to|stood\s+at|totall?ed|remained(?:\s+at)?|"
+    r"fell\s+to|dropped\s+to|declined\s+to|decreased\s+to)\s+(?P<zero>zero|nil)\b(?![-\w])",
+    re.IGNORECASE,
+)
+
+
+def _zero_words(s: str) -> list[AmountMention]:
+    zero = Amount(Decimal(0), None, Unit.COUNT)
+    return [
+        AmountMention(m.start("zero"), m.end("zero"), zero, False) for m in _ZERO_WORD.finditer(s)
+    ]
+
+
 def _read(s: str, periods: list[PeriodMention], carry: str | None) -> _Sentence:
+    found = sorted(find_amounts(s) + _zero_words(s), key=lambda a: a.start)
     amounts = [
         Amt(a)
-        for a in find_amounts(s)
+        for a in found
         if not any(p.start <= a.start < p.end and p.kind != "abs" for p in periods)
         and not any(p.start <= a.start and a.end <= p.end for p in periods)
     ]
@@ -265,7 +282,17 @@ def _metric_and_unit(
     amount = cur.mention.amount
     currency, unit = amount.currency, amount.unit
     scale_how = _scale_how(cur)
-    if unit is Unit.COUNT:  # "EUR 5.3 million and 4.1 million": the currency of the one before
+    if unit is Unit.COUNT and amount.value == 0 and not amount.scaled:
+        # "zero", "nil": in the one currency the sentence names, or a percent for a margin
+        if unit_of(name) is Unit.PERCENT:
+            return name, Unit.PERCENT, None, "zero in words"
+        named = {a.mention.amount.currency for a in sent.amounts} - {None}
+        if len(named) != 1:
+            return None
+        currency, unit, scale_how = named.pop(), Unit.CURRENCY, "zero in words"
+        if unit_of(currency_form(name) or name) is Unit.CURRENCY_PER_SHARE:
+            unit = Unit.CURRENCY_PER_SHARE
+    elif unit is Unit.COUNT:  # "EUR 5.3 million and 4.1 million": the currency of the one before
         before = reversed(sent.amounts[:idx])
         currency = next(
             (a.mention.amount.currency for a in before if a.mention.amount.currency), None
