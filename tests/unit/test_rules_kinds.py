@@ -322,3 +322,61 @@ def test_zero_in_words_is_a_value_in_the_currency_of_the_sentence(
 )
 def test_zero_without_one_currency_or_a_vocabulary_metric_is_not_stored(text: str) -> None:
     assert {f for f in facts(text) if f[1] == 0} == set()
+
+
+# --- tables flattened into one line, periods with abbreviated years ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Key figures 9M '11 9M '10 Q3 '11 Q3 '10 , EUR m Net sales 312.4 287.0 108.9 96.5",
+            {
+                row("revenue", "312400000", "EUR", "9M 2011"),
+                row("revenue", "287000000", "EUR", "9M 2010"),
+                row("revenue", "108900000", "EUR", "Q3 2011"),
+                row("revenue", "96500000", "EUR", "Q3 2010"),
+            },
+        ),
+        (
+            "USD million Q4 '19 Q4 '18 FY '19 Net income 96 88 371",
+            {
+                row("net income", "96000000", "USD", "Q4 2019"),
+                row("net income", "88000000", "USD", "Q4 2018"),
+                row("net income", "371000000", "USD", "FY 2019"),
+            },
+        ),
+        (
+            "H1 ’12 H1 ’11: SEK m EBITDA 112 101 Operating profit (4) 59",
+            {
+                row("ebitda", "112000000", "SEK", "H1 2012"),
+                row("ebitda", "101000000", "SEK", "H1 2011"),
+                row("operating income", "-4000000", "SEK", "H1 2012"),
+                row("operating income", "59000000", "SEK", "H1 2011"),
+            },
+        ),
+        (
+            "EUR thousand Q2 '14 Q2 '13 Order intake 15,002 14,110 Revenue 14,532 13,870",
+            {
+                row("revenue", "14532000", "EUR", "Q2 2014"),
+                row("revenue", "13870000", "EUR", "Q2 2013"),
+            },
+        ),
+    ],
+)
+def test_a_flattened_table_with_abbreviated_years_is_read_in_the_header_scale(
+    text: str, expected: set[Row]
+) -> None:
+    assert facts(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Q1 '15 Q1 '14 Net sales 80.2 75.5",  # no scale: 80.2 of what
+        "Q1 '15 Q1 '14 , EUR m Net sales 80.2 75.5 70.1",  # more cells than columns
+    ],
+)
+def test_a_table_whose_scale_or_columns_are_not_decided_gives_nothing(text: str) -> None:
+    assert facts(text) == set()
