@@ -380,3 +380,48 @@ def test_a_flattened_table_with_abbreviated_years_is_read_in_the_header_scale(
 )
 def test_a_table_whose_scale_or_columns_are_not_decided_gives_nothing(text: str) -> None:
     assert facts(text) == set()
+
+
+# --- the company after an opening phrase, or with unusual characters -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "company"),
+    [
+        (
+            "According to Statistics Finland , Kesko closed the year 2010 with net sales of EUR "
+            "9.4 bn .",
+            "Kesko",
+        ),
+        (
+            "According to CEO Jane Smith, Brightwater posted operating profit of GBP 12 million "
+            "for 2015.",
+            "Brightwater",
+        ),
+        (
+            "In the third quarter of 2010 , Ålandsbanken Abp reported net profit of EUR 3.1 mn .",
+            "Ålandsbanken Abp",
+        ),
+        (
+            "Despite weak demand , Åkerholm & Sons Ltd recorded turnover of SEK 415 million in "
+            "2010 .",
+            "Åkerholm & Sons Ltd",
+        ),
+        (
+            "HELSINKI ( Nordic Business Wire ) - Kone closed 2006 with net sales of EUR 3.4 bn .",
+            "Kone",
+        ),
+    ],
+)
+def test_the_company_is_found_after_an_opening_phrase_and_with_unusual_letters(
+    text: str, company: str
+) -> None:
+    [rf] = extract_report(text).facts
+    assert rf.fact.company == company
+
+
+def test_the_source_named_in_an_opening_phrase_is_not_the_company() -> None:
+    [rf] = extract_report(
+        "According to Reuters, the company's net sales were EUR 5 mn in 2011."
+    ).facts
+    assert rf.fact.company is None
