@@ -425,3 +425,52 @@ def test_the_source_named_in_an_opening_phrase_is_not_the_company() -> None:
         "According to Reuters, the company's net sales were EUR 5 mn in 2011."
     ).facts
     assert rf.fact.company is None
+
+
+# --- the period of a comparison is not the current value's ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Operating profit totalled EUR 5.2 mn , while in 2009 it was EUR 3.1 mn .",
+        "Net sales grew 5 % to EUR 75 mn , exceeding the 2009 level .",
+        "Operating profit was USD 5.2 million, or twice the level of 2009.",
+        "Net sales were SEK 75 million , the highest since 2007 .",
+        "Net income stood at GBP 5 million, an improvement on the 2008 result.",
+        "Revenue was $88 million, compared with the 2017 figure of $80 million.",
+    ],
+)
+def test_a_period_named_as_a_point_of_reference_is_not_the_current_values(text: str) -> None:
+    years = {"FY 2007", "FY 2008", "FY 2009", "FY 2017"}
+    current = {f for f in facts(text) if f[1] in (Decimal(5200000), Decimal(75000000))}
+    current |= {f for f in facts(text) if f[1] in (Decimal(5000000), Decimal(88000000))}
+    assert not {f for f in current if f[3] in years}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "EBITDA amounted to EUR 3.3 million compared to EUR 2.9 million in the first half of "
+            "2013 .",
+            {row("ebitda", "3300000", "EUR", None), row("ebitda", "2900000", "EUR", "H1 2013")},
+        ),
+        (
+            "Net profit reached NOK 14.2 million, up from NOK 11.0 million in 2010.",
+            {
+                row("net income", "14200000", "NOK", None),
+                row("net income", "11000000", "NOK", "FY 2010"),
+            },
+        ),
+        (
+            "Operating profit was SEK 120 million in 2011 versus SEK 98 million in 2010 .",
+            {
+                row("operating income", "120000000", "SEK", "FY 2011"),
+                row("operating income", "98000000", "SEK", "FY 2010"),
+            },
+        ),
+    ],
+)
+def test_each_side_of_a_comparison_takes_its_own_period(text: str, expected: set[Row]) -> None:
+    assert facts(text) == expected

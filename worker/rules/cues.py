@@ -108,6 +108,15 @@ PRIOR_PERIOD_BEFORE = re.compile(
     r"\s+(?:in\s+|with\s+)?$",
     re.IGNORECASE,
 )
+#: words between an amount and a later period that make the period a point of reference, not
+#: the amount's own: "X, the highest since 2007", "X, compared with the 2009 figure of Y", "X,
+#: while in 2009 it was Y", "X, twice the level of 2009"
+REFERENCE_GAP = re.compile(
+    r"\b(?:since|levels?|figures?|results?|seen|exceed\w*|twice|times|improvement|highest|"
+    r"lowest|best|worst|record|ago|before|when|compared|versus|vs|against|than|from|while|"
+    r"whereas|it\s+was|it\s+were)\b",
+    re.IGNORECASE,
+)
 MARGIN_BASE_AFTER = re.compile(
     r"^\s*(?:\(\s*[\d.,]+\s?%\s*\)\s*)?of\s+(?:the\s+|our\s+|its\s+)?(?:net\s+|total\s+)?"
     r"(?:sales|revenues?|turnover)\b",

@@ -24,6 +24,7 @@ from worker.rules.cues import (
     LEVEL_VERB,
     LOOKBACK,
     PRIOR_PERIOD_BEFORE,
+    REFERENCE_GAP,
     THRESHOLD_BEFORE,
     continues_list,
     ends_with,
@@ -223,7 +224,7 @@ def mark_comparatives(s: str, amounts: list[Amt], periods: list[PeriodMention]) 
 
 
 #: where a clause about another thing starts: a period after it is not the amount's own
-_CLAUSE_END = re.compile(
+CLAUSE_END = re.compile(
     r"\s?[,;]\s(?:which|while|whereas|but|and\s(?:the|its|it|our|we))\b|\s;\s",
     re.IGNORECASE,
 )
@@ -266,7 +267,7 @@ def assign_own_periods(s: str, amounts: list[Amt], periods: list[PeriodMention])
         if not cur.primary:
             continue
         nxt = next((b.start for b in live[k + 1 :] if b.primary), len(s))
-        clause = _CLAUSE_END.search(s, cur.end, nxt)
+        clause = CLAUSE_END.search(s, cur.end, nxt)
         nxt = clause.start() if clause else nxt
         own = next(
             (
@@ -276,6 +277,7 @@ def assign_own_periods(s: str, amounts: list[Amt], periods: list[PeriodMention])
                 and p.kind != "date"
                 and not _is_label_of_next(s, p)
                 and (cur.comparative or not ends_with(PRIOR_PERIOD_BEFORE, s, p.start))
+                and (cur.comparative or not REFERENCE_GAP.search(s, cur.end, p.start))
             ),
             None,
         )

@@ -39,6 +39,7 @@ from worker.rules.cues import (
     OF_IN_AFTER,
     PERIODISH,
     PRIOR_PERIOD_BEFORE,
+    REFERENCE_GAP,
     ends_with,
     gap_ok,
 )
@@ -399,6 +400,9 @@ def _period_stated_later(sent: _Sentence, cur: Amt) -> tuple[bool, str | None, s
     ]
     if not after:
         return True, None, "none stated"
+    lo = max([a.end for a in sent.amounts if cur.end <= a.start < after[0].start] + [cur.end])
+    if REFERENCE_GAP.search(sent.text, lo, after[0].start):
+        return False, None, ""  # "X, the highest since 2007"; "X, while in 2009 it was Y"
     if GUIDANCE.search(sent.text, cur.end, after[0].start):
         return False, None, ""
     if any(
