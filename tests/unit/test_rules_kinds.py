@@ -474,3 +474,43 @@ def test_a_period_named_as_a_point_of_reference_is_not_the_current_values(text: 
 )
 def test_each_side_of_a_comparison_takes_its_own_period(text: str, expected: set[Row]) -> None:
     assert facts(text) == expected
+
+
+# --- fiscal-year phrasing on cash-flow and dividend sentences -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "For fiscal year 2018 , the Board declared dividends of $1.24 per share .",
+            row("dividend per share", "1.24", "USD", "FY 2018"),
+        ),
+        (
+            "Dividends declared per share were CAD 1.08 in fiscal 2017.",
+            row("dividend per share", "1.08", "CAD", "FY 2017"),
+        ),
+        (
+            "In fiscal 2020, cash flow from operations was $1.2 billion.",
+            row("operating cash flow", "1200000000", "USD", "FY 2020"),
+        ),
+        (
+            "Net cash provided by operating activities was EUR 845 million for fiscal year 2019.",
+            row("operating cash flow", "845000000", "EUR", "FY 2019"),
+        ),
+        (
+            "Pretax loss widened to GBP 14.2 million in the year to March 2012 .",
+            row("profit before tax", "-14200000", "GBP", "FY 2012"),
+        ),
+        (
+            "Revenue for the 12 months to September 2015 rose to AUD 600 million .",
+            row("revenue", "600000000", "AUD", "FY 2015"),
+        ),
+    ],
+)
+def test_fiscal_year_phrasing_names_the_year(text: str, expected: Row) -> None:
+    assert facts(text) == {expected}
+
+
+def test_dividends_paid_in_total_are_not_a_dividend_per_share() -> None:
+    assert facts("The company paid dividends of EUR 45 million in 2010 .") == set()

@@ -124,7 +124,8 @@ _ALLOWED_BEFORE = words(
     delivered showed also both when where than versus vs compared said says reports stated
     combined overall corporate entire expects expect expected sees forecasts raised lifted cut
     narrowed widened increased decreased improved boosted grew larger smaller bigger higher lower
-    strong weak solid
+    strong weak solid declared declares declare approved approves announced announces pay pays
+    paid
     """
 )
 SEGMENT_CAPS = words(
