@@ -514,3 +514,48 @@ def test_fiscal_year_phrasing_names_the_year(text: str, expected: Row) -> None:
 
 def test_dividends_paid_in_total_are_not_a_dividend_per_share() -> None:
     assert facts("The company paid dividends of EUR 45 million in 2010 .") == set()
+
+
+# --- prior values listed together ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "EBITDA for the second quarter of 2015 was $80 million , compared to $75 million in "
+            "the previous quarter and $70 million in the second quarter of 2014 .",
+            {
+                row("ebitda", "80000000", "USD", "Q2 2015"),
+                row("ebitda", "75000000", "USD", "Q1 2015"),
+                row("ebitda", "70000000", "USD", "Q2 2014"),
+            },
+        ),
+        (
+            "Net income was EUR 34.0 million for the fourth quarter of 2016, versus EUR 29.5 "
+            "million in the prior quarter and EUR 27.1 million in the year-ago quarter.",
+            {
+                row("net income", "34000000", "EUR", "Q4 2016"),
+                row("net income", "29500000", "EUR", "Q3 2016"),
+                row("net income", "27100000", "EUR", "Q4 2015"),
+            },
+        ),
+        (
+            "Operating profit was SEK 12 million ( 1-9/2010 ) and SEK 9 million ( 1-9/2009 ) .",
+            {
+                row("operating income", "12000000", "SEK", "9M 2010"),
+                row("operating income", "9000000", "SEK", "9M 2009"),
+            },
+        ),
+        (
+            "Revenue was $1.21 billion in 2018, $1.09 billion in 2017 and $0.98 billion in 2016.",
+            {
+                row("revenue", "1210000000", "USD", "FY 2018"),
+                row("revenue", "1090000000", "USD", "FY 2017"),
+                row("revenue", "980000000", "USD", "FY 2016"),
+            },
+        ),
+    ],
+)
+def test_prior_values_listed_together_each_take_their_period(text: str, expected: set[Row]) -> None:
+    assert facts(text) == expected
