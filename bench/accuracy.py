@@ -345,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     table: list[str] = []
     curves: list[str] = []
+    pooled = [Score() for _ in THRESHOLDS]
     for path in args.gold or [p for p in DEFAULT_GOLD if p.exists()]:
         records = read_gold(path)
         result, kinds = score_records(records, args.provider, use_subprocess=args.subprocess)
@@ -352,12 +353,10 @@ def main(argv: list[str] | None = None) -> int:
         table.append(summary_line(path.name, result))
         table.extend(summary_line(f"  {kind}", k) for kind, k in kinds.items())
         if args.provider == "rules":
-            curves.append(
-                f"{path.name:24} "
-                + "  ".join(
-                    f"{c.precision:.3f}/{c.recall:.3f}" for _, c in confidence_curve(records)
-                )
-            )
+            curve = [c for _, c in confidence_curve(records)]
+            curves.append(curve_line(path.name, curve))
+            for total, c in zip(pooled, curve, strict=True):
+                total.tp, total.fp, total.fn = total.tp + c.tp, total.fp + c.fp, total.fn + c.fn
     print("\n== per set and kind (facts: gold, predicted, matched)")
     print(SUMMARY_HEADER)
     print("\n".join(table))
@@ -365,7 +364,12 @@ def main(argv: list[str] | None = None) -> int:
         print("\n== confidence curve: precision/recall at each FINPIPE_MIN_CONFIDENCE")
         print(f"{'set':24} " + "  ".join(f"{t:>11.2f}" for t in THRESHOLDS))
         print("\n".join(curves))
+        print(curve_line("all sets pooled", pooled))
     return 0
+
+
+def curve_line(name: str, scores: list[Score]) -> str:
+    return f"{name:24} " + "  ".join(f"{c.precision:.3f}/{c.recall:.3f}" for c in scores)
 
 
 def _fmt(f: dict[str, Any]) -> str:

@@ -188,7 +188,7 @@ def normalize_record(raw: str) -> dict[str, Any]:
     type=click.FloatRange(0, 1),
     envvar="FINPIPE_MIN_CONFIDENCE",
     default=None,
-    help="Least confidence of a rules fact (default 0.6; env FINPIPE_MIN_CONFIDENCE).",
+    help="Least confidence of a rules fact (default 0.7; env FINPIPE_MIN_CONFIDENCE).",
 )
 @click.argument("file", type=click.File("r", encoding="utf-8"), default="-")
 def extract(provider: str, min_confidence: float | None, file: IO[str]) -> None:
