@@ -3,8 +3,9 @@
     python bench/accuracy.py [GOLD.jsonl ...] [--provider rules] [--subprocess] [--quiet]
 
 Without files it scores ``../shared/data/dev_snippets.jsonl``, ``dev2_snippets.jsonl`` and the
-project's own set ``tests/data/rules_snippets.jsonl``. A gold file whose lines carry a ``kind`` is
-also scored per kind; the last table gives all sets side by side.
+project's own sets ``tests/data/rules_snippets.jsonl`` and ``rules_fresh_snippets.jsonl``. A
+gold file whose lines carry a ``kind`` is also scored per kind; the tables after the error lists
+give all sets side by side, and (rules only) the confidence curve.
 
 The gold file holds one JSON object per line: ``{"id", "text", "facts": [{"company", "metric",
 "value", "currency", "unit", "period", "value_text"}]}``. A predicted fact matches a gold fact when
@@ -110,7 +111,8 @@ ERROR_CLASSES = (
 )
 DATA = ROOT.parent / "shared" / "data"
 OWN = ROOT / "tests" / "data" / "rules_snippets.jsonl"
-DEFAULT_GOLD = (DATA / "dev_snippets.jsonl", DATA / "dev2_snippets.jsonl", OWN)
+FRESH = ROOT / "tests" / "data" / "rules_fresh_snippets.jsonl"
+DEFAULT_GOLD = (DATA / "dev_snippets.jsonl", DATA / "dev2_snippets.jsonl", OWN, FRESH)
 
 
 @dataclass
