@@ -559,3 +559,17 @@ def test_dividends_paid_in_total_are_not_a_dividend_per_share() -> None:
 )
 def test_prior_values_listed_together_each_take_their_period(text: str, expected: set[Row]) -> None:
     assert facts(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The company 's order backlog was EUR 80 mn at the end of 2009 , while net sales were "
+        "EUR 60 mn .",
+        "Net debt stood at USD 40 million in 2011, and operating profit was USD 9 million.",
+    ],
+)
+def test_the_period_of_a_non_vocabulary_item_is_not_lent_to_the_metric_after_it(
+    text: str,
+) -> None:
+    assert {f[3] for f in facts(text)} <= {None}

@@ -367,6 +367,9 @@ def _period_of(sent: _Sentence, cur: Amt) -> tuple[bool, str | None, str]:
         return True, before_prior[-1].label, "labelled parenthesis"
     before_cur = [p for p in sent.current_abs if p.start < cur.start]
     if before_cur:
+        owner = next((a for a in sent.amounts if a.own is before_cur[-1] and a is not cur), None)
+        if owner is not None and _names_other_item(sent, owner):
+            return False, None, ""  # "the order backlog was X at the end of 2009, while sales"
         return True, before_cur[-1].label, "current period before the amount"
     if sent.carried is not None:
         return True, sent.carried, "carried from an earlier sentence"
@@ -419,6 +422,15 @@ def _period_stated_later(sent: _Sentence, cur: Amt) -> tuple[bool, str | None, s
     if any(_vocabulary_metric(sent, a) is None for a in between):
         return False, None, ""  # "X and the order book stood at Y at the end of 2010"
     return True, after[0].label, "current period stated later"
+
+
+def _names_other_item(sent: _Sentence, cur: Amt) -> bool:
+    """The amount is a value of a non-vocabulary item named just before it ("order backlog")."""
+    governing = _governing_metric(sent, cur)
+    if governing is not None:
+        return governing.canonical is None
+    before = [m for m in sent.metrics if m.end <= cur.start]
+    return bool(before) and before[-1].canonical is None
 
 
 def _vocabulary_metric(sent: _Sentence, cur: Amt) -> MetricMention | None:
