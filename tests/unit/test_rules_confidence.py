@@ -102,3 +102,16 @@ def test_the_minimum_confidence_is_a_setting() -> None:
     assert Settings.from_env({"FINPIPE_MIN_CONFIDENCE": "0.8"}).min_confidence == 0.8
     with pytest.raises(ConfigError, match="FINPIPE_MIN_CONFIDENCE"):
         Settings.from_env({"FINPIPE_MIN_CONFIDENCE": "1.5"})
+
+
+def test_a_release_whose_period_and_company_come_from_its_first_sentence_is_stored() -> None:
+    text = (
+        "Nordwind Oyj reported its results for the third quarter of 2021 .\n\n"
+        "Net sales were EUR 52.0 million . Operating profit was EUR 4.4 million ."
+    )
+    found = extract_report(text)
+    assert [(rf.fact.metric, rf.fact.quarter) for rf in found.facts] == [
+        ("revenue", "Q3 2021"),
+        ("operating income", "Q3 2021"),
+    ]
+    assert all(rf.confidence >= DEFAULT_MIN_CONFIDENCE for rf in found.facts)

@@ -34,7 +34,7 @@ WEIGHTS: dict[Evidence, float] = {
     ("period", "labelled parenthesis"): 0.95,
     ("period", "relative to the current period"): 0.9,
     ("period", "current period before the amount"): 0.95,
-    ("period", "carried from an earlier sentence"): 0.75,
+    ("period", "carried from an earlier sentence"): 0.85,
     ("period", "current period stated later"): 0.85,
     ("period", "last year without a year"): 0.8,
     ("period", "none stated"): 0.93,
