@@ -15,6 +15,7 @@ amounts were left unassigned is counted (:class:`RulesResult`), so nothing is dr
 - :mod:`worker.rules.roles`: the phases that mark each amount of a sentence.
 - :mod:`worker.rules.respectively`: listed amounts paired with listed years or metrics.
 - :mod:`worker.rules.tables`: tables flattened into text.
+- :mod:`worker.rules.units`: whether an amount's unit fits its metric; "zero" in words.
 - :mod:`worker.rules.sentence`: one sentence's facts.
 - :mod:`worker.rules.evidence`: what decided each part of a fact, and its confidence.
 
