@@ -573,3 +573,59 @@ def test_the_period_of_a_non_vocabulary_item_is_not_lent_to_the_metric_after_it(
     text: str,
 ) -> None:
     assert {f[3] for f in facts(text)} <= {None}
+
+
+# --- "adjusted" carried over or dropped ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Adjusted EBITDA was EUR 45.3 million in 2019 and net income EUR 12.0 million .",
+            {
+                row("adjusted ebitda", "45300000", "EUR", "FY 2019"),
+                row("net income", "12000000", "EUR", "FY 2019"),
+            },
+        ),
+        (
+            "Net income was $12.0 million in 2019, and adjusted EBITDA was $45.3 million.",
+            {
+                row("net income", "12000000", "USD", "FY 2019"),
+                row("adjusted ebitda", "45300000", "USD", "FY 2019"),
+            },
+        ),
+        (
+            "Operating profit , excluding one-off items , was SEK 9.9 million in 2012 .",
+            {row("adjusted operating income", "9900000", "SEK", "FY 2012")},
+        ),
+        (
+            "Adjusted for non-recurring items , operating profit was EUR 5.1 mn in 2010 .",
+            {row("adjusted operating income", "5100000", "EUR", "FY 2010")},
+        ),
+        (
+            "EPS excluding items was $1.10 in 2015, and revenue was $2.0 billion.",
+            {
+                row("adjusted earnings per share", "1.10", "USD", "FY 2015"),
+                row("revenue", "2000000000", "USD", "FY 2015"),
+            },
+        ),
+        (
+            "Underlying EBIT amounted to GBP 44 million in 2017 ; reported EBIT was GBP 39 "
+            "million .",
+            {
+                row("adjusted operating income", "44000000", "GBP", "FY 2017"),
+                row("operating income", "39000000", "GBP", "FY 2017"),
+            },
+        ),
+    ],
+)
+def test_adjusted_belongs_to_the_metric_it_qualifies(text: str, expected: set[Row]) -> None:
+    assert facts(text) == expected
+
+
+def test_after_an_opening_adjustment_phrase_only_the_first_metric_is_decided() -> None:
+    text = "Excluding one-off items , operating profit was EUR 5.1 mn and net sales EUR 50.2 mn ."
+    assert facts(text) == {row("adjusted operating income", "5100000", "EUR", None)}
+    [withheld] = extract_report(text).withheld
+    assert withheld.reason == "adjusted: undecided after an opening phrase"

@@ -56,6 +56,9 @@ WEIGHTS: dict[Evidence, float] = {
     ("scale", "none written"): 0.9,
     ("scale", "per share by the metric"): 0.95,
     ("scale", "zero in words"): 0.9,
+    # adjusted: only when a sentence opens with an adjustment phrase
+    ("adjusted", "opening phrase"): 0.9,
+    ("adjusted", "undecided after an opening phrase"): 0.5,
     # company
     ("company", "named in the sentence"): 1.0,
     ("company", "named in an earlier sentence"): 0.95,

@@ -149,6 +149,9 @@ class MetricMention:
     base: bool = False
     bare_word: bool = False  # a bare "profit" / "loss" that takes the metric named before it
     defaulted: bool = False  # ... or, with none named before it, net income
+    #: an opening "Excluding one-off items ," made it adjusted (the first metric after it), or
+    #: leaves undecided whether it is (the metrics after that one)
+    opening: str | None = None
 
 
 def find_metrics(s: str, spans: list[tuple[int, int]]) -> list[MetricMention]:
@@ -182,7 +185,32 @@ def find_metrics(s: str, spans: list[tuple[int, int]]) -> list[MetricMention]:
     _predicates_of_blockers(s, out)
     _appositions(s, out)
     _bare_forms(out)
+    _opening_adjustment(s, out)
     return out
+
+
+#: a sentence that opens by saying its figures are adjusted: "Excluding one-off items ,",
+#: "Adjusted for non-recurring items ,", "On a comparable basis ,"
+_OPENING_ADJUSTED = re.compile(
+    r"^\s*(?:excluding|excl\.|adjusted\s+for|before\s+(?:one-?off|non-?recurring|special|"
+    r"exceptional)|on\s+an?\s+(?:adjusted|comparable|underlying|like-for-like|non-gaap)\s+basis)"
+    r"[^,;.]{0,80}?,",
+    re.IGNORECASE,
+)
+
+
+def _opening_adjustment(s: str, out: list[MetricMention]) -> None:
+    """After an opening adjustment phrase the first metric is adjusted; whether the ones after
+    it are is not decided."""
+    opening = _OPENING_ADJUSTED.match(s)
+    if opening is None:
+        return
+    named = [m for m in out if m.canonical and m.start >= opening.end() and not m.base]
+    for k, mention in enumerate(named):
+        if k == 0 or mention.adjusted:
+            mention.adjusted, mention.opening = True, "opening phrase"
+        else:
+            mention.opening = "undecided after an opening phrase"
 
 
 def _appositions(s: str, out: list[MetricMention]) -> None:

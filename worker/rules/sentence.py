@@ -214,12 +214,14 @@ def _candidate(sent: _Sentence, idx: int, cur: Amt) -> Candidate | None:
         dated = _balance_date(s, cur, period)
         period_how = "balance date" if dated != period else period_how
         period = dated
-    evidence = (
+    evidence: tuple[tuple[str, str], ...] = (
         ("metric", _metric_how(sent, cur, metric)),
         ("period", period_how),
         ("sign", sign_how),
         ("scale", scale_how),
     )
+    if metric.opening:
+        evidence += (("adjusted", metric.opening),)
     return Candidate(cur.start, cur.end, name, value, currency, unit, period or None, evidence)
 
 
