@@ -629,3 +629,18 @@ def test_after_an_opening_adjustment_phrase_only_the_first_metric_is_decided() -
     assert facts(text) == {row("adjusted operating income", "5100000", "EUR", None)}
     [withheld] = extract_report(text).withheld
     assert withheld.reason == "adjusted: undecided after an opening phrase"
+
+
+@pytest.mark.parametrize(
+    ("text", "company"),
+    [
+        ("SÃ¤Ã¤stÃ¶pankki reported net profit of EUR 3.0 mn for 2010 .", "SÃ¤Ã¤stÃ¶pankki"),
+        ("Ã…landsbanken Abp posted net profit of EUR 3.0 mn for 2010 .", "Ã…landsbanken Abp"),
+        ("F-Secure 's net sales rose to EUR 30.1 mn in 2010 .", "F-Secure"),
+    ],
+)
+def test_a_name_written_in_mis_decoded_letters_or_with_a_hyphen_is_kept_as_written(
+    text: str, company: str
+) -> None:
+    [rf] = extract_report(text).facts
+    assert rf.fact.company == company

@@ -9,7 +9,10 @@ from worker.rules.mentions import FORMS, MENTION_RE, SEGMENT_CAPS, words
 
 #: a capitalised word, or one that starts with digits ("3M", "7-Eleven")
 _UPPER = "A-ZÀ-ÖØ-ÞŠŽČŁŚŻĆŃŘĚ"
-_CAP = rf"(?:[{_UPPER}]|\d+-?[{_UPPER}])[\w&.+\-]*"
+#: the rest of a name's word: letters, digits, "&.+-", and the bytes of a mis-decoded UTF-8 letter
+#: ("SÃ¤Ã¤stÃ¶pankki" is "Säästöpankki" read as Latin-1; names are kept as written)
+_MOJIBAKE = "\u0080-\u00bf\u2020-\u2026\u2030\u2122\u0152\u0153\u0161\u017e\u0192"
+_CAP = rf"(?:[{_UPPER}]|\d+-?[{_UPPER}])[\w&.+\-{_MOJIBAKE}]*"
 _LEGAL = (
     r"(?:Oyj|Abp|Inc\.?|Incorporated|Corp\.?|Corporation|Ltd\.?|Limited|plc|PLC|Plc|AG|SA|S\.A\.|"
     r"NV|N\.V\.|AB|ASA|A/S|SE|SpA|S\.p\.A\.|GmbH|LLC|L\.P\.|Co\.|Holdings?|Group|group|Oy)"
