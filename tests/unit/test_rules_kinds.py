@@ -644,3 +644,25 @@ def test_a_name_written_in_mis_decoded_letters_or_with_a_hyphen_is_kept_as_writt
 ) -> None:
     [rf] = extract_report(text).facts
     assert rf.fact.company == company
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Product revenue was $120 million and service revenue $80 million in 2016.",
+        "North America revenue was EUR 300 million in 2018 .",
+        "Subscription revenue for fiscal 2018 was $800 million.",
+        "Nordic net sales amounted to SEK 40 million in 2009 .",
+    ],
+)
+def test_a_product_line_or_region_before_the_metric_is_a_part(text: str) -> None:
+    assert facts(text) == set()
+
+
+def test_a_division_named_with_a_possessive_is_not_the_company() -> None:
+    text = (
+        "The Group 's net sales were EUR 400 mn in 2010 , and the Paper division 's net sales "
+        "EUR 150 mn ."
+    )
+    [rf] = extract_report(text).facts
+    assert (rf.fact.company, rf.fact.value) == (None, Decimal(400000000))

@@ -78,6 +78,14 @@ def find_company(sentence: str) -> str | None:
     return _name_before_metric(text)
 
 
+_PART_WORDS = words(
+    """
+    division divisions segment segments unit units business businesses region regions
+    operations subsidiary subsidiaries department departments stores
+    """
+)
+
+
 def _clean_name(raw: str) -> str | None:
     words = raw.split()
     while words and words[0].lower().strip(".") in _STRIP_WORDS:
@@ -90,6 +98,8 @@ def _clean_name(raw: str) -> str | None:
         return None
     if any(w.lower() in _METRIC_WORDS for w in words):
         return None
+    if words[-1].lower() in _PART_WORDS:
+        return None  # "the Paper division 's": a part of the company, not the reporter
     return " ".join(words).strip(" ,")
 
 

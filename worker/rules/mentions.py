@@ -132,7 +132,10 @@ SEGMENT_CAPS = words(
     """
     wireless cable media consumer enterprise services products software hardware international
     domestic americas europe asia emea segment division mobile retail wholesale commercial
-    industrial residential
+    industrial residential product service subscription subscriptions license licenses licence
+    licences licensing maintenance support cloud north south east west northern southern eastern
+    western central latin america american european asian pacific apac nordic nordics baltic
+    baltics region regional africa china india japan germany finland sweden norway denmark
     """
 )
 
