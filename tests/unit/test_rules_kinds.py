@@ -666,3 +666,20 @@ def test_a_division_named_with_a_possessive_is_not_the_company() -> None:
     )
     [rf] = extract_report(text).facts
     assert (rf.fact.company, rf.fact.value) == (None, Decimal(400000000))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Revenue grew 12 percent to (  x20ac ) 3.6 billion ( US$ 4.5 billion ) .",
+            row("revenue", "3600000000", "EUR", None),
+        ),
+        (
+            "Operating profit rose to x20ac 12.5 million in 2009 .",
+            row("operating income", "12500000", "EUR", "FY 2009"),
+        ),
+    ],
+)
+def test_a_mis_decoded_euro_sign_is_the_euro(text: str, expected: Row) -> None:
+    assert facts(text) == {expected}

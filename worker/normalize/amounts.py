@@ -272,15 +272,22 @@ def parse_amount(text: str) -> Amount:
     return amount
 
 
+#: the euro sign mis-decoded into its code point, as some feeds write it: "(  x20ac ) 3.6 billion"
+_MOJIBAKE_EURO = re.compile(r"\(\s*x20ac\s*\)|x20ac(?=\s?\d)", re.IGNORECASE)
+
+
 def find_amounts(text: str) -> list[AmountMention]:
     """Amounts in running text that carry a currency, a percent sign or a scale word.
 
     Bare numbers (years, counts, phone numbers, table cells without a unit) are not returned.
     """
     out: list[AmountMention] = []
-    for m in AMOUNT_RE.finditer(text):
+    markers = {e.end() - 1: e.start() for e in _MOJIBAKE_EURO.finditer(text)}
+    read = _MOJIBAKE_EURO.sub(lambda e: " " * (len(e.group(0)) - 1) + "€", text)
+    for m in AMOUNT_RE.finditer(read):
         start, end = m.start(), m.end()
         start += len(m.group(0)) - len(m.group(0).lstrip())
+        start = markers.get(start, start)  # value_text keeps the marker as written
         if m.group("ps"):
             end = m.start("ps")  # value_text stops before "per share"
         if m.group("open") and not m.group("close"):
