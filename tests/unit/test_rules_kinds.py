@@ -683,3 +683,22 @@ def test_a_division_named_with_a_possessive_is_not_the_company() -> None:
 )
 def test_a_mis_decoded_euro_sign_is_the_euro(text: str, expected: Row) -> None:
     assert facts(text) == {expected}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Acme 's net sales in the first quarter are expected to be EUR 10-12 mn , as compared "
+            "to EUR 14.5 mn in the first quarter of 2008 .",
+            {row("revenue", "14500000", "EUR", "Q1 2008")},
+        ),
+        ("Net sales were USD 10-12 million in 2009.", set()),
+        (
+            "Earnings per share were EUR -0.04 -0.06 .",
+            {row("earnings per share", "-0.04", "EUR", None)},
+        ),
+    ],
+)
+def test_a_range_written_with_one_scale_is_never_a_level(text: str, expected: set[Row]) -> None:
+    assert facts(text) == expected

@@ -172,6 +172,15 @@ def _second_values(cands: list[Candidate]) -> list[Candidate]:
     return out
 
 
+#: the rest of a range written with one currency and one scale: the "-12 mn" of "EUR 10-12 mn"
+#: (tight: "EUR -0.04 -0.06" is a level and its comparative)
+_RANGE_TAIL = re.compile(
+    r"[-–]\d[\d.,]*(?:\s[.,]\d+)?(?:\s?(?:mn|mln|m|million|bn|billion|thousand|k|%|percent))?"
+    r"(?![\w])",
+    re.IGNORECASE,
+)
+
+
 def _read(s: str, periods: list[PeriodMention], carry: str | None) -> _Sentence:
     found = sorted(find_amounts(s) + zero_words(s), key=lambda a: a.start)
     amounts = [
@@ -182,6 +191,11 @@ def _read(s: str, periods: list[PeriodMention], carry: str | None) -> _Sentence:
     ]
     periods = [p for p in periods if not any(a.start <= p.start < a.end for a in amounts)]
     spans = [(a.start, a.mention.scale_end or a.end) for a in amounts]
+    for a in amounts:  # "EUR 10-12 mn": a range, never a level; its tail is no word
+        tail = _RANGE_TAIL.match(s, a.end)
+        if tail is not None:
+            a.dropped = True
+            spans.append((a.start, tail.end()))
     spans += [(p.start, p.end) for p in periods]
     metrics = find_metrics(s, spans)
     covered = spans + find_dates(s) + [(m.start, m.end) for m in metrics if m.base]
