@@ -702,3 +702,27 @@ def test_a_mis_decoded_euro_sign_is_the_euro(text: str, expected: Row) -> None:
 )
 def test_a_range_written_with_one_scale_is_never_a_level(text: str, expected: set[Row]) -> None:
     assert facts(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Statutory net profit after tax for FY19 was $5.1 million, compared to $4.2 million "
+            "in FY18.",
+            {
+                row("net income", "5100000", "USD", "FY 2019"),
+                row("net income", "4200000", "USD", "FY 2018"),
+            },
+        ),
+        (
+            "Underlying EBITDA was AUD 5.1 million in FY19.",
+            {row("adjusted ebitda", "5100000", "AUD", "FY 2019")},
+        ),
+    ],
+)
+def test_a_period_written_as_one_token_after_in_is_a_period_not_a_component(
+    text: str, expected: set[Row]
+) -> None:
+    assert facts(text) == expected
+    assert {rf.fact.company for rf in extract_report(text).facts} == {None}

@@ -62,7 +62,8 @@ _NOT_NAMES = words(
     prices price volumes volume costs cost demand margins margin orders order deliveries
     production exports imports shipments expenses investments investment profitability
     employment inventories liquidity performance growth capacity output market markets
-    customers business operations trading rates rate
+    customers business operations trading rates rate statutory underlying reported normalised
+    normalized core recurring non-gaap gaap ifrs non-ifrs pro forma organic
     """
 )
 

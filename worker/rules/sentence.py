@@ -356,6 +356,15 @@ def _names_other_item(sent: _Sentence, cur: Amt) -> bool:
     return bool(before) and before[-1].canonical is None
 
 
+def _periodish(word: str) -> bool:
+    """A word that starts a period ("the", "fiscal", "FY19", "Q3", "2H")."""
+    return word.lower() in PERIODISH or bool(_PERIOD_TOKEN.fullmatch(word))
+
+
+#: a period written as one token: "FY19", "FY2019", "Q3", "H1", "1H", "3Q", "9M"
+_PERIOD_TOKEN = re.compile(r"(?i:fy|q[1-4]|h[12]|[1-4]q|[12]h|9m)\d*")
+
+
 def _vocabulary_metric(sent: _Sentence, cur: Amt) -> MetricMention | None:
     metric = _governing_metric(sent, cur)
     return metric if metric is not None and metric.canonical is not None else None
@@ -377,7 +386,7 @@ def _governing_metric(sent: _Sentence, cur: Amt) -> MetricMention | None:
         if following is not None:
             return following
         of_in = OF_IN_AFTER.match(after)
-        if of_in and of_in.group(1).lower() not in PERIODISH:
+        if of_in and not _periodish(of_in.group(1)):
             return None  # "$2.5 billion of cash used for ...": a component
     preceding = [x for x in sent.metrics if x.end <= cur.start and not x.base]
     if not preceding:
