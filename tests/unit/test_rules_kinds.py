@@ -726,3 +726,21 @@ def test_a_period_written_as_one_token_after_in_is_a_period_not_a_component(
 ) -> None:
     assert facts(text) == expected
     assert {rf.fact.company for rf in extract_report(text).facts} == {None}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "the company 2019s operating income for 2016 was $ 320 million .",
+            {row("operating income", "320000000", "USD", "FY 2016")},
+        ),
+        (
+            "the company 2019s net revenues were $ 2.1 billion in 2012 .",
+            {row("revenue", "2100000000", "USD", "FY 2012")},
+        ),
+        ("the wireless segment 2019s operating income was $ 50 million in 2016 .", set()),
+    ],
+)
+def test_a_possessive_flattened_to_2019s_is_a_possessive(text: str, expected: set[Row]) -> None:
+    assert facts(text) == expected

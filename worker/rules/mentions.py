@@ -333,6 +333,8 @@ def _is_segment(s: str, start: int, spans: list[tuple[int, int]]) -> bool:
             continue
         if low in _ALLOWED_BEFORE or word.isdigit() or low.endswith("-expected"):
             return False
+        if low == "2019s":  # "’s" (U+2019) flattened by a PDF extraction: "the company 2019s"
+            return False
         if word[0].isupper():
             return low in SEGMENT_CAPS
         return True
