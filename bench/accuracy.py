@@ -2,7 +2,10 @@
 
     python bench/accuracy.py [GOLD.jsonl ...] [--provider rules] [--subprocess] [--quiet]
 
-Without files it scores ``../shared/data/dev_snippets.jsonl`` and ``dev2_snippets.jsonl``.
+Without files it scores ``../shared/data/dev_snippets.jsonl``, ``dev2_snippets.jsonl`` and the
+project's own sets ``tests/data/rules_snippets.jsonl`` and ``rules_fresh_snippets.jsonl``. A
+gold file whose lines carry a ``kind`` is also scored per kind; the tables after the error lists
+give all sets side by side, and (rules only) the confidence curve.
 
 The gold file holds one JSON object per line: ``{"id", "text", "facts": [{"company", "metric",
 "value", "currency", "unit", "period", "value_text"}]}``. A predicted fact matches a gold fact when
@@ -107,7 +110,9 @@ ERROR_CLASSES = (
     "missed",
 )
 DATA = ROOT.parent / "shared" / "data"
-DEFAULT_GOLD = (DATA / "dev_snippets.jsonl", DATA / "dev2_snippets.jsonl")
+OWN = ROOT / "tests" / "data" / "rules_snippets.jsonl"
+FRESH = ROOT / "tests" / "data" / "rules_fresh_snippets.jsonl"
+DEFAULT_GOLD = (DATA / "dev_snippets.jsonl", DATA / "dev2_snippets.jsonl", OWN, FRESH)
 
 
 @dataclass
@@ -240,14 +245,80 @@ def run_extract(lines: list[str], provider: str, *, use_subprocess: bool) -> lis
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
+def read_gold(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
 def score_file(path: Path, provider: str, *, use_subprocess: bool) -> Score:
-    records = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    return score_records(read_gold(path), provider, use_subprocess=use_subprocess)[0]
+
+
+def score_records(
+    records: list[dict[str, Any]], provider: str, *, use_subprocess: bool
+) -> tuple[Score, dict[str, Score]]:
+    """The score of a gold set, and per ``kind`` when its records carry one."""
     gold = {r["id"]: r["facts"] for r in records}
     lines = [json.dumps({"id": r["id"], "text": r["text"]}) for r in records]
     predicted = {
         r["id"]: r["facts"] for r in run_extract(lines, provider, use_subprocess=use_subprocess)
     }
-    return score(gold, predicted)
+    return score(gold, predicted), score_by_kind(records, predicted)
+
+
+def score_by_kind(
+    records: list[dict[str, Any]], predicted: dict[str, list[dict[str, Any]]]
+) -> dict[str, Score]:
+    """One score per ``kind`` of the gold records (none when they carry no kind)."""
+    kinds: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        if r.get("kind"):
+            kinds.setdefault(str(r["kind"]), []).append(r)
+    return {
+        kind: score(
+            {r["id"]: r["facts"] for r in rs}, {r["id"]: predicted.get(r["id"], []) for r in rs}
+        )
+        for kind, rs in sorted(kinds.items())
+    }
+
+
+#: the thresholds the confidence curve is printed at
+THRESHOLDS = (0.0, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9)
+
+
+def rules_facts_with_confidence(
+    records: list[dict[str, Any]],
+) -> dict[str, list[tuple[float, dict[str, Any]]]]:
+    """Every fact the rules propose for each record, withheld or not, with its confidence."""
+    from finpipe.cmd_standards import fact_record
+    from worker.rules import extract_report
+
+    out: dict[str, list[tuple[float, dict[str, Any]]]] = {}
+    for r in records:
+        found = extract_report(r["text"], min_confidence=0.0)
+        out[r["id"]] = [(rf.confidence, fact_record(rf.fact)) for rf in found.facts]
+    return out
+
+
+def confidence_curve(
+    records: list[dict[str, Any]], thresholds: tuple[float, ...] = THRESHOLDS
+) -> list[tuple[float, Score]]:
+    """The score of the rules extractor on ``records`` at each minimum confidence."""
+    gold = {r["id"]: r["facts"] for r in records}
+    found = rules_facts_with_confidence(records)
+    return [
+        (t, score(gold, {k: [f for c, f in fs if c >= t] for k, fs in found.items()}))
+        for t in thresholds
+    ]
+
+
+def summary_line(name: str, result: Score) -> str:
+    return (
+        f"{name:34} {result.tp + result.fn:5d} {result.tp + result.fp:5d} {result.tp:5d} "
+        f"{result.precision:6.3f} {result.recall:6.3f} {result.f1:6.3f}"
+    )
+
+
+SUMMARY_HEADER = f"{'set / kind':34} {'gold':>5} {'pred':>5} {'ok':>5} {'P':>6} {'R':>6} {'F1':>6}"
 
 
 def report(path: Path, result: Score, *, quiet: bool) -> None:
@@ -274,10 +345,33 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quiet", action="store_true", help="only the summary lines")
     args = parser.parse_args(argv)
+    table: list[str] = []
+    curves: list[str] = []
+    pooled = [Score() for _ in THRESHOLDS]
     for path in args.gold or [p for p in DEFAULT_GOLD if p.exists()]:
-        result = score_file(path, args.provider, use_subprocess=args.subprocess)
+        records = read_gold(path)
+        result, kinds = score_records(records, args.provider, use_subprocess=args.subprocess)
         report(path, result, quiet=args.quiet)
+        table.append(summary_line(path.name, result))
+        table.extend(summary_line(f"  {kind}", k) for kind, k in kinds.items())
+        if args.provider == "rules":
+            curve = [c for _, c in confidence_curve(records)]
+            curves.append(curve_line(path.name, curve))
+            for total, c in zip(pooled, curve, strict=True):
+                total.tp, total.fp, total.fn = total.tp + c.tp, total.fp + c.fp, total.fn + c.fn
+    print("\n== per set and kind (facts: gold, predicted, matched)")
+    print(SUMMARY_HEADER)
+    print("\n".join(table))
+    if curves:
+        print("\n== confidence curve: precision/recall at each FINPIPE_MIN_CONFIDENCE")
+        print(f"{'set':24} " + "  ".join(f"{t:>11.2f}" for t in THRESHOLDS))
+        print("\n".join(curves))
+        print(curve_line("all sets pooled", pooled))
     return 0
+
+
+def curve_line(name: str, scores: list[Score]) -> str:
+    return f"{name:24} " + "  ".join(f"{c.precision:.3f}/{c.recall:.3f}" for c in scores)
 
 
 def _fmt(f: dict[str, Any]) -> str:

@@ -44,7 +44,7 @@ def build_extractor(settings: Settings, store: Any = None) -> Any:
     from worker.extract import RulesExtractor
 
     log.warning("EXTRACTOR: offline rules (no OPENAI_API_KEY set, or FINPIPE_PROVIDER=rules)")
-    return RulesExtractor()
+    return RulesExtractor(min_confidence=settings.min_confidence)
 
 
 @click.command()

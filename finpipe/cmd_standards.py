@@ -65,11 +65,13 @@ def _parse_line(line: str) -> tuple[Any, str, str | None]:
 Item = tuple[str, str, str | None]
 
 
-def _rules(items: list[Item]) -> dict[str, list[Fact]]:
-    from worker.rules import extract_facts
+def _rules(items: list[Item], min_confidence: float | None = None) -> dict[str, list[Fact]]:
+    from worker.rules import DEFAULT_MIN_CONFIDENCE, extract_facts
 
+    least = DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence
     return {
-        key: [rf.fact for rf in extract_facts(text, company_hint=hint)] for key, text, hint in items
+        key: [rf.fact for rf in extract_facts(text, hint, min_confidence=least)]
+        for key, text, hint in items
     }
 
 
@@ -101,13 +103,25 @@ def _openai(items: list[Item]) -> dict[str, list[Fact]]:
     return {key: [ff.fact for ff in found.get(key, [])] for key, _, _ in items}
 
 
-def extract_stream(lines: Iterable[str], out: IO[str], err: IO[str], *, provider: str) -> int:
+def extract_stream(
+    lines: Iterable[str],
+    out: IO[str],
+    err: IO[str],
+    *,
+    provider: str,
+    min_confidence: float | None = None,
+) -> int:
     """Extract facts for each JSONL input line and write one JSONL line per good input.
 
     A bad line is reported on ``err`` with its line number and skipped; returns how many were bad.
     The rules provider streams line by line; the openai provider sends all reports as one batch.
+    ``min_confidence`` is the least confidence of a rules fact (default: the project default).
     """
-    run = _rules if provider == "rules" else _openai
+
+    def rules(items: list[Item]) -> dict[str, list[Fact]]:
+        return _rules(items, min_confidence)
+
+    run = rules if provider == "rules" else _openai
     if provider != "rules":
         _openai_entry()
     bad = 0
@@ -169,14 +183,23 @@ def normalize_record(raw: str) -> dict[str, Any]:
     show_default=True,
     help="rules: offline deterministic extractor; openai: the model path.",
 )
+@click.option(
+    "--min-confidence",
+    type=click.FloatRange(0, 1),
+    envvar="FINPIPE_MIN_CONFIDENCE",
+    default=None,
+    help="Least confidence of a rules fact (default 0.7; env FINPIPE_MIN_CONFIDENCE).",
+)
 @click.argument("file", type=click.File("r", encoding="utf-8"), default="-")
-def extract(provider: str, file: IO[str]) -> None:
+def extract(provider: str, min_confidence: float | None, file: IO[str]) -> None:
     """Extract facts from JSONL {"id", "text"} lines (FILE or stdin) to JSONL on stdout.
 
     Needs neither RabbitMQ nor MongoDB. A bad input line is reported on stderr with its line
     number; the other lines still go through (exit status 1 if any line was bad).
     """
-    bad = extract_stream(file, sys.stdout, sys.stderr, provider=provider)
+    bad = extract_stream(
+        file, sys.stdout, sys.stderr, provider=provider, min_confidence=min_confidence
+    )
     if bad:
         sys.exit(1)
 

@@ -13,6 +13,10 @@ from schemas.standards import CURRENCIES, Unit, is_known_metric, unit_of
 
 FACT_SCHEMA_VERSION = 1
 
+#: the least confidence a rules fact needs to be stored (``FINPIPE_MIN_CONFIDENCE``); chosen from
+#: the precision/recall curve in docs/extraction-accuracy.md
+DEFAULT_MIN_CONFIDENCE = 0.7
+
 #: A stored fact's ``extractor`` in model mode: the model's, or the rules' on a snippet the model
 #: failed (``rules-fallback``; exports can leave those out). The rules extractor's facts say
 #: ``rules``.

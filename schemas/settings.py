@@ -25,6 +25,7 @@ from pydantic_settings import (
 )
 
 from schemas.errors import ConfigError
+from schemas.fact import DEFAULT_MIN_CONFIDENCE
 from schemas.topology import RETRY_DELAYS_S
 
 ENV_PREFIX = "FINPIPE_"
@@ -154,6 +155,7 @@ class Settings(BaseSettings):
     llm_concurrency: int = Field(4, ge=1, le=64)
     llm_timeout_s: float = Field(60.0, gt=0)
     llm_max_retries: int = Field(4, ge=0, le=20)
+    min_confidence: float = Field(DEFAULT_MIN_CONFIDENCE, ge=0, le=1)
     llm_mode: Literal["sync", "flex", "batch"] = "sync"
     batch_poll_s: float = Field(60.0, gt=0)
     batch_cancel_margin_s: float = Field(900.0, ge=0)

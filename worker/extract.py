@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from schemas.fact import Fact
+from schemas.fact import DEFAULT_MIN_CONFIDENCE, Fact
 from schemas.message import ReportMessage
 from worker.snippets import Snippet
+
+if TYPE_CHECKING:
+    from worker.rules import RuleFact
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +24,9 @@ class FoundFact:
     extractor: str
     model: str | None = None
     prompt_version: str | None = None
+    #: the rules' confidence in the fact and the pattern that decided each part (None: a model's)
+    confidence: float | None = None
+    evidence: dict[str, str] | None = None
 
 
 @dataclass
@@ -35,6 +41,9 @@ class ReportExtraction:
     #: report and assigned to no fact: not a level, or a level whose metric, period, sign or
     #: company the text does not decide (None: the extractor does not count them)
     unassigned_amounts: int | None = None
+    #: facts the rules found but did not trust enough to store (below ``FINPIPE_MIN_CONFIDENCE``):
+    #: each with its value text, metric, value, period, confidence and reason
+    unassigned_detail: list[dict[str, object]] = field(default_factory=list)
 
 
 class Extractor(Protocol):
@@ -54,6 +63,9 @@ class RulesExtractor:
 
     name = "rules"
 
+    def __init__(self, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> None:
+        self.min_confidence = min_confidence
+
     def extract(
         self, reports: Sequence[ReportMessage], *, prefilled: Collection[str] = frozenset()
     ) -> dict[str, ReportExtraction]:
@@ -63,11 +75,39 @@ class RulesExtractor:
         out: dict[str, ReportExtraction] = {}
         for report in reports:
             snippets = split_snippets(report.raw_text)
-            found = extract_report(report.raw_text, company_hint=report.company_hint)
+            found = extract_report(
+                report.raw_text, report.company_hint, min_confidence=self.min_confidence
+            )
             out[report.report_id] = ReportExtraction(
-                facts=[FoundFact(rf.snippet, rf.fact, "rules") for rf in found.facts],
+                facts=[
+                    FoundFact(
+                        rf.snippet,
+                        rf.fact,
+                        "rules",
+                        confidence=rf.confidence,
+                        evidence=rf.evidence_record(),
+                    )
+                    for rf in found.facts
+                ],
                 snippets=len(snippets),
                 snippets_without_amount=sum(1 for s in snippets if not has_amount(s)),
                 unassigned_amounts=found.unassigned,
+                unassigned_detail=[withheld_record(rf) for rf in found.withheld],
             )
         return out
+
+
+def withheld_record(rf: RuleFact) -> dict[str, object]:
+    """What an operator sees of a fact the rules withheld: where it is, what it would have been,
+    and why it was not trusted."""
+    f = rf.fact
+    return {
+        "value_text": f.value_text,
+        "snippet_start": rf.snippet.start,
+        "metric": f.metric,
+        "value": f.json_value(),
+        "currency": f.currency,
+        "period": f.quarter,
+        "confidence": rf.confidence,
+        "reason": rf.reason,
+    }

@@ -109,6 +109,7 @@ class Pipeline:
                         "snippets_without_amount": extraction[r.report_id].snippets_without_amount,
                         "rejected": extraction[r.report_id].rejected[:50],
                         "unassigned_amounts": extraction[r.report_id].unassigned_amounts,
+                        "unassigned_detail": extraction[r.report_id].unassigned_detail[:50],
                         "source": r.source,
                         "file_name": r.provenance.file_name,
                         "error": None,

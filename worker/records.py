@@ -59,6 +59,8 @@ def fact_document(message: ReportMessage, found: FoundFact, now: datetime) -> di
         "extractor": found.extractor,
         "model": found.model,
         "prompt_version": found.prompt_version,
+        "confidence": found.confidence,
+        "evidence": found.evidence,
         "extracted_at": now,
         "schema_version": FACT_SCHEMA_VERSION,
     }

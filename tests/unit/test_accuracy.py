@@ -138,3 +138,31 @@ def test_each_false_positive_is_put_in_one_class(change: dict[str, Any], cls: st
 def test_a_gold_fact_nobody_proposed_is_missed() -> None:
     result = score({"d": [gold_fact()]}, {"d": []})
     assert [c for c, *_ in result.errors] == ["missed"]
+
+
+def test_each_kind_is_scored_on_its_own_records() -> None:
+    from bench.accuracy import score_by_kind
+
+    records = [
+        {"id": "a", "kind": "zero value", "facts": [gold_fact()]},
+        {"id": "b", "kind": "ordinary", "facts": [gold_fact()]},
+    ]
+    kinds = score_by_kind(records, {"a": [predicted()], "b": [predicted(value=7)]})
+    assert (kinds["zero value"].tp, kinds["zero value"].fp) == (1, 0)
+    assert (kinds["ordinary"].tp, kinds["ordinary"].fp, kinds["ordinary"].fn) == (0, 1, 1)
+
+
+def test_the_confidence_curve_trades_recall_for_precision() -> None:
+    from bench.accuracy import confidence_curve
+
+    records = [
+        {
+            "id": "a",
+            "text": "Net sales for 2019 were EUR 84.6 million . Operating profit was EUR 5.1 .",
+            "facts": [gold_fact(company=None, value=84600000, period="FY 2019")],
+        }
+    ]
+    curve = dict(confidence_curve(records, (0.0, 0.7, 0.99)))
+    assert (curve[0.0].tp, curve[0.0].fp) == (1, 1)  # the unscaled EUR 5.1 is proposed
+    assert (curve[0.7].tp, curve[0.7].fp) == (1, 0)  # ... and withheld at the default
+    assert curve[0.99].tp == 0

@@ -106,3 +106,17 @@ def test_normalize_reads_stdin_when_no_amount_is_given(cli: click.Group) -> None
 def test_dumps_writes_decimals_without_float_artefacts() -> None:
     assert cmd_standards.dumps({"v": Decimal("0.1") + Decimal("0.2")}) == '{"v": 0.3}'
     assert cmd_standards.dumps({"v": Decimal("5.300E+6")}) == '{"v": 5300000}'
+
+
+def test_extract_applies_the_minimum_confidence_from_option_or_environment(
+    cli: click.Group,
+) -> None:
+    line = json.dumps({"id": "r1", "text": "Net sales for 2019 were EUR 84.6 ."})
+    default = CliRunner().invoke(cli, ["extract"], input=line)
+    assert json.loads(default.output)["facts"] == []
+    lowered = CliRunner().invoke(cli, ["extract", "--min-confidence", "0.1"], input=line)
+    assert [f["value"] for f in json.loads(lowered.output)["facts"]] == [84.6]
+    env = CliRunner().invoke(cli, ["extract"], input=line, env={"FINPIPE_MIN_CONFIDENCE": "0.1"})
+    assert len(json.loads(env.output)["facts"]) == 1
+    bad = CliRunner().invoke(cli, ["extract", "--min-confidence", "2"], input=line)
+    assert bad.exit_code == 2

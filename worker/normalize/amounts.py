@@ -103,6 +103,9 @@ class AmountMention:
     amount: Amount
     #: parentheses tight around the amount, or a minus / "negative" marked it negative
     negative_marked: bool
+    #: where the scale word ends when it stands after a parenthesised comparative ("EUR 84.6
+    #: ( 79.1 ) million"); the text up to there belongs to this amount
+    scale_end: int | None = None
 
 
 def parse_number(raw: str) -> Decimal:
@@ -269,15 +272,22 @@ def parse_amount(text: str) -> Amount:
     return amount
 
 
+#: the euro sign mis-decoded into its code point, as some feeds write it: "(  x20ac ) 3.6 billion"
+_MOJIBAKE_EURO = re.compile(r"\(\s*x20ac\s*\)|x20ac(?=\s?\d)", re.IGNORECASE)
+
+
 def find_amounts(text: str) -> list[AmountMention]:
     """Amounts in running text that carry a currency, a percent sign or a scale word.
 
     Bare numbers (years, counts, phone numbers, table cells without a unit) are not returned.
     """
     out: list[AmountMention] = []
-    for m in AMOUNT_RE.finditer(text):
+    markers = {e.end() - 1: e.start() for e in _MOJIBAKE_EURO.finditer(text)}
+    read = _MOJIBAKE_EURO.sub(lambda e: " " * (len(e.group(0)) - 1) + "€", text)
+    for m in AMOUNT_RE.finditer(read):
         start, end = m.start(), m.end()
         start += len(m.group(0)) - len(m.group(0).lstrip())
+        start = markers.get(start, start)  # value_text keeps the marker as written
         if m.group("ps"):
             end = m.start("ps")  # value_text stops before "per share"
         if m.group("open") and not m.group("close"):
@@ -296,4 +306,38 @@ def find_amounts(text: str) -> list[AmountMention]:
         if not known and not amount.scaled:
             continue
         out.append(AmountMention(start, end, amount, negative))
+    return _scale_after_comparative(text, out)
+
+
+#: "EUR 84.6 ( 79.1 ) million", "EUR -4.3 ( +1.2 ) million", "NOK 0.42 ( 0.60 ) per share",
+#: "EUR 2.1 ( profit 0.6 ) million": the scale (or "per share") written once, after the
+#: comparative in parentheses, is the scale of both figures
+_PAREN_THEN_SCALE = re.compile(
+    rf"\s?\(\s?(?:[A-Za-z]+\s)?(?:{_PREFIX})?\s?[-+−]?\s?{_NUM}\s?\)"
+    rf"\s?(?:(?P<scale>{_SCALE})|(?P<ps>{PER_SHARE}))"
+)
+
+
+def _scale_after_comparative(text: str, found: list[AmountMention]) -> list[AmountMention]:
+    """An amount with a currency and no scale whose scale follows its parenthesised comparative
+    takes that scale; the comparative inside the parentheses is not an amount of its own."""
+    out: list[AmountMention] = []
+    skip_until = -1
+    for mention in found:
+        if mention.start < skip_until:
+            continue
+        amount = mention.amount
+        m = _PAREN_THEN_SCALE.match(text, mention.end)
+        if m is None or amount.currency is None or amount.scaled or amount.unit is Unit.PERCENT:
+            out.append(mention)
+            continue
+        if m.group("scale"):
+            value = exact_decimal(amount.value * _scale_of(m.group("scale")))
+            amount = Amount(value, amount.currency, amount.unit, scaled=True)
+        else:
+            amount = Amount(amount.value, amount.currency, Unit.CURRENCY_PER_SHARE)
+        out.append(
+            AmountMention(mention.start, mention.end, amount, mention.negative_marked, m.end())
+        )
+        skip_until = m.end()
     return out

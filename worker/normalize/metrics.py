@@ -46,9 +46,9 @@ ADJUSTED_BEFORE_RE = re.compile(
 #: "(ex one-off costs)"): at the start of the text after a metric, or at the end of a metric name.
 _ONE_OFFS = (
     r"(?:one-?offs|(?:non-?recurring|one-?off|special|exceptional|extraordinary|one-?time|"
-    r"restructuring)\s(?:items|charges|costs))"
+    r"restructuring)\s(?:items|charges|costs)|(?:certain\s)?items)"
 )
-_ADJUSTED_AFTER = rf",?\s*\(?(?:excluding|before|excl\.?|ex)\s{_ONE_OFFS}\)?"
+_ADJUSTED_AFTER = rf"\s*,?\s*\(?(?:excluding|before|excl\.?|ex)\s{_ONE_OFFS}\)?"
 ADJUSTED_AFTER_RE = re.compile("^" + _ADJUSTED_AFTER, re.IGNORECASE)
 _ADJUSTED_SUFFIX_RE = re.compile(_ADJUSTED_AFTER + "$", re.IGNORECASE)
 #: words after a metric that say it is the reported figure ("operating result including

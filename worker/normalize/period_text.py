@@ -111,6 +111,12 @@ _PERIOD_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             rf"(?:ended|ending)\s(?:on\s)?(?:{_DATE}|{_DATE_DMY})",
         ),
         (
+            # "the year to March 2012": a fiscal year named by the month it ends in
+            "year_to",
+            rf"\b(?:the\s)?(?:fiscal\s|financial\s)?(?:year|twelve\smonths|12\smonths)\s"
+            rf"(?:to|through)\s(?:the\send\sof\s)?{_MON}\s?,?\s(?P<year>{_YEAR})\b",
+        ),
+        (
             "quarter_ended",
             rf"\b(?:the\s)?(?:fiscal\s)?quarter\s(?:ended|ending)\s(?:{_DATE}|{_DATE_DMY})",
         ),
@@ -273,6 +279,7 @@ def _fiscal_flag(g: dict[str, str | None], *keys: str) -> bool:
 _ABSOLUTE: dict[str, Callable[[dict[str, str | None]], str | None]] = {
     "months_ended": _months_ended,
     "year_ended": lambda g: format_label("FY", _date_parts(g)[0]),
+    "year_to": lambda g: format_label("FY", int(str(g["year"]))),
     "quarter_ended": lambda g: format_label(_quarter_of(_date_parts(g)[1]), _date_parts(g)[0]),
     "ord_quarter": lambda g: format_label(
         f"Q{_ORDINALS[(g['ord'] or '').lower()]}",

@@ -15,7 +15,13 @@ amounts were left unassigned is counted (:class:`RulesResult`), so nothing is dr
 - :mod:`worker.rules.roles`: the phases that mark each amount of a sentence.
 - :mod:`worker.rules.respectively`: listed amounts paired with listed years or metrics.
 - :mod:`worker.rules.tables`: tables flattened into text.
+- :mod:`worker.rules.units`: whether an amount's unit fits its metric; "zero" in words.
 - :mod:`worker.rules.sentence`: one sentence's facts.
+- :mod:`worker.rules.evidence`: what decided each part of a fact, and its confidence.
+
+Each fact carries its evidence and a confidence derived from it; a fact below
+``min_confidence`` is not returned as a fact but listed in :attr:`RulesResult.withheld` with the
+reason, and counts among the unassigned amounts.
 """
 
 from __future__ import annotations
@@ -27,18 +33,37 @@ from schemas.fact import Fact
 from schemas.standards import is_known_metric
 from worker.rules.candidate import Candidate
 from worker.rules.company import find_company
+from worker.rules.evidence import DEFAULT_MIN_CONFIDENCE, Evidence, confidence, weakest
 from worker.rules.sentence import sentence_facts
 from worker.snippets import Snippet, has_amount, split_snippets
 
-__all__ = ["RuleFact", "RulesResult", "extract_facts", "extract_report", "find_company"]
+__all__ = [
+    "DEFAULT_MIN_CONFIDENCE",
+    "RuleFact",
+    "RulesResult",
+    "extract_facts",
+    "extract_report",
+    "find_company",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class RuleFact:
-    """A fact and the snippet it came from; ``fact.start/end`` index ``snippet.text``."""
+    """A fact and the snippet it came from; ``fact.start/end`` index ``snippet.text``.
+    ``evidence`` names the pattern that decided each part; ``confidence`` is derived from it."""
 
     snippet: Snippet
     fact: Fact
+    evidence: tuple[Evidence, ...] = ()
+    confidence: float = 1.0
+
+    @property
+    def reason(self) -> str:
+        """Why the fact is doubtful: its weakest evidence."""
+        return weakest(self.evidence)
+
+    def evidence_record(self) -> dict[str, str]:
+        return dict(self.evidence)
 
 
 @dataclass(slots=True)
@@ -49,6 +74,8 @@ class RulesResult:
 
     facts: list[RuleFact] = field(default_factory=list)
     amounts: int = 0
+    #: facts below the minimum confidence: not facts, listed with their reason
+    withheld: list[RuleFact] = field(default_factory=list)
 
     @property
     def unassigned(self) -> int:
@@ -63,9 +90,13 @@ _HOLDING = re.compile(
 )
 
 
-def extract_report(text: str, company_hint: str | None = None) -> RulesResult:
-    """All facts the rules find in ``text``, in reading order, and how many amounts it holds."""
+def extract_report(
+    text: str, company_hint: str | None = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE
+) -> RulesResult:
+    """All facts the rules find in ``text`` with at least ``min_confidence``, in reading order;
+    those below it (withheld, with the reason); and how many amounts the text holds."""
     result = RulesResult()
+    hint = company_hint.strip() if company_hint else None
     doc_company: str | None = None
     period: str | None = None
     for snippet in split_snippets(text):
@@ -74,19 +105,34 @@ def extract_report(text: str, company_hint: str | None = None) -> RulesResult:
             doc_company = named
         if not has_amount(snippet):
             continue
-        company = named or doc_company or (company_hint.strip() if company_hint else None)
+        company, company_how = _company_of(named, doc_company, hint)
         found = sentence_facts(snippet.text, period)
         period = found.carry
         result.amounts += found.amounts
         if _HOLDING.search(snippet.text):
             continue
-        result.facts.extend(RuleFact(snippet, _fact(snippet, c, company)) for c in found.facts)
+        for cand in found.facts:
+            evidence = (*cand.evidence, ("company", company_how))
+            rf = RuleFact(snippet, _fact(snippet, cand, company), evidence, confidence(evidence))
+            (result.facts if rf.confidence >= min_confidence else result.withheld).append(rf)
     return result
 
 
-def extract_facts(text: str, company_hint: str | None = None) -> list[RuleFact]:
-    """All facts the rules find in ``text``, in reading order."""
-    return extract_report(text, company_hint).facts
+def _company_of(named: str | None, earlier: str | None, hint: str | None) -> tuple[str | None, str]:
+    if named:
+        return named, "named in the sentence"
+    if earlier:
+        return earlier, "named in an earlier sentence"
+    if hint:
+        return hint, "hint"
+    return None, "not named"
+
+
+def extract_facts(
+    text: str, company_hint: str | None = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE
+) -> list[RuleFact]:
+    """All facts the rules find in ``text`` with at least ``min_confidence``, in reading order."""
+    return extract_report(text, company_hint, min_confidence).facts
 
 
 def _fact(snippet: Snippet, cand: Candidate, company: str | None) -> Fact:

@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from schemas.standards import Unit
+from worker.rules.evidence import Evidence
 
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A fact a sentence gives: ``start``/``end`` index the sentence."""
+    """A fact a sentence gives: ``start``/``end`` index the sentence; ``evidence`` names the
+    pattern that decided each part (:mod:`worker.rules.evidence`)."""
 
     start: int
     end: int
@@ -19,3 +21,4 @@ class Candidate:
     currency: str | None
     unit: Unit
     period: str | None
+    evidence: tuple[Evidence, ...] = ()

@@ -8,7 +8,11 @@ from schemas.standards import METRIC_SYNONYMS
 from worker.rules.mentions import FORMS, MENTION_RE, SEGMENT_CAPS, words
 
 #: a capitalised word, or one that starts with digits ("3M", "7-Eleven")
-_CAP = r"(?:[A-Z]|\d+-?[A-Z])[\w&.+\-]*"
+_UPPER = "A-ZÀ-ÖØ-ÞŠŽČŁŚŻĆŃŘĚ"
+#: the rest of a name's word: letters, digits, "&.+-", and the bytes of a mis-decoded UTF-8 letter
+#: ("SÃ¤Ã¤stÃ¶pankki" is "Säästöpankki" read as Latin-1; names are kept as written)
+_MOJIBAKE = "\u0080-\u00bf\u2020-\u2026\u2030\u2122\u0152\u0153\u0161\u017e\u0192"
+_CAP = rf"(?:[{_UPPER}]|\d+-?[{_UPPER}])[\w&.+\-{_MOJIBAKE}]*"
 _LEGAL = (
     r"(?:Oyj|Abp|Inc\.?|Incorporated|Corp\.?|Corporation|Ltd\.?|Limited|plc|PLC|Plc|AG|SA|S\.A\.|"
     r"NV|N\.V\.|AB|ASA|A/S|SE|SpA|S\.p\.A\.|GmbH|LLC|L\.P\.|Co\.|Holdings?|Group|group|Oy)"
@@ -16,16 +20,23 @@ _LEGAL = (
 _VERBS = (
     r"(?:reports|reported|said|says|saw|posted|posts|earned|announced|announces|recorded|records|"
     r"generated|booked|achieved|delivered|swung|slipped|returned|turned|is|was|has|had|sees|"
-    r"expects|made|makes|narrowed|widened|raised|increased|decreased|improved|cut|"
+    r"expects|made|makes|narrowed|widened|raised|increased|decreased|improved|cut|closed|closes|"
+    r"ended|ends|finished|"
     r"board\sof\sdirectors|,\s(?:headquartered|based|a|the|which|one))\b"
 )
 #: an aside between a name and its verb ("Acme , however , posted ...")
 _ASIDE = r"(?:\s?,\s(?:however|meanwhile|also|too|in\saddition)\s?,)?"
 _DATELINE = re.compile(
-    r"^\s*(?:\d{1,2}\s[A-Z][a-z]+\s\d{4}|[A-Z]{3,}(?:\s\(\s?[A-Z]+\s?\))?)\s*[-–—]\s*"
+    r"^\s*(?:\d{1,2}\s[A-Z][a-z]+\s\d{4}|[A-Z]{3,}(?:\s\(\s?[^()]{1,40}?\s?\))?)\s*[-–—]\s*"
+)
+#: an opening phrase that names a source, not the reporter: "According to Statistics Finland ,"
+_SOURCE_OPENING = re.compile(
+    r"^\s*(?:according\s+to|as\s+reported\s+by|citing|as\s+(?:cited|quoted)\s+by|"
+    r"(?:data|figures)\s+from)\s+[^,;]{1,80}?\s?,\s*",
+    re.IGNORECASE,
 )
 _COMPANY_PATTERNS = [
-    re.compile(rf"\b((?:{_CAP}\s){{0,4}}{_CAP}\s{_LEGAL})(?![\w])"),
+    re.compile(rf"(?<![\w&])((?:(?:{_CAP}|&)\s){{0,4}}{_CAP}\s{_LEGAL})(?![\w])"),
     re.compile(rf"\b((?:{_CAP}\s){{0,3}}{_CAP}(?:\s[a-z]+)?)\s?(?:'s|’s|'|’)\s"),
     re.compile(rf"\b((?:{_CAP}\s){{0,3}}{_CAP}){_ASIDE}\s{_VERBS}"),
 ]
@@ -51,20 +62,29 @@ _NOT_NAMES = words(
     prices price volumes volume costs cost demand margins margin orders order deliveries
     production exports imports shipments expenses investments investment profitability
     employment inventories liquidity performance growth capacity output market markets
-    customers business operations trading rates rate
+    customers business operations trading rates rate statutory underlying reported normalised
+    normalized core recurring non-gaap gaap ifrs non-ifrs pro forma organic
     """
 )
 
 
 def find_company(sentence: str) -> str | None:
     """The company a sentence names as the reporting entity, as written, or None."""
-    text = _DATELINE.sub("", sentence)
+    text = _SOURCE_OPENING.sub("", _DATELINE.sub("", sentence))
     for rx in _COMPANY_PATTERNS:
         for m in rx.finditer(text):
             name = _clean_name(m.group(1))
             if name:
                 return name
     return _name_before_metric(text)
+
+
+_PART_WORDS = words(
+    """
+    division divisions segment segments unit units business businesses region regions
+    operations subsidiary subsidiaries department departments stores
+    """
+)
 
 
 def _clean_name(raw: str) -> str | None:
@@ -79,6 +99,8 @@ def _clean_name(raw: str) -> str | None:
         return None
     if any(w.lower() in _METRIC_WORDS for w in words):
         return None
+    if words[-1].lower() in _PART_WORDS:
+        return None  # "the Paper division 's": a part of the company, not the reporter
     return " ".join(words).strip(" ,")
 
 

@@ -27,8 +27,15 @@ _GAP_WORDS = words(
     year-over-year approximately reaching remained per share diluted basic reach comes seen
     quarter quarters year years half months month fiscal financial percent percentage falling
     short expected estimated forecast projected closed landed red black proposed declared
-    recommended
+    recommended after exceed exceeds exceeding surpass surpasses surpassing
     """
+)
+#: a threshold, not a level: "revenue exceeded EUR 1 billion" (unless it names a recorded value
+#: a forecast is compared with, "expected to exceed the EUR 21.5 million reached in 2013")
+THRESHOLD_BEFORE = re.compile(
+    r"\b(?:exceed(?:s|ed|ing)?|surpass(?:es|ed|ing)?|topp(?:ed|ing)|tops?)\s+(?:the\s+)?"
+    r"(?:(?:mark|level|threshold)\s+of\s+)?$",
+    re.IGNORECASE,
 )
 #: a currency code standing alone between a metric and its amount ("revenue EUR rose to")
 _GAP_CODE = re.compile(r"[A-Z]{3}")
@@ -58,6 +65,13 @@ COMPONENT_AFTER = re.compile(
     r"settlement|write|revaluation|assets?)"
     r"|(?:\s*(?:in|during|for)\s+[^,.;]{1,40}?)?\s*,?\s*(?:which\s+represent(?:ed|s)?|representing)\s+(?:approximately\s+)?[\d.,]+\s?%\s*"
     r"(?:\(\s*[\d.,]+\s?%\s*\)\s*)?of\s+(?:our\s+|the\s+|its\s+)?(?:total|consolidated|group))",
+    re.IGNORECASE,
+)
+#: words just before an amount that make it a part of the total named before: "EUR 500 million,
+#: of which EUR 120 million", "$2.1 billion, including $600 million"
+COMPONENT_BEFORE = re.compile(
+    r"\b(?:of\s+which|of\s+this|of\s+that|including|included|includes|whereof)\s+"
+    r"(?:(?:approximately|about|some|around|roughly|nearly)\s+)?$",
     re.IGNORECASE,
 )
 OF_IN_AFTER = re.compile(r"^\s*(?:of|in)\s+([A-Za-z]+\d*)", re.IGNORECASE)
@@ -92,6 +106,15 @@ COMPARATIVE_BEFORE = re.compile(
 PRIOR_PERIOD_BEFORE = re.compile(
     r"\b(?:than|compared\s+(?:to|with)|as\s+compared\s+(?:to|with)|versus|vs\.?|against|from|over)"
     r"\s+(?:in\s+|with\s+)?$",
+    re.IGNORECASE,
+)
+#: words between an amount and a later period that make the period a point of reference, not
+#: the amount's own: "X, the highest since 2007", "X, compared with the 2009 figure of Y", "X,
+#: while in 2009 it was Y", "X, twice the level of 2009"
+REFERENCE_GAP = re.compile(
+    r"\b(?:since|levels?|figures?|results?|seen|exceed\w*|twice|times|improvement|highest|"
+    r"lowest|best|worst|record|ago|before|when|compared|versus|vs|against|than|from|while|"
+    r"whereas|it\s+was|it\s+were)\b",
     re.IGNORECASE,
 )
 MARGIN_BASE_AFTER = re.compile(

@@ -124,14 +124,18 @@ _ALLOWED_BEFORE = words(
     delivered showed also both when where than versus vs compared said says reports stated
     combined overall corporate entire expects expect expected sees forecasts raised lifted cut
     narrowed widened increased decreased improved boosted grew larger smaller bigger higher lower
-    strong weak solid
+    strong weak solid declared declares declare approved approves announced announces pay pays
+    paid
     """
 )
 SEGMENT_CAPS = words(
     """
     wireless cable media consumer enterprise services products software hardware international
     domestic americas europe asia emea segment division mobile retail wholesale commercial
-    industrial residential
+    industrial residential product service subscription subscriptions license licenses licence
+    licences licensing maintenance support cloud north south east west northern southern eastern
+    western central latin america american european asian pacific apac nordic nordics baltic
+    baltics region regional africa china india japan germany finland sweden norway denmark
     """
 )
 
@@ -146,6 +150,11 @@ class MetricMention:
     segment: bool = False
     change: bool = False
     base: bool = False
+    bare_word: bool = False  # a bare "profit" / "loss" that takes the metric named before it
+    defaulted: bool = False  # ... or, with none named before it, net income
+    #: an opening "Excluding one-off items ," made it adjusted (the first metric after it), or
+    #: leaves undecided whether it is (the metrics after that one)
+    opening: str | None = None
 
 
 def find_metrics(s: str, spans: list[tuple[int, int]]) -> list[MetricMention]:
@@ -179,7 +188,32 @@ def find_metrics(s: str, spans: list[tuple[int, int]]) -> list[MetricMention]:
     _predicates_of_blockers(s, out)
     _appositions(s, out)
     _bare_forms(out)
+    _opening_adjustment(s, out)
     return out
+
+
+#: a sentence that opens by saying its figures are adjusted: "Excluding one-off items ,",
+#: "Adjusted for non-recurring items ,", "On a comparable basis ,"
+_OPENING_ADJUSTED = re.compile(
+    r"^\s*(?:excluding|excl\.|adjusted\s+for|before\s+(?:one-?off|non-?recurring|special|"
+    r"exceptional)|on\s+an?\s+(?:adjusted|comparable|underlying|like-for-like|non-gaap)\s+basis)"
+    r"[^,;.]{0,80}?,",
+    re.IGNORECASE,
+)
+
+
+def _opening_adjustment(s: str, out: list[MetricMention]) -> None:
+    """After an opening adjustment phrase the first metric is adjusted; whether the ones after
+    it are is not decided."""
+    opening = _OPENING_ADJUSTED.match(s)
+    if opening is None:
+        return
+    named = [m for m in out if m.canonical and m.start >= opening.end() and not m.base]
+    for k, mention in enumerate(named):
+        if k == 0 or mention.adjusted:
+            mention.adjusted, mention.opening = True, "opening phrase"
+        else:
+            mention.opening = "undecided after an opening phrase"
 
 
 def _appositions(s: str, out: list[MetricMention]) -> None:
@@ -199,12 +233,14 @@ def _bare_forms(out: list[MetricMention]) -> None:
         if mention.canonical == "" and previous is not None and previous.canonical is None:
             mention.canonical = None  # "... from discontinued operations was a loss of"
         elif mention.canonical == "":
+            mention.bare_word = True
             if last is not None and last.canonical:
                 mention.canonical = last.canonical
                 mention.adjusted = mention.adjusted or last.adjusted
                 mention.segment = mention.segment or last.segment
             else:
                 mention.canonical = "net income"
+                mention.defaulted = True
         if mention.canonical and not mention.base:
             last = mention
         previous = mention
@@ -296,6 +332,8 @@ def _is_segment(s: str, start: int, spans: list[tuple[int, int]]) -> bool:
             i = prev.start(1)
             continue
         if low in _ALLOWED_BEFORE or word.isdigit() or low.endswith("-expected"):
+            return False
+        if low == "2019s":  # "’s" (U+2019) flattened by a PDF extraction: "the company 2019s"
             return False
         if word[0].isupper():
             return low in SEGMENT_CAPS

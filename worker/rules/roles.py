@@ -19,10 +19,13 @@ from worker.rules.cues import (
     CHANGE_BEFORE,
     COMPARATIVE_BEFORE,
     COMPONENT_AFTER,
+    COMPONENT_BEFORE,
     GUIDANCE,
     LEVEL_VERB,
     LOOKBACK,
     PRIOR_PERIOD_BEFORE,
+    REFERENCE_GAP,
+    THRESHOLD_BEFORE,
     continues_list,
     ends_with,
 )
@@ -43,6 +46,7 @@ class Amt:
     own: PeriodMention | None = None
     metric: MetricMention | None = None  # given by a "respectively" list
     year: int | None = None  # given by a "respectively" list of years
+    labelled: bool = False  # a comparative whose period a "(2020: ..." label names
 
     @property
     def start(self) -> int:
@@ -117,7 +121,7 @@ def mark_neighbours(s: str, amounts: list[Amt]) -> None:
     ranges, "between X and Y", and "X, or Y per share" alternatives."""
     for i in range(1, len(amounts)):
         prev, cur = amounts[i - 1], amounts[i]
-        between = s[prev.end : cur.start]
+        between = s[prev.mention.scale_end or prev.end : cur.start]
         if _tight_pair(s, prev, cur, between) or _lost_parens(prev, cur, between):
             continue
         if _is_range(s, prev, cur, between):
@@ -136,10 +140,38 @@ def mark_neighbours(s: str, amounts: list[Amt]) -> None:
 #: "... to grow to X from Y in 2009", "... X, as compared to Y in the first quarter 2008": in a
 #: forecast, the dated level it is compared with is an actual
 _ACTUAL_IN_FORECAST = re.compile(
-    r"\s*(?:in|for)\s+(?:the\s+)?(?:(?:first|second|third|fourth|last)\s+(?:quarter|half)\s+"
-    r"(?:of\s+)?)?(?:fiscal\s+)?(?:19|20)\d{2}\b",
+    r"\s*(?P<verb>(?:recorded|reported|reached|achieved|posted|booked|realised|realized|generated|"
+    r"seen|made)\s+)?(?:(?:in|for)\s+(?:the\s+)?(?:(?:first|second|third|fourth|last)\s+"
+    r"(?:quarter|half)\s+(?:of\s+)?)?(?:(?:fiscal|financial)\s+(?:year\s+)?)?(?:19|20)\d{2}\b"
+    r"|last\s+year\b)",
     re.IGNORECASE,
 )
+#: what a forecast is compared with, besides the comparison words of any sentence: "expected to
+#: exceed the EUR 21.5 million reached in 2013", "EBITDA of SEK 95 million, after SEK 88 million"
+_FORECAST_COMPARISON = re.compile(
+    r"\b(?:exceed(?:s|ing)?|surpass(?:es|ing)?|above|below|after|beyond|match(?:es|ing)?|"
+    r"(?:higher|lower|more|less|better|worse)\s+than)\s+(?:the\s+|last\s+year's\s+)?$",
+    re.IGNORECASE,
+)
+
+
+def _actual_beside_forecast(s: str, cur: Amt) -> bool:
+    """A dated level a forecast is compared with ("compared with X in 2011", "after X in 2015",
+    "the X reached in 2013"). After a threshold word ("exceed X in 2012") the year may be the
+    forecast's own: the level is an actual only when it says so ("reached", "recorded") or a
+    later year names the forecast."""
+    dated = _ACTUAL_IN_FORECAST.match(s, cur.end)
+    if dated is None:
+        return False
+    if ends_with(COMPARATIVE_BEFORE, s, cur.start):
+        return True
+    if not ends_with(_FORECAST_COMPARISON, s, cur.start):
+        return False
+    if dated.group("verb"):
+        return True
+    year = re.search(r"(?:19|20)\d{2}", dated.group(0))
+    later = [int(y) for y in re.findall(r"\b(?:19|20)\d{2}\b", s)]
+    return year is not None and any(y > int(year.group(0)) for y in later)
 
 
 def mark_non_levels(s: str, amounts: list[Amt]) -> None:
@@ -150,13 +182,16 @@ def mark_non_levels(s: str, amounts: list[Amt]) -> None:
         changed = ends_with(CHANGE_BEFORE, s, cur.start) or CHANGE_AFTER.match(after)
         if cur.mention.amount.points or changed:
             cur.skip = True
-        if COMPONENT_AFTER.match(after):
+        if COMPONENT_AFTER.match(after) or ends_with(COMPONENT_BEFORE, s, cur.start):
             cur.skip = True
         guidance = [g.end() for g in GUIDANCE.finditer(s, lo, cur.start)]
         if guidance and not LEVEL_VERB.search(s[guidance[-1] : cur.start]):
-            comparison = ends_with(COMPARATIVE_BEFORE, s, cur.start)
-            cur.skip = not (comparison and _ACTUAL_IN_FORECAST.match(s, cur.end))
+            actual = _actual_beside_forecast(s, cur)
+            cur.skip = not actual
+            cur.comparative = cur.comparative or actual
         if re.match(r"^\s*(?:consensus|analyst|estimate)", after, re.IGNORECASE):
+            cur.skip = True
+        if ends_with(THRESHOLD_BEFORE, s, cur.start) and not cur.comparative:
             cur.skip = True
     for cur in amounts:
         if cur.anchor is not None and amounts[cur.anchor].skip:
@@ -178,7 +213,7 @@ def mark_comparatives(s: str, amounts: list[Amt], periods: list[PeriodMention]) 
         if (
             ends_with(COMPARATIVE_BEFORE, s, cur.start)
             or re.search(r"\(\s*$", head)
-            or ends_with(_LABELLED_PAREN, s, cur.start)
+            or labelled_paren(s, cur.start)
             or (last is not None and last.comparative and continues_list(head, lo, periods))
         ):
             cur.comparative = True
@@ -189,7 +224,7 @@ def mark_comparatives(s: str, amounts: list[Amt], periods: list[PeriodMention]) 
 
 
 #: where a clause about another thing starts: a period after it is not the amount's own
-_CLAUSE_END = re.compile(
+CLAUSE_END = re.compile(
     r"\s?[,;]\s(?:which|while|whereas|but|and\s(?:the|its|it|our|we))\b|\s;\s",
     re.IGNORECASE,
 )
@@ -198,6 +233,22 @@ _CLAUSE_END = re.compile(
 #: a parenthesis that names the period of the amount after it: "(2020: £4.2 million)",
 #: "(H1 2009: EUR 3.1 mn)"
 _LABELLED_PAREN = re.compile(r"\(\s*[^():]{1,40}?\s*:\s*$")
+#: the next label of a list inside such a parenthesis: "( 2010 : EUR 15.2 million ; 2009 : "
+_NEXT_LABEL = re.compile(r"\(\s*[^()]*[;,]\s*[^():;,]{1,40}?\s*:\s*$")
+
+
+def labelled_paren(s: str, pos: int) -> re.Match[str] | None:
+    """The "(2020: " or "(2010: X; 2009: " that names the period of the amount at ``pos``."""
+    first = ends_with(_LABELLED_PAREN, s, pos)
+    if first is not None:
+        return first
+    listed = ends_with(_NEXT_LABEL, s, pos)
+    if listed is None:
+        return None
+    label = re.search(r"[;,]\s*[^():;,]{1,40}?\s*:\s*$", listed.group(0))
+    return re.compile(re.escape(label.group(0)) + "$").search(s, 0, pos) if label else None
+
+
 _OPEN_PAREN = re.compile(r"\(\s*$")
 _BETWEEN = re.compile(r"\bbetween\s+$", re.IGNORECASE)
 
@@ -216,7 +267,7 @@ def assign_own_periods(s: str, amounts: list[Amt], periods: list[PeriodMention])
         if not cur.primary:
             continue
         nxt = next((b.start for b in live[k + 1 :] if b.primary), len(s))
-        clause = _CLAUSE_END.search(s, cur.end, nxt)
+        clause = CLAUSE_END.search(s, cur.end, nxt)
         nxt = clause.start() if clause else nxt
         own = next(
             (
@@ -226,16 +277,18 @@ def assign_own_periods(s: str, amounts: list[Amt], periods: list[PeriodMention])
                 and p.kind != "date"
                 and not _is_label_of_next(s, p)
                 and (cur.comparative or not ends_with(PRIOR_PERIOD_BEFORE, s, p.start))
+                and (cur.comparative or not REFERENCE_GAP.search(s, cur.end, p.start))
             ),
             None,
         )
         if own is not None and GUIDANCE.search(s, cur.end, own.start):
             own = None  # "X, and it expects growth in 2010": 2010 is the forecast's
-        labelled = ends_with(_LABELLED_PAREN, s, cur.start) if cur.comparative else None
+        labelled = labelled_paren(s, cur.start) if cur.comparative else None
         if labelled is not None:  # "(2020: £4.2 million)"
             inside = [p for p in periods if labelled.start() <= p.start and p.end <= cur.start]
             own = inside[0] if len(inside) == 1 else None
             cur.bare = own is None
+            cur.labelled = own is not None
         if own is None and cur.comparative and ends_with(_OPEN_PAREN, s, cur.start):
             paren = s[: cur.start].rstrip().rstrip("(").rstrip()
             prev_end = max([a.end for a in live if a.end <= cur.start] + [0])

@@ -14,30 +14,25 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from schemas.periods import parse_label, shift_steps, shift_years, with_year
 from schemas.standards import (
-    ADJUSTED_PREFIX,
     INCOME_METRICS,
-    MARGIN_OF,
     Unit,
-    currency_form,
     metric_base,
-    unit_of,
 )
 from worker.normalize.amounts import find_amounts
 from worker.normalize.period_text import PeriodMention, find_dates, find_periods
 from worker.rules.candidate import Candidate
 from worker.rules.cues import (
-    AS_SHARE_OF_SALES,
     BALANCE_METRICS,
     GUIDANCE,
     LEVEL_VERB,
-    MARGIN_BASE_AFTER,
     OF_IN_AFTER,
     PERIODISH,
     PRIOR_PERIOD_BEFORE,
+    REFERENCE_GAP,
     ends_with,
     gap_ok,
 )
@@ -51,6 +46,7 @@ from worker.rules.roles import (
     mark_non_levels,
 )
 from worker.rules.tables import read_table
+from worker.rules.units import metric_and_unit, zero_words
 
 #: a result given as "in the red" is a loss ("closed the year in the red with a net result of")
 _IN_THE_RED = re.compile(r"\bin\s+(?:the\s+)?red\b[^.;]{0,60}$", re.IGNORECASE)
@@ -157,18 +153,50 @@ def sentence_facts(s: str, carry: str | None = None) -> SentenceFacts:
         cand = _candidate(sent, idx, cur)
         if cand is not None:
             out.append(cand)
-    return SentenceFacts(out, sent.next_carry(), len(sent.amounts))
+    return SentenceFacts(_second_values(out), sent.next_carry(), len(sent.amounts))
+
+
+def _second_values(cands: list[Candidate]) -> list[Candidate]:
+    """A second value of the same metric for the same period in one sentence is most often a
+    part of the first (a segment's, a region's, a product line's): it is not decided."""
+    seen: dict[tuple[str, str | None, str], Candidate] = {}
+    out = []
+    for cand in cands:
+        key = (cand.metric, cand.period, cand.unit.value)
+        first = seen.setdefault(key, cand)
+        if first is not cand and first.value != cand.value:
+            cand = replace(
+                cand, evidence=(*cand.evidence, ("metric", "second value for the same period"))
+            )
+        out.append(cand)
+    return out
+
+
+#: the rest of a range written with one currency and one scale: the "-12 mn" of "EUR 10-12 mn"
+#: (tight: "EUR -0.04 -0.06" is a level and its comparative)
+_RANGE_TAIL = re.compile(
+    r"[-–]\d[\d.,]*(?:\s[.,]\d+)?(?:\s?(?:mn|mln|m|million|bn|billion|thousand|k|%|percent))?"
+    r"(?![\w])",
+    re.IGNORECASE,
+)
 
 
 def _read(s: str, periods: list[PeriodMention], carry: str | None) -> _Sentence:
+    found = sorted(find_amounts(s) + zero_words(s), key=lambda a: a.start)
     amounts = [
         Amt(a)
-        for a in find_amounts(s)
+        for a in found
         if not any(p.start <= a.start < p.end and p.kind != "abs" for p in periods)
         and not any(p.start <= a.start and a.end <= p.end for p in periods)
     ]
     periods = [p for p in periods if not any(a.start <= p.start < a.end for a in amounts)]
-    spans = [(a.start, a.end) for a in amounts] + [(p.start, p.end) for p in periods]
+    spans = [(a.start, a.mention.scale_end or a.end) for a in amounts]
+    for a in amounts:  # "EUR 10-12 mn": a range, never a level; its tail is no word
+        tail = _RANGE_TAIL.match(s, a.end)
+        if tail is not None:
+            a.dropped = True
+            spans.append((a.start, tail.end()))
+    spans += [(p.start, p.end) for p in periods]
     metrics = find_metrics(s, spans)
     covered = spans + find_dates(s) + [(m.start, m.end) for m in metrics if m.base]
     return _Sentence(s, periods, amounts, metrics, covered, carry)
@@ -181,20 +209,50 @@ def _candidate(sent: _Sentence, idx: int, cur: Amt) -> Candidate | None:
         return None
     if metric.change and not LEVEL_VERB.search(s[metric.end : cur.start]):
         return None
-    typed = _metric_and_unit(sent, idx, cur, metric)
+    typed = metric_and_unit(sent.text, sent.amounts, idx, metric)
     if typed is None:
         return None
-    name, unit, currency = typed
+    name, unit, currency, scale_how = typed
     value = cur.mention.amount.value
-    loss = metric.loss or bool(ends_with(_IN_THE_RED, s, cur.start))
-    if loss and metric_base(name) in INCOME_METRICS and value > 0:
+    red = bool(ends_with(_IN_THE_RED, s, cur.start))
+    sign_how = "as written"
+    if (metric.loss or red) and metric_base(name) in INCOME_METRICS and value > 0:
         value = -value
-    ok, period = _period_of(sent, cur)
+        sign_how = "loss word" if metric.loss else "in the red"
+        if metric.loss and metric.bare_word and _amount_between(sent, metric.end, cur.start):
+            sign_how = "loss word of an earlier amount"  # "a loss of X compared with Y"
+    ok, period, period_how = _period_of(sent, cur)
     if not ok:
         return None
     if metric_base(name) in BALANCE_METRICS:
-        period = _balance_date(s, cur, period)
-    return Candidate(cur.start, cur.end, name, value, currency, unit, period or None)
+        dated = _balance_date(s, cur, period)
+        period_how = "balance date" if dated != period else period_how
+        period = dated
+    evidence: tuple[tuple[str, str], ...] = (
+        ("metric", _metric_how(sent, cur, metric)),
+        ("period", period_how),
+        ("sign", sign_how),
+        ("scale", scale_how),
+    )
+    if metric.opening:
+        evidence += (("adjusted", metric.opening),)
+    return Candidate(cur.start, cur.end, name, value, currency, unit, period or None, evidence)
+
+
+def _amount_between(sent: _Sentence, lo: int, hi: int) -> bool:
+    return any(lo <= a.start and a.end <= hi and not a.dropped for a in sent.amounts)
+
+
+def _metric_how(sent: _Sentence, cur: Amt, metric: MetricMention) -> str:
+    while cur.anchor is not None:
+        cur = sent.amounts[cur.anchor]
+    if cur.metric is not None:
+        return "respectively list"
+    if metric.bare_word:
+        if metric.defaulted:
+            return "bare profit or loss word, no metric named"
+        return "bare profit or loss word"
+    return "named after the amount" if metric.start >= cur.end else "named before the amount"
 
 
 def _balance_date(s: str, cur: Amt, period: str | None) -> str | None:
@@ -209,74 +267,35 @@ def _balance_date(s: str, cur: Amt, period: str | None) -> str | None:
     return shift_years(dates[0].label, cur.year - int(dates[0].label[:4]))
 
 
-def _metric_and_unit(
-    sent: _Sentence, idx: int, cur: Amt, metric: MetricMention
-) -> tuple[str, Unit, str | None] | None:
-    """(metric name, unit, currency) when the amount's unit fits the metric, else None."""
-    assert metric.canonical is not None
-    prefix = ADJUSTED_PREFIX if metric.adjusted else ""
-    name = prefix + metric.canonical
-    amount = cur.mention.amount
-    currency, unit = amount.currency, amount.unit
-    if unit is Unit.COUNT:  # "EUR 5.3 million and 4.1 million": the currency of the one before
-        before = reversed(sent.amounts[:idx])
-        currency = next(
-            (a.mention.amount.currency for a in before if a.mention.amount.currency), None
-        )
-        if currency is None:
-            return None
-        unit = Unit.CURRENCY
-    expected = unit_of(name)
-    if unit is Unit.PERCENT:
-        if expected is Unit.PERCENT:
-            return name, Unit.PERCENT, None
-        margin = MARGIN_OF.get(metric_base(name))
-        of_sales = MARGIN_BASE_AFTER.match(sent.text[cur.end :]) or AS_SHARE_OF_SALES.match(
-            sent.text[metric.end :]
-        )
-        if margin is None or not of_sales:
-            return None
-        return prefix + margin, Unit.PERCENT, None
-    renamed = currency_form(name)
-    if renamed is None:
-        return None
-    name, expected = renamed, unit_of(renamed)
-    if unit is Unit.CURRENCY_PER_SHARE and expected is Unit.CURRENCY:
-        if metric_base(name) != "net income":
-            return None
-        return name.replace("net income", "earnings per share"), unit, currency
-    if expected is Unit.CURRENCY_PER_SHARE and unit is Unit.CURRENCY:
-        if abs(amount.value) >= 1000:  # "EUR 5 million": not a per-share amount
-            return None
-        return name, expected, currency
-    if expected is not unit:
-        return None
-    return name, unit, currency
-
-
-def _period_of(sent: _Sentence, cur: Amt) -> tuple[bool, str | None]:
-    """(decided, label) of an amount's period: its own, a comparative's prior period, or the
-    current period before it (or carried from an earlier sentence)."""
+def _period_of(sent: _Sentence, cur: Amt) -> tuple[bool, str | None, str]:
+    """(decided, label, how) of an amount's period: its own, a comparative's prior period, or
+    the current period before it (or carried from an earlier sentence)."""
     if cur.own is not None:
         ok, label = sent.resolve(cur.own, cur.start)
         if ok and label and cur.comparative and cur.own.kind == "abs":
             label = _same_part_of_year(sent, cur, label)
-        return ok, label
+        how = "respectively years" if cur.year is not None else "named after the amount"
+        if cur.own.kind != "abs":
+            how = "relative to the current period"
+        return ok, label, how
     if cur.comparative:
         if cur.bare and not sent.has_relative:
-            return False, None
+            return False, None, ""
         rel = next((p for p in sent.periods if p.kind in _RELATIVE), None)
         if rel is not None:
-            return sent.resolve(rel, cur.start)
+            return (*sent.resolve(rel, cur.start), "relative to the current period")
         before_prior = [p for p in sent.prior_abs if p.start < cur.start]
         if not before_prior:
-            return False, None
-        return True, before_prior[-1].label
+            return False, None, ""
+        return True, before_prior[-1].label, "labelled parenthesis"
     before_cur = [p for p in sent.current_abs if p.start < cur.start]
     if before_cur:
-        return True, before_cur[-1].label
+        owner = next((a for a in sent.amounts if a.own is before_cur[-1] and a is not cur), None)
+        if owner is not None and _names_other_item(sent, owner):
+            return False, None, ""  # "the order backlog was X at the end of 2009, while sales"
+        return True, before_cur[-1].label, "current period before the amount"
     if sent.carried is not None:
-        return True, sent.carried
+        return True, sent.carried, "carried from an earlier sentence"
     return _period_stated_later(sent, cur)
 
 
@@ -293,33 +312,57 @@ def _same_part_of_year(sent: _Sentence, cur: Amt, label: str) -> str:
     return with_year(ref, own.year) or label
 
 
-def _period_stated_later(sent: _Sentence, cur: Amt) -> tuple[bool, str | None]:
+def _period_stated_later(sent: _Sentence, cur: Amt) -> tuple[bool, str | None, str]:
     """A level with no period before it: the sentence's current period stated after it ("net
     sales of X and an operating margin of Y in 2006"), none when the sentence states none (a
     null period), undecided when a forecast, a dated comparison or a non-vocabulary item stands
     between them ("X; it expects growth in 2010")."""
     if any(_is_last_year(sent, p) for p in sent.periods if p.end <= cur.start):
-        return True, "FY"  # "Last year, net sales were X"
+        return True, "FY", "last year without a year"  # "Last year, net sales were X"
     after = [
         p
         for p in sent.current_abs
         if p.start >= cur.end and not ends_with(PRIOR_PERIOD_BEFORE, sent.text, p.start)
     ]
     if not after:
-        return True, None
+        return True, None, "none stated"
+    lo = max([a.end for a in sent.amounts if cur.end <= a.start < after[0].start] + [cur.end])
+    if REFERENCE_GAP.search(sent.text, lo, after[0].start):
+        return False, None, ""  # "X, the highest since 2007"; "X, while in 2009 it was Y"
     if GUIDANCE.search(sent.text, cur.end, after[0].start):
-        return False, None
+        return False, None, ""
     if any(
-        a.comparative and a.own is not None and cur.end <= a.start < after[0].start
+        a.comparative
+        and a.own is not None
+        and not a.labelled
+        and cur.end <= a.start < after[0].start
         for a in sent.amounts
     ):
-        return False, None  # "X, against Y in Q2 2019, ... in the second quarter"
+        return False, None, ""  # "X, against Y in Q2 2019, ... in the second quarter"
     if any(m.canonical is None and cur.end <= m.start < after[0].start for m in sent.metrics):
-        return False, None  # "X and the order backlog stood at Y at the end of 2010"
+        return False, None, ""  # "X and the order backlog stood at Y at the end of 2010"
     between = [a for a in sent.amounts if not a.dropped and cur.end <= a.start < after[0].start]
     if any(_vocabulary_metric(sent, a) is None for a in between):
-        return False, None  # "X and the order book stood at Y at the end of 2010"
-    return True, after[0].label
+        return False, None, ""  # "X and the order book stood at Y at the end of 2010"
+    return True, after[0].label, "current period stated later"
+
+
+def _names_other_item(sent: _Sentence, cur: Amt) -> bool:
+    """The amount is a value of a non-vocabulary item named just before it ("order backlog")."""
+    governing = _governing_metric(sent, cur)
+    if governing is not None:
+        return governing.canonical is None
+    before = [m for m in sent.metrics if m.end <= cur.start]
+    return bool(before) and before[-1].canonical is None
+
+
+def _periodish(word: str) -> bool:
+    """A word that starts a period ("the", "fiscal", "FY19", "Q3", "2H")."""
+    return word.lower() in PERIODISH or bool(_PERIOD_TOKEN.fullmatch(word))
+
+
+#: a period written as one token: "FY19", "FY2019", "Q3", "H1", "1H", "3Q", "9M"
+_PERIOD_TOKEN = re.compile(r"(?i:fy|q[1-4]|h[12]|[1-4]q|[12]h|9m)\d*")
 
 
 def _vocabulary_metric(sent: _Sentence, cur: Amt) -> MetricMention | None:
@@ -343,7 +386,7 @@ def _governing_metric(sent: _Sentence, cur: Amt) -> MetricMention | None:
         if following is not None:
             return following
         of_in = OF_IN_AFTER.match(after)
-        if of_in and of_in.group(1).lower() not in PERIODISH:
+        if of_in and not _periodish(of_in.group(1)):
             return None  # "$2.5 billion of cash used for ...": a component
     preceding = [x for x in sent.metrics if x.end <= cur.start and not x.base]
     if not preceding:

@@ -32,7 +32,11 @@ _SCALE = {"m": 10**6, "mn": 10**6, "mln": 10**6, "k": 10**3, "bn": 10**9, "b": 1
 _SCALED_CODES = {"MEUR": ("EUR", 10**6), "TEUR": ("EUR", 10**3), "KEUR": ("EUR", 10**3)}
 _SCALED_CODES |= {"MSEK": ("SEK", 10**6), "TSEK": ("SEK", 10**3), "MNOK": ("NOK", 10**6)}
 _SCALED_CODES |= {"MUSD": ("USD", 10**6), "MDKK": ("DKK", 10**6)}
-_COLUMN = r"(?:(?:Q[1-4]|H[12]|9M|FY|1-3|1-6|1-9|1-12)\s?/\s?(?:\d{4}|\d{2})|(?:19|20)\d{2})"
+_COLUMN = (
+    r"(?:(?:Q[1-4]|H[12]|9M|FY|1-3|1-6|1-9|1-12)(?:\s?/\s?|\s?['’])(?:\d{4}|\d{2})|(?:19|20)\d{2})"
+)
+_COLUMN_RE = re.compile(_COLUMN)
+_COLUMN_SPLIT = re.compile(r"\s?/\s?|\s?['’]")
 _COLUMNS = re.compile(rf"(?<![\w/-])(?:{_COLUMN}\s+)+{_COLUMN}(?![\w/-])")
 _CELL = r"(?:\(\s?\d[\d,]*(?:\.\d+)?\s?\)|-?\d[\d,]*(?:\.\d+)?)"
 _CELL_AT = re.compile(rf"\s*({_CELL})(?![\w.%])")
@@ -48,17 +52,37 @@ class Table:
     cells: int
 
 
-def read_table(s: str) -> Table | None:
-    """The facts of a table flattened into ``s``; None when ``s`` holds no table."""
+def _layout(s: str) -> tuple[re.Match[str], re.Match[str], int] | None:
+    """(scale header, column header, where the rows start): the scale before the periods ("EUR
+    million Q3/21 Q3/20 ...") or just after them ("9M '11 9M '10 , EUR m Net sales ...")."""
     header = _HEADER.search(s)
     columns = _COLUMNS.search(s, header.end()) if header else None
-    if header is None or columns is None or s[header.end() : columns.start()].count(" ") > 6:
+    if (
+        header is not None
+        and columns is not None
+        and s[header.end() : columns.start()].count(" ") <= 6
+    ):
+        return header, columns, columns.end()
+    columns = _COLUMNS.search(s)
+    if columns is None:
         return None
-    labels = [_column_label(tok) for tok in columns.group(0).split()]
+    gap = re.compile(r"\s?[,:;]?\s?").match(s, columns.end())
+    header = _HEADER.match(s, gap.end()) if gap else None
+    if header is None:
+        return None
+    return header, columns, header.end()
+
+
+def read_table(s: str) -> Table | None:
+    """The facts of a table flattened into ``s``; None when ``s`` holds no table."""
+    layout = _layout(s)
+    if layout is None:
+        return None
+    header, columns, pos = layout
+    labels = [_column_label(m.group(0)) for m in _COLUMN_RE.finditer(columns.group(0))]
     currency, scale = _header_scale(header)
     facts: list[Candidate] = []
     cells = 0
-    pos = columns.end()
     while True:
         row = _ROW_LABEL.match(s, pos)
         if row is None:
@@ -73,9 +97,10 @@ def read_table(s: str) -> Table | None:
 
 
 def _column_label(tok: str) -> str | None:
-    if "/" not in tok:
+    parts = _COLUMN_SPLIT.split(tok)
+    if len(parts) == 1:
         return format_label("FY", int(tok))
-    sub, year = tok.split("/")
+    sub, year = parts
     sub = _SUB_OF_RANGE.get(sub, sub)
     return format_label(sub, int(year) if len(year) == 4 else 2000 + int(year))
 
@@ -123,7 +148,13 @@ def _row_facts(
             return []
         if raw.startswith(("(", "-")):
             value = -value
-        out.append(Candidate(a, b, name, exact_decimal(value), cur, unit, period))
+        evidence = (
+            ("metric", "table row label"),
+            ("period", "table column"),
+            ("sign", "as written"),
+            ("scale", "table header" if mult != 1 else "as written"),
+        )
+        out.append(Candidate(a, b, name, exact_decimal(value), cur, unit, period, evidence))
     return out
 
 
