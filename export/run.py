@@ -81,24 +81,7 @@ def run_export(
     with writing_into(root):
         folder = write_export(root, day, frames, charts, report)
     n = len(frames.facts)
-    if n == 0:
-        log.warning(
-            "export: no facts matched (since=%s, until=%s, company=%s); wrote headers-only "
-            "files to %s",
-            _iso(since),
-            _iso(until),
-            company,
-            folder,
-        )
-    else:
-        log.info(
-            "export: %d fact(s), %d summary row(s), %d change(s), %d chart(s) written to %s",
-            n,
-            len(frames.summary),
-            len(frames.pop),
-            len(charts),
-            folder,
-        )
+    _log_written(frames, len(charts), folder, (since, until, company))
     metrics.facts_exported(n)
     store.record_run(
         LAST_EXPORT,
@@ -110,6 +93,31 @@ def run_export(
         filters=report["filters"],
     )
     return folder
+
+
+def _log_written(
+    frames: tables.ExportFrames, charts: int, folder: Path, filters: tuple[Any, Any, str | None]
+) -> None:
+    """One line for the operator: what was written where, or that nothing matched."""
+    since, until, company = filters
+    if len(frames.facts) == 0:
+        log.warning(
+            "export: no facts matched (since=%s, until=%s, company=%s); wrote headers-only "
+            "files to %s",
+            _iso(since),
+            _iso(until),
+            company,
+            folder,
+        )
+        return
+    log.info(
+        "export: %d fact(s), %d summary row(s), %d change(s), %d chart(s) written to %s",
+        len(frames.facts),
+        len(frames.summary),
+        len(frames.pop),
+        charts,
+        folder,
+    )
 
 
 def export_after_drain(
