@@ -108,7 +108,22 @@ class Inbox:
 
         The file is moved only while it still holds what was read. One that changed meanwhile is
         read and published again (harmless: report ids are hashes of the text, so the reports
-        read before are the same reports); one that keeps changing is left for later."""
+        read before are the same reports); one that keeps changing is left for later.
+
+        No file stops the inbox: whatever else goes wrong with one (a bug, a file system error)
+        fails that file with the reason, and the caller goes on with the next."""
+        try:
+            return self._process(path, publisher, progress)
+        except TransientError:
+            raise
+        except Exception as exc:
+            log.exception("unexpected error on %s", quote_name(path))
+            reason = f"unexpected error while reading the file: {type(exc).__name__}: {exc}"
+            return self._fail_anyway(path, reason)
+
+    def _process(
+        self, path: Path, publisher: ReportPublisher, progress: Progress | None
+    ) -> FileOutcome:
         refused = self._refuse(path)
         if refused is not None:
             return refused
@@ -174,9 +189,13 @@ class Inbox:
         )
 
     def _refuse(self, path: Path) -> FileOutcome | None:
-        """Links out of the inbox fail; anything but a regular file is skipped."""
+        """Links out of the inbox and link loops fail; anything but a regular file is skipped."""
         if path.is_symlink():
-            target = path.resolve()
+            try:
+                target = path.resolve()
+            except (RuntimeError, OSError) as exc:  # RuntimeError: a loop, before Python 3.13
+                reason = f"symbolic link that cannot be followed (a loop?): {exc}"
+                return self._fail(path, reason, None)
             if not is_within(target, self.root.resolve()):
                 reason = f"symbolic link to {quote_name(target)}, outside the inbox; not followed"
                 return self._fail(path, reason, None)
@@ -212,7 +231,11 @@ class Inbox:
     ) -> FileOutcome:
         """Every report was confirmed: list the rejects, move the file, record it in the ledger."""
         name, size = path.name, len(snapshot.data)
-        rejects_file = self.placement.write_rejects(name, result.rejects)
+        try:
+            rejects_file = self.placement.write_rejects(name, result.rejects)
+        except OSError as exc:  # the reports are out: the file must still be moved
+            log.error("cannot list the rejected rows of %s: %s", quote_name(name), exc)
+            rejects_file = None
         moved = self.placement.to_processed(path)
         self.ledger.record(
             {
@@ -260,6 +283,14 @@ class Inbox:
         outcome = self._fail(path, exc.reason, snapshot.sha256, len(snapshot.data))
         outcome.rejects = len(rejects)
         return outcome
+
+    def _fail_anyway(self, path: Path, reason: str) -> FileOutcome:
+        """Fail a file after an unexpected error; one that cannot even be moved stays put."""
+        try:
+            return self._fail(path, reason, None)
+        except OSError as exc:
+            log.error("cannot move %s to failed/: %s", quote_name(path), exc)
+            return FileOutcome(path, "failed", reason=clip(reason))
 
     def _fail(self, path: Path, reason: str, sha256: str | None, size: int = 0) -> FileOutcome:
         reason = clip(reason)

@@ -18,6 +18,7 @@ from ingest.inbox import (
     Settling,
     Summary,
     expand_paths,
+    fit_name,
     ingest_paths,
     is_ignored_name,
     quote_name,
@@ -469,3 +470,97 @@ def test_printable_names_are_logged_as_they_are() -> None:
     assert quote_name("Q2 results é.csv") == "Q2 results é.csv"
     assert quote_name("a\nb.csv") == "'a\\nb.csv'"
     assert quote_name("bad\udcffbyte.csv") == "'bad\\udcffbyte.csv'"
+
+
+# --- hostile entries: one never stops the inbox ------------------------------------------------
+
+
+def test_a_symlink_loop_fails_with_its_reason_and_the_files_after_it_go_through(
+    inbox: Inbox,
+) -> None:
+    os.symlink("a-loop.txt", inbox.root / "a-loop.txt")
+    (inbox.root / "c.jsonl").write_text(SEED)
+    summary = inbox.sweep(RecordingPublisher())
+    assert (summary.files_failed, summary.reports_published) == (1, 1)
+    error = json.loads((inbox.failed / "a-loop.txt.error.json").read_text())
+    assert "loop" in error["reason"]
+    assert (inbox.failed / "a-loop.txt").is_symlink()
+
+
+def test_an_unexpected_error_on_one_file_fails_that_file_and_the_sweep_goes_on(
+    inbox: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ingest.inbox.sweep
+
+    real = ingest.inbox.sweep.read_reports
+
+    def explode(data: bytes, sha256: str, name: str, *args: object) -> object:
+        if name == "a.jsonl":
+            raise ValueError("reader bug")
+        return real(data, sha256, name, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingest.inbox.sweep, "read_reports", explode)
+    (inbox.root / "a.jsonl").write_text(SEED)
+    (inbox.root / "b.jsonl").write_text(SEED.replace("XYZ", "ABC"))
+    summary = inbox.sweep(RecordingPublisher())
+    assert (summary.files_failed, summary.reports_published) == (1, 1)
+    error = json.loads((inbox.failed / "a.jsonl.error.json").read_text())
+    assert error["reason"] == "unexpected error while reading the file: ValueError: reader bug"
+
+
+def _long_name(suffix: str) -> str:
+    return "r" * (250 - len(suffix)) + suffix
+
+
+def test_a_failing_file_with_a_250_byte_name_lands_in_failed_with_its_reason(
+    inbox: Inbox,
+) -> None:
+    name = _long_name(".csv")
+    (inbox.root / name).write_text("headline\nno text column here\n")
+    summary = inbox.sweep(RecordingPublisher())
+    assert summary.files_failed == 1
+    names = sorted(p.name for p in inbox.failed.iterdir())
+    assert len(names) == 2 and all(len(n.encode()) <= 255 for n in names)
+    moved, error_file = (n for n in sorted(names, key=len))
+    assert error_file == moved + ".error.json"
+    error = json.loads((inbox.failed / error_file).read_text())
+    assert error["file"] == name and "no text column" in error["reason"]
+
+
+def test_a_partly_bad_csv_with_a_long_name_is_published_once_and_moved(inbox: Inbox) -> None:
+    name = _long_name(".csv")
+    (inbox.root / name).write_text(
+        "raw_text,reported_at\nA reported revenue of $1 million for Q1 2024.,2024-05-01\n"
+        "B reported revenue of $2 million.,autumn\n"
+    )
+    pub = RecordingPublisher()
+    summary = inbox.sweep(pub)
+    assert (summary.reports_published, summary.rows_rejected) == (1, 1)
+    assert not (inbox.root / name).exists()
+    (rejects,) = inbox.failed.iterdir()
+    assert rejects.name.endswith(".rejects.jsonl") and len(rejects.name.encode()) <= 255
+    assert json.loads(rejects.read_text())["file"] == name
+    assert len(inbox.sweep(pub).outcomes) == 0 and len(pub.published) == 1
+
+
+def test_a_name_clash_in_failed_keeps_a_long_name_and_its_sidecar_within_255_bytes(
+    inbox: Inbox,
+) -> None:
+    name = "é" * 125 + ".txt"  # 254 bytes
+    for _ in range(2):
+        (inbox.root / name).write_text("")
+        inbox.sweep(RecordingPublisher())
+    names = [p.name for p in inbox.failed.iterdir()]
+    assert len(names) == 4 and all(len(n.encode()) <= 255 for n in names)
+
+
+@pytest.mark.parametrize(
+    ("name", "room"),
+    [("a.csv", 255), ("r" * 300 + ".csv", 255), ("é" * 200 + ".jsonl", 241), ("x" * 300, 10)],
+)
+def test_fitted_names_keep_their_extension_and_fit(name: str, room: int) -> None:
+    fitted = fit_name(name, room)
+    assert len(fitted.encode()) <= room
+    assert fitted == name or fitted != fit_name(name + "x", room)
+    if "." in name and room > 20:
+        assert fitted.endswith(name[name.rfind(".") :])
