@@ -20,11 +20,11 @@ from ingest.readers.base import (
     Reject,
     UnreadableFile,
     build_message,
-    decode_text,
     excerpt,
     excerpt_names,
     provenance,
 )
+from ingest.readers.decoding import decode_lines
 from schemas.message import ReportMessage
 
 TEXT_COLUMNS = ("raw_text", "text", "content", "body")
@@ -69,7 +69,10 @@ def find_text_column(header: list[str], wanted: str | None) -> int:
 
 
 def read_csv(data: bytes, options: ReadOptions) -> ReadResult:
-    text, _ = decode_text(data)
+    decoded = decode_lines(data)
+    text = decoded.text
+    if 1 in decoded.bad_lines:
+        raise UnreadableFile(f"CSV header: {decoded.bad_lines[1]}")
     first_line = text.lstrip("\r\n").split("\n", 1)[0]
     delimiter = sniff_delimiter(first_line)
     _raise_field_limit(options.max_report_bytes)
@@ -98,6 +101,11 @@ def read_csv(data: bytes, options: ReadOptions) -> ReadResult:
             )
             break
         start_line, line_no = line_no, reader.line_num + 1
+        bad = decoded.bad_between(start_line, line_no - 1)
+        if bad is not None:
+            row_no += 1
+            result.rejects.append(Reject(bad[1], bad[0], row_no))
+            continue
         if not cells or all(not c.strip() for c in cells):
             continue  # blank line
         row_no += 1

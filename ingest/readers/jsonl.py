@@ -17,21 +17,25 @@ from ingest.readers.base import (
     Reject,
     UnreadableFile,
     build_message,
-    decode_text,
     excerpt_names,
     provenance,
 )
+from ingest.readers.decoding import decode_lines, decode_text
 from schemas.message import Provenance, ReportMessage
 
 
 def read_jsonl(data: bytes, options: ReadOptions) -> ReadResult:
-    text, _ = decode_text(data)
+    decoded = decode_lines(data)
+    text = decoded.text
     result = ReadResult()
     lines = text.split("\n")
     ends_with_newline = text.endswith("\n")
     last_index = len(lines) - 1 if not ends_with_newline else len(lines) - 2
     for index, raw_line in enumerate(lines):
         line_no = index + 1
+        if line_no in decoded.bad_lines:
+            result.rejects.append(Reject(decoded.bad_lines[line_no], line=line_no))
+            continue
         line = raw_line.strip()
         if not line:
             continue
