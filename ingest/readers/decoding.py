@@ -113,13 +113,10 @@ def decode_lines(data: bytes) -> Decoded:
         decoded.append(line)
     if encoding == "cp1252" and not beyond_ascii:
         return Decoded(text, encoding)
-    bad: dict[int, str] = {}
-    for index, line in enumerate(decoded):
-        if line is None:
-            bad[index + 1] = _bad_line_reason(lines[index])
+    bad = {i + 1: _bad_line_reason(lines[i]) for i, part in enumerate(decoded) if part is None}
     out = "\n".join(
-        line if line is not None else raw.decode("utf-8", "replace")
-        for line, raw in zip(decoded, lines, strict=True)
+        part if part is not None else raw.decode("utf-8", "replace")
+        for part, raw in zip(decoded, lines, strict=True)
     )
     if len(bad) == len(lines):
         raise UnreadableFile(f"text is not UTF-8 nor Windows-1252: {bad[1]}")
