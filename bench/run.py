@@ -33,6 +33,7 @@ from bench.scenarios import (  # noqa: E402
     latency,
     memory,
     model,
+    operator,
     pipeline,
     serve,
     tokens,
@@ -49,6 +50,7 @@ SCENARIOS: dict[str, Callable[[bool], list[Row]]] = {
     "tokens": tokens.run,
     "batchmode": batchmode.run,
     "serve": serve.run,
+    "operator": operator.run,  # finpipe status, companies, facts at 100,000 facts
 }
 #: what a full run executes ("rerun" alone is part of "model")
 DEFAULT = [
@@ -60,6 +62,7 @@ DEFAULT = [
     "tokens",
     "batchmode",
     "serve",
+    "operator",
     "pipeline-rules",
 ]
 #: runs of a scenario before it counts as failed (a server restarted under it, say)
