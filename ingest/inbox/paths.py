@@ -18,8 +18,7 @@ from ingest.inbox.reading import (
     ReportPublisher,
     load_file,
     log_rejects,
-    publish_messages,
-    read_reports,
+    publish_reports,
 )
 from ingest.inbox.sweep import Inbox
 from ingest.readers import SUPPORTED_SUFFIXES, UnreadableFile
@@ -40,7 +39,7 @@ def publish_file(
     now = now or datetime.now(UTC)
     try:
         data, sha256 = load_file(path, limits)
-        result = read_reports(data, sha256, path.name, limits, now)
+        done = publish_reports(data, sha256, path.name, limits, now, publisher, progress)
     except NothingToPublish as exc:
         log_rejects(path.name, exc.rejects)
         log.error("nothing to publish in %s: %s", quote_name(path), exc.reason)
@@ -51,18 +50,18 @@ def publish_file(
     except OSError as exc:
         log.error("cannot read %s: %s", quote_name(path), exc)
         return FileOutcome(path, "failed", reason=str(exc))
-    log_rejects(path.name, result.rejects)
-    published = publish_messages(result.messages, publisher, progress)
+    log_rejects(path.name, done.rejects)
+    published = done.reports
     if progress:
         progress(0, len(data))
     log.info(
         "published %s: %d reports, %d rejected (file left in place)",
         quote_name(path),
         published,
-        len(result.rejects),
+        len(done.rejects),
     )
     return FileOutcome(
-        path, "published", reports=published, rejects=len(result.rejects), size_bytes=len(data)
+        path, "published", reports=published, rejects=len(done.rejects), size_bytes=len(data)
     )
 
 

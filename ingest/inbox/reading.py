@@ -15,14 +15,21 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from ingest.inbox.names import quote_name
 from ingest.inbox.settling import FileStamp
-from ingest.readers import ReadOptions, ReadResult, Reject, UnreadableFile, read_bytes
+from ingest.readers import (
+    ReadOptions,
+    ReadResult,
+    Reject,
+    UnreadableFile,
+    iter_bytes,
+    read_bytes,
+)
 from schemas.message import ReportMessage
 from schemas.settings import Settings
 
@@ -114,15 +121,18 @@ def load_file(path: Path, limits: ReadLimits) -> tuple[bytes, str]:
     return snapshot.data, snapshot.sha256
 
 
-def parse(data: bytes, sha256: str, name: str, limits: ReadLimits, now: datetime) -> ReadResult:
-    options = ReadOptions(
+def _options(sha256: str, name: str, limits: ReadLimits, now: datetime) -> ReadOptions:
+    return ReadOptions(
         file_name=name,
         file_sha256=sha256,
         ingested_at=now,
         max_report_bytes=limits.max_report_bytes,
         text_column=limits.text_column,
     )
-    return read_bytes(data, options)
+
+
+def parse(data: bytes, sha256: str, name: str, limits: ReadLimits, now: datetime) -> ReadResult:
+    return read_bytes(data, _options(sha256, name, limits, now))
 
 
 def read_reports(
@@ -133,6 +143,47 @@ def read_reports(
     if not result.messages:
         raise NothingToPublish(result.rejects)
     return result
+
+
+@dataclass
+class Published:
+    """What :func:`publish_reports` did with a file: reports confirmed, rows rejected."""
+
+    reports: int = 0
+    rejects: list[Reject] = field(default_factory=list)
+
+
+def publish_reports(
+    data: bytes,
+    sha256: str,
+    name: str,
+    limits: ReadLimits,
+    now: datetime,
+    publisher: ReportPublisher,
+    progress: Progress | None = None,
+) -> Published:
+    """Read and publish as the reading goes, ``PUBLISH_CHUNK`` reports at a time (each chunk
+    confirmed before the next is read), so memory does not grow with the file's rows. A file
+    without a single good report raises :class:`NothingToPublish` (nothing was published then).
+    ``TransientError`` propagates; the chunks confirmed before stay published (report ids make
+    publishing them again harmless)."""
+    done = Published()
+    chunk: list[ReportMessage] = []
+    good = 0
+    for item in iter_bytes(data, _options(sha256, name, limits, now)):
+        if isinstance(item, Reject):
+            done.rejects.append(item)
+            continue
+        good += 1
+        chunk.append(item)
+        if len(chunk) >= PUBLISH_CHUNK:
+            done.reports += publish_messages(chunk, publisher, progress)
+            chunk = []
+    if not good:
+        raise NothingToPublish(done.rejects)
+    if chunk:
+        done.reports += publish_messages(chunk, publisher, progress)
+    return done
 
 
 def publish_messages(

@@ -23,16 +23,17 @@ from ingest.inbox.reading import (
     FileTooLarge,
     NothingToPublish,
     Progress,
+    Published,
     ReadLimits,
     ReportPublisher,
     Snapshot,
     log_rejects,
-    publish_messages,
+    publish_reports,
     read_reports,
     take_snapshot,
 )
 from ingest.inbox.selection import Selection, wait_settled
-from ingest.readers import ReadResult, UnreadableFile
+from ingest.readers import UnreadableFile
 from ingest.readers.base import clip
 from schemas.errors import TransientError
 from schemas.message import ReportMessage
@@ -159,13 +160,14 @@ class Inbox:
             return self._set_aside_duplicate(path, snapshot, seen, progress)
         now = self.clock()
         try:
-            result = read_reports(snapshot.data, snapshot.sha256, path.name, self.limits, now)
+            done = publish_reports(
+                snapshot.data, snapshot.sha256, path.name, self.limits, now, publisher, progress
+            )
         except UnreadableFile as exc:
             return self._fail_read(path, snapshot, exc) if snapshot.matches(path) else None
-        published = publish_messages(result.messages, publisher, progress)
         if not snapshot.matches(path):
             return None
-        return self._finish_published(path, snapshot, now, published, result, progress)
+        return self._finish_published(path, snapshot, now, done, progress)
 
     def reclaim_if_changed(self, outcome: FileOutcome) -> Path | None:
         """A file moved to ``processed/`` that changed since it was read (its writer still had it
@@ -225,14 +227,13 @@ class Inbox:
         path: Path,
         snapshot: Snapshot,
         now: datetime,
-        published: int,
-        result: ReadResult,
+        done: Published,
         progress: Progress | None,
     ) -> FileOutcome:
         """Every report was confirmed: list the rejects, move the file, record it in the ledger."""
-        name, size = path.name, len(snapshot.data)
+        name, size, published, rejects = path.name, len(snapshot.data), done.reports, done.rejects
         try:
-            rejects_file = self.placement.write_rejects(name, result.rejects)
+            rejects_file = self.placement.write_rejects(name, rejects)
         except OSError as exc:  # the reports are out: the file must still be moved
             log.error("cannot list the rejected rows of %s: %s", quote_name(name), exc)
             rejects_file = None
@@ -244,18 +245,18 @@ class Inbox:
                 "processed_at": now.isoformat(),
                 "moved_to": str(moved.relative_to(self.root)),
                 "reports": published,
-                "rejects": len(result.rejects),
+                "rejects": len(rejects),
             }
         )
         if progress:
             progress(0, size)
-        if result.rejects:
-            log_rejects(name, result.rejects)
+        if rejects:
+            log_rejects(name, rejects)
             log.warning(
                 "published %s: %d reports; %d rejected rows listed in %s; moved to %s",
                 quote_name(name),
                 published,
-                len(result.rejects),
+                len(rejects),
                 quote_name(rejects_file),
                 quote_name(moved),
             )
@@ -270,7 +271,7 @@ class Inbox:
             path,
             "published",
             reports=published,
-            rejects=len(result.rejects),
+            rejects=len(rejects),
             size_bytes=size,
             moved_to=moved,
             stamp=snapshot.stamp,

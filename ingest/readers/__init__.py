@@ -8,7 +8,8 @@ never publish.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import PurePath
 
@@ -19,12 +20,14 @@ from ingest.readers.base import (
     Reject,
     UnreadableFile,
     clip,
+    collect,
     excerpt,
 )
-from ingest.readers.csvfile import read_csv
-from ingest.readers.jsonl import read_json, read_jsonl
+from ingest.readers.csvfile import iter_csv, read_csv
+from ingest.readers.jsonl import iter_jsonl, read_json, read_jsonl
 from ingest.readers.pdf import read_pdf
 from ingest.readers.text import read_text
+from schemas.message import ReportMessage
 
 Reader = Callable[[bytes, ReadOptions], ReadResult]
 
@@ -37,6 +40,13 @@ READERS: dict[str, Reader] = {
     ".pdf": read_pdf,
 }
 
+#: readers that hand out one item at a time (see :func:`iter_bytes`)
+STREAMED: dict[str, Callable[[bytes, ReadOptions], Iterator[ReportMessage | Reject]]] = {
+    ".csv": iter_csv,
+    ".jsonl": iter_jsonl,
+    ".ndjson": iter_jsonl,
+}
+
 SUPPORTED_SUFFIXES = tuple(READERS)
 
 __all__ = [
@@ -47,6 +57,7 @@ __all__ = [
     "Reader",
     "Reject",
     "UnreadableFile",
+    "iter_bytes",
     "read_bytes",
     "reader_for",
 ]
@@ -60,21 +71,38 @@ def reader_for(name: str | PurePath) -> Reader | None:
 def read_bytes(data: bytes, options: ReadOptions) -> ReadResult:
     """Read a whole file's bytes with the reader its name calls for. Every reason, of the file or
     of a row, is at most ``REASON_CHARS`` long, whatever input it quotes."""
+    return collect(iter_bytes(data, options))
+
+
+def iter_bytes(data: bytes, options: ReadOptions) -> Iterator[ReportMessage | Reject]:
+    """:func:`read_bytes` one message or reject at a time: CSV and JSON Lines are read as they
+    are consumed, so a caller that publishes as it goes never holds every message of a file.
+    :class:`UnreadableFile` comes before the first item."""
+    suffix = PurePath(options.file_name).suffix.lower()
+    streamed = STREAMED.get(suffix)
     reader = reader_for(options.file_name)
     if reader is None:
-        suffix = PurePath(options.file_name).suffix or "(no extension)"
+        shown = PurePath(options.file_name).suffix or "(no extension)"
         raise UnreadableFile(
-            f"unsupported file type {excerpt(suffix)}; "
-            f"finpipe reads {', '.join(SUPPORTED_SUFFIXES)}"
+            f"unsupported file type {excerpt(shown)}; finpipe reads {', '.join(SUPPORTED_SUFFIXES)}"
         )
     try:
-        result = reader(data, options)
+        if streamed is not None:
+            items = streamed(data, options)
+            first = next(items, None)  # a file-level error is raised here
+            rest: Iterable[ReportMessage | Reject] = () if first is None else [first]
+            items = itertools.chain(rest, items)
+        else:
+            whole = reader(data, options)
+            items = itertools.chain(whole.messages, whole.rejects)
     except UnreadableFile as exc:
         if len(exc.reason) <= REASON_CHARS:
             raise
         raise UnreadableFile(clip(exc.reason)) from None
-    result.rejects = [
-        r if len(r.reason) <= REASON_CHARS else replace(r, reason=clip(r.reason))
-        for r in result.rejects
-    ]
-    return result
+    return (_clipped(item) for item in items)
+
+
+def _clipped(item: ReportMessage | Reject) -> ReportMessage | Reject:
+    if isinstance(item, Reject) and len(item.reason) > REASON_CHARS:
+        return replace(item, reason=clip(item.reason))
+    return item

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -66,6 +66,17 @@ class ReadResult:
 
     messages: list[ReportMessage] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
+
+
+def collect(items: Iterable[ReportMessage | Reject]) -> ReadResult:
+    """A reader's items gathered into one result (for callers that want them all at once)."""
+    result = ReadResult()
+    for item in items:
+        if isinstance(item, Reject):
+            result.rejects.append(item)
+        else:
+            result.messages.append(item)
+    return result
 
 
 def provenance(

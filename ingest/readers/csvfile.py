@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import sys
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ingest.readers.base import (
@@ -20,11 +21,12 @@ from ingest.readers.base import (
     Reject,
     UnreadableFile,
     build_message,
+    collect,
     excerpt,
     excerpt_names,
     provenance,
 )
-from ingest.readers.decoding import decode_lines
+from ingest.readers.decoding import decode_lines, iter_lines
 from schemas.message import ReportMessage
 
 TEXT_COLUMNS = ("raw_text", "text", "content", "body")
@@ -69,14 +71,25 @@ def find_text_column(header: list[str], wanted: str | None) -> int:
 
 
 def read_csv(data: bytes, options: ReadOptions) -> ReadResult:
+    return collect(iter_csv(data, options))
+
+
+def iter_csv(data: bytes, options: ReadOptions) -> Iterator[ReportMessage | Reject]:
+    """Each row's message or reject, in order, one at a time; a file that cannot be read at
+    all raises :class:`UnreadableFile` before the first."""
     decoded = decode_lines(data)
     text = decoded.text
     if 1 in decoded.bad_lines:
         raise UnreadableFile(f"CSV header: {decoded.bad_lines[1]}")
-    first_line = text.lstrip("\r\n").split("\n", 1)[0]
-    delimiter = sniff_delimiter(first_line)
+    start = len(text) - len(text.lstrip("\r\n"))
+    end = text.find("\n", start)
+    delimiter = sniff_delimiter(text[start : end if end >= 0 else len(text)])
     _raise_field_limit(options.max_report_bytes)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    if text.count("\r") == text.count("\r\n"):  # lines end in \n: no copy of the text
+        lines: Iterable[str] = iter_lines(text, keepends=True)
+    else:  # old Mac line ends: let io split them
+        lines = io.StringIO(text, newline="")
+    reader = csv.reader(lines, delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:
@@ -87,7 +100,6 @@ def read_csv(data: bytes, options: ReadOptions) -> ReadResult:
     text_idx = find_text_column(header, options.text_column)
     names = [h or f"column_{i + 1}" for i, h in enumerate(header)]
 
-    result = ReadResult()
     row_no = 0
     line_no = reader.line_num + 1  # physical line where the next record starts
     while True:
@@ -96,25 +108,21 @@ def read_csv(data: bytes, options: ReadOptions) -> ReadResult:
         except StopIteration:
             break
         except csv.Error as exc:
-            result.rejects.append(
-                Reject(f"CSV cannot be parsed from here on: {exc}; rest of file skipped", line_no)
-            )
+            yield Reject(f"CSV cannot be parsed from here on: {exc}; rest of file skipped", line_no)
             break
         start_line, line_no = line_no, reader.line_num + 1
         bad = decoded.bad_between(start_line, line_no - 1)
         if bad is not None:
             row_no += 1
-            result.rejects.append(Reject(bad[1], bad[0], row_no))
+            yield Reject(bad[1], bad[0], row_no)
             continue
         if not cells or all(not c.strip() for c in cells):
             continue  # blank line
         row_no += 1
         try:
-            message = _row_message(cells, names, text_idx, start_line, row_no, options)
-            result.messages.append(message)
+            yield _row_message(cells, names, text_idx, start_line, row_no, options)
         except ValueError as exc:
-            result.rejects.append(Reject(str(exc), start_line, row_no))
-    return result
+            yield Reject(str(exc), start_line, row_no)
 
 
 def _row_message(

@@ -4,6 +4,7 @@ for files read line by line, so one bad byte cannot change the text of every oth
 from __future__ import annotations
 
 import codecs
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from schemas.errors import UnreadableFile
@@ -132,3 +133,16 @@ def _bad_line_reason(raw: bytes) -> str:
             f"at byte {exc.start + 1} of the line; save the file as UTF-8"
         )
     return "line is not UTF-8 like the rest of the file; save the file as UTF-8"
+
+
+def iter_lines(text: str, *, keepends: bool = False) -> Iterator[str]:
+    """The lines of ``text`` split at ``\n`` one at a time, without a list of them all (a
+    million-line file would hold each line twice)."""
+    start = 0
+    while True:
+        end = text.find("\n", start)
+        if end < 0:
+            yield text[start:]
+            return
+        yield text[start : end + 1 if keepends else end]
+        start = end + 1

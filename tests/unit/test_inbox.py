@@ -492,14 +492,14 @@ def test_an_unexpected_error_on_one_file_fails_that_file_and_the_sweep_goes_on(
 ) -> None:
     import ingest.inbox.sweep
 
-    real = ingest.inbox.sweep.read_reports
+    real = ingest.inbox.sweep.publish_reports
 
     def explode(data: bytes, sha256: str, name: str, *args: object) -> object:
         if name == "a.jsonl":
             raise ValueError("reader bug")
         return real(data, sha256, name, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(ingest.inbox.sweep, "read_reports", explode)
+    monkeypatch.setattr(ingest.inbox.sweep, "publish_reports", explode)
     (inbox.root / "a.jsonl").write_text(SEED)
     (inbox.root / "b.jsonl").write_text(SEED.replace("XYZ", "ABC"))
     summary = inbox.sweep(RecordingPublisher())
@@ -564,3 +564,44 @@ def test_fitted_names_keep_their_extension_and_fit(name: str, room: int) -> None
     assert fitted == name or fitted != fit_name(name + "x", room)
     if "." in name and room > 20:
         assert fitted.endswith(name[name.rfind(".") :])
+
+
+# --- reading streams ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["big.csv", "big.jsonl"])
+def test_a_big_file_is_published_chunk_by_chunk_as_it_is_read(
+    inbox: Inbox, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    import ingest.inbox.reading
+    import ingest.readers.base
+
+    monkeypatch.setattr(ingest.inbox.reading, "PUBLISH_CHUNK", 100)
+    built = 0
+    real = ReportMessage.build
+
+    def counted(*args: object, **kwargs: object) -> ReportMessage:
+        nonlocal built
+        built += 1
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingest.readers.base.ReportMessage, "build", counted)
+    texts = [f"Company {i} reported revenue of ${i} million for Q1 2024." for i in range(1000)]
+    if name.endswith(".csv"):
+        body = "raw_text\n" + "".join(f"{t}\n" for t in texts)
+    else:
+        body = "".join(json.dumps({"raw_text": t}) + "\n" for t in texts)
+    big = Inbox(inbox.root, ReadLimits(max_file_bytes=10_000_000), settle_s=0.0, clock=lambda: NOW)
+    (inbox.root / name).write_text(body)
+
+    class Watching(RecordingPublisher):
+        built_at_each_call: list[int] = []
+
+        def publish_many(self, messages: Iterable[ReportMessage]) -> int:
+            self.built_at_each_call.append(built)
+            return super().publish_many(messages)
+
+    pub = Watching()
+    summary = big.sweep(pub)
+    assert summary.reports_published == 1000 and len(pub.published) == 1000
+    assert pub.built_at_each_call == list(range(100, 1001, 100))
