@@ -35,6 +35,7 @@ from bench.scenarios import (  # noqa: E402
     model,
     operator,
     pipeline,
+    readmem,
     serve,
     tokens,
 )
@@ -51,6 +52,7 @@ SCENARIOS: dict[str, Callable[[bool], list[Row]]] = {
     "batchmode": batchmode.run,
     "serve": serve.run,
     "operator": operator.run,  # finpipe status, companies, facts at 100,000 facts
+    "readmem": readmem.run,  # peak RSS of finpipe ingest, 10k to 1M CSV rows
 }
 #: what a full run executes ("rerun" alone is part of "model")
 DEFAULT = [
@@ -63,6 +65,7 @@ DEFAULT = [
     "batchmode",
     "serve",
     "operator",
+    "readmem",
     "pipeline-rules",
 ]
 #: runs of a scenario before it counts as failed (a server restarted under it, say)
