@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 #: waits for all its confirms, so a chunk is several confirm windows long (500 stalled the
 #: publisher on every chunk and halved its throughput).
 PUBLISH_CHUNK = 10_000
+#: a PDF's time and memory budget: a real report of hundreds of pages reads in seconds
+PDF_TIME_S = 60.0
+PDF_MEMORY_BYTES = 2 * 2**30
 #: rejects written to the log per file (all of them go to the rejects file)
 LOGGED_REJECTS = 10
 
@@ -57,6 +60,9 @@ class ReadLimits:
     max_file_bytes: int = 100_000_000
     max_report_bytes: int = 1_000_000
     text_column: str | None = None
+    #: seconds and bytes of address space a PDF may take to read (in a child process)
+    pdf_time_s: float = PDF_TIME_S
+    pdf_memory_bytes: int = PDF_MEMORY_BYTES
 
     @classmethod
     def from_settings(cls, settings: Settings, text_column: str | None = None) -> ReadLimits:
@@ -128,6 +134,8 @@ def _options(sha256: str, name: str, limits: ReadLimits, now: datetime) -> ReadO
         ingested_at=now,
         max_report_bytes=limits.max_report_bytes,
         text_column=limits.text_column,
+        pdf_time_s=limits.pdf_time_s,
+        pdf_memory_bytes=limits.pdf_memory_bytes,
     )
 
 

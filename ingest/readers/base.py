@@ -40,6 +40,9 @@ class ReadOptions:
     ingested_at: datetime
     max_report_bytes: int = 1_000_000
     text_column: str | None = None
+    #: a PDF is read in a child process within these budgets when ``pdf_time_s`` is set
+    pdf_time_s: float | None = None
+    pdf_memory_bytes: int = 2**31
 
 
 @dataclass(frozen=True)

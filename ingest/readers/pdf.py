@@ -2,12 +2,20 @@
 
 Pages are joined with a blank line; ``Provenance.page_offsets`` holds the character offset where
 each page starts in the report text, so a fact can be traced to its page.
+
+A small PDF can cost pypdf hours (pages sharing one big compressed content stream are parsed once
+per page, and its decompression cap is per stream): with ``ReadOptions.pdf_time_s`` set, as the
+inbox sets it, the text is extracted in a child process under a time and a memory budget, and a
+PDF over either fails with the reason (:func:`extract_pages_within`).
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import multiprocessing
+import resource
+from multiprocessing.connection import Connection
 
 from ingest.readers.base import (
     ReadOptions,
@@ -60,7 +68,7 @@ def extract_pages(data: bytes) -> list[str]:
                     "PDF is encrypted with a password; save an unprotected copy and drop that"
                 )
         return [page.extract_text() or "" for page in reader.pages]
-    except UnreadableFile:
+    except (UnreadableFile, MemoryError):
         raise
     except FileNotDecryptedError:
         raise UnreadableFile(
@@ -71,8 +79,58 @@ def extract_pages(data: bytes) -> list[str]:
         raise UnreadableFile(reason) from None
 
 
+def extract_pages_within(data: bytes, time_s: float, memory_bytes: int) -> list[str]:
+    """:func:`extract_pages` in a child process that may take ``time_s`` seconds and
+    ``memory_bytes`` more memory than it started with; :class:`UnreadableFile` saying which it
+    exceeded."""
+    ctx = multiprocessing.get_context("fork")  # no start-up: pypdf is already imported
+    receiving, sending = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_extract_child, args=(data, memory_bytes, sending), daemon=True)
+    child.start()
+    sending.close()
+    try:
+        if not receiving.poll(time_s):
+            raise UnreadableFile(
+                f"PDF took more than {time_s:g} s to read and was stopped (a PDF built to be "
+                "slow, such as pages sharing one huge content stream?)"
+            )
+        kind, value = receiving.recv()
+    except EOFError:  # the child died without a word: killed for its memory
+        kind, value = "unreadable", _over_memory(memory_bytes)
+    finally:
+        receiving.close()
+        if child.is_alive():
+            child.kill()
+        child.join()
+    if kind != "pages":
+        raise UnreadableFile(str(value))
+    return list(value)
+
+
+def _over_memory(memory_bytes: int) -> str:
+    return f"PDF needs more than {memory_bytes // 2**20} MB to read and was stopped"
+
+
+def _extract_child(data: bytes, memory_bytes: int, sending: Connection) -> None:
+    """In the child: at most ``memory_bytes`` more address space than the fork started with."""
+    with open("/proc/self/statm", encoding="ascii") as fh:
+        start_bytes = int(fh.read().split()[0]) * resource.getpagesize()
+    resource.setrlimit(resource.RLIMIT_AS, (start_bytes + memory_bytes, start_bytes + memory_bytes))
+    try:
+        answer: tuple[str, object] = ("pages", extract_pages(data))
+    except UnreadableFile as exc:
+        answer = ("unreadable", exc.reason)
+    except MemoryError:
+        answer = ("unreadable", _over_memory(memory_bytes))
+    sending.send(answer)
+    sending.close()
+
+
 def read_pdf(data: bytes, options: ReadOptions) -> ReadResult:
-    pages = extract_pages(data)
+    if options.pdf_time_s is None:
+        pages = extract_pages(data)
+    else:
+        pages = extract_pages_within(data, options.pdf_time_s, options.pdf_memory_bytes)
     text, offsets = join_pages(pages)
     if not text:
         raise UnreadableFile(

@@ -594,14 +594,31 @@ def test_a_big_file_is_published_chunk_by_chunk_as_it_is_read(
     big = Inbox(inbox.root, ReadLimits(max_file_bytes=10_000_000), settle_s=0.0, clock=lambda: NOW)
     (inbox.root / name).write_text(body)
 
-    class Watching(RecordingPublisher):
-        built_at_each_call: list[int] = []
+    built_at_each_call: list[int] = []
 
+    class Watching(RecordingPublisher):
         def publish_many(self, messages: Iterable[ReportMessage]) -> int:
-            self.built_at_each_call.append(built)
+            built_at_each_call.append(built)
             return super().publish_many(messages)
 
     pub = Watching()
     summary = big.sweep(pub)
     assert summary.reports_published == 1000 and len(pub.published) == 1000
-    assert pub.built_at_each_call == list(range(100, 1001, 100))
+    assert built_at_each_call == list(range(100, 1001, 100))
+
+
+def test_a_slow_pdf_fails_with_its_reason_and_the_next_file_goes_through(inbox: Inbox) -> None:
+    from tests.unit.test_readers import shared_stream_pdf
+
+    quick = Inbox(
+        inbox.root,
+        ReadLimits(max_file_bytes=10_000, pdf_time_s=0.5),
+        settle_s=0.0,
+        clock=lambda: NOW,
+    )
+    (inbox.root / "a-slow.pdf").write_bytes(shared_stream_pdf(8, 20_000))
+    (inbox.root / "b.jsonl").write_text(SEED)
+    summary = quick.sweep(RecordingPublisher())
+    assert (summary.files_failed, summary.reports_published) == (1, 1)
+    error = json.loads((inbox.failed / "a-slow.pdf.error.json").read_text())
+    assert "took more than 0.5 s to read" in error["reason"]

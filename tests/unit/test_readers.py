@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -426,6 +427,56 @@ def make_pdf(pages: list[str], *, password: str | None = None) -> bytes:
     out = io.BytesIO()
     pdf.output(out)
     return out.getvalue()
+
+
+def shared_stream_pdf(pages: int, text_ops: int) -> bytes:
+    """A small PDF whose pages all point at one compressed content stream of ``text_ops`` text
+    operators: a few KB on disk that pypdf parses once per page."""
+    from pypdf import PdfWriter
+    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+
+    writer = PdfWriter()
+    font = writer._add_object(
+        DictionaryObject(
+            {
+                NameObject("/Type"): NameObject("/Font"),
+                NameObject("/Subtype"): NameObject("/Type1"),
+                NameObject("/BaseFont"): NameObject("/Helvetica"),
+            }
+        )
+    )
+    stream = DecodedStreamObject()
+    stream.set_data(b"BT /F1 12 Tf 72 720 Td " + b"(x) Tj " * text_ops + b"ET")
+    content = writer._add_object(stream.flate_encode())
+    for _ in range(pages):
+        page = writer.add_blank_page(612, 792)
+        fonts = DictionaryObject({NameObject("/F1"): font})
+        page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): fonts})
+        page[NameObject("/Contents")] = content
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_a_small_pdf_that_reads_slowly_is_stopped_at_its_time_budget() -> None:
+    data = shared_stream_pdf(8, 20_000)
+    assert len(data) < 5000
+    started = time.monotonic()
+    with pytest.raises(UnreadableFile, match=r"took more than 0\.5 s to read and was stopped"):
+        read("slow.pdf", data, pdf_time_s=0.5)
+    assert time.monotonic() - started < 5
+
+
+def test_a_pdf_over_its_memory_budget_is_stopped_with_the_reason() -> None:
+    data = shared_stream_pdf(1, 200_000)
+    with pytest.raises(UnreadableFile, match=r"needs more than 1 MB to read"):
+        read("big.pdf", data, pdf_time_s=60.0, pdf_memory_bytes=2**20)
+
+
+def test_a_pdf_within_its_budget_is_read_as_in_process() -> None:
+    data = make_pdf(["Orion reported revenue of $73.4 million for Q3 2024."])
+    budgeted = read("ok.pdf", data, pdf_time_s=30.0).messages
+    assert [m.raw_text for m in budgeted] == [m.raw_text for m in read("ok.pdf", data).messages]
 
 
 def test_pdf_is_one_report_with_page_offsets() -> None:
