@@ -16,9 +16,10 @@ from ingest.inbox.reading import (
     Progress,
     ReadLimits,
     ReportPublisher,
-    load_file,
     log_rejects,
     publish_reports,
+    read_items,
+    take_snapshot,
 )
 from ingest.inbox.sweep import Inbox
 from ingest.readers import SUPPORTED_SUFFIXES, UnreadableFile
@@ -38,8 +39,8 @@ def publish_file(
     """Publish a file outside the inbox and leave it where it is; rejects are only logged."""
     now = now or datetime.now(UTC)
     try:
-        data, sha256 = load_file(path, limits)
-        done = publish_reports(data, sha256, path.name, limits, now, publisher, progress)
+        snapshot = take_snapshot(path, limits)
+        done = publish_reports(read_items(path, snapshot, limits, now), publisher, progress)
     except NothingToPublish as exc:
         log_rejects(path.name, exc.rejects)
         log.error("nothing to publish in %s: %s", quote_name(path), exc.reason)
@@ -53,7 +54,7 @@ def publish_file(
     log_rejects(path.name, done.rejects)
     published = done.reports
     if progress:
-        progress(0, len(data))
+        progress(0, snapshot.size)
     log.info(
         "published %s: %d reports, %d rejected (file left in place)",
         quote_name(path),
@@ -61,7 +62,7 @@ def publish_file(
         len(done.rejects),
     )
     return FileOutcome(
-        path, "published", reports=published, rejects=len(done.rejects), size_bytes=len(data)
+        path, "published", reports=published, rejects=len(done.rejects), size_bytes=snapshot.size
     )
 
 

@@ -29,7 +29,7 @@ from ingest.inbox.reading import (
     Snapshot,
     log_rejects,
     publish_reports,
-    read_reports,
+    read_items,
     take_snapshot,
 )
 from ingest.inbox.selection import Selection, wait_settled
@@ -160,9 +160,8 @@ class Inbox:
             return self._set_aside_duplicate(path, snapshot, seen, progress)
         now = self.clock()
         try:
-            done = publish_reports(
-                snapshot.data, snapshot.sha256, path.name, self.limits, now, publisher, progress
-            )
+            items = read_items(path, snapshot, self.limits, now)
+            done = publish_reports(items, publisher, progress)
         except UnreadableFile as exc:
             return self._fail_read(path, snapshot, exc) if snapshot.matches(path) else None
         if not snapshot.matches(path):
@@ -185,7 +184,7 @@ class Inbox:
         log.warning(
             "%s changed while it was read (%d bytes read, %s now); reading it again. %s",
             quote_name(path.name),
-            len(snapshot.data),
+            snapshot.size,
             now_bytes,
             DROP_ADVICE,
         )
@@ -208,7 +207,7 @@ class Inbox:
     def _set_aside_duplicate(
         self, path: Path, snapshot: Snapshot, seen: dict[str, Any], progress: Progress | None
     ) -> FileOutcome:
-        size = len(snapshot.data)
+        size = snapshot.size
         moved = self.placement.to_processed(path)
         log.info(
             "%s has the same content as %s, already ingested at %s; moved to %s without "
@@ -231,7 +230,7 @@ class Inbox:
         progress: Progress | None,
     ) -> FileOutcome:
         """Every report was confirmed: list the rejects, move the file, record it in the ledger."""
-        name, size, published, rejects = path.name, len(snapshot.data), done.reports, done.rejects
+        name, size, published, rejects = path.name, snapshot.size, done.reports, done.rejects
         try:
             rejects_file = self.placement.write_rejects(name, rejects)
         except OSError as exc:  # the reports are out: the file must still be moved
@@ -281,7 +280,7 @@ class Inbox:
         """The bytes hold no report to publish: list the rejected rows, if any, and fail."""
         rejects = exc.rejects if isinstance(exc, NothingToPublish) else []
         self.placement.write_rejects(path.name, rejects)
-        outcome = self._fail(path, exc.reason, snapshot.sha256, len(snapshot.data))
+        outcome = self._fail(path, exc.reason, snapshot.sha256, snapshot.size)
         outcome.rejects = len(rejects)
         return outcome
 
@@ -321,10 +320,10 @@ class Inbox:
                 snapshot = take_snapshot(path, self.limits)
                 if self.ledger.get(snapshot.sha256) is not None:
                     continue
-                result = read_reports(snapshot.data, snapshot.sha256, path.name, self.limits, now)
+                items = read_items(path, snapshot, self.limits, now)
+                out.extend(m for m in items if isinstance(m, ReportMessage))
             except (OSError, UnreadableFile):
                 continue
-            out.extend(result.messages)
         return out
 
     # --- sweeping the inbox --------------------------------------------------------------------

@@ -23,8 +23,9 @@ from ingest.readers.base import (
     collect,
     excerpt,
 )
-from ingest.readers.csvfile import iter_csv, read_csv
-from ingest.readers.jsonl import iter_jsonl, read_json, read_jsonl
+from ingest.readers.csvfile import iter_csv, iter_csv_lines, read_csv
+from ingest.readers.jsonl import iter_jsonl, iter_jsonl_lines, read_json, read_jsonl
+from ingest.readers.lines import Lines, LineScanner
 from ingest.readers.pdf import read_pdf
 from ingest.readers.text import read_text
 from schemas.message import ReportMessage
@@ -47,10 +48,17 @@ STREAMED: dict[str, Callable[[bytes, ReadOptions], Iterator[ReportMessage | Reje
     ".ndjson": iter_jsonl,
 }
 
+STREAMED_LINES: dict[str, Callable[[Lines, ReadOptions], Iterator[ReportMessage | Reject]]] = {
+    ".csv": iter_csv_lines,
+    ".jsonl": iter_jsonl_lines,
+    ".ndjson": iter_jsonl_lines,
+}
+
 SUPPORTED_SUFFIXES = tuple(READERS)
 
 __all__ = [
     "READERS",
+    "STREAMED",
     "SUPPORTED_SUFFIXES",
     "ReadOptions",
     "ReadResult",
@@ -58,6 +66,7 @@ __all__ = [
     "Reject",
     "UnreadableFile",
     "iter_bytes",
+    "iter_lines_of",
     "read_bytes",
     "reader_for",
 ]
@@ -100,6 +109,23 @@ def iter_bytes(data: bytes, options: ReadOptions) -> Iterator[ReportMessage | Re
             raise
         raise UnreadableFile(clip(exc.reason)) from None
     return (_clipped(item) for item in items)
+
+
+def iter_lines_of(
+    scan: LineScanner, raw_lines: Callable[[], Iterable[bytes]], options: ReadOptions
+) -> Iterator[ReportMessage | Reject]:
+    """:func:`iter_bytes` for a CSV or JSON Lines file read line by line from ``raw_lines()``
+    (a second pass over the file), decoded as the first pass, ``scan``, found."""
+    reader = STREAMED_LINES[PurePath(options.file_name).suffix.lower()]
+    try:
+        items = reader(scan.lines(raw_lines), options)
+        first = next(items, None)  # a file-level error is raised here
+    except UnreadableFile as exc:
+        if len(exc.reason) <= REASON_CHARS:
+            raise
+        raise UnreadableFile(clip(exc.reason)) from None
+    rest: Iterable[ReportMessage | Reject] = () if first is None else [first]
+    return (_clipped(item) for item in itertools.chain(rest, items))
 
 
 def _clipped(item: ReportMessage | Reject) -> ReportMessage | Reject:

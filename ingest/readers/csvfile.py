@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -26,7 +27,8 @@ from ingest.readers.base import (
     excerpt_names,
     provenance,
 )
-from ingest.readers.decoding import decode_lines, iter_lines
+from ingest.readers.decoding import decode_lines
+from ingest.readers.lines import Lines
 from schemas.message import ReportMessage
 
 TEXT_COLUMNS = ("raw_text", "text", "content", "body")
@@ -77,18 +79,24 @@ def read_csv(data: bytes, options: ReadOptions) -> ReadResult:
 def iter_csv(data: bytes, options: ReadOptions) -> Iterator[ReportMessage | Reject]:
     """Each row's message or reject, in order, one at a time; a file that cannot be read at
     all raises :class:`UnreadableFile` before the first."""
-    decoded = decode_lines(data)
-    text = decoded.text
+    return iter_csv_lines(Lines.of(decode_lines(data)), options)
+
+
+def iter_csv_lines(decoded: Lines, options: ReadOptions) -> Iterator[ReportMessage | Reject]:
+    """:func:`iter_csv` over decoded lines (from memory or read from the file as it goes)."""
     if 1 in decoded.bad_lines:
         raise UnreadableFile(f"CSV header: {decoded.bad_lines[1]}")
-    start = len(text) - len(text.lstrip("\r\n"))
-    end = text.find("\n", start)
-    delimiter = sniff_delimiter(text[start : end if end >= 0 else len(text)])
+    source = decoded.open()
+    skipped: list[str] = []
+    for line in source:  # blank lines before the header
+        skipped.append(line)
+        if line.strip("\r\n"):
+            break
+    delimiter = sniff_delimiter(skipped[-1].rstrip("\r\n") if skipped else "")
     _raise_field_limit(options.max_report_bytes)
-    if text.count("\r") == text.count("\r\n"):  # lines end in \n: no copy of the text
-        lines: Iterable[str] = iter_lines(text, keepends=True)
-    else:  # old Mac line ends: let io split them
-        lines = io.StringIO(text, newline="")
+    lines: Iterable[str] = itertools.chain(skipped, source)
+    if decoded.lone_cr:  # old Mac line ends: let io split them
+        lines = io.StringIO("".join(lines), newline="")
     reader = csv.reader(lines, delimiter=delimiter)
     try:
         header = next(reader)

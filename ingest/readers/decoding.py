@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from schemas.errors import UnreadableFile
 
-_SNIFF_BYTES = 8192
+SNIFF_BYTES = 8192
 #: control bytes that never occur in text files (tab, newline, carriage return, form feed and
 #: escape are allowed)
 _CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27)) + b"\x7f"
@@ -17,7 +17,7 @@ _CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27)) + b"\x7f"
 
 def looks_binary(data: bytes) -> bool:
     """NUL bytes or many control bytes near the start: an image, archive or office file."""
-    head = data[:_SNIFF_BYTES]
+    head = data[:SNIFF_BYTES]
     if not head:
         return False
     if b"\x00" in head:
@@ -114,7 +114,7 @@ def decode_lines(data: bytes) -> Decoded:
         decoded.append(line)
     if encoding == "cp1252" and not beyond_ascii:
         return Decoded(text, encoding)
-    bad = {i + 1: _bad_line_reason(lines[i]) for i, part in enumerate(decoded) if part is None}
+    bad = {i + 1: bad_line_reason(lines[i]) for i, part in enumerate(decoded) if part is None}
     out = "\n".join(
         part if part is not None else raw.decode("utf-8", "replace")
         for part, raw in zip(decoded, lines, strict=True)
@@ -124,7 +124,7 @@ def decode_lines(data: bytes) -> Decoded:
     return Decoded(out, "utf-8", bad)
 
 
-def _bad_line_reason(raw: bytes) -> str:
+def bad_line_reason(raw: bytes) -> str:
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -22,7 +22,8 @@ from ingest.readers.base import (
     excerpt_names,
     provenance,
 )
-from ingest.readers.decoding import decode_lines, decode_text, iter_lines
+from ingest.readers.decoding import decode_lines, decode_text
+from ingest.readers.lines import Lines
 from schemas.message import Provenance, ReportMessage
 
 
@@ -32,13 +33,15 @@ def read_jsonl(data: bytes, options: ReadOptions) -> ReadResult:
 
 def iter_jsonl(data: bytes, options: ReadOptions) -> Iterator[ReportMessage | Reject]:
     """Each line's message or reject, in order, one at a time."""
-    decoded = decode_lines(data)
-    text = decoded.text
-    ends_with_newline = text.endswith("\n")
-    last_no = text.count("\n") + (0 if ends_with_newline else 1)
-    for line_no, raw_line in enumerate(iter_lines(text), start=1):
-        if line_no in decoded.bad_lines:
-            yield Reject(decoded.bad_lines[line_no], line=line_no)
+    return iter_jsonl_lines(Lines.of(decode_lines(data)), options)
+
+
+def iter_jsonl_lines(lines: Lines, options: ReadOptions) -> Iterator[ReportMessage | Reject]:
+    """:func:`iter_jsonl` over decoded lines (from memory or read from the file as it goes)."""
+    ends_with_newline, last_no = lines.ends_with_newline, lines.last
+    for line_no, raw_line in enumerate(lines.open(), start=1):
+        if line_no in lines.bad_lines:
+            yield Reject(lines.bad_lines[line_no], line=line_no)
             continue
         line = raw_line.strip()
         if not line:

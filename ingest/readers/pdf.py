@@ -83,7 +83,10 @@ def extract_pages_within(data: bytes, time_s: float, memory_bytes: int) -> list[
     """:func:`extract_pages` in a child process that may take ``time_s`` seconds and
     ``memory_bytes`` more memory than it started with; :class:`UnreadableFile` saying which it
     exceeded."""
-    ctx = multiprocessing.get_context("fork")  # no start-up: pypdf is already imported
+    # A fork of a small server process started once (with pypdf imported): quick to start, and
+    # holding neither the caller's threads nor its heap (which would hide the memory it uses).
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["ingest.readers.pdf"])
     receiving, sending = ctx.Pipe(duplex=False)
     child = ctx.Process(target=_extract_child, args=(data, memory_bytes, sending), daemon=True)
     child.start()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from ingest.inbox import (
     ingest_paths,
     is_ignored_name,
     quote_name,
+    read_items,
+    take_snapshot,
     unique_name,
 )
 from schemas.errors import BrokerUnavailable
@@ -492,14 +495,14 @@ def test_an_unexpected_error_on_one_file_fails_that_file_and_the_sweep_goes_on(
 ) -> None:
     import ingest.inbox.sweep
 
-    real = ingest.inbox.sweep.publish_reports
+    real = ingest.inbox.sweep.read_items
 
-    def explode(data: bytes, sha256: str, name: str, *args: object) -> object:
-        if name == "a.jsonl":
+    def explode(path: Path, *args: object) -> object:
+        if path.name == "a.jsonl":
             raise ValueError("reader bug")
-        return real(data, sha256, name, *args)  # type: ignore[arg-type]
+        return real(path, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(ingest.inbox.sweep, "publish_reports", explode)
+    monkeypatch.setattr(ingest.inbox.sweep, "read_items", explode)
     (inbox.root / "a.jsonl").write_text(SEED)
     (inbox.root / "b.jsonl").write_text(SEED.replace("XYZ", "ABC"))
     summary = inbox.sweep(RecordingPublisher())
@@ -622,3 +625,63 @@ def test_a_slow_pdf_fails_with_its_reason_and_the_next_file_goes_through(inbox: 
     assert (summary.files_failed, summary.reports_published) == (1, 1)
     error = json.loads((inbox.failed / "a-slow.pdf.error.json").read_text())
     assert "took more than 0.5 s to read" in error["reason"]
+
+
+_CSV_HEAD = b"raw_text,company\n"
+_ROW = b'"Acme reported revenue of $1 million for Q1 2024.",Acme\n'
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("a.csv", _CSV_HEAD + _ROW * 3),
+        ("a.csv", _CSV_HEAD + _ROW + b'"Caf\xe9 reported\nrevenue of $2 million.",X\n' + _ROW),
+        ("a.csv", (_CSV_HEAD + _ROW).replace(b"\n", b"\r\n")),
+        ("a.csv", (_CSV_HEAD + _ROW * 2).replace(b"\n", b"\r")),
+        ("a.csv", "raw_text\nCafé made €3 million.\n".encode("cp1252")),
+        ("a.csv", "\ufeffraw_text\nÁcme made €3 million.\n".encode()),
+        ("a.csv", "raw_text\nAcme made $3 million.\n".encode("utf-16")),
+        ("a.csv", b"\n\n  \n" + _CSV_HEAD + _ROW),
+        ("a.csv", b"   \n"),
+        ("a.csv", b"\x00\x01PK" * 100),
+        ("a.csv", b"headline\nno text\n"),
+        ("b.jsonl", b'{"raw_text": "A made $1 million."}\n{"raw_text": "B \xff"}\n{"raw_'),
+        ("b.jsonl", b'{"raw_text": "A made $1 million."}\r\n\r\n[1]\n'),
+        ("b.ndjson", '{"raw_text": "Zoë made €1 million."}'.encode("cp1252")),
+    ],
+)
+def test_a_file_read_line_by_line_gives_what_its_bytes_give(
+    tmp_path: Path, name: str, data: bytes
+) -> None:
+    from ingest.readers import ReadOptions, UnreadableFile, read_bytes
+
+    path = tmp_path / name
+    path.write_bytes(data)
+    limits = ReadLimits()
+    snapshot = take_snapshot(path, limits)
+    options = ReadOptions(name, snapshot.sha256, NOW, max_report_bytes=limits.max_report_bytes)
+
+    def outcome(read: Callable[[], Iterable[object]]) -> object:
+        try:
+            return [
+                (m.raw_text, m.company_hint, m.provenance.line, m.provenance.row, m.metadata)
+                if isinstance(m, ReportMessage)
+                else m
+                for m in read()
+            ]
+        except UnreadableFile as exc:
+            return exc.reason
+
+    def whole() -> list[object]:
+        result = read_bytes(data, options)
+        return [*result.messages, *result.rejects]
+
+    expected = outcome(whole)
+    got = outcome(lambda: read_items(path, snapshot, limits, NOW))
+    if isinstance(expected, list) and isinstance(got, list):
+        key = repr
+        assert sorted(got, key=key) == sorted(expected, key=key)
+    else:
+        assert got == expected
+    assert snapshot.size == len(data)
+    assert snapshot.sha256 == hashlib.sha256(data).hexdigest()
