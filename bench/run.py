@@ -29,6 +29,7 @@ if str(ROOT) not in sys.path:
 from bench.common import Row, fmt, say, wait_for_services  # noqa: E402
 from bench.scenarios import (  # noqa: E402
     batchmode,
+    exportbig,
     ingest,
     latency,
     memory,
@@ -53,6 +54,7 @@ SCENARIOS: dict[str, Callable[[bool], list[Row]]] = {
     "serve": serve.run,
     "operator": operator.run,  # finpipe status, companies, facts at 100,000 facts
     "readmem": readmem.run,  # peak RSS of finpipe ingest, 10k to 1M CSV rows
+    "exportbig": exportbig.run,  # finpipe export of 100,000 facts
 }
 #: what a full run executes ("rerun" alone is part of "model")
 DEFAULT = [
