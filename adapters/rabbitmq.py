@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -536,7 +535,7 @@ class DeadLetterBox:
     def browse(self, limit: int | None = None) -> Iterator[Incoming]:
         """Dead letters oldest first, up to ``limit`` (default all), as read; none is removed."""
         with self._channel("cannot read the dead-letter queue") as (_, ch):
-            yield from self._take(ch, sys.maxsize if limit is None else limit)
+            yield from self._take(ch, 1 << 62 if limit is None else limit)
 
     def replay(self, headers_for: Callable[[Incoming], dict[str, Any] | None]) -> list[Incoming]:
         """Publish each dead letter for which ``headers_for`` gives headers back into the work
