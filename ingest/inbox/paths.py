@@ -51,6 +51,11 @@ def publish_file(
     except OSError as exc:
         log.error("cannot read %s: %s", quote_name(path), exc)
         return FileOutcome(path, "failed", reason=str(exc))
+    except TransientError:
+        raise
+    except Exception as exc:  # no single file stops the run
+        log.exception("unexpected error on %s", quote_name(path))
+        return FileOutcome(path, "failed", reason=f"unexpected error: {type(exc).__name__}: {exc}")
     log_rejects(path.name, done.rejects)
     published = done.reports
     if progress:

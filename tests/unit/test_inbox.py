@@ -685,3 +685,14 @@ def test_a_file_read_line_by_line_gives_what_its_bytes_give(
         assert got == expected
     assert snapshot.size == len(data)
     assert snapshot.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_ingest_of_a_symlink_loop_outside_the_inbox_fails_it_and_goes_on(
+    inbox: Inbox, tmp_path: Path
+) -> None:
+    outside = tmp_path / "drop"
+    outside.mkdir()
+    os.symlink("a.jsonl", outside / "a.jsonl")
+    (outside / "b.jsonl").write_text(SEED)
+    summary = ingest_paths([outside / "a.jsonl", outside / "b.jsonl"], inbox, RecordingPublisher())
+    assert (summary.files_failed, summary.reports_published) == (1, 1)
