@@ -16,6 +16,7 @@ FerretDB v1 both answer correctly are used: ``find`` with projections, ``count_d
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import threading
@@ -28,7 +29,8 @@ import pymongo.errors
 from pymongo import UpdateOne
 from pymongo.write_concern import WriteConcern
 
-from adapters.mongo_queries import facts_query, unassigned_query
+from adapters.mongo_queries import facts_query, sort_key, split_in, unassigned_query
+from adapters.mongo_summary import Changes, RunningCounts, report_counts_of, usage_totals_of
 from schemas.errors import ConfigError, StaleJob, StoreUnavailable
 from schemas.message import report_date_kept
 from schemas.settings import Settings, redact_secrets, redact_url
@@ -138,6 +140,14 @@ class MongoStore:
         why = redact_secrets(one_line(exc), self.uri)
         return StoreUnavailable(f"MongoDB {what} failed at {redact_url(self.uri)}: {why}")
 
+    @contextlib.contextmanager
+    def translated(self, what: str) -> Iterator[None]:
+        """pymongo's errors inside leave as ``StoreUnavailable``."""
+        try:
+            yield
+        except pymongo.errors.PyMongoError as exc:
+            raise self._fail(what, exc) from exc
+
     def ping(self) -> None:
         try:
             self.db.command("ping")
@@ -211,13 +221,19 @@ class MongoStore:
             }
             for rid, docs in facts_by_report.items()
         ]
+        changes = Changes()
         try:
             existed = self._insert_new(FACTS, fact_docs)
+            changes.facts_added(d for d in fact_docs if d["_id"] not in existed)
             if existed:
-                self._refresh_facts([d for d in fact_docs if d["_id"] in existed])
+                self._refresh_facts([d for d in fact_docs if d["_id"] in existed], changes)
             seen = self._insert_new(REPORTS, report_docs)
+            for _ in range(len(report_docs) - len(seen)):
+                changes.status_changed(None, "done")
             if seen:
-                self._reprocessed([r for r in report_docs if r["_id"] in seen], facts_by_report)
+                reps = [r for r in report_docs if r["_id"] in seen]
+                self._reprocessed(reps, facts_by_report, changes)
+            self.running_counts().apply(changes)
         except pymongo.errors.PyMongoError as exc:
             raise self._fail("fact write", exc) from exc
         return len(fact_docs)
@@ -236,7 +252,7 @@ class MongoStore:
                 found[_id] = doc
         return found
 
-    def _refresh_facts(self, docs: list[dict[str, Any]]) -> None:
+    def _refresh_facts(self, docs: list[dict[str, Any]], changes: Changes) -> None:
         # Only facts stored before (redelivery, re-processing) are read.
         old = self._stored(FACTS, [d["_id"] for d in docs])
         for doc in docs:
@@ -244,11 +260,15 @@ class MongoStore:
             kept = ("_id", "extracted_at", "first_stored_at", *report_date_kept(stored, doc))
             changed = {k: v for k, v in doc.items() if k not in kept and stored.get(k) != v}
             if changed:
+                changes.company_changed(stored.get("company"), doc.get("company"))
                 changed["extracted_at"] = doc["extracted_at"]
                 self.db[FACTS].update_one({"_id": doc["_id"]}, {"$set": changed})
 
     def _reprocessed(
-        self, reps: list[dict[str, Any]], facts_by_report: Mapping[str, list[dict[str, Any]]]
+        self,
+        reps: list[dict[str, Any]],
+        facts_by_report: Mapping[str, list[dict[str, Any]]],
+        changes: Changes,
     ) -> None:
         # The reports' previous facts are listed on them, so finding the stale ones is a set
         # difference and deleting them a primary-key write each. A record that would not change
@@ -260,7 +280,9 @@ class MongoStore:
             keep = {d["_id"] for d in facts_by_report[rid]}
             stale = set(stored.get("fact_ids") or ()) - keep
             for fact_id in sorted(stale):
-                self.db[FACTS].delete_one({"_id": fact_id})
+                gone = self.db[FACTS].find_one_and_delete({"_id": fact_id})
+                changes.facts_added([gone] if gone else [], sign=-1)
+            changes.status_changed(stored.get("status"), "done")
             if stale:
                 log.info(
                     "report %s: removed %d fact(s) its new extraction no longer yields",
@@ -272,7 +294,11 @@ class MongoStore:
                 self.db[REPORTS].update_one({"_id": rid}, {"$set": fields})
 
     def mark_reports(
-        self, report_ids: Iterable[str], status: str, now: datetime, **fields: Any
+        self,
+        report_ids: Sequence[str],
+        status: str,
+        now: datetime,
+        **fields: Any,
     ) -> None:
         """Set the status (and ``fields``) of reports; used for the rare outcomes (dead letters)."""
         assert status in REPORT_STATUSES, status
@@ -289,8 +315,13 @@ class MongoStore:
         ]
         if not ops:
             return
+        changes = Changes()
         try:
+            old = self._stored(REPORTS, report_ids, ["status"])
             self._bulk(REPORTS, ops)
+            for rid in dict.fromkeys(report_ids):
+                changes.status_changed(old.get(rid, {}).get("status"), status)
+            self.running_counts().apply(changes)
         except pymongo.errors.PyMongoError as exc:
             raise self._fail("report status update", exc) from exc
 
@@ -341,12 +372,17 @@ class MongoStore:
         return {rid: str(doc.get("status")) for rid, doc in found.items()}
 
     def facts(self, query: Mapping[str, Any] | None = None, limit: int = 0) -> list[dict[str, Any]]:
+        """Sorted facts; a ``$in`` of companies is asked as one equality each (FerretDB v1 hands
+        those to PostgreSQL, but reads the whole collection for ``$in``), and merged."""
+        order = [("company", 1), ("quarter", 1), ("metric", 1), ("_id", 1)]
+        parts = split_in(dict(query or {}), "company")
         try:
-            cursor = self.db[FACTS].find(dict(query or {}))
-            order = [("company", 1), ("quarter", 1), ("metric", 1), ("_id", 1)]
-            return list(cursor.sort(order).limit(limit))
+            found = [d for q in parts for d in self.db[FACTS].find(q).sort(order).limit(limit)]
         except pymongo.errors.PyMongoError as exc:
             raise self._fail("fact query", exc) from exc
+        if len(parts) > 1:
+            found.sort(key=lambda d: tuple(sort_key(d.get(f)) for f, _ in order))
+        return found[:limit] if limit else found
 
     def count_facts(self) -> int:
         try:
@@ -512,13 +548,8 @@ class MongoStore:
     def company_counts(self) -> dict[str, int]:
         """Facts per company name as stored (one ``$group``); facts without a company are left
         out. What company folding, ``finpipe companies`` and the company filters start from."""
-        try:
-            groups = list(
-                self.db[FACTS].aggregate([{"$group": {"_id": "$company", "n": {"$sum": 1}}}])
-            )
-        except pymongo.errors.PyMongoError as exc:
-            raise self._fail("company count", exc) from exc
-        return {str(g["_id"]): int(g["n"]) for g in groups if isinstance(g["_id"], str)}
+        groups = self.running_counts().counted(FACTS, "company")
+        return {name: n for name, n in groups.items() if isinstance(name, str)}
 
     def unassigned_amounts(
         self,
@@ -544,49 +575,22 @@ class MongoStore:
 
     def report_counts(self) -> dict[str, int]:
         """Reports by status (every known status present, others as found) and ``received``."""
-        try:
-            groups = list(
-                self.db[REPORTS].aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}])
-            )
-        except pymongo.errors.PyMongoError as exc:
-            raise self._fail("report count", exc) from exc
-        counts = {s: 0 for s in REPORT_STATUSES}
-        for g in groups:
-            counts[str(g["_id"])] = int(g["n"])
-        counts["received"] = sum(counts.values())
-        return counts
+        groups = self.running_counts().counted(REPORTS, "status")
+        return report_counts_of({"reports": groups}, REPORT_STATUSES)
+
+    def running_counts(self) -> RunningCounts:
+        """Reports by status and facts in all and per company, read in one lookup."""
+        return RunningCounts(self, COUNTERS)
 
     def usage_totals(self) -> dict[str, Any]:
-        """Model calls, tokens, cache hits and the estimated cost where known (calls without a
-        cost are counted in ``calls_without_cost``). Missing collections count as zero."""
+        """Model calls, tokens, cache hits and the cost where known (see ``usage_totals_of``)."""
         fields = ("prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd")
-        calls = 0
-        tokens = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
-        cost = 0.0
-        unknown_cost = 0
         try:
-            for doc in self.db[USAGE].find({}, {f: 1 for f in fields}, batch_size=5000):
-                calls += 1
-                for k in tokens:
-                    v = doc.get(k)
-                    if isinstance(v, int | float) and not isinstance(v, bool):
-                        tokens[k] += int(v)
-                c = doc.get("cost_usd")
-                if isinstance(c, int | float) and not isinstance(c, bool):
-                    cost += float(c)
-                else:
-                    unknown_cost += 1
+            calls = list(self.db[USAGE].find({}, {f: 1 for f in fields}, batch_size=5000))
             counters = self.db[COUNTERS].find_one({"_id": "counters"}, {"cache_hits": 1}) or {}
         except pymongo.errors.PyMongoError as exc:
             raise self._fail("usage query", exc) from exc
-        hits = counters.get("cache_hits")
-        return {
-            "model_calls": calls,
-            **tokens,
-            "cache_hits": int(hits) if isinstance(hits, int | float) else 0,
-            "estimated_cost_usd": round(cost, 6) if calls == 0 or calls > unknown_cost else None,
-            "calls_without_cost": unknown_cost,
-        }
+        return usage_totals_of(calls, counters.get("cache_hits"))
 
     def pipeline_counts(self) -> dict[str, Any]:
         """Everything ``run_report.json`` says about the pipeline as a whole."""

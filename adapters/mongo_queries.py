@@ -103,3 +103,22 @@ def _day_start(d: date) -> datetime:
 
 def _aware(when: datetime) -> datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def split_in(query: dict[str, Any], field: str) -> list[dict[str, Any]]:
+    """``query`` as one query per value of a ``{"$in": [...]}`` on ``field`` (none for an empty
+    list); a query without one is returned alone."""
+    cond = query.get(field)
+    if not (isinstance(cond, dict) and set(cond) == {"$in"}):
+        return [query]
+    return [{**query, field: value} for value in dict.fromkeys(cond["$in"])]
+
+
+def sort_key(value: Any) -> tuple[int, Any]:
+    """A field's place in an ascending sort, like MongoDB's for the values facts hold: missing
+    and null first, then numbers, then strings (compared by code point, as UTF-8 bytes are)."""
+    if value is None:
+        return (0, 0)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (1, value)
+    return (2, str(value))

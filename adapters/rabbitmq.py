@@ -532,10 +532,10 @@ class DeadLetterBox:
             ok = ch.queue_declare(self.topology.dead_queue, passive=True)
             return int(ok.method.message_count)
 
-    def browse(self, limit: int = 1000) -> list[Incoming]:
-        """Up to ``limit`` dead letters; none is removed."""
+    def browse(self, limit: int | None = None) -> Iterator[Incoming]:
+        """Dead letters oldest first, up to ``limit`` (default all), as read; none is removed."""
         with self._channel("cannot read the dead-letter queue") as (_, ch):
-            return list(self._take(ch, limit))
+            yield from self._take(ch, 1 << 62 if limit is None else limit)
 
     def replay(self, headers_for: Callable[[Incoming], dict[str, Any] | None]) -> list[Incoming]:
         """Publish each dead letter for which ``headers_for`` gives headers back into the work

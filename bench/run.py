@@ -29,11 +29,14 @@ if str(ROOT) not in sys.path:
 from bench.common import Row, fmt, say, wait_for_services  # noqa: E402
 from bench.scenarios import (  # noqa: E402
     batchmode,
+    exportbig,
     ingest,
     latency,
     memory,
     model,
+    operator,
     pipeline,
+    readmem,
     serve,
     tokens,
 )
@@ -49,6 +52,9 @@ SCENARIOS: dict[str, Callable[[bool], list[Row]]] = {
     "tokens": tokens.run,
     "batchmode": batchmode.run,
     "serve": serve.run,
+    "operator": operator.run,  # finpipe status, companies, facts at 100,000 facts
+    "readmem": readmem.run,  # peak RSS of finpipe ingest, 10k to 1M CSV rows
+    "exportbig": exportbig.run,  # finpipe export of 100,000 facts
 }
 #: what a full run executes ("rerun" alone is part of "model")
 DEFAULT = [
@@ -60,6 +66,8 @@ DEFAULT = [
     "tokens",
     "batchmode",
     "serve",
+    "operator",
+    "readmem",
     "pipeline-rules",
 ]
 #: runs of a scenario before it counts as failed (a server restarted under it, say)

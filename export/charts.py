@@ -1,5 +1,10 @@
 """Charts of an export: which to draw (``chart_specs``, pure) and drawing one (``render_chart``,
-matplotlib on an Agg canvas, imported when first used)."""
+matplotlib on an Agg canvas, imported when first used).
+
+A chart draws at most ``MAX_LINES`` companies, the largest by their latest value, and its legend
+says how many more there are (a legend of 1,000 names would run far out of the image); every
+company's figures are in ``facts.csv`` and the workbook.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +31,19 @@ class ChartSpec:
     periods: list[str]
     series: dict[str, list[Decimal | None]] = field(default_factory=dict)
     scale: int = 1
+    #: companies with values for this chart that are not drawn (see ``top_series``)
+    left_out: int = 0
+
+    def legend_labels(self) -> list[str]:
+        """The legend's lines: the companies drawn, then how many are not."""
+        labels = list(self.series)
+        if self.left_out:
+            labels.append(f"... and {self.left_out} more (top {len(self.series)} by latest value)")
+        return labels
+
+
+#: lines (companies) a chart draws at most
+MAX_LINES = 10
 
 
 _KIND_WORD = {
@@ -39,6 +57,20 @@ _KIND_WORD = {
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "metric"
+
+
+def top_series(
+    series: dict[str, list[Decimal | None]], limit: int = MAX_LINES
+) -> tuple[dict[str, list[Decimal | None]], int]:
+    """The ``limit`` series largest by their latest value (absolute; ties by name), in name
+    order, and how many are left out."""
+
+    def latest(values: list[Decimal | None]) -> Decimal:
+        return next((abs(v) for v in reversed(values) if v is not None), Decimal(0))
+
+    ranked = sorted(series, key=lambda name: (-latest(series[name]), name))
+    kept = sorted(ranked[:limit])
+    return {name: series[name] for name in kept}, len(series) - len(kept)
 
 
 def chart_specs(facts: pd.DataFrame, *, min_points: int = 2) -> list[ChartSpec]:
@@ -92,17 +124,18 @@ def chart_specs(facts: pd.DataFrame, *, min_points: int = 2) -> list[ChartSpec]:
             )
             if x
         )
+        series, left_out = top_series(
+            {company: [pts.get(p) for p in periods] for company, pts in by_company.items()}
+        )
         specs.append(
             ChartSpec(
                 filename=f"chart-{name}.png",
                 title=f"{what} ({detail})",
                 ylabel=ylabel,
                 periods=[p.label for p in periods],
-                series={
-                    company: [pts.get(p) for p in periods]
-                    for company, pts in sorted(by_company.items())
-                },
+                series=series,
                 scale=scale,
+                left_out=left_out,
             )
         )
     return specs
@@ -112,6 +145,7 @@ def render_chart(spec: ChartSpec) -> bytes:
     """A PNG line chart, one line per company across the periods (matplotlib, Agg canvas)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
     from matplotlib.ticker import FuncFormatter
 
     fig = Figure(figsize=(8, 4.5), dpi=100)
@@ -139,7 +173,10 @@ def render_chart(spec: ChartSpec) -> bytes:
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.10g}"))
     ax.axhline(0, color="#999999", linewidth=0.8)
     ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(loc="best", fontsize="small")
+    handles, _ = ax.get_legend_handles_labels()
+    if spec.left_out:
+        handles.append(Line2D([], [], linestyle="none"))
+    ax.legend(handles, spec.legend_labels(), loc="best", fontsize="small")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})

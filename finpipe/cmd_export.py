@@ -94,15 +94,22 @@ def export_cmd(
 
 @click.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@click.option(
+    "--recount",
+    is_flag=True,
+    help="Count reports and facts anew (reads every document) and keep the new running counts.",
+)
 @pass_ctx
-def status_cmd(ctx: Context, as_json: bool) -> None:
+def status_cmd(ctx: Context, as_json: bool, recount: bool) -> None:
     """Show services reachable, queue depth and consumers, dead letters, reports by status,
-    facts stored, last sweep and last export. Exits 1 when a service is unreachable."""
+    facts stored, last sweep and last export. Exits 1 when a service is unreachable.
+
+    Reports and facts are running counts that the workers keep, read in one lookup."""
     from ops import status
 
     store = ctx.store(timeout_ms=3000, validate=False)  # a bad URL is shown as unreachable
     try:
-        info = status.gather_status(ctx.settings, ctx.broker(), store)
+        info = status.gather_status(ctx.settings, ctx.broker(), store, recount=recount)
     finally:
         store.close()
     if as_json:

@@ -80,7 +80,7 @@ def facts(
     store = ctx.store()
     docs: list[dict[str, Any]] = []
     try:
-        counts = store.company_counts()
+        counts = store.running_counts().company_totals()
         names = matching_names(company, counts, aliases) if company else None
         if names == []:
             click.echo(
@@ -134,7 +134,7 @@ def companies(ctx: Context, as_json: bool) -> None:
     aliases = company_aliases(ctx, "companies")
     store = ctx.store()
     try:
-        counts = store.company_counts()
+        counts = store.running_counts().company_totals()
     except FinpipeError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:

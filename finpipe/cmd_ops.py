@@ -30,12 +30,18 @@ def dlq() -> None:
 
 @dlq.command("list")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-@click.option("--limit", default=1000, show_default=True, type=int)
+@click.option("--limit", default=1000, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--offset", default=0, type=click.IntRange(min=0), help="Skip this many first (next page)."
+)
 @pass_ctx
-def dlq_list(ctx: Context, as_json: bool, limit: int) -> None:
-    """List dead letters: id (report id), kind, reason, and the start of the text."""
+def dlq_list(ctx: Context, as_json: bool, limit: int, offset: int) -> None:
+    """List dead letters, oldest first: id (report id), kind, reason, and the start of the text.
+    Prints one page of --limit letters; the line at the end says how many there are in all."""
+    queue = _queue(ctx)
     try:
-        letters = _queue(ctx).letters(limit)
+        letters = queue.letters(limit, offset)
+        total = queue.count()
     except FinpipeError as exc:
         raise click.ClickException(str(exc)) from exc
     for d in letters:
@@ -43,8 +49,18 @@ def dlq_list(ctx: Context, as_json: bool, limit: int) -> None:
             click.echo(json.dumps(d.as_dict(), ensure_ascii=False))
         else:
             click.echo(f"{d.id[:16]}  {d.kind:<17} {d.reason[:70]}  | {d.preview[:50]}")
-    if not as_json:
-        click.echo(f"{len(letters)} dead letter(s) in {ctx.settings.queue}.dead", err=True)
+    click.echo(page_line(offset, len(letters), total, f"{ctx.settings.queue}.dead"), err=True)
+
+
+def page_line(offset: int, shown: int, total: int, queue: str) -> str:
+    """``showing 1-1000 of 3000 dead letter(s) in q.dead; next page: --offset 1000``."""
+    what = f"{total} dead letter(s) in {queue}"
+    if not shown:
+        return f"showing none of {what}"
+    line = f"showing {offset + 1}-{offset + shown} of {what}"
+    if offset + shown < total:
+        line += f"; next page: --offset {offset + shown}"
+    return line
 
 
 @dlq.command("show")
@@ -52,7 +68,10 @@ def dlq_list(ctx: Context, as_json: bool, limit: int) -> None:
 @pass_ctx
 def dlq_show(ctx: Context, message_id: str) -> None:
     """Show one dead letter in full (headers and body); MESSAGE_ID may be a prefix."""
-    letters = _queue(ctx).find(message_id)
+    try:
+        letters = _queue(ctx).find(message_id)
+    except FinpipeError as exc:
+        raise click.ClickException(str(exc)) from exc
     if not letters:
         raise click.ClickException(f"no dead letter with id {message_id}")
     for d in letters:

@@ -158,6 +158,7 @@ def worker(ctx: Context, burst: bool) -> None:
         start_metrics(settings)
         store.ping()
         store.ensure_indexes()
+        store.running_counts().document()  # counted once if the store has none yet
         extractor = build_extractor(settings, store)
     except FinpipeError as exc:
         log.error("%s", exc)

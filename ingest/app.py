@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -366,16 +367,32 @@ def healthz(adapters: SharedAdapters) -> tuple[Response, int]:
 
 
 def report(adapters: SharedAdapters, report_id: str) -> tuple[Response, int]:
+    """One report with its facts. An id that cannot be a report's (a sha256 in hex) is a 404
+    without a query; a store error is a 503 only while the database is really unreachable, and
+    otherwise a 500 with a log line (retrying the same request would not help)."""
+    if not REPORT_ID.fullmatch(report_id):
+        return _error(404, "no such report: a report id is 64 hexadecimal digits")
+    report_id = report_id.lower()
+    store = adapters.store()
     try:
-        doc = adapters.store().report(report_id)
-    except StoreUnavailable:
-        return _error(503, "database unavailable, retry later")
+        doc = store.report(report_id)
+    except StoreUnavailable as exc:
+        try:
+            store.ping()
+        except FinpipeError:
+            return _error(503, "database unavailable, retry later")
+        log.error("report lookup %s failed while the database is up: %s", report_id[:12], exc)
+        return _error(500, "internal error; see the server log")
     if doc is None:
         return _error(404, f"no report {report_id}")
     doc["report_id"] = doc.pop("_id")
     for f in doc.get("facts", []):
         f["fact_id"] = f.pop("_id")
     return jsonify(_jsonable(doc)), 200
+
+
+#: what a report id looks like: the sha256 of its text, in hex
+REPORT_ID = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def _jsonable(value: Any) -> Any:

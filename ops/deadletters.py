@@ -6,6 +6,7 @@ message, and a replayed message leaves the dead-letter queue only once the work 
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from collections.abc import Iterable
@@ -135,12 +136,16 @@ class DeadLetterQueue:
     def count(self) -> int:
         return self.box.count()
 
-    def letters(self, limit: int = 1000) -> list[DeadLetter]:
-        return [describe(m) for m in self.box.browse(limit)]
+    def letters(self, limit: int | None = None, offset: int = 0) -> list[DeadLetter]:
+        """Up to ``limit`` dead letters (all by default) after the first ``offset``, oldest
+        first: one page of ``finpipe dlq list``."""
+        end = None if limit is None else offset + limit
+        return [describe(m) for m in itertools.islice(self.box.browse(end), offset, end)]
 
     def find(self, prefix: str) -> list[DeadLetter]:
-        """The dead letters whose id starts with ``prefix``."""
-        return [d for d in self.letters() if d.id.startswith(prefix)]
+        """The dead letters whose id starts with ``prefix``, wherever they are in the queue (the
+        queue is read through; only the matching ones are kept)."""
+        return [d for d in map(describe, self.box.browse()) if d.id.startswith(prefix)]
 
     def replay(self, ids: Iterable[str] | None) -> list[str]:
         """Re-queue the dead letters with these ids (all when ``ids`` is None); return the ids."""

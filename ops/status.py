@@ -10,7 +10,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from adapters.mongo import LAST_EXPORT, LAST_SWEEP, MongoStore
+from adapters.mongo import LAST_EXPORT, LAST_SWEEP, REPORT_STATUSES, MongoStore
 from adapters.rabbitmq import Broker
 from export.cells import iso_utc
 from schemas.errors import ConfigError, FinpipeError
@@ -37,7 +37,12 @@ def _one_line(exc: BaseException) -> str:
 
 
 def gather_status(
-    settings: Settings, broker: Broker, store: MongoStore, *, now: datetime | None = None
+    settings: Settings,
+    broker: Broker,
+    store: MongoStore,
+    *,
+    now: datetime | None = None,
+    recount: bool = False,
 ) -> dict[str, Any]:
     """Everything ``finpipe status`` shows, as JSON-ready data. Never raises for an unreachable
     service: it is reported as such."""
@@ -74,8 +79,9 @@ def gather_status(
 
     try:
         store.ping()
-        status["reports"] = store.report_counts()
-        status["facts_stored"] = store.count_facts()
+        if recount:
+            store.running_counts().recount()
+        status.update(store.running_counts().status_counts(REPORT_STATUSES))
         status["model"] = store.usage_totals()
         status["last_sweep"] = _when(store.last_run(LAST_SWEEP))
         status["last_export"] = _when(store.last_run(LAST_EXPORT))

@@ -16,10 +16,10 @@ from ingest.inbox.reading import (
     Progress,
     ReadLimits,
     ReportPublisher,
-    load_file,
     log_rejects,
-    publish_messages,
-    read_reports,
+    publish_reports,
+    read_items,
+    take_snapshot,
 )
 from ingest.inbox.sweep import Inbox
 from ingest.readers import SUPPORTED_SUFFIXES, UnreadableFile
@@ -39,8 +39,8 @@ def publish_file(
     """Publish a file outside the inbox and leave it where it is; rejects are only logged."""
     now = now or datetime.now(UTC)
     try:
-        data, sha256 = load_file(path, limits)
-        result = read_reports(data, sha256, path.name, limits, now)
+        snapshot = take_snapshot(path, limits)
+        done = publish_reports(read_items(path, snapshot, limits, now), publisher, progress)
     except NothingToPublish as exc:
         log_rejects(path.name, exc.rejects)
         log.error(
@@ -53,19 +53,24 @@ def publish_file(
     except OSError as exc:
         log.error("cannot read %s: %s", quote_name(path), exc, extra={"file": path.name})
         return FileOutcome(path, "failed", reason=str(exc))
-    log_rejects(path.name, result.rejects)
-    published = publish_messages(result.messages, publisher, progress)
+    except TransientError:
+        raise
+    except Exception as exc:  # no single file stops the run
+        log.exception("unexpected error on %s", quote_name(path))
+        return FileOutcome(path, "failed", reason=f"unexpected error: {type(exc).__name__}: {exc}")
+    log_rejects(path.name, done.rejects)
+    published = done.reports
     if progress:
-        progress(0, len(data))
+        progress(0, snapshot.size)
     log.info(
         "published %s: %d reports, %d rejected (file left in place)",
         quote_name(path),
         published,
-        len(result.rejects),
+        len(done.rejects),
         extra={"file": path.name},
     )
     return FileOutcome(
-        path, "published", reports=published, rejects=len(result.rejects), size_bytes=len(data)
+        path, "published", reports=published, rejects=len(done.rejects), size_bytes=snapshot.size
     )
 
 

@@ -3,7 +3,8 @@
 Files are only ever renamed (moved), never altered, deleted or overwritten: a name that is taken
 gets a numbered suffix. That holds for the files written next to a moved file too: a file goes to
 ``failed/`` under a name whose sidecar name is free as well, and sidecars are created exclusively,
-so a user's file named like a sidecar (``zz.txt.error.json``) is never replaced by one.
+so a user's file named like a sidecar (``zz.txt.error.json``) is never replaced by one. Every name
+fits the file system's 255 bytes: a long name is cut short and marked (see ``fit_name``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ingest.inbox.names import DROP_ADVICE, FAILED_DIR, PROCESSED_DIR, quote_name, unique_name
+from ingest.inbox.names import (
+    DROP_ADVICE,
+    FAILED_DIR,
+    NAME_MAX,
+    PROCESSED_DIR,
+    fit_name,
+    quote_name,
+    unique_name,
+)
 from ingest.inbox.outcome import FileOutcome
 from ingest.inbox.reading import rejects_lines
 from ingest.inbox.settling import FileStamp
@@ -87,7 +96,8 @@ class Placement:
         if not rejects:
             return None
         self.failed.mkdir(parents=True, exist_ok=True)
-        return _create(self.failed, f"{name}{REJECTS_SUFFIX}", rejects_lines(name, rejects))
+        stem = fit_name(name, NAME_MAX - len(REJECTS_SUFFIX))
+        return _create(self.failed, f"{stem}{REJECTS_SUFFIX}", rejects_lines(name, rejects))
 
     @staticmethod
     def _move(
@@ -101,7 +111,8 @@ class Placement:
                 sidecar is not None and os.path.lexists(folder / f"{n}{sidecar}")
             )
 
-        dest = folder / unique_name(name or path.name, taken)
+        room = NAME_MAX - len(sidecar or "")
+        dest = folder / unique_name(name or path.name, taken, room)
         os.rename(path, dest)
         return dest
 

@@ -23,16 +23,17 @@ from ingest.inbox.reading import (
     FileTooLarge,
     NothingToPublish,
     Progress,
+    Published,
     ReadLimits,
     ReportPublisher,
     Snapshot,
     log_rejects,
-    publish_messages,
-    read_reports,
+    publish_reports,
+    read_items,
     take_snapshot,
 )
 from ingest.inbox.selection import Selection, wait_settled
-from ingest.readers import ReadResult, UnreadableFile
+from ingest.readers import UnreadableFile
 from ingest.readers.base import clip
 from schemas.errors import TransientError
 from schemas.message import ReportMessage
@@ -108,7 +109,22 @@ class Inbox:
 
         The file is moved only while it still holds what was read. One that changed meanwhile is
         read and published again (harmless: report ids are hashes of the text, so the reports
-        read before are the same reports); one that keeps changing is left for later."""
+        read before are the same reports); one that keeps changing is left for later.
+
+        No file stops the inbox: whatever else goes wrong with one (a bug, a file system error)
+        fails that file with the reason, and the caller goes on with the next."""
+        try:
+            return self._process(path, publisher, progress)
+        except TransientError:
+            raise
+        except Exception as exc:
+            log.exception("unexpected error on %s", quote_name(path))
+            reason = f"unexpected error while reading the file: {type(exc).__name__}: {exc}"
+            return self._fail_anyway(path, reason)
+
+    def _process(
+        self, path: Path, publisher: ReportPublisher, progress: Progress | None
+    ) -> FileOutcome:
         refused = self._refuse(path)
         if refused is not None:
             return refused
@@ -144,13 +160,13 @@ class Inbox:
             return self._set_aside_duplicate(path, snapshot, seen, progress)
         now = self.clock()
         try:
-            result = read_reports(snapshot.data, snapshot.sha256, path.name, self.limits, now)
+            items = read_items(path, snapshot, self.limits, now)
+            done = publish_reports(items, publisher, progress)
         except UnreadableFile as exc:
             return self._fail_read(path, snapshot, exc) if snapshot.matches(path) else None
-        published = publish_messages(result.messages, publisher, progress)
         if not snapshot.matches(path):
             return None
-        return self._finish_published(path, snapshot, now, published, result, progress)
+        return self._finish_published(path, snapshot, now, done, progress)
 
     def reclaim_if_changed(self, outcome: FileOutcome) -> Path | None:
         """A file moved to ``processed/`` that changed since it was read (its writer still had it
@@ -168,15 +184,19 @@ class Inbox:
         log.warning(
             "%s changed while it was read (%d bytes read, %s now); reading it again. %s",
             quote_name(path.name),
-            len(snapshot.data),
+            snapshot.size,
             now_bytes,
             DROP_ADVICE,
         )
 
     def _refuse(self, path: Path) -> FileOutcome | None:
-        """Links out of the inbox fail; anything but a regular file is skipped."""
+        """Links out of the inbox and link loops fail; anything but a regular file is skipped."""
         if path.is_symlink():
-            target = path.resolve()
+            try:
+                target = path.resolve()
+            except (RuntimeError, OSError) as exc:  # RuntimeError: a loop, before Python 3.13
+                reason = f"symbolic link that cannot be followed (a loop?): {exc}"
+                return self._fail(path, reason, None)
             if not is_within(target, self.root.resolve()):
                 reason = f"symbolic link to {quote_name(target)}, outside the inbox; not followed"
                 return self._fail(path, reason, None)
@@ -187,7 +207,7 @@ class Inbox:
     def _set_aside_duplicate(
         self, path: Path, snapshot: Snapshot, seen: dict[str, Any], progress: Progress | None
     ) -> FileOutcome:
-        size = len(snapshot.data)
+        size = snapshot.size
         moved = self.placement.to_processed(path)
         log.info(
             "%s has the same content as %s, already ingested at %s; moved to %s without "
@@ -206,13 +226,16 @@ class Inbox:
         path: Path,
         snapshot: Snapshot,
         now: datetime,
-        published: int,
-        result: ReadResult,
+        done: Published,
         progress: Progress | None,
     ) -> FileOutcome:
         """Every report was confirmed: list the rejects, move the file, record it in the ledger."""
-        name, size = path.name, len(snapshot.data)
-        rejects_file = self.placement.write_rejects(name, result.rejects)
+        name, size, published, rejects = path.name, snapshot.size, done.reports, done.rejects
+        try:
+            rejects_file = self.placement.write_rejects(name, rejects)
+        except OSError as exc:  # the reports are out: the file must still be moved
+            log.error("cannot list the rejected rows of %s: %s", quote_name(name), exc)
+            rejects_file = None
         moved = self.placement.to_processed(path)
         self.ledger.record(
             {
@@ -221,18 +244,18 @@ class Inbox:
                 "processed_at": now.isoformat(),
                 "moved_to": str(moved.relative_to(self.root)),
                 "reports": published,
-                "rejects": len(result.rejects),
+                "rejects": len(rejects),
             }
         )
         if progress:
             progress(0, size)
-        if result.rejects:
-            log_rejects(name, result.rejects)
+        if rejects:
+            log_rejects(name, rejects)
             log.warning(
                 "published %s: %d reports; %d rejected rows listed in %s; moved to %s",
                 quote_name(name),
                 published,
-                len(result.rejects),
+                len(rejects),
                 quote_name(rejects_file),
                 quote_name(moved),
             )
@@ -247,7 +270,7 @@ class Inbox:
             path,
             "published",
             reports=published,
-            rejects=len(result.rejects),
+            rejects=len(rejects),
             size_bytes=size,
             moved_to=moved,
             stamp=snapshot.stamp,
@@ -257,9 +280,17 @@ class Inbox:
         """The bytes hold no report to publish: list the rejected rows, if any, and fail."""
         rejects = exc.rejects if isinstance(exc, NothingToPublish) else []
         self.placement.write_rejects(path.name, rejects)
-        outcome = self._fail(path, exc.reason, snapshot.sha256, len(snapshot.data))
+        outcome = self._fail(path, exc.reason, snapshot.sha256, snapshot.size)
         outcome.rejects = len(rejects)
         return outcome
+
+    def _fail_anyway(self, path: Path, reason: str) -> FileOutcome:
+        """Fail a file after an unexpected error; one that cannot even be moved stays put."""
+        try:
+            return self._fail(path, reason, None)
+        except OSError as exc:
+            log.error("cannot move %s to failed/: %s", quote_name(path), exc)
+            return FileOutcome(path, "failed", reason=clip(reason))
 
     def _fail(self, path: Path, reason: str, sha256: str | None, size: int = 0) -> FileOutcome:
         reason = clip(reason)
@@ -289,10 +320,10 @@ class Inbox:
                 snapshot = take_snapshot(path, self.limits)
                 if self.ledger.get(snapshot.sha256) is not None:
                     continue
-                result = read_reports(snapshot.data, snapshot.sha256, path.name, self.limits, now)
+                items = read_items(path, snapshot, self.limits, now)
+                out.extend(m for m in items if isinstance(m, ReportMessage))
             except (OSError, UnreadableFile):
                 continue
-            out.extend(result.messages)
         return out
 
     # --- sweeping the inbox --------------------------------------------------------------------

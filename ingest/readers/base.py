@@ -1,16 +1,17 @@
-"""What every reader shares: its options, its result, file-level errors and text decoding. Pure."""
+"""What every reader shares: its options, its result, file-level errors; text decoding lives in
+``decoding``. Pure."""
 
 from __future__ import annotations
 
-import codecs
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
-from schemas.errors import UnreadableFile, validation_errors
+from schemas.errors import UnreadableFile as UnreadableFile
+from schemas.errors import validation_errors
 from schemas.message import Provenance, ReportMessage, SubmitReport
 
 #: SubmitReport fields besides ``raw_text`` that a row or object may carry
@@ -39,6 +40,9 @@ class ReadOptions:
     ingested_at: datetime
     max_report_bytes: int = 1_000_000
     text_column: str | None = None
+    #: a PDF is read in a child process within these budgets when ``pdf_time_s`` is set
+    pdf_time_s: float | None = None
+    pdf_memory_bytes: int = 2**31
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,17 @@ class ReadResult:
 
     messages: list[ReportMessage] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
+
+
+def collect(items: Iterable[ReportMessage | Reject]) -> ReadResult:
+    """A reader's items gathered into one result (for callers that want them all at once)."""
+    result = ReadResult()
+    for item in items:
+        if isinstance(item, Reject):
+            result.rejects.append(item)
+        else:
+            result.messages.append(item)
+    return result
 
 
 def provenance(
@@ -190,60 +205,3 @@ def build_message(
     if too_big:
         raise ValueError(too_big)
     return message
-
-
-# --- decoding ----------------------------------------------------------------------------------
-
-_SNIFF_BYTES = 8192
-#: control bytes that never occur in text files (tab, newline, carriage return, form feed and
-#: escape are allowed)
-_CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27)) + b"\x7f"
-
-
-def looks_binary(data: bytes) -> bool:
-    """NUL bytes or many control bytes near the start: an image, archive or office file."""
-    head = data[:_SNIFF_BYTES]
-    if not head:
-        return False
-    if b"\x00" in head:
-        return True
-    controls = sum(head.count(bytes([c])) for c in _CONTROL)
-    return controls / len(head) > 0.05
-
-
-def decode_text(data: bytes) -> tuple[str, str]:
-    """Decode a text file: UTF-8 (BOM stripped), UTF-16 with a BOM, else Windows-1252.
-
-    Returns ``(text, encoding)``. Raises :class:`UnreadableFile` for empty files, binary content
-    and bytes that no supported encoding reads. Windows line endings are kept; readers handle them.
-    """
-    if not data.strip():
-        raise UnreadableFile("file is empty")
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        try:
-            text = data.decode("utf-16")
-        except UnicodeDecodeError as exc:
-            raise UnreadableFile(f"file has a UTF-16 mark but is not UTF-16: {exc}") from None
-        return _check_text(text.lstrip("\ufeff"), "utf-16")
-    if looks_binary(data):
-        raise UnreadableFile(
-            "file looks binary (NUL or control bytes), not text; check that the extension matches "
-            "the content"
-        )
-    try:
-        return _check_text(data.decode("utf-8-sig"), "utf-8")
-    except UnicodeDecodeError as exc:
-        utf8_error = exc
-    try:
-        return _check_text(data.decode("cp1252"), "cp1252")
-    except UnicodeDecodeError:
-        raise UnreadableFile(
-            f"text is neither UTF-8 nor Windows-1252: invalid byte 0x{data[utf8_error.start]:02x} "
-            f"at offset {utf8_error.start}; save the file as UTF-8"
-        ) from None
-
-
-def _check_text(text: str, encoding: str) -> tuple[str, str]:
-    if not text.strip():
-        raise UnreadableFile("file is empty")
-    return text, encoding

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import sys
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ingest.readers.base import (
@@ -20,11 +22,13 @@ from ingest.readers.base import (
     Reject,
     UnreadableFile,
     build_message,
-    decode_text,
+    collect,
     excerpt,
     excerpt_names,
     provenance,
 )
+from ingest.readers.decoding import decode_lines
+from ingest.readers.lines import Lines
 from schemas.message import ReportMessage
 
 TEXT_COLUMNS = ("raw_text", "text", "content", "body")
@@ -69,11 +73,31 @@ def find_text_column(header: list[str], wanted: str | None) -> int:
 
 
 def read_csv(data: bytes, options: ReadOptions) -> ReadResult:
-    text, _ = decode_text(data)
-    first_line = text.lstrip("\r\n").split("\n", 1)[0]
-    delimiter = sniff_delimiter(first_line)
+    return collect(iter_csv(data, options))
+
+
+def iter_csv(data: bytes, options: ReadOptions) -> Iterator[ReportMessage | Reject]:
+    """Each row's message or reject, in order, one at a time; a file that cannot be read at
+    all raises :class:`UnreadableFile` before the first."""
+    return iter_csv_lines(Lines.of(decode_lines(data)), options)
+
+
+def iter_csv_lines(decoded: Lines, options: ReadOptions) -> Iterator[ReportMessage | Reject]:
+    """:func:`iter_csv` over decoded lines (from memory or read from the file as it goes)."""
+    if 1 in decoded.bad_lines:
+        raise UnreadableFile(f"CSV header: {decoded.bad_lines[1]}")
+    source = decoded.open()
+    skipped: list[str] = []
+    for line in source:  # blank lines before the header
+        skipped.append(line)
+        if line.strip("\r\n"):
+            break
+    delimiter = sniff_delimiter(skipped[-1].rstrip("\r\n") if skipped else "")
     _raise_field_limit(options.max_report_bytes)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    lines: Iterable[str] = itertools.chain(skipped, source)
+    if decoded.lone_cr:  # old Mac line ends: let io split them
+        lines = io.StringIO("".join(lines), newline="")
+    reader = csv.reader(lines, delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:
@@ -84,7 +108,6 @@ def read_csv(data: bytes, options: ReadOptions) -> ReadResult:
     text_idx = find_text_column(header, options.text_column)
     names = [h or f"column_{i + 1}" for i, h in enumerate(header)]
 
-    result = ReadResult()
     row_no = 0
     line_no = reader.line_num + 1  # physical line where the next record starts
     while True:
@@ -93,20 +116,21 @@ def read_csv(data: bytes, options: ReadOptions) -> ReadResult:
         except StopIteration:
             break
         except csv.Error as exc:
-            result.rejects.append(
-                Reject(f"CSV cannot be parsed from here on: {exc}; rest of file skipped", line_no)
-            )
+            yield Reject(f"CSV cannot be parsed from here on: {exc}; rest of file skipped", line_no)
             break
         start_line, line_no = line_no, reader.line_num + 1
+        bad = decoded.bad_between(start_line, line_no - 1)
+        if bad is not None:
+            row_no += 1
+            yield Reject(bad[1], bad[0], row_no)
+            continue
         if not cells or all(not c.strip() for c in cells):
             continue  # blank line
         row_no += 1
         try:
-            message = _row_message(cells, names, text_idx, start_line, row_no, options)
-            result.messages.append(message)
+            yield _row_message(cells, names, text_idx, start_line, row_no, options)
         except ValueError as exc:
-            result.rejects.append(Reject(str(exc), start_line, row_no))
-    return result
+            yield Reject(str(exc), start_line, row_no)
 
 
 def _row_message(

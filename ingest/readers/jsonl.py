@@ -8,6 +8,7 @@ Objects carry ``raw_text`` and the optional ``source``, ``company_hint`` and ``r
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from ingest.readers.base import (
@@ -17,44 +18,53 @@ from ingest.readers.base import (
     Reject,
     UnreadableFile,
     build_message,
-    decode_text,
+    collect,
     excerpt_names,
     provenance,
 )
+from ingest.readers.decoding import decode_lines, decode_text
+from ingest.readers.lines import Lines
 from schemas.message import Provenance, ReportMessage
 
 
 def read_jsonl(data: bytes, options: ReadOptions) -> ReadResult:
-    text, _ = decode_text(data)
-    result = ReadResult()
-    lines = text.split("\n")
-    ends_with_newline = text.endswith("\n")
-    last_index = len(lines) - 1 if not ends_with_newline else len(lines) - 2
-    for index, raw_line in enumerate(lines):
-        line_no = index + 1
+    return collect(iter_jsonl(data, options))
+
+
+def iter_jsonl(data: bytes, options: ReadOptions) -> Iterator[ReportMessage | Reject]:
+    """Each line's message or reject, in order, one at a time."""
+    return iter_jsonl_lines(Lines.of(decode_lines(data)), options)
+
+
+def iter_jsonl_lines(lines: Lines, options: ReadOptions) -> Iterator[ReportMessage | Reject]:
+    """:func:`iter_jsonl` over decoded lines (from memory or read from the file as it goes)."""
+    ends_with_newline, last_no = lines.ends_with_newline, lines.last
+    for line_no, raw_line in enumerate(lines.open(), start=1):
+        if line_no in lines.bad_lines:
+            yield Reject(lines.bad_lines[line_no], line=line_no)
+            continue
         line = raw_line.strip()
         if not line:
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            if index == last_index and not ends_with_newline and _is_truncated(exc, line):
+            if line_no == last_no and not ends_with_newline and _is_truncated(exc, line):
                 reason = "last line is truncated (incomplete JSON at end of file); was the file "
                 reason += "copied before it was completely written?"
             elif _is_truncated(exc, line):
                 reason = "invalid JSON: the line ends before the object is closed (missing }?)"
             else:
                 reason = f"invalid JSON: {exc.msg} at column {exc.colno}"
-            result.rejects.append(Reject(reason, line=line_no))
+            yield Reject(reason, line=line_no)
             continue
         except RecursionError:
-            result.rejects.append(Reject(NESTED_TOO_DEEP, line=line_no))
+            yield Reject(NESTED_TOO_DEEP, line=line_no)
             continue
         try:
-            result.messages.append(_object_message(obj, provenance(options, line=line_no), options))
+            yield _object_message(obj, provenance(options, line=line_no), options)
         except ValueError as exc:
-            result.rejects.append(Reject(str(exc), line=line_no))
-    return result
+            yield Reject(str(exc), line=line_no)
 
 
 NESTED_TOO_DEEP = "invalid JSON: arrays or objects nested too deep to read"

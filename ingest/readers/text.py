@@ -7,9 +7,9 @@ from ingest.readers.base import (
     ReadResult,
     UnreadableFile,
     build_message,
-    decode_text,
     provenance,
 )
+from ingest.readers.decoding import decode_text
 
 
 def read_text(data: bytes, options: ReadOptions) -> ReadResult:

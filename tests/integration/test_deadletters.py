@@ -6,8 +6,10 @@ import json
 
 import pika
 import pytest
+from click.testing import CliRunner
 
 from adapters.rabbitmq import Broker, declare_topology
+from finpipe.cli import cli
 from ops.deadletters import DeadLetterQueue
 from schemas.settings import Settings
 from schemas.topology import HEADER_ERROR_KIND, HEADER_REASON
@@ -16,22 +18,27 @@ pytestmark = pytest.mark.integration
 
 
 def dead_letter(settings: Settings, message_id: str, reason: str) -> None:
+    dead_letters(settings, [message_id], reason)
+
+
+def dead_letters(settings: Settings, message_ids: list[str], reason: str) -> None:
     broker = Broker.from_settings(settings)
     conn = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
     try:
         ch = conn.channel()
         declare_topology(ch, broker.topology)
         ch.confirm_delivery()
-        ch.basic_publish(
-            "",
-            broker.topology.dead_queue,
-            json.dumps({"raw_text": f"text of {message_id}"}).encode(),
-            pika.BasicProperties(
-                delivery_mode=2,
-                message_id=message_id,
-                headers={HEADER_REASON: reason, HEADER_ERROR_KIND: "permanent", "keep": "me"},
-            ),
-        )
+        for message_id in message_ids:
+            ch.basic_publish(
+                "",
+                broker.topology.dead_queue,
+                json.dumps({"raw_text": f"text of {message_id}"}).encode(),
+                pika.BasicProperties(
+                    delivery_mode=2,
+                    message_id=message_id,
+                    headers={HEADER_REASON: reason, HEADER_ERROR_KIND: "permanent", "keep": "me"},
+                ),
+            )
     finally:
         conn.close()
 
@@ -70,3 +77,29 @@ def test_browsing_keeps_dead_letters_and_replay_moves_only_the_named_one(
 
     assert dlq.purge() == 1
     assert dlq.count() == 0
+
+
+def test_dlq_list_says_the_true_total_and_pages_through_every_letter_and_show_finds_any(
+    settings: Settings,
+) -> None:
+    ids = [f"report-{n:05d}" for n in range(1_203)]
+    dead_letters(settings, ids, "bad amount")
+    env = {
+        "FINPIPE_AMQP_URL": settings.amqp_url,
+        "FINPIPE_MONGO_URI": settings.mongo_uri,
+        "FINPIPE_MONGO_DB": settings.mongo_db,
+        "FINPIPE_QUEUE": settings.queue,
+    }
+    listed: list[str] = []
+    for offset in (0, 1000):
+        page = CliRunner().invoke(cli, ["dlq", "list", "--offset", str(offset)], env=env)
+        assert page.exit_code == 0, page.output
+        listed += [line.split()[0] for line in page.stdout.splitlines()]
+        assert f"of 1203 dead letter(s) in {settings.queue}.dead" in page.stderr
+    assert listed == [i[:16] for i in ids]
+    assert "showing 1-1000 of 1203" in CliRunner().invoke(cli, ["dlq", "list"], env=env).stderr
+
+    shown = CliRunner().invoke(cli, ["dlq", "show", "report-01202"], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["id"] == "report-01202"
+    assert DeadLetterQueue(settings).count() == 1_203

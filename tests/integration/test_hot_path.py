@@ -112,18 +112,22 @@ def pipeline(settings: Settings, store: CountingStore) -> Iterator[Pipeline]:
             yield Pipeline(engine, store)
 
 
-def test_a_batch_of_new_snippets_costs_no_read_only_inserts(store, pipeline, db) -> None:
+def test_a_batch_of_new_snippets_costs_no_read_only_inserts_and_one_count_update(
+    store, pipeline, db
+) -> None:
     msgs = one_sentence_reports(20, "hot")
     store.calls.clear()
     outcomes = pipeline.process(msgs)
     assert {o.action for o in outcomes.values()} == {"ack"}
-    assert store.scans() == Counter()
+    # the running counts of facts and reports: one _id update per batch
+    assert store.scans() == Counter({("counters", "update_one"): 1})
     assert store.calls == Counter(
         {
             (FACTS, "insert_many"): 1,
             (REPORTS, "insert_many"): 1,
             (CACHE, "insert_many"): 1,
             (USAGE, "insert_one"): 1,
+            ("counters", "update_one"): 1,
         }
     )
     assert db[FACTS].count_documents({}) == 20

@@ -82,7 +82,10 @@ class MemoryStore:
         self.queries: list[dict[str, Any]] = []
         self.closed = False
 
-    def company_counts(self) -> dict[str, int]:
+    def running_counts(self) -> MemoryStore:
+        return self
+
+    def company_totals(self) -> dict[str, int]:
         return dict(Counter(d["company"] for d in self.docs if isinstance(d["company"], str)))
 
     def facts(self, query: dict[str, Any], limit: int = 0) -> list[dict[str, Any]]:

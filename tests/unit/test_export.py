@@ -491,6 +491,28 @@ def test_a_chart_renders_as_png() -> None:
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
 
 
+def test_a_chart_of_1000_companies_draws_the_top_ten_and_says_how_many_are_left_out() -> None:
+    docs = [
+        doc(f"r{i}-{q}", f"Co {i:04d}", "revenue", str(1_000_000 * (i + 1)), "USD", f"Q{q} 2024")
+        for i in range(1000)
+        for q in (1, 2)
+    ]
+    (spec,) = charts_mod.chart_specs(tables.facts_table(raw(*docs)))
+    assert list(spec.series) == [f"Co {i:04d}" for i in range(990, 1000)]
+    assert spec.left_out == 990
+    labels = spec.legend_labels()
+    assert len(labels) == 11 and labels[-1] == "... and 990 more (top 10 by latest value)"
+    assert charts_mod.render_chart(spec).startswith(b"\x89PNG")
+
+
+def test_the_top_series_go_by_latest_value_whatever_its_sign() -> None:
+    d = Decimal
+    kept, left_out = charts_mod.top_series(
+        {"a": [d(100), None], "b": [None, d(-50)], "c": [d(1), d(2)], "d": [None, None]}, limit=2
+    )
+    assert (list(kept), left_out) == (["a", "b"], 2)
+
+
 # -- the writer ---------------------------------------------------------------------------------
 def test_atomic_write_replaces_and_leaves_no_temporary_files(tmp_path: Path) -> None:
     target = tmp_path / "facts.csv"

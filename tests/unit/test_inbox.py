@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,9 +19,12 @@ from ingest.inbox import (
     Settling,
     Summary,
     expand_paths,
+    fit_name,
     ingest_paths,
     is_ignored_name,
     quote_name,
+    read_items,
+    take_snapshot,
     unique_name,
 )
 from schemas.errors import BrokerUnavailable
@@ -469,3 +473,226 @@ def test_printable_names_are_logged_as_they_are() -> None:
     assert quote_name("Q2 results é.csv") == "Q2 results é.csv"
     assert quote_name("a\nb.csv") == "'a\\nb.csv'"
     assert quote_name("bad\udcffbyte.csv") == "'bad\\udcffbyte.csv'"
+
+
+# --- hostile entries: one never stops the inbox ------------------------------------------------
+
+
+def test_a_symlink_loop_fails_with_its_reason_and_the_files_after_it_go_through(
+    inbox: Inbox,
+) -> None:
+    os.symlink("a-loop.txt", inbox.root / "a-loop.txt")
+    (inbox.root / "c.jsonl").write_text(SEED)
+    summary = inbox.sweep(RecordingPublisher())
+    assert (summary.files_failed, summary.reports_published) == (1, 1)
+    error = json.loads((inbox.failed / "a-loop.txt.error.json").read_text())
+    assert "loop" in error["reason"]
+    assert (inbox.failed / "a-loop.txt").is_symlink()
+
+
+def test_an_unexpected_error_on_one_file_fails_that_file_and_the_sweep_goes_on(
+    inbox: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ingest.inbox.sweep
+
+    real = ingest.inbox.sweep.read_items
+
+    def explode(path: Path, *args: object) -> object:
+        if path.name == "a.jsonl":
+            raise ValueError("reader bug")
+        return real(path, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingest.inbox.sweep, "read_items", explode)
+    (inbox.root / "a.jsonl").write_text(SEED)
+    (inbox.root / "b.jsonl").write_text(SEED.replace("XYZ", "ABC"))
+    summary = inbox.sweep(RecordingPublisher())
+    assert (summary.files_failed, summary.reports_published) == (1, 1)
+    error = json.loads((inbox.failed / "a.jsonl.error.json").read_text())
+    assert error["reason"] == "unexpected error while reading the file: ValueError: reader bug"
+
+
+def _long_name(suffix: str) -> str:
+    return "r" * (250 - len(suffix)) + suffix
+
+
+def test_a_failing_file_with_a_250_byte_name_lands_in_failed_with_its_reason(
+    inbox: Inbox,
+) -> None:
+    name = _long_name(".csv")
+    (inbox.root / name).write_text("headline\nno text column here\n")
+    summary = inbox.sweep(RecordingPublisher())
+    assert summary.files_failed == 1
+    names = sorted(p.name for p in inbox.failed.iterdir())
+    assert len(names) == 2 and all(len(n.encode()) <= 255 for n in names)
+    moved, error_file = (n for n in sorted(names, key=len))
+    assert error_file == moved + ".error.json"
+    error = json.loads((inbox.failed / error_file).read_text())
+    assert error["file"] == name and "no text column" in error["reason"]
+
+
+def test_a_partly_bad_csv_with_a_long_name_is_published_once_and_moved(inbox: Inbox) -> None:
+    name = _long_name(".csv")
+    (inbox.root / name).write_text(
+        "raw_text,reported_at\nA reported revenue of $1 million for Q1 2024.,2024-05-01\n"
+        "B reported revenue of $2 million.,autumn\n"
+    )
+    pub = RecordingPublisher()
+    summary = inbox.sweep(pub)
+    assert (summary.reports_published, summary.rows_rejected) == (1, 1)
+    assert not (inbox.root / name).exists()
+    (rejects,) = inbox.failed.iterdir()
+    assert rejects.name.endswith(".rejects.jsonl") and len(rejects.name.encode()) <= 255
+    assert json.loads(rejects.read_text())["file"] == name
+    assert len(inbox.sweep(pub).outcomes) == 0 and len(pub.published) == 1
+
+
+def test_a_name_clash_in_failed_keeps_a_long_name_and_its_sidecar_within_255_bytes(
+    inbox: Inbox,
+) -> None:
+    name = "é" * 125 + ".txt"  # 254 bytes
+    for _ in range(2):
+        (inbox.root / name).write_text("")
+        inbox.sweep(RecordingPublisher())
+    names = [p.name for p in inbox.failed.iterdir()]
+    assert len(names) == 4 and all(len(n.encode()) <= 255 for n in names)
+
+
+@pytest.mark.parametrize(
+    ("name", "room"),
+    [("a.csv", 255), ("r" * 300 + ".csv", 255), ("é" * 200 + ".jsonl", 241), ("x" * 300, 10)],
+)
+def test_fitted_names_keep_their_extension_and_fit(name: str, room: int) -> None:
+    fitted = fit_name(name, room)
+    assert len(fitted.encode()) <= room
+    assert fitted == name or fitted != fit_name(name + "x", room)
+    if "." in name and room > 20:
+        assert fitted.endswith(name[name.rfind(".") :])
+
+
+# --- reading streams ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["big.csv", "big.jsonl"])
+def test_a_big_file_is_published_chunk_by_chunk_as_it_is_read(
+    inbox: Inbox, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    import ingest.inbox.reading
+    import ingest.readers.base
+
+    monkeypatch.setattr(ingest.inbox.reading, "PUBLISH_CHUNK", 100)
+    built = 0
+    real = ReportMessage.build
+
+    def counted(*args: object, **kwargs: object) -> ReportMessage:
+        nonlocal built
+        built += 1
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingest.readers.base.ReportMessage, "build", counted)
+    texts = [f"Company {i} reported revenue of ${i} million for Q1 2024." for i in range(1000)]
+    if name.endswith(".csv"):
+        body = "raw_text\n" + "".join(f"{t}\n" for t in texts)
+    else:
+        body = "".join(json.dumps({"raw_text": t}) + "\n" for t in texts)
+    big = Inbox(inbox.root, ReadLimits(max_file_bytes=10_000_000), settle_s=0.0, clock=lambda: NOW)
+    (inbox.root / name).write_text(body)
+
+    built_at_each_call: list[int] = []
+
+    class Watching(RecordingPublisher):
+        def publish_many(self, messages: Iterable[ReportMessage]) -> int:
+            built_at_each_call.append(built)
+            return super().publish_many(messages)
+
+    pub = Watching()
+    summary = big.sweep(pub)
+    assert summary.reports_published == 1000 and len(pub.published) == 1000
+    assert built_at_each_call == list(range(100, 1001, 100))
+
+
+def test_a_slow_pdf_fails_with_its_reason_and_the_next_file_goes_through(inbox: Inbox) -> None:
+    from tests.unit.test_readers import shared_stream_pdf
+
+    quick = Inbox(
+        inbox.root,
+        ReadLimits(max_file_bytes=10_000, pdf_time_s=0.5),
+        settle_s=0.0,
+        clock=lambda: NOW,
+    )
+    (inbox.root / "a-slow.pdf").write_bytes(shared_stream_pdf(8, 20_000))
+    (inbox.root / "b.jsonl").write_text(SEED)
+    summary = quick.sweep(RecordingPublisher())
+    assert (summary.files_failed, summary.reports_published) == (1, 1)
+    error = json.loads((inbox.failed / "a-slow.pdf.error.json").read_text())
+    assert "took more than 0.5 s to read" in error["reason"]
+
+
+_CSV_HEAD = b"raw_text,company\n"
+_ROW = b'"Acme reported revenue of $1 million for Q1 2024.",Acme\n'
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("a.csv", _CSV_HEAD + _ROW * 3),
+        ("a.csv", _CSV_HEAD + _ROW + b'"Caf\xe9 reported\nrevenue of $2 million.",X\n' + _ROW),
+        ("a.csv", (_CSV_HEAD + _ROW).replace(b"\n", b"\r\n")),
+        ("a.csv", (_CSV_HEAD + _ROW * 2).replace(b"\n", b"\r")),
+        ("a.csv", "raw_text\nCafé made €3 million.\n".encode("cp1252")),
+        ("a.csv", "\ufeffraw_text\nÁcme made €3 million.\n".encode()),
+        ("a.csv", "raw_text\nAcme made $3 million.\n".encode("utf-16")),
+        ("a.csv", b"\n\n  \n" + _CSV_HEAD + _ROW),
+        ("a.csv", b"   \n"),
+        ("a.csv", b"\x00\x01PK" * 100),
+        ("a.csv", b"headline\nno text\n"),
+        ("b.jsonl", b'{"raw_text": "A made $1 million."}\n{"raw_text": "B \xff"}\n{"raw_'),
+        ("b.jsonl", b'{"raw_text": "A made $1 million."}\r\n\r\n[1]\n'),
+        ("b.ndjson", '{"raw_text": "Zoë made €1 million."}'.encode("cp1252")),
+    ],
+)
+def test_a_file_read_line_by_line_gives_what_its_bytes_give(
+    tmp_path: Path, name: str, data: bytes
+) -> None:
+    from ingest.readers import ReadOptions, UnreadableFile, read_bytes
+
+    path = tmp_path / name
+    path.write_bytes(data)
+    limits = ReadLimits()
+    snapshot = take_snapshot(path, limits)
+    options = ReadOptions(name, snapshot.sha256, NOW, max_report_bytes=limits.max_report_bytes)
+
+    def outcome(read: Callable[[], Iterable[object]]) -> object:
+        try:
+            return [
+                (m.raw_text, m.company_hint, m.provenance.line, m.provenance.row, m.metadata)
+                if isinstance(m, ReportMessage)
+                else m
+                for m in read()
+            ]
+        except UnreadableFile as exc:
+            return exc.reason
+
+    def whole() -> list[object]:
+        result = read_bytes(data, options)
+        return [*result.messages, *result.rejects]
+
+    expected = outcome(whole)
+    got = outcome(lambda: read_items(path, snapshot, limits, NOW))
+    if isinstance(expected, list) and isinstance(got, list):
+        key = repr
+        assert sorted(got, key=key) == sorted(expected, key=key)
+    else:
+        assert got == expected
+    assert snapshot.size == len(data)
+    assert snapshot.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_ingest_of_a_symlink_loop_outside_the_inbox_fails_it_and_goes_on(
+    inbox: Inbox, tmp_path: Path
+) -> None:
+    outside = tmp_path / "drop"
+    outside.mkdir()
+    os.symlink("a.jsonl", outside / "a.jsonl")
+    (outside / "b.jsonl").write_text(SEED)
+    summary = ingest_paths([outside / "a.jsonl", outside / "b.jsonl"], inbox, RecordingPublisher())
+    assert (summary.files_failed, summary.reports_published) == (1, 1)

@@ -114,3 +114,76 @@ def test_threads_meeting_an_unopened_store_share_one_client(
         t.join()
     store.close()
     assert len(opened) == 1
+
+
+# --- running counts and split queries (pure) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["Acme Corp.", "$ACME", "", "100%", "a.b$c%2E", "Zoë\x00"])
+def test_a_company_name_becomes_a_field_name_and_back(name: str) -> None:
+    from adapters.mongo_summary import escape_key, unescape_key
+
+    key = escape_key(name)
+    assert key and "." not in key and not key.startswith("$") and "\x00" not in key
+    assert unescape_key(key) == name
+
+
+def test_changes_become_one_inc_and_cancel_out() -> None:
+    from adapters.mongo_summary import Changes
+
+    changes = Changes()
+    changes.facts_added([{"company": "A.B"}, {"company": "A.B"}, {"company": None}])
+    changes.facts_added([{"company": "A.B"}], sign=-1)
+    changes.company_changed("Old", "New")
+    changes.status_changed(None, "done")
+    changes.status_changed("failed", "done")
+    changes.status_changed("done", "done")
+    assert changes.update() == {
+        "$inc": {
+            "facts": 2,
+            "companies.cA%2EB": 1,
+            "companies.cOld": -1,
+            "companies.cNew": 1,
+            "reports.done": 2,
+            "reports.failed": -1,
+        }
+    }
+    assert Changes().update() is None
+
+
+def test_counts_read_back_leave_out_empty_companies_and_keep_every_known_status() -> None:
+    from adapters.mongo_summary import (
+        company_counts_of,
+        facts_of,
+        report_counts_of,
+        summary_document,
+    )
+
+    doc = summary_document(3, {"A.B": 2, "C": 1, "Gone": 0}, {"done": 2, "dead": 1})
+    doc["companies"]["cDrift"] = -1
+    assert company_counts_of(doc) == {"A.B": 2, "C": 1}
+    assert facts_of(doc) == 3
+    assert report_counts_of(doc, ["queued", "done", "dead"]) == {
+        "queued": 0,
+        "done": 2,
+        "dead": 1,
+        "received": 3,
+    }
+
+
+def test_a_company_in_list_becomes_one_equality_query_each() -> None:
+    from adapters.mongo_queries import split_in
+
+    query = {"company": {"$in": ["A", "a", "A"]}, "metric": "revenue"}
+    assert split_in(query, "company") == [
+        {"company": "A", "metric": "revenue"},
+        {"company": "a", "metric": "revenue"},
+    ]
+    assert split_in({"company": {"$in": []}}, "company") == []
+    assert split_in({"metric": "revenue"}, "company") == [{"metric": "revenue"}]
+
+
+def test_merged_answers_sort_like_mongodb_nulls_then_numbers_then_strings() -> None:
+    from adapters.mongo_queries import sort_key
+
+    assert sorted(["b", None, 2, "A", 1.5], key=sort_key) == [None, 1.5, 2, "A", "b"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -21,13 +22,12 @@ from ingest.readers.base import (
     ENVELOPE_BYTES,
     REASON_CHARS,
     build_message,
-    decode_text,
     excerpt,
-    looks_binary,
     max_message_bytes,
     provenance,
 )
 from ingest.readers.csvfile import find_text_column, sniff_delimiter
+from ingest.readers.decoding import decode_text, looks_binary
 from ingest.readers.pdf import join_pages
 from schemas.message import report_id_for
 
@@ -87,6 +87,51 @@ def test_windows_1252_is_the_fallback_for_invalid_utf8() -> None:
 def test_bytes_neither_utf8_nor_cp1252_are_rejected_with_the_offset() -> None:
     with pytest.raises(UnreadableFile, match=r"neither UTF-8 nor Windows-1252.*0x81 at offset 4"):
         decode_text(b"abcd\x81\x8d\x90 end")
+
+
+def _jsonl_line(text: str) -> bytes:
+    return json.dumps({"raw_text": text}, ensure_ascii=False).encode("utf-8") + b"\n"
+
+
+GOOD_1 = "Café Noir reported revenue of €3 million for Q1 2024."
+GOOD_3 = "Zoë Ltd reported revenue of €4 million for Q1 2024."
+
+
+def test_one_bad_byte_rejects_its_line_and_the_other_lines_stay_utf8() -> None:
+    bad = b'{"raw_text": "Caf\xe9 Blanc reported revenue of \x803 million."}\n'
+    result = read("feed.jsonl", _jsonl_line(GOOD_1) + bad + _jsonl_line(GOOD_3))
+    assert [m.raw_text for m in result.messages] == [GOOD_1, GOOD_3]
+    assert [(r.line, r.row) for r in result.rejects] == [(2, None)]
+    assert "not UTF-8" in result.rejects[0].reason and "0xe9" in result.rejects[0].reason
+    assert all("encoding" not in m.metadata for m in result.messages)
+
+
+def test_a_utf8_character_with_a_byte_windows_1252_lacks_does_not_refuse_the_file() -> None:
+    good = "Ácme reported revenue of €3 million for Q1 2024."  # Á is C3 81 in UTF-8
+    data = _jsonl_line(good) + b'{"raw_text": "\xff"}\n'
+    result = read("feed.jsonl", data)
+    assert [m.raw_text for m in result.messages] == [good]
+    assert [r.line for r in result.rejects] == [2]
+
+
+def test_a_csv_row_with_a_bad_byte_is_rejected_with_its_line_and_row() -> None:
+    data = (
+        f'raw_text,company\n"{GOOD_1}",Café Noir\n'.encode()
+        + b'"Caf\xe9 Blanc reported\nrevenue of $1 million.",Blanc\n'
+        + f'"{GOOD_3}",Zoë\n'.encode()
+    )
+    result = read("a.csv", data)
+    assert [m.raw_text for m in result.messages] == [GOOD_1, GOOD_3]
+    assert [m.company_hint for m in result.messages] == ["Café Noir", "Zoë"]
+    assert [(r.line, r.row) for r in result.rejects] == [(3, 2)]
+    assert "not UTF-8" in result.rejects[0].reason
+
+
+def test_a_file_wholly_in_windows_1252_is_still_read_as_such() -> None:
+    data = "raw_text\nCafé Noir reported revenue of €3 million.\n".encode("cp1252")
+    result = read("a.csv", data)
+    assert [m.raw_text for m in result.messages] == ["Café Noir reported revenue of €3 million."]
+    assert result.rejects == []
 
 
 def test_utf16_with_bom_is_read() -> None:
@@ -387,6 +432,56 @@ def make_pdf(pages: list[str], *, password: str | None = None) -> bytes:
     out = io.BytesIO()
     pdf.output(out)
     return out.getvalue()
+
+
+def shared_stream_pdf(pages: int, text_ops: int) -> bytes:
+    """A small PDF whose pages all point at one compressed content stream of ``text_ops`` text
+    operators: a few KB on disk that pypdf parses once per page."""
+    from pypdf import PdfWriter
+    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+
+    writer = PdfWriter()
+    font = writer._add_object(
+        DictionaryObject(
+            {
+                NameObject("/Type"): NameObject("/Font"),
+                NameObject("/Subtype"): NameObject("/Type1"),
+                NameObject("/BaseFont"): NameObject("/Helvetica"),
+            }
+        )
+    )
+    stream = DecodedStreamObject()
+    stream.set_data(b"BT /F1 12 Tf 72 720 Td " + b"(x) Tj " * text_ops + b"ET")
+    content = writer._add_object(stream.flate_encode())
+    for _ in range(pages):
+        page = writer.add_blank_page(612, 792)
+        fonts = DictionaryObject({NameObject("/F1"): font})
+        page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): fonts})
+        page[NameObject("/Contents")] = content
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_a_small_pdf_that_reads_slowly_is_stopped_at_its_time_budget() -> None:
+    data = shared_stream_pdf(8, 20_000)
+    assert len(data) < 5000
+    started = time.monotonic()
+    with pytest.raises(UnreadableFile, match=r"took more than 0\.5 s to read and was stopped"):
+        read("slow.pdf", data, pdf_time_s=0.5)
+    assert time.monotonic() - started < 5
+
+
+def test_a_pdf_over_its_memory_budget_is_stopped_with_the_reason() -> None:
+    data = shared_stream_pdf(1, 200_000)
+    with pytest.raises(UnreadableFile, match=r"needs more than 1 MB to read"):
+        read("big.pdf", data, pdf_time_s=60.0, pdf_memory_bytes=2**20)
+
+
+def test_a_pdf_within_its_budget_is_read_as_in_process() -> None:
+    data = make_pdf(["Orion reported revenue of $73.4 million for Q3 2024."])
+    budgeted = read("ok.pdf", data, pdf_time_s=30.0).messages
+    assert [m.raw_text for m in budgeted] == [m.raw_text for m in read("ok.pdf", data).messages]
 
 
 def test_pdf_is_one_report_with_page_offsets() -> None:
