@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from schemas.errors import ConfigError
-from worker.batching import pack
 from worker.batchmode.jobs import (
     BatchJob,
     JobPart,
@@ -37,6 +36,7 @@ from worker.batchmode.results import RequestError, parse_result_lines
 from worker.model.formats import VARIANTS
 from worker.model.formats import response_format as format_of
 from worker.model.prompt import build_messages
+from worker.packing import pack
 
 # --------------------------------------------------------------------------- requests
 

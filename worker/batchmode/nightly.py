@@ -35,7 +35,6 @@ from functools import partial
 from typing import Any, Unpack
 
 from schemas.errors import FinpipeError, ModelConfigError
-from worker.batching import pack
 from worker.batchmode.jobs import BatchJob
 from worker.batchmode.jobstore import MemoryJobStore
 from worker.batchmode.requests import BatchRequest, Planned, build_requests
@@ -45,6 +44,7 @@ from worker.model.engine import OpenAIExtractor
 from worker.model.grounding import SnippetRequest
 from worker.model.prompt import request_snippets
 from worker.model.reports import requests_of
+from worker.packing import pack
 
 log = logging.getLogger(__name__)
 
