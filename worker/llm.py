@@ -7,7 +7,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from schemas.settings import Settings
-from worker.batchmode.mode import LLMMode
 from worker.extract import FoundFact
 from worker.model.cache import ExtractionCache, MemoryCache, cache_key
 from worker.model.engine import OpenAIExtractor
@@ -23,6 +22,7 @@ from worker.model.ledger import CallUsage, CostLedger, Usage
 from worker.model.profiles import ModelProfile, Price, ProfileTable, estimate_cost_usd, load_table
 from worker.model.reask import EXTRACTOR_FALLBACK, EXTRACTOR_OPENAI
 from worker.model.reports import CONTEXT_CHARS
+from worker.model.tiers import LLMMode
 
 __all__ = [
     "CONTEXT_CHARS",

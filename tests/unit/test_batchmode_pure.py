@@ -18,13 +18,6 @@ from worker.batchmode.jobs import (
     next_step,
 )
 from worker.batchmode.jobstore import MemoryJobStore, StaleJob
-from worker.batchmode.mode import (
-    FLEX_TIMEOUT_S,
-    LLMMode,
-    call_options,
-    next_tier,
-    parse_llm_mode,
-)
 from worker.batchmode.requests import (
     BatchRequest,
     build_requests,
@@ -36,6 +29,13 @@ from worker.batchmode.results import RequestError, parse_result_lines
 from worker.model.formats import VARIANTS
 from worker.model.formats import response_format as format_of
 from worker.model.prompt import build_messages
+from worker.model.tiers import (
+    FLEX_TIMEOUT_S,
+    LLMMode,
+    call_options,
+    next_tier,
+    parse_llm_mode,
+)
 from worker.packing import pack
 
 # --------------------------------------------------------------------------- requests

@@ -7,8 +7,10 @@
 - :mod:`~worker.batchmode.jobstore`: the job store protocol (MongoDB in the adapter) and a memory
   store;
 - :mod:`~worker.batchmode.client`: the part of the OpenAI client used, as protocols;
-- :mod:`~worker.batchmode.runner`: submit, resume, poll, collect, cancel;
-- :mod:`~worker.batchmode.mode` (pure): ``FINPIPE_LLM_MODE`` and the flex-tier fallback.
+- :mod:`~worker.batchmode.runner`: submit, resume, poll, collect, cancel.
+
+``FINPIPE_LLM_MODE`` and the flex tier of ordinary calls are the model client's
+(:mod:`worker.model.tiers`).
 
 Nothing here imports ``openai`` or ``pymongo``: the client and the store are passed in.
 """

@@ -30,7 +30,6 @@ from typing import Any, Literal
 from schemas.message import ReportMessage
 from schemas.settings import Settings
 from worker.batchmode.jobstore import JobStore
-from worker.batchmode.mode import FLEX_TIER, parse_llm_mode
 from worker.batchmode.runner import BatchRunner, ResultSink
 from worker.extract import ReportExtraction
 from worker.model.cache import (
@@ -81,6 +80,7 @@ from worker.model.reask import (
 )
 from worker.model.reports import add_outcome, requests_of
 from worker.model.schema import parse_answer
+from worker.model.tiers import FLEX_TIER, parse_llm_mode
 from worker.model.usage import call_usage
 from worker.packing import pack
 
