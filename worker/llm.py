@@ -66,7 +66,7 @@ def extract_reports(
     after each status check), and the engine then answers from the cache."""
     with OpenAIExtractor(settings, cache=cache) as engine:
         if engine.mode is LLMMode.BATCH:
-            from worker.batchmode.nightly import prefill_in_memory
+            from worker.batch_api.nightly import prefill_in_memory
 
             prefill_in_memory(engine, texts, poll_s=settings.batch_poll_s, progress=progress)
         result = engine.extract_texts(texts, concurrency=settings.llm_concurrency)

@@ -29,8 +29,8 @@ from typing import Any, Literal
 
 from schemas.message import ReportMessage
 from schemas.settings import Settings
-from worker.batchmode.jobstore import JobStore
-from worker.batchmode.runner import BatchRunner, ResultSink
+from worker.batch_api.jobstore import JobStore
+from worker.batch_api.runner import BatchRunner, ResultSink
 from worker.extract import ReportExtraction
 from worker.model.cache import (
     ExtractionCache,

@@ -6,7 +6,7 @@ Batch API, so that the workers then extract them with cache hits and no synchron
 1. collects their snippets that the cache does not have, packed exactly as the engine packs them,
    one request line per group with the body of the engine's first call for it
    (:meth:`~worker.model.engine.OpenAIExtractor.first_body`);
-2. runs the :class:`~worker.batchmode.runner.BatchRunner`: resumes the open jobs, submits the
+2. runs the :class:`~worker.batch_api.runner.BatchRunner`: resumes the open jobs, submits the
    requests that no open job holds, polls every ``poll_s``, cancels what still runs at
    ``cancel_at`` and stops waiting at ``give_up_at``;
 3. hands each collected part to the sink, which reads and grounds its answers as the engine does
@@ -35,10 +35,10 @@ from functools import partial
 from typing import Any, Unpack
 
 from schemas.errors import FinpipeError, ModelConfigError
-from worker.batchmode.jobs import BatchJob
-from worker.batchmode.jobstore import MemoryJobStore
-from worker.batchmode.requests import BatchRequest, Planned, build_requests
-from worker.batchmode.runner import BatchRunner, PartResult, ResultSink, RunReport, WaitOptions
+from worker.batch_api.jobs import BatchJob
+from worker.batch_api.jobstore import MemoryJobStore
+from worker.batch_api.requests import BatchRequest, Planned, build_requests
+from worker.batch_api.runner import BatchRunner, PartResult, ResultSink, RunReport, WaitOptions
 from worker.model.cache import cache_key
 from worker.model.engine import OpenAIExtractor
 from worker.model.grounding import SnippetRequest
