@@ -14,6 +14,7 @@ One module per concern; only :mod:`worker.model.client` imports ``openai``.
 - ``reports``: reports into snippet requests and answers back into reports' facts;
 - ``grounding``: a proposed fact is kept only when its text stands in the snippet;
 - ``reask``: what to do with an answer (keep, ask again, split, fall back), one function each;
+- ``plan``: which calls answer a set of snippets (cache hits, one ask per text, packing);
 - ``cache``: answers kept between runs (the :class:`~worker.model.cache.ExtractionCache`
   protocol), the usage ledger's sink, and the worker's filter in front of the stored cache;
 - ``membership``: which cache keys the store holds, 8 bytes a key (the filter's set);
@@ -22,5 +23,5 @@ One module per concern; only :mod:`worker.model.client` imports ``openai``.
 
 Pure (no network, no clock): ``prompt``, ``schema``, ``formats``, ``profiles`` (apart from
 reading its data file), ``params``, ``failures``, ``reports``, ``grounding``, ``reask``,
-``ledger``, ``membership``, ``tiers``.
+``ledger``, ``membership``, ``tiers``, ``plan``.
 """
