@@ -42,7 +42,7 @@ def batch_prepare(ctx: Context, stop: threading.Event | None = None) -> schedule
     """The sweep's first step in batch mode (see the module's docstring). Once ``stop`` is set
     the wait ends with :class:`Interrupted`: the job stays stored, the files stay in the inbox,
     and the next run resumes both."""
-    from worker.batch_api.nightly import prefill_cache
+    from worker.batch_api.nightly import prefill_cache, runner_for
     from worker.llm import OpenAIExtractor
 
     settings = ctx.settings
@@ -62,7 +62,7 @@ def batch_prepare(ctx: Context, stop: threading.Event | None = None) -> schedule
                 report = prefill_cache(
                     engine,
                     items,
-                    lambda sink: engine.batch_runner(store, sink, now=time.time),
+                    lambda sink: runner_for(engine, store, sink, now=time.time),
                     poll_s=settings.batch_poll_s,
                     cancel_at=cancel_at,
                     give_up_at=give_up_at,
@@ -133,6 +133,7 @@ def cancel_job(ctx: Context, job_id: str) -> None:
     """Ask the server to cancel the job's running batches. What they answered before they stop
     is collected by the next nightly run; everything else is asked synchronously."""
     from worker.batch_api.jobs import describe
+    from worker.batch_api.nightly import runner_for
     from worker.llm import OpenAIExtractor
 
     store = ctx.store()
@@ -140,7 +141,7 @@ def cancel_job(ctx: Context, job_id: str) -> None:
         with OpenAIExtractor(ctx.settings, cache=store) as engine:
             # nothing is answered by a cancel itself; parts not yet submitted close at once and
             # their snippets are asked synchronously by the workers
-            runner = engine.batch_runner(store, lambda _result: None, now=time.time)
+            runner = runner_for(engine, store, lambda _result: None, now=time.time)
             job = runner.cancel(job_id)
     except KeyError:
         raise click.ClickException(f"no batch job {job_id}") from None

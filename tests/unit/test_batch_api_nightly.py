@@ -13,7 +13,7 @@ from schemas.errors import Interrupted, ModelConfigError
 from schemas.settings import Settings
 from tests.fake_openai import Echo, FakeOpenAI, Status
 from worker.batch_api.jobstore import MemoryJobStore
-from worker.batch_api.nightly import plan_requests, prefill_cache
+from worker.batch_api.nightly import plan_requests, prefill_cache, runner_for
 from worker.batch_api.runner import ResultSink
 from worker.llm import MemoryCache, OpenAIExtractor, SnippetRequest, cache_key, estimate_cost_usd
 from worker.model.profiles import load_table
@@ -46,7 +46,7 @@ def engine_for(server: FakeOpenAI, cache: MemoryCache, **overrides: Any) -> Open
 
 def run(engine: OpenAIExtractor, store: MemoryJobStore) -> Any:
     def make_runner(sink: ResultSink) -> Any:
-        return engine.batch_runner(store, sink, now=time.time)
+        return runner_for(engine, store, sink, now=time.time)
 
     return prefill_cache(engine, ITEMS, make_runner, poll_s=0, sleep=lambda _: None)
 
@@ -132,7 +132,7 @@ def test_a_stop_while_waiting_leaves_the_job_stored_for_the_next_run() -> None:
         with engine_for(server, MemoryCache()) as engine:
 
             def make_runner(sink: ResultSink) -> Any:
-                return engine.batch_runner(store, sink, now=time.time)
+                return runner_for(engine, store, sink, now=time.time)
 
             with pytest.raises(Interrupted):
                 prefill_cache(engine, ITEMS, make_runner, poll_s=1, sleep=stopping)
@@ -153,7 +153,7 @@ def test_a_job_resumed_under_another_model_caches_and_books_its_answers_as_its_o
         with engine_for(server, MemoryCache(), model="gpt-6-luna") as engine:
 
             def make_runner(sink: ResultSink) -> Any:
-                return engine.batch_runner(store, sink, now=time.time)
+                return runner_for(engine, store, sink, now=time.time)
 
             with pytest.raises(Interrupted):
                 prefill_cache(engine, ITEMS, make_runner, poll_s=1, sleep=stopping)

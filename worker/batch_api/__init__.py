@@ -7,10 +7,13 @@
 - :mod:`~worker.batch_api.jobstore`: the job store protocol (MongoDB in the adapter) and a memory
   store;
 - :mod:`~worker.batch_api.client`: the part of the OpenAI client used, as protocols;
-- :mod:`~worker.batch_api.runner`: submit, resume, poll, collect, cancel.
+- :mod:`~worker.batch_api.runner`: submit, resume, poll, collect, cancel;
+- :mod:`~worker.batch_api.nightly`: the nightly step over the engine: its plan of the calls as
+  request lines, the answers into its cache, the rest through its synchronous path.
 
-``FINPIPE_LLM_MODE`` and the flex tier of ordinary calls are the model client's
-(:mod:`worker.model.tiers`).
+This package imports :mod:`worker.model` (the engine plans the calls and reads the answers); the
+model package never imports this one. ``FINPIPE_LLM_MODE`` and the flex tier of ordinary calls
+are the model client's (:mod:`worker.model.tiers`).
 
 Nothing here imports ``openai`` or ``pymongo``: the client and the store are passed in.
 """

@@ -37,9 +37,10 @@ from typing import Any, Unpack
 
 from schemas.errors import FinpipeError, ModelConfigError
 from worker.batch_api.jobs import BatchJob
-from worker.batch_api.jobstore import MemoryJobStore
+from worker.batch_api.jobstore import JobStore, MemoryJobStore
 from worker.batch_api.requests import BatchRequest, Planned, build_requests
 from worker.batch_api.runner import BatchRunner, PartResult, ResultSink, RunReport, WaitOptions
+from worker.model.client import BATCH_TRANSIENT
 from worker.model.engine import OpenAIExtractor
 from worker.model.grounding import SnippetRequest
 from worker.model.prompt import request_snippets
@@ -81,6 +82,13 @@ class PrefillReport:
             + (f", {len(self.unsettled)} answer(s) re-asked in part" if self.unsettled else "")
             + (f", still running: {', '.join(self.left_running)}" if self.left_running else "")
         )
+
+
+def runner_for(
+    engine: OpenAIExtractor, store: JobStore, sink: ResultSink, *, now: Callable[[], float]
+) -> BatchRunner:
+    """A Batch API runner over ``engine``'s client, keeping its jobs in ``store``."""
+    return BatchRunner(engine.client.batch_api(), store, sink, now=now, transient=BATCH_TRANSIENT)
 
 
 def plan_requests(
@@ -183,7 +191,7 @@ def prefill_in_memory(
     return prefill_cache(
         engine,
         items,
-        lambda sink: engine.batch_runner(store, sink, now=time.time),
+        lambda sink: runner_for(engine, store, sink, now=time.time),
         poll_s=poll_s,
         progress=progress,
     )

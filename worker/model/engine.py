@@ -30,8 +30,6 @@ from typing import Any, Literal
 
 from schemas.message import ReportMessage
 from schemas.settings import Settings
-from worker.batch_api.jobstore import JobStore
-from worker.batch_api.runner import BatchRunner, ResultSink
 from worker.extract import ReportExtraction
 from worker.model.cache import (
     ExtractionCache,
@@ -42,7 +40,7 @@ from worker.model.cache import (
     lookup,
 )
 from worker.model.calls import Caller, Tier
-from worker.model.client import BATCH_TRANSIENT, ChatCompletion, ModelClient
+from worker.model.client import ChatCompletion, ModelClient
 from worker.model.formats import Negotiator, Variant, looks_like_json, response_format
 from worker.model.grounding import (
     ExtractedFact,
@@ -145,13 +143,10 @@ class OpenAIExtractor:
         ):
             log.warning("%s", warning)
 
-    def batch_runner(
-        self, store: JobStore, sink: ResultSink, *, now: Callable[[], float]
-    ) -> BatchRunner:
-        """A Batch API runner over this engine's client, keeping its jobs in ``store``."""
-        return BatchRunner(
-            self._client.batch_api(), store, sink, now=now, transient=BATCH_TRANSIENT
-        )
+    @property
+    def client(self) -> ModelClient:
+        """The HTTP client: Batch API jobs go over the same one."""
+        return self._client
 
     def close(self) -> None:
         self._client.close()
