@@ -439,7 +439,7 @@ class MongoStore:
         except pymongo.errors.PyMongoError as exc:
             raise self._fail("usage write", exc) from exc
 
-    # -- batch jobs (``worker.batchmode.jobstore.JobStore``) -------------------------------------
+    # -- batch jobs (``worker.batch_api.jobstore.JobStore``) -------------------------------------
     def save_job(self, doc: dict[str, Any]) -> None:
         """Insert (version 1) or replace the job document, compare-and-set on ``version``;
         :class:`StaleJob` when another process saved it meanwhile."""

@@ -42,7 +42,7 @@ def batch_prepare(ctx: Context, stop: threading.Event | None = None) -> schedule
     """The sweep's first step in batch mode (see the module's docstring). Once ``stop`` is set
     the wait ends with :class:`Interrupted`: the job stays stored, the files stay in the inbox,
     and the next run resumes both."""
-    from worker.batchmode.nightly import prefill_cache
+    from worker.batch_api.nightly import prefill_cache, runner_for
     from worker.llm import OpenAIExtractor
 
     settings = ctx.settings
@@ -62,7 +62,7 @@ def batch_prepare(ctx: Context, stop: threading.Event | None = None) -> schedule
                 report = prefill_cache(
                     engine,
                     items,
-                    lambda sink: engine.batch_runner(store, sink, now=time.time),
+                    lambda sink: runner_for(engine, store, sink, now=time.time),
                     poll_s=settings.batch_poll_s,
                     cancel_at=cancel_at,
                     give_up_at=give_up_at,
@@ -91,7 +91,7 @@ def batch() -> None:
 @pass_ctx
 def list_jobs(ctx: Context, open_only: bool, limit: int) -> None:
     """One line per job, newest first: its state and each part's remote status and counts."""
-    from worker.batchmode.jobs import BatchJob, describe
+    from worker.batch_api.jobs import BatchJob, describe
 
     store = ctx.store()
     try:
@@ -111,7 +111,7 @@ def list_jobs(ctx: Context, open_only: bool, limit: int) -> None:
 @pass_ctx
 def show_job(ctx: Context, job_id: str) -> None:
     """The job and each part: state, batch id, remote counts, answered and still to do."""
-    from worker.batchmode.jobs import BatchJob, show
+    from worker.batch_api.jobs import BatchJob, show
 
     store = ctx.store()
     try:
@@ -132,7 +132,8 @@ def show_job(ctx: Context, job_id: str) -> None:
 def cancel_job(ctx: Context, job_id: str) -> None:
     """Ask the server to cancel the job's running batches. What they answered before they stop
     is collected by the next nightly run; everything else is asked synchronously."""
-    from worker.batchmode.jobs import describe
+    from worker.batch_api.jobs import describe
+    from worker.batch_api.nightly import runner_for
     from worker.llm import OpenAIExtractor
 
     store = ctx.store()
@@ -140,7 +141,7 @@ def cancel_job(ctx: Context, job_id: str) -> None:
         with OpenAIExtractor(ctx.settings, cache=store) as engine:
             # nothing is answered by a cancel itself; parts not yet submitted close at once and
             # their snippets are asked synchronously by the workers
-            runner = engine.batch_runner(store, lambda _result: None, now=time.time)
+            runner = runner_for(engine, store, lambda _result: None, now=time.time)
             job = runner.cancel(job_id)
     except KeyError:
         raise click.ClickException(f"no batch job {job_id}") from None
@@ -153,7 +154,7 @@ def cancel_job(ctx: Context, job_id: str) -> None:
 
 def progress_line(jobs: list[object]) -> None:
     """``finpipe extract``'s progress while it waits for its batch job: one line on stderr."""
-    from worker.batchmode.jobs import BatchJob
+    from worker.batch_api.jobs import BatchJob
 
     done = total = 0
     states = []

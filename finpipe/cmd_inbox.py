@@ -224,7 +224,7 @@ def _observed(ctx: Context) -> None:
 
 def _jobs_by_state(jobs: list[dict[str, Any]]) -> dict[str, int]:
     """Batch API jobs by state, every state shown (0 when none is in it)."""
-    from worker.batchmode.jobs import PartState
+    from worker.batch_api.jobs import PartState
 
     counts = Counter(str(j.get("state")) for j in jobs)
     return {**{s.value: 0 for s in PartState}, **counts}

@@ -30,7 +30,7 @@ from schemas.message import ReportMessage
 from schemas.settings import Settings
 from schemas.topology import HEADER_ATTEMPT, HEADER_ERROR_KIND, HEADER_PREFILLED, HEADER_REASON
 from worker.admission import Refused, admit
-from worker.batching import BatchBuffer
+from worker.packing import BatchBuffer
 from worker.pipeline import Outcome, Pipeline
 from worker.snippets import has_amount, split_snippets
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from schemas.settings import Settings
-from worker.batchmode.mode import LLMMode
+from worker.batch_api.nightly import prefill_in_memory
 from worker.extract import FoundFact
 from worker.model.cache import ExtractionCache, MemoryCache, cache_key
 from worker.model.engine import OpenAIExtractor
@@ -23,6 +23,7 @@ from worker.model.ledger import CallUsage, CostLedger, Usage
 from worker.model.profiles import ModelProfile, Price, ProfileTable, estimate_cost_usd, load_table
 from worker.model.reask import EXTRACTOR_FALLBACK, EXTRACTOR_OPENAI
 from worker.model.reports import CONTEXT_CHARS
+from worker.model.tiers import LLMMode
 
 __all__ = [
     "CONTEXT_CHARS",
@@ -66,8 +67,6 @@ def extract_reports(
     after each status check), and the engine then answers from the cache."""
     with OpenAIExtractor(settings, cache=cache) as engine:
         if engine.mode is LLMMode.BATCH:
-            from worker.batchmode.nightly import prefill_in_memory
-
             prefill_in_memory(engine, texts, poll_s=settings.batch_poll_s, progress=progress)
         result = engine.extract_texts(texts, concurrency=settings.llm_concurrency)
         totals = engine.ledger.totals()

@@ -13,8 +13,8 @@ from adapters.mongo import MongoStore
 from schemas.settings import Settings
 from tests.fake_openai import FakeOpenAI
 from tests.integration.conftest import finpipe_cli
-from worker.batchmode.requests import BatchRequest
-from worker.batchmode.runner import BatchRunner
+from worker.batch_api.requests import BatchRequest
+from worker.batch_api.runner import BatchRunner
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import pytest
 from adapters.mongo import BATCH_JOBS, BATCH_REQUESTS, MongoStore
 from schemas.errors import StaleJob
 from schemas.settings import Settings
-from worker.batchmode.jobs import BatchJob, JobPart, PartState
-from worker.batchmode.jobstore import JobStore
+from worker.batch_api.jobs import BatchJob, JobPart, PartState
+from worker.batch_api.jobstore import JobStore
 
 
 def job_doc(job_id: str, version: int, created_at: float = 1.0, *, open_: bool = True) -> dict:

@@ -9,10 +9,12 @@ One module per concern; only :mod:`worker.model.client` imports ``openai``.
 - ``params``: the request body for a profile, and the parameters a server refused this run;
 - ``failures``: what a failed call means (retry, adapt, stop the worker, bad input);
 - ``client``: the SDK client, one call, the SDK's errors and usage translated into ours;
+- ``tiers``: ``FINPIPE_LLM_MODE`` (sync, flex, batch) and the flex tier's fallback to standard;
 - ``calls``: one billed completion with retries, the run's budget and adaptation;
 - ``reports``: reports into snippet requests and answers back into reports' facts;
 - ``grounding``: a proposed fact is kept only when its text stands in the snippet;
 - ``reask``: what to do with an answer (keep, ask again, split, fall back), one function each;
+- ``plan``: which calls answer a set of snippets (cache hits, one ask per text, packing);
 - ``cache``: answers kept between runs (the :class:`~worker.model.cache.ExtractionCache`
   protocol), the usage ledger's sink, and the worker's filter in front of the stored cache;
 - ``membership``: which cache keys the store holds, 8 bytes a key (the filter's set);
@@ -21,5 +23,5 @@ One module per concern; only :mod:`worker.model.client` imports ``openai``.
 
 Pure (no network, no clock): ``prompt``, ``schema``, ``formats``, ``profiles`` (apart from
 reading its data file), ``params``, ``failures``, ``reports``, ``grounding``, ``reask``,
-``ledger``, ``membership``.
+``ledger``, ``membership``, ``tiers``, ``plan``.
 """

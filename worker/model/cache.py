@@ -8,7 +8,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -122,6 +122,38 @@ class FilteredCache:
 
     def record_usage(self, usage: CallUsage) -> None:
         self._store.record_usage(usage)
+
+
+#: cache keys per read (one query each)
+LOOKUP_CHUNK = 1_000
+
+
+def lookup(
+    cache: ExtractionCache, keys: list[str], elsewhere: Sequence[Sequence[str]] = ()
+) -> dict[str, dict[str, Any]]:
+    """The answers ``cache`` holds for ``keys``, :data:`LOOKUP_CHUNK` keys a read. Through the
+    worker's :class:`FilteredCache`, the keys of each snippet in ``elsewhere`` are read even when
+    the filter does not know them (the batch step wrote them after the worker started): the first
+    output format's first, the others only when it is not there."""
+    if not elsewhere or not isinstance(cache, FilteredCache):
+        return in_chunks(cache.get_many, keys)
+    filtered = cache
+    firsts = {ks[0] for ks in elsewhere}
+    hits = in_chunks(lambda ks: filtered.get_many(ks, also=[k for k in ks if k in firsts]), keys)
+    rest = [k for ks in elsewhere if not any(k in hits for k in ks) for k in ks[1:]]
+    if rest:
+        hits.update(in_chunks(lambda ks: filtered.get_many(ks, also=ks), rest))
+    return hits
+
+
+def in_chunks(
+    get: Callable[[list[str]], dict[str, dict[str, Any]]], keys: list[str]
+) -> dict[str, dict[str, Any]]:
+    """``get`` for ``keys``, :data:`LOOKUP_CHUNK` at a time."""
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(keys), LOOKUP_CHUNK):
+        found.update(get(keys[start : start + LOOKUP_CHUNK]))
+    return found
 
 
 def cache_key(text: str, model: str, mode: str = "json_schema") -> str:

@@ -19,14 +19,14 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from adapters import metrics
 from schemas.errors import ModelConfigError, ModelRejected, ModelUnavailable
 from schemas.settings import Settings
-from worker.batching import backoff_s
-from worker.batchmode.mode import FLEX_TIER, LLMMode, TierDecision, call_options, next_tier
 from worker.model.client import ChatCompletion, ModelClient
 from worker.model.failures import ApiFailure, Decision, classify, outcome_of
 from worker.model.formats import Negotiator, Variant
 from worker.model.ledger import CostLedger
 from worker.model.params import HINTS, RequestShape
 from worker.model.prefill import format_mode
+from worker.model.tiers import FLEX_TIER, LLMMode, TierDecision, call_options, next_tier
+from worker.packing import backoff_s
 
 #: builds the request for the variant and the parameters in use now
 BuildRequest = Callable[[], tuple[dict[str, Any], Variant]]

@@ -56,7 +56,7 @@ class ModelClient:
 
     def batch_api(self) -> openai.OpenAI:
         """The SDK client itself, for the Batch API (``files`` and ``batches``: the protocol
-        ``worker.batchmode.client.BatchClient``)."""
+        ``worker.batch_api.client.BatchClient``)."""
         return self._client
 
     def close(self) -> None:

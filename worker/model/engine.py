@@ -1,10 +1,11 @@
 """The OpenAI extraction engine: many snippets per chat completion, checked before anything is kept.
 
-For each batch of snippets:
+For a set of snippets:
 
 1. the extraction cache is consulted; a snippet seen before (same text, model, prompt version and
-   answer schema version) makes no call;
-2. the rest go in one call with a strict JSON schema; the answer is read per snippet;
+   answer schema version) makes no call; the rest are packed into calls, each text once
+   (:mod:`worker.model.plan`, the same plan the Batch API path sends as request lines);
+2. each call has a strict JSON schema; the answer is read per snippet;
 3. every proposed fact is grounded (:mod:`worker.model.grounding`); failures are counted, never
    stored;
 4. snippets whose answer failed validation are asked again once, together, with the errors;
@@ -29,21 +30,17 @@ from typing import Any, Literal
 
 from schemas.message import ReportMessage
 from schemas.settings import Settings
-from worker.batching import pack
-from worker.batchmode.jobstore import JobStore
-from worker.batchmode.mode import FLEX_TIER, parse_llm_mode
-from worker.batchmode.runner import BatchRunner, ResultSink
 from worker.extract import ReportExtraction
 from worker.model.cache import (
     ExtractionCache,
-    FilteredCache,
     MemoryCache,
     cache_key,
     entry_from_final,
     final_from_entry,
+    lookup,
 )
 from worker.model.calls import Caller, Tier
-from worker.model.client import BATCH_TRANSIENT, ChatCompletion, ModelClient
+from worker.model.client import ChatCompletion, ModelClient
 from worker.model.formats import Negotiator, Variant, looks_like_json, response_format
 from worker.model.grounding import (
     ExtractedFact,
@@ -55,6 +52,7 @@ from worker.model.grounding import (
 )
 from worker.model.ledger import CallUsage, CostLedger
 from worker.model.params import RequestShape, effort_for, optional_params, request_body
+from worker.model.plan import CallPlan, plan_calls
 from worker.model.prefill import (
     finals_of,
     format_mode,
@@ -82,6 +80,7 @@ from worker.model.reask import (
 )
 from worker.model.reports import add_outcome, requests_of
 from worker.model.schema import parse_answer
+from worker.model.tiers import FLEX_TIER, parse_llm_mode
 from worker.model.usage import call_usage
 
 log = logging.getLogger(__name__)
@@ -144,13 +143,10 @@ class OpenAIExtractor:
         ):
             log.warning("%s", warning)
 
-    def batch_runner(
-        self, store: JobStore, sink: ResultSink, *, now: Callable[[], float]
-    ) -> BatchRunner:
-        """A Batch API runner over this engine's client, keeping its jobs in ``store``."""
-        return BatchRunner(
-            self._client.batch_api(), store, sink, now=now, transient=BATCH_TRANSIENT
-        )
+    @property
+    def client(self) -> ModelClient:
+        """The HTTP client: Batch API jobs go over the same one."""
+        return self._client
 
     def close(self) -> None:
         self._client.close()
@@ -177,27 +173,12 @@ class OpenAIExtractor:
         concurrency: int = 1,
         prefilled: Collection[str] = frozenset(),
     ) -> dict[str, ReportExtraction]:
-        """Facts per id for ``(id, text, company_hint)`` items. All their snippets with an
-        amount are packed into calls of up to ``batch_snippets`` snippets and ``batch_chars``
-        characters, run ``concurrency`` calls at a time. The answers for the items in
-        ``prefilled`` are looked up in the cache even when it did not know them."""
+        """Facts per id for ``(id, text, company_hint)`` items: :meth:`extract_batch` for all
+        their snippets with an amount, ``concurrency`` calls at a time. The answers for the items
+        in ``prefilled`` are looked up in the cache even when it did not know them."""
         out, requests, where = requests_of(items)
         stored = frozenset(r.id for r in requests if where[r.id][0] in prefilled)
-        extract = partial(self.extract_batch, stored=stored)
-        batches = pack(
-            requests,
-            max_items=self.settings.batch_snippets,
-            max_chars=self.settings.batch_chars,
-            size=lambda r: len(r.text),
-        )
-        outcomes: dict[str, SnippetOutcome] = {}
-        if concurrency > 1 and len(batches) > 1:
-            with ThreadPoolExecutor(concurrency, thread_name_prefix="llm") as pool:
-                for result in pool.map(extract, batches):
-                    outcomes.update(result)
-        else:
-            for batch in batches:
-                outcomes.update(extract(batch))
+        outcomes = self.extract_batch(requests, stored=stored, concurrency=concurrency)
         for rid, outcome in outcomes.items():
             item_id, snippet = where[rid]
             add_outcome(out[item_id], snippet, outcome, self.model)
@@ -205,56 +186,69 @@ class OpenAIExtractor:
 
     # ----------------------------------------------------------------- snippets
 
-    def extract_batch(
+    def plan(
         self, requests: Sequence[SnippetRequest], *, stored: Collection[str] = frozenset()
-    ) -> dict[str, SnippetOutcome]:
-        """One outcome per request id. Cached snippets make no call; identical texts in the
-        batch are asked once; ``stored``: requests whose answers another process cached.
-        Raises :class:`ModelUnavailable` (retry later), :class:`ModelRejected` (bad input) or
-        :class:`ModelConfigError` (stop the worker); answers already paid for are cached
-        before the error propagates."""
-        outcomes = {r.id: SnippetOutcome() for r in requests}
-        # an answer in any output format this run may use is as good as a new one
+    ) -> CallPlan:
+        """The calls that answer ``requests`` (:mod:`worker.model.plan`), for the synchronous
+        path and the Batch API path alike: an answer cached in any output format this run may
+        use is as good as a new one; ``stored``: requests whose answers another process cached
+        (read even when the worker's filter does not know them)."""
         keys = {
             r.id: [cache_key(r.text, self.model, m) for m in self.formats.modes] for r in requests
         }
         wanted = sorted({k for ks in keys.values() for k in ks})
-        hits = self._lookup(wanted, [keys[r.id] for r in requests if r.id in stored])
-        groups: dict[str, list[SnippetRequest]] = {}
+        found = lookup(self.cache, wanted, [keys[r.id] for r in requests if r.id in stored])
+        return plan_calls(
+            requests,
+            keys,
+            found,
+            max_items=self.settings.batch_snippets,
+            max_chars=self.settings.batch_chars,
+        )
+
+    def extract_batch(
+        self,
+        requests: Sequence[SnippetRequest],
+        *,
+        stored: Collection[str] = frozenset(),
+        concurrency: int = 1,
+    ) -> dict[str, SnippetOutcome]:
+        """One outcome per request id, following :meth:`plan`: cached snippets make no call,
+        identical texts are asked once, the rest in calls of up to ``batch_snippets`` snippets
+        and ``batch_chars`` characters, ``concurrency`` at a time. Raises
+        :class:`ModelUnavailable` (retry later), :class:`ModelRejected` (bad input) or
+        :class:`ModelConfigError` (stop the worker); answers already paid for are cached
+        before the error propagates."""
+        plan = self.plan(requests, stored=stored)
+        outcomes = {r.id: SnippetOutcome() for r in requests}
         for r in requests:
-            hit = next((hits[k] for k in keys[r.id] if k in hits), None)
-            if hit is not None:
+            if r.id in plan.hits:
                 outcomes[r.id].cached = True
-                self._apply(r, outcomes[r.id], final_from_entry(hit))
-            else:
-                groups.setdefault(keys[r.id][0], []).append(r)
-        if hits:
-            self.ledger.add_cache_hits(sum(1 for o in outcomes.values() if o.cached))
-        if not groups:
-            return outcomes
-        leaders = [group[0] for group in groups.values()]
+                self._apply(r, outcomes[r.id], final_from_entry(plan.hits[r.id]))
+        if plan.hits:
+            self.ledger.add_cache_hits(plan.cached)
+        ask = partial(self._ask, plan, outcomes)
+        if concurrency > 1 and len(plan.calls) > 1:
+            with ThreadPoolExecutor(concurrency, thread_name_prefix="llm") as pool:
+                list(pool.map(ask, plan.calls))
+        else:
+            for leaders in plan.calls:
+                ask(leaders)
+        return outcomes
+
+    def _ask(
+        self, plan: CallPlan, outcomes: dict[str, SnippetOutcome], leaders: list[SnippetRequest]
+    ) -> None:
+        """One call of ``plan`` until each of its ``leaders`` has a final answer, applied to
+        every request with the same text."""
         finals: dict[str, Final] = {}
         try:
             self._run(Round.start(leaders, outcomes, finals))
         finally:
             self._keep(leaders, finals)
-        for group in groups.values():
-            final = finals[group[0].id]
-            for r in group:
-                self._apply(r, outcomes[r.id], final)
-        return outcomes
-
-    def _lookup(self, keys: list[str], elsewhere: list[list[str]]) -> dict[str, dict[str, Any]]:
-        """The cache's answers for ``keys``; the keys of each snippet in ``elsewhere`` are read
-        even when the worker's filter does not know them (the batch step wrote them after its
-        start): the first output format's first, the others only when it is not there."""
-        if not elsewhere or not isinstance(self.cache, FilteredCache):
-            return self.cache.get_many(keys)
-        hits = self.cache.get_many(keys, also=[ks[0] for ks in elsewhere])
-        rest = [k for ks in elsewhere if not any(k in hits for k in ks) for k in ks[1:]]
-        if rest:
-            hits.update(self.cache.get_many(rest, also=rest))
-        return hits
+        for leader in leaders:
+            for r in plan.same[leader.id]:
+                self._apply(r, outcomes[r.id], finals[leader.id])
 
     def _apply(self, request: SnippetRequest, outcome: SnippetOutcome, final: Final) -> None:
         if final.status == EXTRACTOR_OPENAI:

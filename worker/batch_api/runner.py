@@ -1,7 +1,7 @@
 """Running batch jobs: submit, resume, poll, collect and cancel, over a client and a job store.
 
-Every outside thing is passed in: the OpenAI client (:class:`~worker.batchmode.client.
-BatchClient`), the job store (:class:`~worker.batchmode.jobstore.JobStore`), the clock ``now``
+Every outside thing is passed in: the OpenAI client (:class:`~worker.batch_api.client.
+BatchClient`), the job store (:class:`~worker.batch_api.jobstore.JobStore`), the clock ``now``
 (epoch seconds), ``sleep`` when waiting, and ``sink``, which receives the results of each part once
 it is collected. The runner keeps no state of its own between calls: everything it knows is in
 the store, so a new runner (a new process after a kill) carries on where the last one stopped.
@@ -30,8 +30,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict, Unpack
 
-from worker.batchmode.client import BatchClient, RemoteBatch, is_refusal, read_batch, read_bytes
-from worker.batchmode.jobs import (
+from worker.batch_api.client import BatchClient, RemoteBatch, is_refusal, read_batch, read_bytes
+from worker.batch_api.jobs import (
     META_JOB,
     META_PART,
     TERMINAL_STATUSES,
@@ -44,15 +44,15 @@ from worker.batchmode.jobs import (
     new_job_id,
     next_step,
 )
-from worker.batchmode.jobstore import JobStore
-from worker.batchmode.requests import (
+from worker.batch_api.jobstore import JobStore
+from worker.batch_api.requests import (
     CHAT_COMPLETIONS_URL,
     MAX_FILE_BYTES,
     MAX_REQUESTS_PER_FILE,
     BatchRequest,
     split_files,
 )
-from worker.batchmode.results import ParsedResults, RequestError, parse_result_lines
+from worker.batch_api.results import ParsedResults, RequestError, parse_result_lines
 
 log = logging.getLogger(__name__)
 

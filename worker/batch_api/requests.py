@@ -5,7 +5,7 @@ Each line is one chat completion exactly as the synchronous path would send it::
     {"custom_id": "fp-<sha256 of the body>", "method": "POST",
      "url": "/v1/chat/completions", "body": {...}}
 
-The body comes from a callable the caller passes in (``worker.batching.pack`` cuts the snippets
+The body comes from a callable the caller passes in (``worker.packing.pack`` cuts the snippets
 into groups, and the body of a group is the engine's first call for it,
 ``OpenAIExtractor.first_body``), so a batch answer is interchangeable with a synchronous one
 and lands under the same cache keys. The ``custom_id`` is a hash of the body: the same snippets
@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from worker.batching import pack
+from worker.packing import pack
 
 T = TypeVar("T")
 

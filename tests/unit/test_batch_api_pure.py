@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 
 from schemas.errors import ConfigError
-from worker.batching import pack
-from worker.batchmode.jobs import (
+from worker.batch_api.jobs import (
     BatchJob,
     JobPart,
     Outcome,
@@ -18,25 +17,26 @@ from worker.batchmode.jobs import (
     new_job_id,
     next_step,
 )
-from worker.batchmode.jobstore import MemoryJobStore, StaleJob
-from worker.batchmode.mode import (
-    FLEX_TIMEOUT_S,
-    LLMMode,
-    call_options,
-    next_tier,
-    parse_llm_mode,
-)
-from worker.batchmode.requests import (
+from worker.batch_api.jobstore import MemoryJobStore, StaleJob
+from worker.batch_api.requests import (
     BatchRequest,
     build_requests,
     custom_id_for,
     file_bytes,
     split_files,
 )
-from worker.batchmode.results import RequestError, parse_result_lines
+from worker.batch_api.results import RequestError, parse_result_lines
 from worker.model.formats import VARIANTS
 from worker.model.formats import response_format as format_of
 from worker.model.prompt import build_messages
+from worker.model.tiers import (
+    FLEX_TIMEOUT_S,
+    LLMMode,
+    call_options,
+    next_tier,
+    parse_llm_mode,
+)
+from worker.packing import pack
 
 # --------------------------------------------------------------------------- requests
 

@@ -19,10 +19,9 @@ import pytest
 from schemas.settings import Settings
 from tests.fake_batches import FakeBatches, FakeBatchesServer, echo_answer
 from tests.fake_openai import FakeOpenAI
-from worker.batching import pack
-from worker.batchmode.jobstore import MemoryJobStore
-from worker.batchmode.requests import build_requests
-from worker.batchmode.runner import BatchRunner, PartResult
+from worker.batch_api.jobstore import MemoryJobStore
+from worker.batch_api.requests import build_requests
+from worker.batch_api.runner import BatchRunner, PartResult
 from worker.llm import (
     CONTEXT_CHARS,
     EXTRACTOR_OPENAI,
@@ -36,6 +35,7 @@ from worker.model.formats import VARIANTS
 from worker.model.formats import response_format as format_of
 from worker.model.prompt import build_messages
 from worker.model.schema import parse_answer
+from worker.packing import pack
 from worker.snippets import has_amount, split_snippets
 
 REPORTS = [

@@ -3,10 +3,11 @@ Batch API, so that the workers then extract them with cache hits and no synchron
 
 :func:`prefill_cache` takes the reports, and
 
-1. collects their snippets that the cache does not have, packed exactly as the engine packs them,
-   one request line per group with the body of the engine's first call for it
+1. plans their calls as the synchronous path does (:meth:`~worker.model.engine.OpenAIExtractor.
+   plan`: the snippets the cache does not have, once per text, packed), one request line per
+   call with the body the engine would send first for it
    (:meth:`~worker.model.engine.OpenAIExtractor.first_body`);
-2. runs the :class:`~worker.batchmode.runner.BatchRunner`: resumes the open jobs, submits the
+2. runs the :class:`~worker.batch_api.runner.BatchRunner`: resumes the open jobs, submits the
    requests that no open job holds, polls every ``poll_s``, cancels what still runs at
    ``cancel_at`` and stops waiting at ``give_up_at``;
 3. hands each collected part to the sink, which reads and grounds its answers as the engine does
@@ -35,12 +36,11 @@ from functools import partial
 from typing import Any, Unpack
 
 from schemas.errors import FinpipeError, ModelConfigError
-from worker.batching import pack
-from worker.batchmode.jobs import BatchJob
-from worker.batchmode.jobstore import MemoryJobStore
-from worker.batchmode.requests import BatchRequest, Planned, build_requests
-from worker.batchmode.runner import BatchRunner, PartResult, ResultSink, RunReport, WaitOptions
-from worker.model.cache import cache_key
+from worker.batch_api.jobs import BatchJob
+from worker.batch_api.jobstore import JobStore, MemoryJobStore
+from worker.batch_api.requests import BatchRequest, Planned, build_requests
+from worker.batch_api.runner import BatchRunner, PartResult, ResultSink, RunReport, WaitOptions
+from worker.model.client import BATCH_TRANSIENT
 from worker.model.engine import OpenAIExtractor
 from worker.model.grounding import SnippetRequest
 from worker.model.prompt import request_snippets
@@ -51,9 +51,6 @@ log = logging.getLogger(__name__)
 #: a job created this long before now whose requests come again is looked at before submitting
 #: (its requests are not batched a second time): the completion window and a day of slack
 RECENT_S = 48 * 3600.0
-
-#: cache keys per lookup (one query each)
-LOOKUP_CHUNK = 1_000
 
 RunnerFactory = Callable[[ResultSink], BatchRunner]
 #: a request whose batch answer did not settle every snippet: its group, body and answer
@@ -87,34 +84,22 @@ class PrefillReport:
         )
 
 
+def runner_for(
+    engine: OpenAIExtractor, store: JobStore, sink: ResultSink, *, now: Callable[[], float]
+) -> BatchRunner:
+    """A Batch API runner over ``engine``'s client, keeping its jobs in ``store``."""
+    return BatchRunner(engine.client.batch_api(), store, sink, now=now, transient=BATCH_TRANSIENT)
+
+
 def plan_requests(
     engine: OpenAIExtractor, items: Sequence[tuple[str, str, str | None]]
 ) -> tuple[Planned[SnippetRequest], int, int]:
-    """The request lines for the snippets of ``items`` the cache does not have (one snippet per
-    distinct text), packed as the engine packs them; with the number of snippets and of those
+    """One request line per call the engine plans for the snippets of ``items`` (those the
+    cache does not have, once per text, packed); with the number of snippets and of those
     cached."""
     _, requests, _ = requests_of(items)
-    modes = engine.formats.modes
-    keys = {r.id: [cache_key(r.text, engine.model, m) for m in modes] for r in requests}
-    wanted = sorted({k for ks in keys.values() for k in ks})
-    hits: dict[str, Any] = {}
-    for start in range(0, len(wanted), LOOKUP_CHUNK):
-        hits.update(engine.cache.get_many(wanted[start : start + LOOKUP_CHUNK]))
-    todo: dict[str, SnippetRequest] = {}
-    cached = 0
-    for r in requests:
-        if any(k in hits for k in keys[r.id]):
-            cached += 1
-        else:
-            todo.setdefault(r.text, r)
-    settings = engine.settings
-    groups = pack(
-        list(todo.values()),
-        max_items=settings.batch_snippets,
-        max_chars=settings.batch_chars,
-        size=lambda r: len(r.text),
-    )
-    return build_requests(groups, engine.first_body), len(requests), cached
+    plan = engine.plan(requests)
+    return build_requests(plan.calls, engine.first_body), plan.snippets, plan.cached
 
 
 def cache_sink(
@@ -206,7 +191,7 @@ def prefill_in_memory(
     return prefill_cache(
         engine,
         items,
-        lambda sink: engine.batch_runner(store, sink, now=time.time),
+        lambda sink: runner_for(engine, store, sink, now=time.time),
         poll_s=poll_s,
         progress=progress,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.batching import BatchBuffer, backoff_s, pack
+from worker.packing import BatchBuffer, backoff_s, pack
 
 
 @pytest.mark.parametrize(
@@ -133,7 +133,7 @@ def test_backoff_rejects_negative_attempt() -> None:
 
 
 def test_take_hands_out_no_more_batches_than_free_slots_and_keeps_the_rest_filling() -> None:
-    from worker.batching import BatchBuffer
+    from worker.packing import BatchBuffer
 
     buf: BatchBuffer[str] = BatchBuffer(max_items=2, max_chars=1000, wait_ms=500, size=len)
     for i, item in enumerate("abcde"):

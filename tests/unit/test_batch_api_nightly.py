@@ -12,9 +12,9 @@ import pytest
 from schemas.errors import Interrupted, ModelConfigError
 from schemas.settings import Settings
 from tests.fake_openai import Echo, FakeOpenAI, Status
-from worker.batchmode.jobstore import MemoryJobStore
-from worker.batchmode.nightly import prefill_cache
-from worker.batchmode.runner import ResultSink
+from worker.batch_api.jobstore import MemoryJobStore
+from worker.batch_api.nightly import plan_requests, prefill_cache, runner_for
+from worker.batch_api.runner import ResultSink
 from worker.llm import MemoryCache, OpenAIExtractor, SnippetRequest, cache_key, estimate_cost_usd
 from worker.model.profiles import load_table
 
@@ -46,7 +46,7 @@ def engine_for(server: FakeOpenAI, cache: MemoryCache, **overrides: Any) -> Open
 
 def run(engine: OpenAIExtractor, store: MemoryJobStore) -> Any:
     def make_runner(sink: ResultSink) -> Any:
-        return engine.batch_runner(store, sink, now=time.time)
+        return runner_for(engine, store, sink, now=time.time)
 
     return prefill_cache(engine, ITEMS, make_runner, poll_s=0, sleep=lambda _: None)
 
@@ -132,7 +132,7 @@ def test_a_stop_while_waiting_leaves_the_job_stored_for_the_next_run() -> None:
         with engine_for(server, MemoryCache()) as engine:
 
             def make_runner(sink: ResultSink) -> Any:
-                return engine.batch_runner(store, sink, now=time.time)
+                return runner_for(engine, store, sink, now=time.time)
 
             with pytest.raises(Interrupted):
                 prefill_cache(engine, ITEMS, make_runner, poll_s=1, sleep=stopping)
@@ -153,7 +153,7 @@ def test_a_job_resumed_under_another_model_caches_and_books_its_answers_as_its_o
         with engine_for(server, MemoryCache(), model="gpt-6-luna") as engine:
 
             def make_runner(sink: ResultSink) -> Any:
-                return engine.batch_runner(store, sink, now=time.time)
+                return runner_for(engine, store, sink, now=time.time)
 
             with pytest.raises(Interrupted):
                 prefill_cache(engine, ITEMS, make_runner, poll_s=1, sleep=stopping)
@@ -215,3 +215,21 @@ def test_a_batch_answer_that_fails_validation_is_asked_again_once_not_from_scrat
     assert server.calls == 3  # the workers then find every answer in the cache
     facts = [f for i, _, _ in ITEMS for f in result[i].facts]
     assert len(facts) == 6 and {f.extractor for f in facts} == {"openai"}
+
+
+def test_the_request_lines_are_the_calls_the_synchronous_path_makes_with_some_snippets_cached(
+    server: FakeOpenAI,
+) -> None:
+    """One plan for both paths: with the second report's snippet cached and a text repeated, the
+    bodies of the request lines are exactly the calls the synchronous path makes."""
+    items = [*ITEMS, ("again", ITEMS[4][1], None)]
+    cache = MemoryCache()
+    with engine_for(server, cache) as engine:
+        engine.extract_texts([ITEMS[1]])
+        planned, snippets, cached = plan_requests(engine, items)
+        sent_before = len(server.requests)
+        engine.extract_texts(items)
+    assert (snippets, cached) == (7, 1)
+    synchronous = [r.body for r in server.requests[sent_before:]]
+    assert synchronous == [r.body for r in planned.requests]
+    assert [len(groups[0]) for groups in planned.groups.values()] == [2, 2, 1]

@@ -4,7 +4,7 @@ The MongoDB implementation lives with the other collections in the MongoDB adapt
 says what it must do. Two collections:
 
 ``batch_jobs``, one document per job, ``_id`` = the job id (the dict of
-:meth:`worker.batchmode.jobs.BatchJob.to_doc`)::
+:meth:`worker.batch_api.jobs.BatchJob.to_doc`)::
 
     {"_id": "batch-20261130T020000Z-1a2b3c4d", "job_id": ..., "created_at": <epoch s>,
      "updated_at": <epoch s>, "model": ..., "endpoint": "/v1/chat/completions",
