@@ -125,6 +125,7 @@ class Settings(BaseSettings):
     max_cost_usd: float | None = Field(None, gt=0)
     prefetch: int = Field(200, ge=1, le=65535)
     delivery_limit: int = Field(5, ge=1)
+    republish_budget_s: float = Field(30.0, gt=0)
     retry_delays_s: Annotated[tuple[int, ...], NoDecode] = RETRY_DELAYS_S
     write_concern: str = "majority"
     inbox: Path = Path("inbox")
