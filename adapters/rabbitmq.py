@@ -26,12 +26,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pika
 import pika.channel
 import pika.exceptions
 import pika.spec
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
+from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
 from adapters import rabbitmq_policy as policy
 from adapters.rabbitmq_policy import Nodes
@@ -42,18 +44,23 @@ from schemas.topology import QueueSpec, Topology
 
 log = logging.getLogger(__name__)
 
-#: what pika raises when the broker or the network fails
-_BROKER_ERRORS = (pika.exceptions.AMQPError, OSError)
+#: what pika raises when the broker or the network fails; ``AMQPConnectorException``: a node that
+#: takes the TCP connection but never completes the AMQP handshake (``AMQPConnectorStackTimeout``)
+_BROKER_ERRORS = (pika.exceptions.AMQPError, AMQPConnectorException, OSError)
 
 
 def parameters(amqp_url: str, *, timeout_s: float = 5.0) -> pika.URLParameters:
     """The connection parameters of one address, built here only: one try per call (retries are
-    ours), and ``timeout_s`` for the socket (twice that for the whole handshake)."""
+    ours), and ``timeout_s`` for the socket (twice that for the whole handshake, a hung node's
+    cost) unless the address sets ``socket_timeout`` or ``stack_timeout`` in its query."""
     params = pika.URLParameters(amqp_url)  # addresses checked by ``Nodes.of``
+    query = parse_qs(urlsplit(amqp_url).query)
     params.connection_attempts = 1
     params.retry_delay = 0
-    params.socket_timeout = timeout_s
-    params.stack_timeout = timeout_s * 2
+    if "socket_timeout" not in query:
+        params.socket_timeout = timeout_s
+    if "stack_timeout" not in query:
+        params.stack_timeout = timeout_s * 2
     params.blocked_connection_timeout = 30
     return params
 
