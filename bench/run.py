@@ -35,6 +35,7 @@ from bench.scenarios import (  # noqa: E402
     model,
     pipeline,
     serve,
+    submit,
     tokens,
 )
 
@@ -49,6 +50,7 @@ SCENARIOS: dict[str, Callable[[bool], list[Row]]] = {
     "tokens": tokens.run,
     "batchmode": batchmode.run,
     "serve": serve.run,
+    "submit": submit.run,
 }
 #: what a full run executes ("rerun" alone is part of "model")
 DEFAULT = [
@@ -60,6 +62,7 @@ DEFAULT = [
     "tokens",
     "batchmode",
     "serve",
+    "submit",
     "pipeline-rules",
 ]
 #: runs of a scenario before it counts as failed (a server restarted under it, say)

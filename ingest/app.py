@@ -313,7 +313,8 @@ def submit(settings: Settings, adapters: SharedAdapters) -> tuple[Response, int]
         log.warning("submit: %d report(s) not queued: %s", len(good), exc)
         return _error(503, "message broker unavailable; nothing was queued, retry later")
     adapters.submissions.add([m.report_id for m in good], now)
-    log.info(
+    # debug: at a thousand posts a second a line each would be most of the log and its cost
+    log.debug(
         "submit: queued %d report(s), rejected %d", len(good), len(checked.results) - len(good)
     )
     if single:
