@@ -11,9 +11,7 @@ unconfirmed message is published again, at another node first (storage is idempo
 
 The consumer's connection lives on one thread, which receives deliveries and settles them; work
 done elsewhere comes back through ``ConsumerSession.call_threadsafe`` so heartbeats keep flowing.
-Browsing the dead-letter queue takes messages with ``basic_get`` and never acknowledges the ones it
-only looks at: closing the channel returns them. Replay publishes a message back to the work queue
-with confirms, and only then removes it from the dead-letter queue.
+The dead-letter queue's box is in ``adapters/rabbitmq_deadletters.py``, on the helpers here.
 """
 
 from __future__ import annotations
@@ -25,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import pika
@@ -41,6 +39,9 @@ from schemas.errors import BrokerConfigError, BrokerUnavailable, PublishNotConfi
 from schemas.message import ReportMessage
 from schemas.settings import Settings, redact_url
 from schemas.topology import QueueSpec, Topology
+
+if TYPE_CHECKING:
+    from adapters.rabbitmq_deadletters import DeadLetterBox
 
 log = logging.getLogger(__name__)
 
@@ -545,66 +546,6 @@ def read_queues(
                 conn.close()
 
 
-# -- dead letters ----------------------------------------------------------------------------------
-class DeadLetterBox:
-    """The dead-letter queue of ``topology``: count, browse, replay into the work queue, purge.
-    Each call opens and closes its own connection."""
-
-    def __init__(self, amqp_url: str | Nodes, topology: Topology) -> None:
-        self.nodes = Nodes.of(amqp_url)
-        self.topology = topology
-
-    @contextlib.contextmanager
-    def _channel(self, what: str) -> Iterator[tuple[BlockingConnection, BlockingChannel]]:
-        conn, _url = _connect(self.nodes)
-        try:
-            with _translated(what):
-                ch = conn.channel()
-                declare_topology(ch, self.topology)
-                yield conn, ch
-        finally:
-            _close_quietly(conn)  # unacknowledged messages go back to the queue
-
-    def _take(self, ch: BlockingChannel, limit: int) -> Iterator[Incoming]:
-        for _ in range(limit):
-            method, props, body = ch.basic_get(self.topology.dead_queue, auto_ack=False)
-            if method is None:
-                return
-            yield _incoming(method.delivery_tag, props, body)
-
-    def count(self) -> int:
-        with self._channel("cannot count the dead letters") as (_, ch):
-            ok = ch.queue_declare(self.topology.dead_queue, passive=True)
-            return int(ok.method.message_count)
-
-    def browse(self, limit: int = 1000) -> list[Incoming]:
-        """Up to ``limit`` dead letters; none is removed."""
-        with self._channel("cannot read the dead-letter queue") as (_, ch):
-            return list(self._take(ch, limit))
-
-    def replay(self, headers_for: Callable[[Incoming], dict[str, Any] | None]) -> list[Incoming]:
-        """Publish each dead letter for which ``headers_for`` gives headers back into the work
-        queue (confirmed), then remove it from the dead-letter queue; return those replayed."""
-        replayed: list[Incoming] = []
-        with self._channel("replay interrupted") as (conn, ch):
-            pub = conn.channel()
-            pub.confirm_delivery()
-            for msg in self._take(ch, 1_000_000):
-                headers = headers_for(msg)
-                if headers is None:
-                    continue
-                props = _properties(msg, headers)
-                pub.basic_publish("", self.topology.queue, msg.body, props, mandatory=True)
-                ch.basic_ack(msg.tag)
-                replayed.append(msg)
-        return replayed
-
-    def purge(self) -> int:
-        with self._channel("cannot purge the dead letters") as (_, ch):
-            ok = ch.queue_purge(self.topology.dead_queue)
-            return int(ok.method.message_count)
-
-
 # -- one entry point -------------------------------------------------------------------------------
 class Broker:
     """Everything finpipe does with RabbitMQ, for one work queue and its topology. Builds the
@@ -639,6 +580,8 @@ class Broker:
         return ConsumerSession(self.nodes, self.topology, prefetch=prefetch, on_message=on_message)
 
     def dead_letters(self) -> DeadLetterBox:
+        from adapters.rabbitmq_deadletters import DeadLetterBox  # it builds on this module
+
         return DeadLetterBox(self.nodes, self.topology)
 
     def queue_depths(self, *, timeout_s: float = 3.0) -> tuple[QueueDepth, QueueDepth]:
