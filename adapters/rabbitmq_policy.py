@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import heapq
 import logging
 import random
 import re
@@ -205,12 +206,10 @@ class Backoff:
         return min(self.max_s, self.first_s * 2 ** max(0, refusals - 1))
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Refusal:
     first_at: float
     count: int
-    due_at: float
-    reason: str
 
 
 class Outbox:
@@ -224,7 +223,8 @@ class Outbox:
         self.backoff = backoff
         self.exhausted = False
         self.lost: list[ReportMessage] = []
-        self._waiting: dict[str, tuple[ReportMessage, _Refusal]] = {}
+        self._waiting: list[tuple[float, int, ReportMessage]] = []  # a heap: first due first
+        self._seq = 0
         self._reconnects: dict[str, int] = {}
         self._refusals: dict[str, _Refusal] = {}
 
@@ -232,10 +232,8 @@ class Outbox:
         """The message to publish now, if any (``None`` also while refused ones wait)."""
         if self.lost:
             return self.lost.pop()
-        for rid, (msg, refusal) in self._waiting.items():
-            if refusal.due_at <= now:
-                del self._waiting[rid]
-                return msg
+        if self._waiting and self._waiting[0][0] <= now:
+            return heapq.heappop(self._waiting)[2]
         if not self.exhausted:
             new = next(self._new, None)
             if new is not None:
@@ -255,9 +253,9 @@ class Outbox:
                 f"report {rid[:12]} {reason} {count} times in {now - first_at:.1f} s; not "
                 f"published (FINPIPE_REPUBLISH_BUDGET_S={self.backoff.budget_s:g})"
             )
-        refusal = _Refusal(first_at, count, due_at, reason)
-        self._refusals[rid] = refusal
-        self._waiting[rid] = (msg, refusal)
+        self._refusals[rid] = _Refusal(first_at, count)
+        self._seq += 1
+        heapq.heappush(self._waiting, (due_at, self._seq, msg))
         return due_at
 
     def lost_with_connection(
@@ -275,7 +273,7 @@ class Outbox:
 
     def next_due_at(self) -> float | None:
         """When the first refused message may be published again; ``None`` if none waits."""
-        return min((r.due_at for _, r in self._waiting.values()), default=None)
+        return self._waiting[0][0] if self._waiting else None
 
     @property
     def done(self) -> bool:
