@@ -337,10 +337,10 @@ class MongoStore:
                 if not dup_only or attempt == 2 or exc.details.get("writeConcernErrors"):
                     raise
 
-    def mark_queued(self, report_ids: Iterable[str], now: datetime, **fields: Any) -> None:
-        """Record reports accepted by ``/submit`` (in ``submissions``; insert-only, so a report
-        submitted again keeps its first time)."""
-        docs = [{"_id": rid, "received_at": now, **fields} for rid in dict.fromkeys(report_ids)]
+    def mark_queued(self, received: Mapping[str, datetime], **fields: Any) -> None:
+        """Record reports accepted by ``/submit``, each with its time (in ``submissions``; insert-
+        only, so a report submitted again keeps its first time); one insert for all of them."""
+        docs = [{"_id": rid, "received_at": at, **fields} for rid, at in received.items()]
         try:
             self._insert_new(SUBMISSIONS, docs)
         except pymongo.errors.PyMongoError as exc:

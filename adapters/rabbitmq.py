@@ -4,15 +4,14 @@ pika's errors leave as ``BrokerUnavailable``, or ``BrokerConfigError`` when retr
 the decisions that need no pika are in ``adapters/rabbitmq_policy.py``.
 
 Every message is persistent, ``mandatory`` and confirmed; bulk publishing keeps a window of
-outstanding confirms, pumping the asynchronous channel under the blocking connection. Nacked or
-returned messages are re-published a few times, then reported; after a dropped connection every
+outstanding confirms, pumping the asynchronous channel under the blocking connection; every wait
+ends as soon as what it waits for has arrived. Nacked or returned messages are published again
+with a backoff, for a time budget, then reported; after a dropped connection every
 unconfirmed message is published again, at another node first (storage is idempotent).
 
 The consumer's connection lives on one thread, which receives deliveries and settles them; work
 done elsewhere comes back through ``ConsumerSession.call_threadsafe`` so heartbeats keep flowing.
-Browsing the dead-letter queue takes messages with ``basic_get`` and never acknowledges the ones it
-only looks at: closing the channel returns them. Replay publishes a message back to the work queue
-with confirms, and only then removes it from the dead-letter queue.
+The dead-letter queue's box is in ``adapters/rabbitmq_deadletters.py``, on the helpers here.
 """
 
 from __future__ import annotations
@@ -24,13 +23,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 import pika
 import pika.channel
 import pika.exceptions
 import pika.spec
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
+from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
 from adapters import rabbitmq_policy as policy
 from adapters.rabbitmq_policy import Nodes
@@ -39,20 +40,28 @@ from schemas.message import ReportMessage
 from schemas.settings import Settings, redact_url
 from schemas.topology import QueueSpec, Topology
 
+if TYPE_CHECKING:
+    from adapters.rabbitmq_deadletters import DeadLetterBox
+
 log = logging.getLogger(__name__)
 
-#: what pika raises when the broker or the network fails
-_BROKER_ERRORS = (pika.exceptions.AMQPError, OSError)
+#: what pika raises when the broker or the network fails; ``AMQPConnectorException``: a node that
+#: takes the TCP connection but never completes the AMQP handshake (``AMQPConnectorStackTimeout``)
+_BROKER_ERRORS = (pika.exceptions.AMQPError, AMQPConnectorException, OSError)
 
 
 def parameters(amqp_url: str, *, timeout_s: float = 5.0) -> pika.URLParameters:
     """The connection parameters of one address, built here only: one try per call (retries are
-    ours), and ``timeout_s`` for the socket (twice that for the whole handshake)."""
+    ours), and ``timeout_s`` for the socket (twice that for the whole handshake, a hung node's
+    cost) unless the address sets ``socket_timeout`` or ``stack_timeout`` in its query."""
     params = pika.URLParameters(amqp_url)  # addresses checked by ``Nodes.of``
+    query = parse_qs(urlsplit(amqp_url).query)
     params.connection_attempts = 1
     params.retry_delay = 0
-    params.socket_timeout = timeout_s
-    params.stack_timeout = timeout_s * 2
+    if "socket_timeout" not in query:
+        params.socket_timeout = timeout_s
+    if "stack_timeout" not in query:
+        params.stack_timeout = timeout_s * 2
     params.blocked_connection_timeout = 30
     return params
 
@@ -98,6 +107,10 @@ def _translated(what: str) -> Iterator[None]:
         raise BrokerUnavailable(f"RabbitMQ {what}: {exc!r}") from exc
 
 
+def _nothing() -> None:
+    """A timer callback that only ends a wait (see ``Publisher._on_confirm``)."""
+
+
 def _close_quietly(conn: BlockingConnection | None) -> None:
     if conn is not None and conn.is_open:
         with contextlib.suppress(*_BROKER_ERRORS):
@@ -138,7 +151,8 @@ class _Queues:
 
 class Publisher:
     """Publishes ``ReportMessage``s with confirms. One instance per thread (pika is not
-    thread-safe); opens its connection lazily and drops it after a failure."""
+    thread-safe); opens its connection lazily and drops it after a failure. A message the broker
+    nacks or returns is published again after ``backoff`` (see ``Outbox``)."""
 
     def __init__(
         self,
@@ -148,19 +162,23 @@ class Publisher:
         confirm_window: int = 4000,
         timeout_s: float = 30.0,
         reconnect_attempts: int = 12,
+        backoff: policy.Backoff | None = None,
     ) -> None:
         self.nodes = Nodes.of(amqp_url)
         self.topology = topology
         self.confirm_window = confirm_window
         self.timeout_s = timeout_s
         self.reconnect_attempts = reconnect_attempts
+        self.backoff = backoff or policy.Backoff()
         self._conn: BlockingConnection | None = None
         self._url: str | None = None
         self._impl: pika.channel.Channel | None = None
         self._confirms = policy.Confirms()
+        self._waiting_below: int | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> Publisher:
+        kwargs.setdefault("backoff", policy.Backoff(budget_s=settings.republish_budget_s))
         return cls(settings.amqp_url, Topology.for_settings(settings), **kwargs)
 
     # -- connection -------------------------------------------------------------------------
@@ -211,6 +229,12 @@ class Publisher:
         m = frame.method
         nacked = isinstance(m, pika.spec.Basic.Nack)
         self._confirms.settled(m.delivery_tag, multiple=m.multiple, nacked=nacked)
+        below = self._waiting_below
+        if below is not None and len(self._confirms.pending) <= below and self._conn is not None:
+            # Confirms arrive on the asynchronous channel, which does not end the blocking
+            # connection's wait; a timer due now does, as soon as this read is processed.
+            self._waiting_below = None
+            self._conn.call_later(0, _nothing)
 
     def _on_return(self, _ch: Any, _method: Any, props: pika.BasicProperties, _body: bytes) -> None:
         if props.message_id:
@@ -234,14 +258,36 @@ class Publisher:
         self._confirms.sent(msg)
 
     def _pump(self, deadline: float, *, until_below: int) -> None:
+        """Wait until at most ``until_below`` messages are unconfirmed: returns as soon as the
+        confirm that gets there arrives; ``PublishNotConfirmed`` at ``deadline``."""
         assert self._conn is not None
-        while len(self._confirms.pending) > until_below:
-            if time.monotonic() > deadline:
-                raise PublishNotConfirmed(
-                    f"{len(self._confirms.pending)} message(s) not confirmed within "
-                    f"{self.timeout_s:.0f} s"
-                )
-            self._conn.process_data_events(time_limit=0.05)
+        pending = self._confirms.pending
+        self._waiting_below = until_below
+        try:
+            while len(pending) > until_below:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise PublishNotConfirmed(
+                        f"{len(pending)} message(s) not confirmed within {self.timeout_s:.0f} s"
+                    )
+                self._conn.process_data_events(time_limit=remaining)
+        finally:
+            self._waiting_below = None
+
+    def _refusals(self, outbox: policy.Outbox) -> None:
+        """Put the messages the broker nacked or returned back in ``outbox``, after a backoff."""
+        failed = self._confirms.take_failures()
+        if not failed:
+            return
+        now = time.monotonic()
+        due_at = max(outbox.refused(msg, reason, now) for msg, reason in failed)
+        log.warning(
+            "%d report(s) %s (first %s); publishing again in %.2f s",
+            len(failed),
+            failed[0][1],
+            failed[0][0].report_id[:12],
+            due_at - now,
+        )
 
     # -- public -----------------------------------------------------------------------------
     def publish(self, message: ReportMessage) -> None:
@@ -251,55 +297,56 @@ class Publisher:
     def publish_many(self, messages: Iterable[ReportMessage], **headers: Any) -> int:
         """Publish all ``messages`` (with ``headers``); return how many the broker confirmed (all),
         or raise ``PublishNotConfirmed`` / ``BrokerUnavailable`` naming what was not confirmed."""
-        confirms = self._confirms
-        start = confirms.acked
-        attempts: dict[str, int] = {}
-        queue: Iterator[ReportMessage] = iter(messages)
-        retry: list[ReportMessage] = []
-        exhausted = False
+        start = self._confirms.acked
+        outbox = policy.Outbox(messages, self.backoff)
         while True:
             try:
                 if self._conn is None or not self._conn.is_open:
                     self._open(attempts=self.reconnect_attempts)
-                deadline = time.monotonic() + self.timeout_s
-                while True:
-                    msg = retry.pop() if retry else (None if exhausted else next(queue, None))
-                    if msg is None:
-                        exhausted = True
-                        break
-                    before = len(confirms.pending)
-                    self._send(msg, headers)
-                    if before + 1 >= self.confirm_window:
-                        self._pump(deadline, until_below=self.confirm_window // 2)
-                        deadline = time.monotonic() + self.timeout_s
-                    elif confirms.next_tag % 64 == 0:
-                        assert self._conn is not None
-                        self._conn.process_data_events(time_limit=0)
-                    confirms.collect_failures(retry, attempts)
-                self._pump(time.monotonic() + self.timeout_s, until_below=0)
-                confirms.collect_failures(retry, attempts)
-                if not retry:
-                    return confirms.acked - start
+                self._publish_round(outbox, headers)
+                if outbox.done:
+                    return self._confirms.acked - start
             except _BROKER_ERRORS as exc:
-                lost = confirms.new_channel()
+                lost = self._confirms.new_channel()
                 log.warning(
                     "broker connection lost with %d unconfirmed message(s); reconnecting: %r",
                     len(lost),
                     exc,
                 )
                 self._drop(failed=True)
-                for m in lost:
-                    attempts[m.report_id] = attempts.get(m.report_id, 0) + 1
-                    if attempts[m.report_id] > self.reconnect_attempts:
-                        raise BrokerUnavailable(
-                            f"report {m.report_id[:12]} still unconfirmed after "
-                            f"{self.reconnect_attempts} reconnects"
-                        ) from exc
-                retry.extend(lost)
-            except (BrokerUnavailable, BrokerConfigError):
-                confirms.new_channel()
+                given_up = outbox.lost_with_connection(lost, limit=self.reconnect_attempts)
+                if given_up is not None:
+                    raise BrokerUnavailable(
+                        f"report {given_up.report_id[:12]} still unconfirmed after "
+                        f"{self.reconnect_attempts} reconnects"
+                    ) from exc
+            except (BrokerUnavailable, BrokerConfigError, PublishNotConfirmed):
+                self._confirms.new_channel()
                 self._drop()
                 raise
+
+    def _publish_round(self, outbox: policy.Outbox, headers: Mapping[str, Any]) -> None:
+        """Publish what ``outbox`` has now (with ``headers``), keeping at most ``confirm_window``
+        unconfirmed; wait for every confirm; then, if refused messages wait, until the first may
+        go again."""
+        confirms = self._confirms
+        deadline = time.monotonic() + self.timeout_s
+        while (msg := outbox.next(time.monotonic())) is not None:
+            self._send(msg, headers)
+            if len(confirms.pending) >= self.confirm_window:
+                self._pump(deadline, until_below=self.confirm_window // 2)
+                deadline = time.monotonic() + self.timeout_s
+            elif confirms.next_tag % 64 == 0:
+                assert self._conn is not None
+                self._conn.process_data_events(time_limit=0)
+            self._refusals(outbox)
+        self._pump(time.monotonic() + self.timeout_s, until_below=0)
+        self._refusals(outbox)
+        due_at = outbox.next_due_at()
+        delay_s = 0.0 if due_at is None else due_at - time.monotonic()
+        if delay_s > 0:
+            assert self._conn is not None
+            self._conn.sleep(delay_s)  # a backoff, not a wait on the broker; frames keep flowing
 
     def close(self) -> None:
         self._drop()
@@ -500,92 +547,42 @@ def read_queues(
                 conn.close()
 
 
-# -- dead letters ----------------------------------------------------------------------------------
-class DeadLetterBox:
-    """The dead-letter queue of ``topology``: count, browse, replay into the work queue, purge.
-    Each call opens and closes its own connection."""
-
-    def __init__(self, amqp_url: str | Nodes, topology: Topology) -> None:
-        self.nodes = Nodes.of(amqp_url)
-        self.topology = topology
-
-    @contextlib.contextmanager
-    def _channel(self, what: str) -> Iterator[tuple[BlockingConnection, BlockingChannel]]:
-        conn, _url = _connect(self.nodes)
-        try:
-            with _translated(what):
-                ch = conn.channel()
-                declare_topology(ch, self.topology)
-                yield conn, ch
-        finally:
-            _close_quietly(conn)  # unacknowledged messages go back to the queue
-
-    def _take(self, ch: BlockingChannel, limit: int) -> Iterator[Incoming]:
-        for _ in range(limit):
-            method, props, body = ch.basic_get(self.topology.dead_queue, auto_ack=False)
-            if method is None:
-                return
-            yield _incoming(method.delivery_tag, props, body)
-
-    def count(self) -> int:
-        with self._channel("cannot count the dead letters") as (_, ch):
-            ok = ch.queue_declare(self.topology.dead_queue, passive=True)
-            return int(ok.method.message_count)
-
-    def browse(self, limit: int | None = None) -> Iterator[Incoming]:
-        """Dead letters oldest first, up to ``limit`` (default all), as read; none is removed."""
-        with self._channel("cannot read the dead-letter queue") as (_, ch):
-            yield from self._take(ch, 1 << 62 if limit is None else limit)
-
-    def replay(self, headers_for: Callable[[Incoming], dict[str, Any] | None]) -> list[Incoming]:
-        """Publish each dead letter for which ``headers_for`` gives headers back into the work
-        queue (confirmed), then remove it from the dead-letter queue; return those replayed."""
-        replayed: list[Incoming] = []
-        with self._channel("replay interrupted") as (conn, ch):
-            pub = conn.channel()
-            pub.confirm_delivery()
-            for msg in self._take(ch, 1_000_000):
-                headers = headers_for(msg)
-                if headers is None:
-                    continue
-                props = _properties(msg, headers)
-                pub.basic_publish("", self.topology.queue, msg.body, props, mandatory=True)
-                ch.basic_ack(msg.tag)
-                replayed.append(msg)
-        return replayed
-
-    def purge(self) -> int:
-        with self._channel("cannot purge the dead letters") as (_, ch):
-            ok = ch.queue_purge(self.topology.dead_queue)
-            return int(ok.method.message_count)
-
-
 # -- one entry point -------------------------------------------------------------------------------
 class Broker:
     """Everything finpipe does with RabbitMQ, for one work queue and its topology. Builds the
     objects above; opens nothing until one of them is used."""
 
     def __init__(
-        self, amqp_url: str | Nodes, topology: Topology, *, rng: random.Random | None = None
+        self,
+        amqp_url: str | Nodes,
+        topology: Topology,
+        *,
+        rng: random.Random | None = None,
+        backoff: policy.Backoff | None = None,
     ) -> None:
         self.nodes = Nodes.of(amqp_url, rng=rng)
         self.amqp_url = ",".join(self.nodes.urls)
         self.topology = topology
+        self.backoff = backoff or policy.Backoff()
 
     @classmethod
     def from_settings(cls, settings: Settings, *, rng: random.Random | None = None) -> Broker:
         """``rng`` shuffles the addresses of ``FINPIPE_AMQP_URL`` (default: a fresh random
         order for each process)."""
-        return cls(settings.amqp_url, Topology.for_settings(settings), rng=rng)
+        backoff = policy.Backoff(budget_s=settings.republish_budget_s)
+        return cls(settings.amqp_url, Topology.for_settings(settings), rng=rng, backoff=backoff)
 
     def publisher(self, **options: Any) -> Publisher:
         """A publisher with confirms (see ``Publisher`` for ``options``); one per thread."""
+        options.setdefault("backoff", self.backoff)
         return Publisher(self.nodes, self.topology, **options)
 
     def consumer(self, *, prefetch: int, on_message: Callable[[Incoming], None]) -> ConsumerSession:
         return ConsumerSession(self.nodes, self.topology, prefetch=prefetch, on_message=on_message)
 
     def dead_letters(self) -> DeadLetterBox:
+        from adapters.rabbitmq_deadletters import DeadLetterBox  # it builds on this module
+
         return DeadLetterBox(self.nodes, self.topology)
 
     def queue_depths(self, *, timeout_s: float = 3.0) -> tuple[QueueDepth, QueueDepth]:

@@ -3,7 +3,8 @@
 - ``Nodes``: the broker addresses of one process (one, or the nodes of a cluster) in an order of
   its own, and ``connect_in_turn``: try them in turn, move on from a node that went away, stop at
   once when the broker refuses our configuration.
-- ``Confirms``: which published messages the broker has confirmed, nacked or returned.
+- ``Confirms``: which published messages the broker has confirmed, nacked or returned, and
+  ``Outbox``: what a publisher publishes next, refused messages again after a ``Backoff``.
 - ``declare_queues``: declare the topology's queues; a queue that exists with other arguments is a
   one-line ``BrokerConfigError``, and the classic delayed-retry queues of an earlier finpipe become
   quorum queues once empty.
@@ -11,11 +12,13 @@
 
 from __future__ import annotations
 
+import heapq
 import logging
 import random
 import re
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -144,13 +147,9 @@ def refused_tls(exc: BaseException) -> str | None:
 
 
 # -- publisher confirms ---------------------------------------------------------------------------
-_REPUBLISH_LIMIT = 3
-
-
 class Confirms:
     """A publisher's confirm bookkeeping: the messages waiting for the broker's confirm by delivery
-    tag, those it nacked or returned (published again a few times, then an error), how many it
-    acked."""
+    tag, those it nacked or returned (``take_failures``), how many it acked."""
 
     def __init__(self) -> None:
         self.pending: dict[int, ReportMessage] = {}
@@ -186,18 +185,100 @@ class Confirms:
         self.next_tag = 0
         return lost
 
-    def collect_failures(self, retry: list[ReportMessage], attempts: dict[str, int]) -> None:
-        """Move nacked or returned messages to ``retry``; raise once one fails too often."""
+    def take_failures(self) -> list[tuple[ReportMessage, str]]:
+        """The messages nacked or returned since the last call, each with the reason."""
         failed, self._failed = self._failed, []
-        for msg, reason in failed:
-            n = attempts.get(msg.report_id, 0) + 1
-            attempts[msg.report_id] = n
-            if n > _REPUBLISH_LIMIT:
-                raise PublishNotConfirmed(
-                    f"report {msg.report_id[:12]} {reason} {n} times; not published"
-                )
-            log.warning("report %s %s; publishing again", msg.report_id[:12], reason)
-            retry.append(msg)
+        return failed
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """When a message the broker nacked or returned is published again: ``first_s`` after the
+    first refusal, doubling up to ``max_s``, for as long as ``budget_s`` after the first refusal
+    (a quorum queue refuses while it elects a new leader, which takes seconds)."""
+
+    budget_s: float = 30.0
+    first_s: float = 0.05
+    max_s: float = 2.0
+
+    def delay_s(self, refusals: int) -> float:
+        """The wait before publishing again after the ``refusals``-th refusal (1, 2, ...)."""
+        return min(self.max_s, self.first_s * 2 ** max(0, refusals - 1))
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    first_at: float
+    count: int
+
+
+class Outbox:
+    """What a publisher publishes next, and when: messages lost with a connection first (again at
+    once: the next connection is to another node), then refused ones whose backoff has passed,
+    then new ones from ``messages``. ``refused`` raises ``PublishNotConfirmed`` once a message
+    has been refused for longer than the backoff's budget."""
+
+    def __init__(self, messages: Iterable[ReportMessage], backoff: Backoff) -> None:
+        self._new: Iterator[ReportMessage] = iter(messages)
+        self.backoff = backoff
+        self.exhausted = False
+        self.lost: list[ReportMessage] = []
+        self._waiting: list[tuple[float, int, ReportMessage]] = []  # a heap: first due first
+        self._seq = 0
+        self._reconnects: dict[str, int] = {}
+        self._refusals: dict[str, _Refusal] = {}
+
+    def next(self, now: float) -> ReportMessage | None:
+        """The message to publish now, if any (``None`` also while refused ones wait)."""
+        if self.lost:
+            return self.lost.pop()
+        if self._waiting and self._waiting[0][0] <= now:
+            return heapq.heappop(self._waiting)[2]
+        if not self.exhausted:
+            new = next(self._new, None)
+            if new is not None:
+                return new
+            self.exhausted = True
+        return None
+
+    def refused(self, msg: ReportMessage, reason: str, now: float) -> float:
+        """``msg`` was nacked or returned at ``now``: when to publish it again."""
+        rid = msg.report_id
+        before = self._refusals.get(rid)
+        first_at = before.first_at if before else now
+        count = before.count + 1 if before else 1
+        due_at = now + self.backoff.delay_s(count)
+        if due_at - first_at > self.backoff.budget_s:
+            raise PublishNotConfirmed(
+                f"report {rid[:12]} {reason} {count} times in {now - first_at:.1f} s; not "
+                f"published (FINPIPE_REPUBLISH_BUDGET_S={self.backoff.budget_s:g})"
+            )
+        self._refusals[rid] = _Refusal(first_at, count)
+        self._seq += 1
+        heapq.heappush(self._waiting, (due_at, self._seq, msg))
+        return due_at
+
+    def lost_with_connection(
+        self, msgs: list[ReportMessage], *, limit: int
+    ) -> ReportMessage | None:
+        """``msgs`` were unconfirmed when the connection broke: publish them again at once. The
+        first that has been lost more than ``limit`` times, if any (the caller gives up)."""
+        for m in msgs:
+            n = self._reconnects.get(m.report_id, 0) + 1
+            self._reconnects[m.report_id] = n
+            if n > limit:
+                return m
+        self.lost.extend(msgs)
+        return None
+
+    def next_due_at(self) -> float | None:
+        """When the first refused message may be published again; ``None`` if none waits."""
+        return self._waiting[0][0] if self._waiting else None
+
+    @property
+    def done(self) -> bool:
+        """Nothing left to publish: no new, lost or refused message."""
+        return self.exhausted and not self.lost and not self._waiting
 
 
 # -- declaring queues ------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from bench.scenarios import (  # noqa: E402
     pipeline,
     readmem,
     serve,
+    submit,
     tokens,
 )
 
@@ -55,6 +56,7 @@ SCENARIOS: dict[str, Callable[[bool], list[Row]]] = {
     "operator": operator.run,  # finpipe status, companies, facts at 100,000 facts
     "readmem": readmem.run,  # peak RSS of finpipe ingest, 10k to 1M CSV rows
     "exportbig": exportbig.run,  # finpipe export of 100,000 facts
+    "submit": submit.run,
 }
 #: what a full run executes ("rerun" alone is part of "model")
 DEFAULT = [
@@ -68,6 +70,7 @@ DEFAULT = [
     "serve",
     "operator",
     "readmem",
+    "submit",
     "pipeline-rules",
 ]
 #: runs of a scenario before it counts as failed (a server restarted under it, say)

@@ -15,7 +15,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -28,6 +28,7 @@ from werkzeug.exceptions import HTTPException
 from adapters import metrics
 from adapters.mongo import MongoStore
 from adapters.rabbitmq import Broker
+from ingest.submissions import SubmissionLog
 from schemas.errors import FinpipeError, StoreUnavailable, validation_errors
 from schemas.message import Provenance, ReportMessage, SubmitReport, text_bytes
 from schemas.settings import Settings
@@ -40,26 +41,22 @@ MAX_ARRAY_ITEMS = 1000
 MAX_URI_BYTES = 8192
 
 
+#: a JSON string, escapes included; one left open runs to the end of the text
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
+_BRACKET = re.compile(rb"[][{}]")
+
+
 def too_deep(body: bytes, limit: int) -> bool:
     """Whether JSON text nests arrays and objects deeper than ``limit``; checked on the raw bytes
-    before parsing, since the parser itself would recurse that deep."""
+    before parsing, since the parser itself would recurse that deep. Strings are taken out first
+    (in C), so only the brackets are looked at one by one."""
     depth = 0
-    in_string = escaped = False
-    for byte in body:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):  # [ {
+    for bracket in _BRACKET.findall(_JSON_STRING.sub(b"", body)):
+        if bracket in b"[{":
             depth += 1
             if depth > limit:
                 return True
-        elif byte in (0x5D, 0x7D):  # ] }
+        else:
             depth -= 1
     return False
 
@@ -77,7 +74,7 @@ class SubmitPublisher(Protocol):
 class ReportStore(Protocol):
     """What the app needs from the store (``adapters.mongo.MongoStore``)."""
 
-    def mark_queued(self, report_ids: Iterable[str], now: datetime, **fields: Any) -> None: ...
+    def mark_queued(self, received: Mapping[str, datetime], **fields: Any) -> None: ...
 
     def report(self, report_id: str) -> dict[str, Any] | None: ...
 
@@ -88,9 +85,10 @@ class ReportStore(Protocol):
 
 class SharedAdapters:
     """What the serving threads share: one store (one MongoDB client, thread-safe, for the whole
-    process) and a pool of at most ``pool_size`` idle publishers (pika is not thread-safe, so a
-    publisher serves one request at a time). A publisher that failed is closed, not returned;
-    ``close_all`` closes every one still open (call it at shutdown)."""
+    process), the log of submissions written to it off the request path (``SubmissionLog``), and
+    a pool of at most ``pool_size`` idle publishers (pika is not thread-safe, so a publisher
+    serves one request at a time). A publisher that failed is closed, not returned; ``close_all``
+    writes the submissions left and closes every connection still open (call it at shutdown)."""
 
     def __init__(
         self,
@@ -106,6 +104,7 @@ class SharedAdapters:
         self._idle: list[SubmitPublisher] = []
         self._store: ReportStore | None = None
         self._closed = False
+        self.submissions = SubmissionLog(self.store, channel="api")
 
     @contextlib.contextmanager
     def publisher(self) -> Iterator[SubmitPublisher]:
@@ -136,6 +135,7 @@ class SharedAdapters:
             return len(self._idle)
 
     def close_all(self) -> None:
+        self.submissions.close()
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
@@ -330,11 +330,9 @@ def submit(settings: Settings, adapters: SharedAdapters) -> tuple[Response, int]
         log.warning("submit: %d report(s) not queued: %s", len(good), exc)
         return _error(503, "message broker unavailable; nothing was queued, retry later")
     metrics.reports_queued("api", len(good))
-    try:
-        adapters.store().mark_queued([m.report_id for m in good], now, channel="api")
-    except StoreUnavailable as exc:  # the report is safe on the broker; status comes later
-        log.warning("submit: could not record queued status: %s", exc)
-    log.info(
+    adapters.submissions.add([m.report_id for m in good], now)
+    # debug: at a thousand posts a second a line each would be most of the log and its cost
+    log.debug(
         "submit: queued %d report(s), rejected %d", len(good), len(checked.results) - len(good)
     )
     if single:
@@ -383,6 +381,10 @@ def report(adapters: SharedAdapters, report_id: str) -> tuple[Response, int]:
             return _error(503, "database unavailable, retry later")
         log.error("report lookup %s failed while the database is up: %s", report_id[:12], exc)
         return _error(500, "internal error; see the server log")
+    received_at = adapters.submissions.queued_at(report_id)  # accepted, not recorded yet
+    if doc is None and received_at is not None:
+        doc = {"_id": report_id, "received_at": received_at, "channel": "api", "status": "queued"}
+        doc["facts"] = []
     if doc is None:
         return _error(404, f"no report {report_id}")
     doc["report_id"] = doc.pop("_id")

@@ -1,7 +1,8 @@
 """Inspecting and replaying the dead-letter queue: what a dead letter says, and which ones go back.
 
-The queue itself is the adapter's (``adapters.rabbitmq.DeadLetterBox``): browsing never removes a
-message, and a replayed message leaves the dead-letter queue only once the work queue confirmed it.
+The queue itself is the adapter's (``adapters.rabbitmq_deadletters.DeadLetterBox``): browsing
+never removes a message, and a replayed message leaves the dead-letter queue only once the work
+queue confirmed it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from adapters.rabbitmq import Broker, DeadLetterBox, Incoming
+from adapters.rabbitmq import Broker, Incoming
+from adapters.rabbitmq_deadletters import DeadLetterBox
 from schemas.settings import Settings
 from schemas.topology import HEADER_ERROR_KIND, HEADER_REASON, attempt_of
 

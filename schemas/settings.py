@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -82,16 +82,37 @@ def redact_secrets(text: str, url: str) -> str:
     return text
 
 
+#: the port pika connects to when an address names none
+_AMQP_PORTS = {"amqp": 5672, "amqps": 5671}
+
+
+def amqp_node(url: str) -> tuple[str, str, int]:
+    """The node ``url`` connects to, normalized: scheme, host in lower case, port (the scheme's
+    default when none is given), so ``amqp://H`` and ``amqp://h:5672/`` are one node."""
+    parts = urlsplit(url)
+    port = parts.port or _AMQP_PORTS.get(parts.scheme, 0)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+def amqp_login(url: str) -> tuple[str, str, str]:
+    """The user, password and virtual host ``url`` logs in with, decoded as pika decodes them
+    (``%2f`` and ``%2F`` are both ``/``, as is no path at all)."""
+    parts = urlsplit(url)
+    vhost = parts.path[1:] if parts.path not in ("", "/") else "%2F"
+    return unquote(parts.username or ""), unquote(parts.password or ""), unquote(vhost)
+
+
 def amqp_addresses(value: str) -> tuple[str, ...]:
     """The broker addresses in ``FINPIPE_AMQP_URL``: one ``amqp://`` or ``amqps://`` URL, or several
     separated by commas (the nodes of one cluster), each with a host and a numeric port if any,
-    and all with the same user, password and virtual host. ``ValueError`` says what is wrong in
-    one line, passwords hidden."""
+    all with the same user, password and virtual host, and no node twice (addresses compared
+    normalized: ``amqp_node``, ``amqp_login``). ``ValueError`` says what is wrong in one line,
+    passwords hidden."""
     urls = tuple(u.strip() for u in split_urls(value))
     if not all(urls):
         raise ValueError("an empty address in the comma-separated list")
-    seen: set[str] = set()
-    login: tuple[str | None, str | None, str] | None = None
+    seen: dict[tuple[str, str, int], str] = {}
+    login: tuple[str, str, str] | None = None
     for url in urls:
         shown = f"{redact_url(url)}: " if len(urls) > 1 else ""
         parts = urlsplit(url)
@@ -105,16 +126,18 @@ def amqp_addresses(value: str) -> tuple[str, ...]:
             port = 0
         if port == 0:
             raise ValueError(f"{shown}the port must be a number from 1 to 65535")
-        this = (parts.username, parts.password, parts.path.lstrip("/") or "%2F")
+        this = amqp_login(url)
         if login is not None and this != login:
             raise ValueError(
                 f"{shown}every address needs the same user, password and virtual host "
                 "(the nodes of one cluster share them)"
             )
         login = this
-        if url in seen:
-            raise ValueError(f"{shown}listed twice")
-        seen.add(url)
+        node = amqp_node(url)
+        if node in seen:
+            same = "" if seen[node] == url else f" (as {redact_url(seen[node])})"
+            raise ValueError(f"{shown}listed twice{same}")
+        seen[node] = url
     return urls
 
 
@@ -162,6 +185,7 @@ class Settings(BaseSettings):
     max_cost_usd: float | None = Field(None, gt=0)
     prefetch: int = Field(200, ge=1, le=65535)
     delivery_limit: int = Field(5, ge=1)
+    republish_budget_s: float = Field(30.0, gt=0)
     retry_delays_s: Annotated[tuple[int, ...], NoDecode] = RETRY_DELAYS_S
     write_concern: str = "majority"
     inbox: Path = Path("inbox")

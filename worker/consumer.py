@@ -36,6 +36,13 @@ from worker.snippets import has_amount, split_snippets
 
 log = logging.getLogger(__name__)
 
+#: the longest the consume loop waits on the broker when nothing is due
+IDLE_WAIT_S = 0.25
+
+
+def _nothing() -> None:
+    """A callback that only ends the consume loop's wait."""
+
 
 @dataclass
 class Delivery:
@@ -104,10 +111,13 @@ class Consumer:
             log.warning("second signal: exiting now; unacknowledged messages return to the queue")
             os._exit(130)
         log.info("signal %d: finishing the batch in hand, then exiting (again to force)", signum)
-        self.stop()
+        self._stopping.set()  # no wake-up from a signal handler: the loop sees it within 0.25 s
 
     def stop(self) -> None:
         self._stopping.set()
+        session = self._session
+        if session is not None:  # end the loop's wait on the broker now
+            session.call_threadsafe(_nothing)
 
     def _shutdown(self) -> None:
         self._pool.shutdown(wait=True)
@@ -199,7 +209,7 @@ class Consumer:
         cancelled = False
         idle_since = time.monotonic()
         while True:
-            session.poll(0.02)
+            session.poll(self._wait_s(time.monotonic()))
             now = time.monotonic()
             if self._stopping.is_set() and not cancelled:
                 session.cancel()
@@ -226,6 +236,15 @@ class Consumer:
                 return
             if self.burst and now - idle_since > max(1.0, self.settings.batch_wait_ms / 500):
                 self.stop()
+
+    def _wait_s(self, now: float) -> float:
+        """How long the loop may wait on the broker: until the first batch must leave, if a slot
+        is free for it. A delivery, a batch done (``call_threadsafe``) or ``stop`` ends the wait
+        sooner; ``IDLE_WAIT_S`` at most (a burst worker's idle check, a signal)."""
+        if len(self._in_flight) >= self.settings.llm_concurrency:
+            return IDLE_WAIT_S
+        deadlines = [d for b in self._buffers.values() if (d := b.deadline_s()) is not None]
+        return min(IDLE_WAIT_S, max(0.0, min(deadlines, default=now + IDLE_WAIT_S) - now))
 
     def _on_message(self, message: Incoming) -> None:
         verdict = admit(

@@ -214,3 +214,20 @@ def test_api_token_guards_submit_and_reports_but_not_healthz(settings, make_clie
     assert health.status_code == 200
     assert "s3cret" not in health.get_data(as_text=True)
     assert client.get("/reports/" + "0" * 64, headers=good).status_code == 404
+
+
+def test_submissions_are_recorded_after_the_answer_and_read_back_meanwhile(
+    settings: Settings, make_client: Callable[[Settings], Any], db: Any
+) -> None:
+    client = make_client(settings)
+    texts = [
+        f"Recorded{i} Corp reported revenue of ${i + 1} million for Q1 2024." for i in range(5)
+    ]
+    ids = [client.post("/submit", json={"raw_text": t}).get_json()["report_id"] for t in texts]
+    for rid in ids:  # from memory or from the database: either way, queued at once
+        assert client.get(f"/reports/{rid}").get_json()["status"] == "queued"
+    assert client.application.extensions["finpipe.adapters"].submissions.flush(10)
+    docs = {d["_id"]: d for d in db.submissions.find({"_id": {"$in": ids}})}
+    assert set(docs) == set(ids)
+    assert {d["channel"] for d in docs.values()} == {"api"}
+    assert all(client.get(f"/reports/{rid}").get_json()["status"] == "queued" for rid in ids)

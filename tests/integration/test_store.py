@@ -89,7 +89,7 @@ def test_reprocessing_replaces_the_facts_of_a_report(store, db) -> None:
 
 
 def test_a_submitted_report_is_queued_until_a_worker_stores_it(store) -> None:
-    store.mark_queued([MSG.report_id, MSG.report_id], T0, channel="api")
+    store.mark_queued({MSG.report_id: T0}, channel="api")
     assert store.report(MSG.report_id)["status"] == "queued"
     save(store, [found("$12.0 million", "revenue", "12000000")], T0)
     report = store.report(MSG.report_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.rabbitmq_policy import Confirms, Inequivalent, declare_queues
+from adapters.rabbitmq_policy import Backoff, Confirms, Inequivalent, Outbox, declare_queues
 from schemas.errors import BrokerConfigError, PublishNotConfirmed
 from schemas.message import Provenance, ReportMessage, SubmitReport
 from schemas.topology import QueueSpec, Topology
@@ -83,17 +83,55 @@ def test_confirms_count_acks_and_hand_back_nacked_and_returned_messages() -> Non
     c.returned(msgs[2].report_id)
     c.settled(1, multiple=False, nacked=True)
     c.settled(3, multiple=True, nacked=False)
-    retry: list[ReportMessage] = []
-    c.collect_failures(retry, {})
-    assert (c.acked, retry, list(c.pending.values())) == (1, [msgs[0], msgs[2]], [msgs[3]])
+    failed = [m for m, _ in c.take_failures()]
+    assert (c.acked, failed, list(c.pending.values())) == (1, [msgs[0], msgs[2]], [msgs[3]])
+    assert c.take_failures() == []
     assert c.new_channel() == [msgs[3]]
     assert c.pending == {}
 
 
-def test_a_message_nacked_again_and_again_is_reported() -> None:
-    c, m, attempts = Confirms(), report(1), {}
-    with pytest.raises(PublishNotConfirmed, match="nacked by the broker 4 times"):
-        for _ in range(4):
-            c.sent(m)
-            c.settled(c.next_tag, multiple=False, nacked=True)
-            c.collect_failures([], attempts)
+@pytest.mark.parametrize(
+    ("refusals", "delay_s"), [(1, 0.05), (2, 0.1), (3, 0.2), (6, 1.6), (7, 2.0), (30, 2.0)]
+)
+def test_the_backoff_doubles_from_the_first_delay_up_to_its_cap(
+    refusals: int, delay_s: float
+) -> None:
+    assert Backoff(budget_s=30, first_s=0.05, max_s=2).delay_s(refusals) == pytest.approx(delay_s)
+
+
+def test_a_nacked_message_waits_its_backoff_while_new_ones_go_first() -> None:
+    a, b, c = report(1), report(2), report(3)
+    box = Outbox([a, b, c], Backoff(budget_s=30, first_s=0.5, max_s=2))
+    assert box.next(0.0) == a
+    assert box.refused(a, "nacked by the broker", 0.0) == 0.5
+    assert [box.next(0.1), box.next(0.2), box.next(0.3)] == [b, c, None]
+    assert (box.done, box.next_due_at()) == (False, 0.5)
+    assert box.next(0.5) == a
+    assert box.refused(a, "nacked by the broker", 0.6) == pytest.approx(1.6)
+    assert box.next(1.0) is None
+    assert box.next(1.6) == a
+    assert box.done
+
+
+def test_refusals_while_a_quorum_queue_elects_a_leader_are_retried_for_the_whole_budget() -> None:
+    """Three refusals in milliseconds used to end the publish; now only the budget does."""
+    m = report(1)
+    box = Outbox([m], Backoff(budget_s=10, first_s=0.05, max_s=2))
+    now, refusals = 0.0, 0
+    with pytest.raises(PublishNotConfirmed) as err:
+        while True:
+            assert box.next(now) == m
+            now = box.refused(m, "nacked by the broker", now)
+            refusals += 1
+    assert now <= 10 and refusals >= 9
+    assert f"nacked by the broker {refusals + 1} times in" in str(err.value)
+    assert "FINPIPE_REPUBLISH_BUDGET_S=10" in str(err.value)
+
+
+def test_messages_lost_with_a_connection_go_first_until_lost_too_often() -> None:
+    a, b = report(1), report(2)
+    box = Outbox([b], Backoff())
+    assert box.lost_with_connection([a], limit=2) is None
+    assert box.next(0.0) == a
+    assert box.lost_with_connection([a], limit=2) is None
+    assert box.lost_with_connection([a], limit=2) == a

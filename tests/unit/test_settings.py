@@ -1,7 +1,7 @@
 import pytest
 
 from schemas.errors import ConfigError
-from schemas.settings import Settings, redact_url
+from schemas.settings import Settings, amqp_login, amqp_node, redact_url
 
 
 def test_defaults_are_the_local_services() -> None:
@@ -156,6 +156,42 @@ def test_several_broker_addresses_are_the_nodes_of_one_cluster() -> None:
 
 
 @pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("amqp://h", "amqp://h:5672/", True),
+        ("amqp://H:5672", "amqp://h", True),
+        ("amqps://h", "amqps://h:5671", True),
+        ("amqps://h", "amqp://h:5671", False),
+        ("amqp://h:5681", "amqp://h:5682", False),
+    ],
+)
+def test_a_node_is_compared_with_its_default_port_and_host_in_lower_case(
+    a: str, b: str, same: bool
+) -> None:
+    assert (amqp_node(a) == amqp_node(b)) is same
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("amqp://u:pw@h/%2f", "amqp://u:pw@h/%2F", True),
+        ("amqp://u:pw@h", "amqp://u:pw@h/%2F", True),
+        ("amqp://u:pw@h/", "amqp://u:pw@h/%2f", True),
+        ("amqp://u%40x:pw@h/v", "amqp://u@x:pw@h/v", True),
+        ("amqp://u:pw@h/prod", "amqp://u:pw@h/test", False),
+        ("amqp://u:pw@h/a%2Fb", "amqp://u:pw@h/a%2fb", True),
+    ],
+)
+def test_logins_are_compared_decoded(a: str, b: str, same: bool) -> None:
+    assert (amqp_login(a) == amqp_login(b)) is same
+
+
+def test_a_cluster_may_spell_its_vhost_in_either_case_of_percent_encoding() -> None:
+    urls = "amqp://u:pw@h1:5681/%2f,amqp://u:pw@h2:5682/%2F,amqp://u:pw@h3:5683"
+    assert len(Settings.from_env({"FINPIPE_AMQP_URL": urls}).amqp_urls) == 3
+
+
+@pytest.mark.parametrize(
     ("url", "why"),
     [
         ("amqp://u:pw@h:abc/%2F", "the port must be a number from 1 to 65535"),
@@ -166,6 +202,11 @@ def test_several_broker_addresses_are_the_nodes_of_one_cluster() -> None:
         ("amqp://u:pw@h1/%2F,amqp://u:other@h2/%2F", "same user, password and virtual host"),
         ("amqp://u:pw@h1/%2F,amqp://u:pw@h2/other", "same user, password and virtual host"),
         ("amqp://u:pw@h1/%2F,amqp://u:pw@h1/%2F", "amqp://u:***@h1/%2F: listed twice"),
+        (
+            "amqp://u:pw@h1/%2F,amqp://u:pw@H1:5672/%2F",
+            "amqp://u:***@H1:5672/%2F: listed twice (as amqp://u:***@h1/%2F)",
+        ),
+        ("amqps://u:pw@h1:5671/,amqps://u:pw@h1/", "listed twice"),
     ],
 )
 def test_a_bad_broker_address_is_one_line_naming_the_variable(url: str, why: str) -> None:
