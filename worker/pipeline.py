@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from schemas.errors import FinpipeError, PermanentError, TransientError
+from schemas.errors import FinpipeError, Interrupted, PermanentError, TransientError
 from schemas.message import ReportMessage
 from worker.extract import Extractor
 from worker.records import fact_document
@@ -21,9 +21,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Outcome:
-    """What the consumer should do with a report's message: ack, delay-retry or dead-letter."""
+    """What the consumer should do with a report's message: ack, delay-retry, dead-letter, or
+    hand back (to the work queue as it came, no attempt spent: the worker is stopping)."""
 
-    action: Literal["ack", "retry", "dead"]
+    action: Literal["ack", "retry", "dead", "handback"]
     facts: int = 0
     reason: str | None = None
     retry_after_s: float | None = None
@@ -56,11 +57,20 @@ class Pipeline:
         self.store = store
         self.clock = clock
 
+    def interrupt(self) -> None:
+        """The worker is stopping: an extractor that waits (for a rate limit) stops waiting."""
+        interrupt = getattr(self.extractor, "interrupt", None)
+        if interrupt is not None:
+            interrupt()
+
     def process(self, reports: Sequence[ReportMessage]) -> dict[str, Outcome]:
         """Outcome per ``report_id``. Duplicate reports in one batch are processed once."""
         unique = list({r.report_id: r for r in reports}.values())
         try:
             extraction = self.extractor.extract(unique)
+        except Interrupted as exc:
+            log.info("batch of %d report(s) handed back: %s", len(unique), exc)
+            return {r.report_id: Outcome("handback", reason=str(exc)) for r in unique}
         except TransientError as exc:
             retry_after = getattr(exc, "retry_after_s", None)
             log.warning(

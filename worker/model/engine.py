@@ -52,6 +52,7 @@ from worker.model.grounding import (
     grounded_fallback,
 )
 from worker.model.ledger import CallUsage, CostLedger
+from worker.model.pacing import Pacer
 from worker.model.params import RequestShape, effort_for, optional_params, request_body
 from worker.model.prefill import finals_of, format_mode, read_completion
 from worker.model.profiles import (
@@ -141,6 +142,17 @@ class OpenAIExtractor:
         return BatchRunner(
             self._client.batch_api(), store, sink, now=now, transient=BATCH_TRANSIENT
         )
+
+    @property
+    def pacer(self) -> Pacer:
+        """The gate of this engine's calls before the account's rate limit (``on_wait`` is where
+        a metric of the waits hooks in)."""
+        return self._caller.pacer
+
+    def interrupt(self) -> None:
+        """The worker is stopping: calls waiting for the rate limit give up (their reports go
+        back to the queue unchanged); calls already sent finish."""
+        self._caller.pacer.interrupt()
 
     def close(self) -> None:
         self._client.close()
