@@ -17,6 +17,7 @@ again in 1.2s.") puts a barrier before which nothing is sent.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import deque
@@ -75,7 +76,7 @@ def estimate_charge(body: Mapping[str, Any]) -> int:
         chars += len(content) if isinstance(content, str) else len(str(content))
     response_format = body.get("response_format")
     if response_format:
-        chars += len(str(response_format))
+        chars += len(json.dumps(response_format))
     limit = body.get("max_completion_tokens") or body.get("max_tokens") or 0
     return math.ceil(chars / CHARS_PER_TOKEN) + int(limit)
 
