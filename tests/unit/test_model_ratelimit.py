@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Any
@@ -139,3 +140,22 @@ def test_a_waiting_call_gives_up_at_once_when_the_worker_stops() -> None:
     assert not thread.is_alive() and time.monotonic() - started < 0.5
     assert raised and isinstance(raised[0], Interrupted)
     assert len(waits) == 1 and waits[0][1] == "tokens" and waits[0][0] >= 0.2
+
+
+def test_the_completion_budget_follows_the_measured_answers_and_a_cut_answer_still_splits() -> None:
+    from tests.fake_openai import truncated
+
+    with FakeOpenAI() as server, _engine(server, batch_snippets=20) as engine:
+        engine.extract_texts(_snippets(20))
+        first = server.requests[0].body["max_completion_tokens"]
+        assert first == 512 + 400 * 20  # nothing measured yet
+        per_snippet = engine.ledger.answer_tokens_per_snippet()
+        assert per_snippet is not None and per_snippet < 100
+        server.reset()
+        server.script(truncated())
+        found = engine.extract_texts(_snippets(40)[20:])
+        sized = server.requests[0].body["max_completion_tokens"]
+        assert sized == 256 + math.ceil(per_snippet * 1.5 * 20)
+        assert sized < first / 3
+        assert server.snippets_per_call[:3] == [20, 10, 10]  # cut off: split in halves
+    assert all(ext.facts for ext in found.values())

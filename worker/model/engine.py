@@ -365,6 +365,7 @@ class OpenAIExtractor:
             cache_key=f"finpipe-{PROMPT_VERSION}-{variant.mode}",
             dropped=self.shape.dropped,
             service_tier=service_tier,
+            per_snippet=self.ledger.answer_tokens_per_snippet(),
         )
         return request_body(self.model, messages, response_format(variant), params)
 
