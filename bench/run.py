@@ -3,6 +3,7 @@ the same run, as a ratio (the machines are shared and noisy).
 
     python bench/run.py                  # every scenario (make bench)
     python bench/run.py --only latency   # one scenario (repeat --only for more)
+    python bench/run.py --only ratelimit # 2,000 reports under a 200,000 TPM limit
     python bench/run.py --quick          # smaller counts, for a quick look
 
 Needs the services of ``scripts/services.sh up``. The table is printed as Markdown and written as
@@ -34,6 +35,7 @@ from bench.scenarios import (  # noqa: E402
     memory,
     model,
     pipeline,
+    ratelimit,
     serve,
     tokens,
 )
@@ -49,6 +51,7 @@ SCENARIOS: dict[str, Callable[[bool], list[Row]]] = {
     "tokens": tokens.run,
     "batchmode": batchmode.run,
     "serve": serve.run,
+    "ratelimit": ratelimit.run,  # 2,000 reports under 200,000 TPM, 4 workers then 1
 }
 #: what a full run executes ("rerun" alone is part of "model")
 DEFAULT = [
@@ -60,6 +63,7 @@ DEFAULT = [
     "tokens",
     "batchmode",
     "serve",
+    "ratelimit",
     "pipeline-rules",
 ]
 #: runs of a scenario before it counts as failed (a server restarted under it, say)

@@ -95,7 +95,7 @@ def test_workers_sharing_one_limit_store_everything_without_broker_retries(
 ) -> None:
     msgs = one_sentence_reports(150, "s")
     publish(settings, msgs)
-    with FakeOpenAI(tpm=40_000) as server:
+    with FakeOpenAI(tpm=60_000) as server:
         workers = [
             start_worker(**server.worker_env(), FINPIPE_BATCH_SNIPPETS="5") for _ in range(3)
         ]

@@ -18,8 +18,10 @@ Steps 3-6 are :mod:`worker.model.reask`; retries and the budget are :mod:`worker
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -112,6 +114,7 @@ class OpenAIExtractor:
         self.formats = Negotiator(settings.response_format)
         self.mode = parse_llm_mode(settings.llm_mode)
         self.shape = RequestShape(self.model)
+        self._warm_up = threading.Lock()
         self._client = ModelClient(settings)
         self._caller = Caller(
             self._client,
@@ -385,7 +388,11 @@ class OpenAIExtractor:
             return body, variant
 
         started = time.monotonic()
-        completion, variant = self._caller.complete(build, len(job.sids), tier)
+        # until an answer was measured, one call at a time: the first sizes the others'
+        # max_completion_tokens (a rate limit charges what a call asks for)
+        warming = self.ledger.answer_tokens_per_snippet() is None
+        with self._warm_up if warming else contextlib.nullcontext():
+            completion, variant = self._caller.complete(build, len(job.sids), tier)
         billed: Literal["standard", "flex"] = (
             "flex" if sent.get("tier") == FLEX_TIER else "standard"
         )
