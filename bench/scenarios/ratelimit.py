@@ -34,6 +34,8 @@ from schemas.topology import HEADER_ATTEMPT, Topology
 
 NAME = "ratelimit"
 TPM = 200_000
+#: reports published before the SIGTERM measurement
+MORE = 3_000
 
 
 def _waiting(settings: Settings) -> int:
@@ -97,7 +99,7 @@ def _stop_all(procs: list[Proc]) -> float:
         if p.proc.poll() is None:
             p.proc.send_signal(15)
     for p in procs:
-        p.stop(timeout_s=60)
+        p.wait(timeout_s=60)  # once: a second signal makes a worker exit at once
     return time.monotonic() - started
 
 
@@ -119,15 +121,18 @@ def night(n: int, workers: int) -> dict[str, Any]:
                 wall = done - started
                 admitted, refused = limits.admitted, limits.refused
                 tokens = limits.admitted_tokens
+                stored = count()
                 say(f"   {label}: {n} stored in {wall:.1f} s, {admitted} calls, {refused} refused")
-                # the second set: workers waiting for the limit when SIGTERM comes
-                preload(settings, report_texts(n, salt=label + "-more"))
+                # a second set, more than the limit serves at once: the workers are waiting for
+                # the limit when SIGTERM comes
+                preload(settings, report_texts(MORE, salt=label + "-more"))
                 time.sleep(8)
                 sigterm_s = _stop_all(procs)
             finally:
                 for p in procs:
                     p.stop(timeout_s=5)
             logs = "".join(p.log() for p in procs)
+            say(f"   {label}: SIGTERM took {sigterm_s:.1f} s")
             waiting, spent = _attempts_of_waiting(settings)
             return {
                 "wall_s": wall,
@@ -136,7 +141,7 @@ def night(n: int, workers: int) -> dict[str, Any]:
                 "admitted": admitted,
                 "refused": refused,
                 "tokens": tokens,
-                "stored": count(),
+                "stored": stored,
                 "dead": _dead(settings),
                 "waiting": _waiting(settings),
                 "retries": len(re.findall(r"retrying in \d+ s", logs)),

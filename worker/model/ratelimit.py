@@ -35,6 +35,9 @@ FOREIGN_WINDOW_MAX_S = 20.0
 MIN_WAIT_S = 0.001
 #: the other workers' share is smoothed over about this many seconds
 FOREIGN_SMOOTHING_S = 10.0
+#: the others' part fades by e every OTHERS_FADE_S seconds without an answer, after a grace
+OTHERS_GRACE_S = 3.0
+OTHERS_FADE_S = 10.0
 #: we always keep at least this share of the refill rate (a wrong estimate cannot starve us)
 MIN_SHARE = 0.1
 
@@ -144,9 +147,17 @@ class Bucket:
     def rate_per_s(self) -> float:
         return self.capacity / 60.0
 
-    def share_per_s(self) -> float:
+    def others_at(self, now_s: float) -> float:
+        """The others' part of the spending, fading while no answer tells us more (when every
+        worker waits, nobody learns anything new: the estimates must not hold them all back)."""
+        if not self._seen:
+            return self.others
+        quiet_s = max(now_s - self._seen[-1].at_s - OTHERS_GRACE_S, 0.0)
+        return self.others * math.exp(-quiet_s / OTHERS_FADE_S)
+
+    def share_per_s(self, now_s: float) -> float:
         """The refill rate the others leave us."""
-        return self.rate_per_s * max(1.0 - self.others, MIN_SHARE)
+        return self.rate_per_s * max(1.0 - self.others_at(now_s), MIN_SHARE)
 
     def _base(self, now_s: float) -> _Seen:
         if self._seen:
@@ -164,15 +175,15 @@ class Bucket:
             return math.inf
         base = self._base(now_s)
         elapsed_s = max(now_s - base.at_s, 0.0)
-        share = self.share_per_s()
+        share = self.share_per_s(now_s)
         # the others spending more than their share eat the stock (no further than to empty)
         excess = max(self.others_per_s - (self.rate_per_s - share), 0.0)
         stock = base.remaining - min(max(base.remaining, 0.0), excess * elapsed_s)
         return min(self.capacity, stock + share * elapsed_s - self._booked_after(base.seq))
 
-    def margin(self, charge: float) -> float:
+    def margin(self, charge: float, now_s: float) -> float:
         """Room left for the others' calls: about as many as they send per call of ours."""
-        mine = max(1.0 - self.others, MIN_SHARE)
+        mine = max(1.0 - self.others_at(now_s), MIN_SHARE)
         extra = charge * (1.0 - mine) / mine
         return max(min(extra, self.capacity / 4, self.capacity - charge), 0.0)
 
@@ -182,8 +193,8 @@ class Bucket:
         if not self.known:
             return 0.0
         charge = min(charge, self.capacity)
-        deficit = charge + self.margin(charge) - self.level(now_s)
-        return max(deficit, 0.0) / self.share_per_s()
+        deficit = charge + self.margin(charge, now_s) - self.level(now_s)
+        return max(deficit, 0.0) / self.share_per_s(now_s)
 
     def book(self, seq: int, at_s: float, charge: float) -> None:
         self._own.append((seq, at_s, charge))
