@@ -53,12 +53,11 @@ def test_a_worker_restarted_on_a_refused_key_never_dead_letters_a_report(
     msgs = one_sentence_reports(6, "c")
     publish(strict, msgs)
     with FakeOpenAI(api_key="the-right-key") as server:
-        for _ in range(4):
+        for restart in range(4):
             worker = start_worker(settings_=strict, **server.worker_env("sk-wrong"))
             assert worker.proc.wait(timeout=60) == 3
             assert "model API answered 401" in worker.log()
-        assert DeadLetterQueue(strict).count() == 0
-        assert queue_depth(strict) == (6, 0)
+            assert (DeadLetterQueue(strict).count(), queue_depth(strict)) == (0, (6, 0)), restart
         assert all(HEADER_ATTEMPT not in h for h in _held_headers(strict))
         fixed = start_worker(settings_=strict, **server.worker_env("the-right-key"))
         wait_until(lambda: db.reports.count_documents({"status": "done"}) == 6, 60, "6 reports")
