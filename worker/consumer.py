@@ -310,6 +310,9 @@ class Consumer:
         would walk every report it took to the dead-letter queue."""
         headers = {k: v for k, v in d.message.headers.items() if k != "x-delivery-count"}
         assert self._session is not None
+        # no more deliveries first: the message published again must not come straight back to
+        # this consumer and be in transit when it cancels (the client rejects those, counted)
+        self._session.cancel()
         self._session.republish("", self.topology.queue, d.message, headers)
         self._session.ack(d.message.tag)
         self.stats["handed_back"] += 1
