@@ -3,6 +3,7 @@ the same run, as a ratio (the machines are shared and noisy).
 
     python bench/run.py                  # every scenario (make bench)
     python bench/run.py --only latency   # one scenario (repeat --only for more)
+    python bench/run.py --only ratelimit # 2,000 reports under a 200,000 TPM limit
     python bench/run.py --quick          # smaller counts, for a quick look
 
 Needs the services of ``scripts/services.sh up``. The table is printed as Markdown and written as
@@ -36,6 +37,7 @@ from bench.scenarios import (  # noqa: E402
     model,
     operator,
     pipeline,
+    ratelimit,
     readmem,
     serve,
     submit,
@@ -57,6 +59,7 @@ SCENARIOS: dict[str, Callable[[bool], list[Row]]] = {
     "readmem": readmem.run,  # peak RSS of finpipe ingest, 10k to 1M CSV rows
     "exportbig": exportbig.run,  # finpipe export of 100,000 facts
     "submit": submit.run,
+    "ratelimit": ratelimit.run,  # 2,000 reports under 200,000 TPM, 4 workers then 1
 }
 #: what a full run executes ("rerun" alone is part of "model")
 DEFAULT = [
@@ -71,6 +74,7 @@ DEFAULT = [
     "operator",
     "readmem",
     "submit",
+    "ratelimit",
     "pipeline-rules",
 ]
 #: runs of a scenario before it counts as failed (a server restarted under it, say)

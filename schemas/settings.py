@@ -179,6 +179,10 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(60.0, gt=0)
     llm_max_retries: int = Field(4, ge=0, le=20)
     min_confidence: float = Field(DEFAULT_MIN_CONFIDENCE, ge=0, le=1)
+    #: the account's limits for the model, tokens and requests per minute, when the operator
+    #: states them (the answers' x-ratelimit headers teach them anyway, after the first call)
+    tpm: int | None = Field(None, gt=0)
+    rpm: int | None = Field(None, gt=0)
     llm_mode: Literal["sync", "flex", "batch"] = "sync"
     batch_poll_s: float = Field(60.0, gt=0)
     batch_cancel_margin_s: float = Field(900.0, ge=0)

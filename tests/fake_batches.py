@@ -128,6 +128,8 @@ class FakeBatch:
     expire_after: int | None = None
     fail_reason: str | None = None
     last_step_at: float = 0.0
+    #: what the batch takes of the organization's queue of batch tokens while it runs
+    tokens: int = 0
 
     def obj(self) -> dict[str, Any]:
         failed = sum(1 for _, status, _ in self.done if status != 200)
@@ -177,8 +179,12 @@ class FakeBatches:
         requests_per_step: int | None = None,
         max_requests: int = 50_000,
         max_bytes: int = 200 * 1024 * 1024,
+        enqueued_token_limit: int | None = None,
     ) -> None:
         self.answer = answer
+        #: the organization's queue of batch tokens: a batch that would take it over this fails
+        #: validation with ``token_limit_exceeded`` (charged as the chat limits are)
+        self.enqueued_token_limit = enqueued_token_limit
         self.advance_on_retrieve = advance_on_retrieve
         self.step_s = step_s
         self.clock = clock
@@ -289,7 +295,27 @@ class FakeBatches:
             problems.append({"code": "too_many_requests", "line": None, "message": "over 50,000"})
         if len(models) > 1:
             problems.append({"code": "mixed_models", "line": None, "message": "one model per file"})
+        if not problems and self.enqueued_token_limit is not None:
+            problems += self._over_token_limit(batch, models)
         return problems
+
+    def _over_token_limit(self, batch: FakeBatch, models: set[str]) -> list[dict[str, Any]]:
+        from tests.fake_limits import charge_of
+
+        batch.tokens = sum(charge_of(line["body"]) for line in batch.lines)
+        enqueued = sum(
+            b.tokens for b in self.batches.values() if b.status in ("in_progress", "finalizing")
+        )
+        limit = self.enqueued_token_limit or 0
+        if enqueued + batch.tokens <= limit:
+            return []
+        batch.lines.clear()
+        message = (
+            f"Enqueued token limit reached for {','.join(sorted(models))} in organization "
+            f"org-fake. Limit: {limit:,} enqueued tokens. Please try submitting an earlier batch "
+            "or wait for your batches to complete."
+        )
+        return [{"code": "token_limit_exceeded", "line": None, "message": message}]
 
     def _run_some(self, batch: FakeBatch) -> None:
         todo = batch.lines[len(batch.done) :]

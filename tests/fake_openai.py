@@ -22,7 +22,8 @@ correct answers without a model.
 - ``no-format``: any ``response_format`` is refused with a 400.
 
 ``reject_params`` names parameters refused with a 400 "Unsupported parameter" in any mode.
-Tokens are counted as characters / 4.
+Tokens are counted as characters / 4. ``tpm`` / ``rpm`` enforce rate limits as OpenAI does
+(:mod:`tests.fake_limits`, in :attr:`FakeOpenAI.limits`).
 
     with FakeOpenAI() as server:
         server.script(Status(429, retry_after="1"), Reply({"snippets": []}))
@@ -46,6 +47,7 @@ from typing import Any
 
 from tests.fake_batches import FakeBatches
 from tests.fake_http import BackgroundServer, QuietHandler
+from tests.fake_limits import RateLimits
 from worker.model.prompt import request_snippets
 
 Snippets = list[dict[str, str]]
@@ -200,11 +202,15 @@ class FakeOpenAI(BackgroundServer):
         reject_params: tuple[str, ...] = (),
         batch_api: bool = True,
         batch_options: dict[str, Any] | None = None,
+        tpm: int | None = None,
+        rpm: int | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
         self.mode = mode
         self.reject_params = reject_params
+        #: the organization's rate limits (None: no limit)
+        self.limits = RateLimits(tpm, rpm) if tpm or rpm else None
         self.prefixes: set[str] = set()
         self.base_ms = base_ms
         self.per_snippet_ms = per_snippet_ms
@@ -555,6 +561,12 @@ def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             if refusal is not None:
                 self._send(refusal[0], refusal[1])
                 return
+            limit_headers: dict[str, str] = {}
+            if server.limits is not None:
+                status, error, limit_headers = server.limits.admit(body)
+                if error is not None:
+                    self._send(status, error, limit_headers)
+                    return
             delay_s = (server.base_ms + server.per_snippet_ms * len(snippets)) / 1000.0
             if delay_s > 0:
                 time.sleep(delay_s)
@@ -565,7 +577,7 @@ def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 return
             if server._held("POST", self.path):
                 server._released.wait(60)
-            self._send_raw(out.status, out.body, out.content_type, out.headers)
+            self._send_raw(out.status, out.body, out.content_type, {**limit_headers, **out.headers})
 
         def _body(self) -> bytes:
             length = int(self.headers.get("Content-Length") or 0)
@@ -634,6 +646,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--reject-param", action="append", default=[], help="refuse this parameter (repeatable)"
     )
+    parser.add_argument("--tpm", type=int, default=None, help="enforce tokens per minute")
+    parser.add_argument("--rpm", type=int, default=None, help="enforce requests per minute")
     args = parser.parse_args(argv)
     server = FakeOpenAI(
         host=args.host,
@@ -643,6 +657,8 @@ def main(argv: list[str] | None = None) -> None:
         api_key=args.api_key,
         mode=args.mode,
         reject_params=tuple(args.reject_param),
+        tpm=args.tpm,
+        rpm=args.rpm,
     )
     print(f"fake OpenAI server on {server.base_url} ({args.mode}, echo rules)", flush=True)
     server._httpd.serve_forever()

@@ -98,7 +98,7 @@ class Consumer:
         self._stopping = threading.Event()
         self._signals = 0
         self._fatal: BaseException | None = None
-        self.stats = {"acked": 0, "retried": 0, "dead": 0, "facts": 0}
+        self.stats = {"acked": 0, "retried": 0, "dead": 0, "facts": 0, "handed_back": 0}
 
     # -- lifecycle ------------------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
@@ -115,6 +115,7 @@ class Consumer:
 
     def stop(self) -> None:
         self._stopping.set()
+        self.pipeline.interrupt()
         session = self._session
         if session is not None:  # end the loop's wait on the broker now
             session.call_threadsafe(_nothing)
@@ -143,10 +144,12 @@ class Consumer:
                 continue
             self._shutdown()
             log.info(
-                "worker stopped: %d acked, %d retried, %d dead-lettered, %d facts stored",
+                "worker stopped: %d acked, %d retried, %d dead-lettered, %d handed back, "
+                "%d facts stored",
                 self.stats["acked"],
                 self.stats["retried"],
                 self.stats["dead"],
+                self.stats["handed_back"],
                 self.stats["facts"],
             )
             return 3 if self._fatal is not None else 0
@@ -218,7 +221,7 @@ class Consumer:
                 for buf in self._buffers.values():  # not processed: back to the queue
                     for batch in buf.take(now, force=True):
                         for d in batch:
-                            session.nack(d.message.tag)
+                            self._hand_back(d)
             else:
                 for buf in self._buffers.values():
                     free = self.settings.llm_concurrency - len(self._in_flight)
@@ -297,9 +300,8 @@ class Consumer:
             log.error("stopping the worker: %s", exc)
             self._fatal = exc
             self.stop()
-            assert self._session is not None
             for d in batch.deliveries:
-                self._session.nack(d.message.tag)
+                self._hand_back(d)
             return
         except Exception as exc:
             log.error(
@@ -320,6 +322,8 @@ class Consumer:
                 metrics.report_settled("stored")
             elif out.action == "retry":
                 self._retry(d, out.reason or "transient failure", out.retry_after_s)
+            elif out.action == "handback":
+                self._hand_back(d)
             else:
                 self._dead(
                     d.message,
@@ -328,7 +332,21 @@ class Consumer:
                     d.report.report_id,
                 )
 
-    # -- retry and dead letters -----------------------------------------------------------------
+    # -- hand back, retry and dead letters ------------------------------------------------------
+    def _hand_back(self, d: Delivery) -> None:
+        """Back to the work queue as it came, without spending a delivery attempt: published
+        again (confirmed) and then acked. A nack would count against the quorum queue's
+        delivery limit (``x-delivery-count``), and a worker restarted on a configuration problem
+        would walk every report it took to the dead-letter queue."""
+        headers = {k: v for k, v in d.message.headers.items() if k != "x-delivery-count"}
+        assert self._session is not None
+        # no more deliveries first: the message published again must not come straight back to
+        # this consumer and be in transit when it cancels (the client rejects those, counted)
+        self._session.cancel()
+        self._session.republish("", self.topology.queue, d.message, headers)
+        self._session.ack(d.message.tag)
+        self.stats["handed_back"] += 1
+
     def _retry(self, d: Delivery, reason: str, retry_after_s: float | None = None) -> None:
         headers = dict(d.message.headers)
         attempt = d.attempt + 1

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from adapters import metrics
-from schemas.errors import FinpipeError, PermanentError, TransientError
+from schemas.errors import FinpipeError, Interrupted, PermanentError, TransientError
 from schemas.message import ReportMessage
 from worker.extract import Extractor
 from worker.records import fact_document
@@ -23,9 +23,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Outcome:
-    """What the consumer should do with a report's message: ack, delay-retry or dead-letter."""
+    """What the consumer should do with a report's message: ack, delay-retry, dead-letter, or
+    hand back (to the work queue as it came, no attempt spent: the worker is stopping)."""
 
-    action: Literal["ack", "retry", "dead"]
+    action: Literal["ack", "retry", "dead", "handback"]
     facts: int = 0
     reason: str | None = None
     retry_after_s: float | None = None
@@ -63,6 +64,12 @@ class Pipeline:
         self.store = store
         self.clock = clock
 
+    def interrupt(self) -> None:
+        """The worker is stopping: an extractor that waits (for a rate limit) stops waiting."""
+        interrupt = getattr(self.extractor, "interrupt", None)
+        if interrupt is not None:
+            interrupt()
+
     def process(
         self, reports: Sequence[ReportMessage], *, prefilled: Collection[str] = frozenset()
     ) -> dict[str, Outcome]:
@@ -71,6 +78,9 @@ class Pipeline:
         unique = list({r.report_id: r for r in reports}.values())
         try:
             extraction = self.extractor.extract(unique, prefilled=prefilled)
+        except Interrupted as exc:
+            log.info("batch of %d report(s) handed back: %s", len(unique), exc)
+            return {r.report_id: Outcome("handback", reason=str(exc)) for r in unique}
         except TransientError as exc:
             retry_after = getattr(exc, "retry_after_s", None)
             log.warning(

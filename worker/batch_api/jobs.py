@@ -88,6 +88,11 @@ class JobPart:
     answered: int = 0
     failed: int = 0
     todo: int = 0
+    #: the parts this one was split into after the organization's queue of batch tokens was
+    #: full (``token_limit_exceeded``): its requests live on there
+    split_into: list[int] = field(default_factory=list)
+    #: made by such a split: created only while no other part of the job runs
+    paced: bool = False
 
     @property
     def filename(self) -> str:
@@ -163,6 +168,44 @@ class BatchJob:
             version=int(doc.get("version", 0)),
             updated_at=float(doc.get("updated_at", 0.0)),
         )
+
+
+#: the error of a batch refused because the organization's queue of batch tokens is full
+TOKEN_LIMIT = "token_limit_exceeded"
+
+
+def refused_for_tokens(part: JobPart) -> bool:
+    """A batch that failed because the organization's queue of batch tokens was full: nothing
+    ran; its requests wait for room in smaller parts (they never take the synchronous path)."""
+    return part.remote_status == "failed" and TOKEN_LIMIT in (part.error or "")
+
+
+def split_part(
+    job: BatchJob, part: JobPart, custom_ids: list[str]
+) -> list[tuple[JobPart, list[str]]]:
+    """Close ``part`` (refused for tokens) and add its requests to ``job`` as two new paced
+    parts, halves of it (one when it holds a single request): the new parts and their ids."""
+    middle = (len(custom_ids) + 1) // 2
+    out = []
+    for half in (custom_ids[:middle], custom_ids[middle:]):
+        if half:
+            new = JobPart(len(job.parts), len(half), 0, paced=True)
+            job.parts.append(new)
+            part.split_into.append(new.index)
+            out.append((new, half))
+    part.state = PartState.COLLECTED
+    part.outcome = Outcome.FAILED
+    return out
+
+
+def other_part_running(job: BatchJob, part: JobPart) -> bool:
+    """Another part of the job is uploaded or submitted and not finished yet."""
+    return any(
+        other is not part
+        and other.state in (PartState.UPLOADED, PartState.SUBMITTED)
+        and next_step(other) is not Step.COLLECT
+        for other in job.parts
+    )
 
 
 def next_step(part: JobPart) -> Step:

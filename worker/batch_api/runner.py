@@ -43,6 +43,8 @@ from worker.batch_api.jobs import (
     describe,
     new_job_id,
     next_step,
+    other_part_running,
+    refused_for_tokens,
 )
 from worker.batch_api.jobstore import JobStore
 from worker.batch_api.requests import (
@@ -53,6 +55,7 @@ from worker.batch_api.requests import (
     split_files,
 )
 from worker.batch_api.results import ParsedResults, RequestError, parse_result_lines
+from worker.batch_api.tokens import wait_for_room
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +247,8 @@ class BatchRunner:
         collected: set[str] = set()
         for job in self.open_jobs():
             for part in job.parts:
+                if part.split_into:
+                    continue  # its requests are in the parts it was split into
                 into = collected if part.state is PartState.COLLECTED else running
                 into.update(cid for cid, _ in self.store.load_requests(job.job_id, part.index))
         return running, collected
@@ -257,8 +262,10 @@ class BatchRunner:
         if job is None:
             raise KeyError(f"no batch job {job_id}")
         delivered: list[PartResult] = []
-        for part in job.parts:
+        for part in list(job.parts):
             step = next_step(part)
+            if step in (Step.UPLOAD, Step.CREATE) and part.paced and other_part_running(job, part):
+                continue  # the organization's batch queue was full: one part at a time
             if step is Step.UPLOAD:
                 self._upload(job, part, delivered)
                 step = next_step(part)
@@ -268,7 +275,10 @@ class BatchRunner:
             if step is Step.POLL:
                 self._poll(job, part)
                 step = next_step(part)
-            if step is Step.COLLECT:
+            if step is Step.COLLECT and refused_for_tokens(part):
+                wait_for_room(self.store, job, part, self.requests_of(job, part))
+                self._save(job)
+            elif step is Step.COLLECT:
                 delivered.append(self._collect(job, part))
         return job, delivered
 

@@ -4,6 +4,11 @@ The retry loop is tenacity's; the decisions stay ours: which failures are worth 
 (:func:`worker.model.failures.classify`), the cost budget checked before every attempt, and a wait
 longer than ``max_wait_s`` handed to the broker (a delayed retry of the message) instead of
 holding a worker thread.
+
+The account's rate limit is no failure: every attempt waits for room first
+(:class:`worker.model.pacing.Pacer`), and a 429 ``rate_limit_exceeded`` sends the same attempt
+again once the server's pause is over; it counts no retry and never reaches the broker (unless
+the server asks for a pause longer than ``MAX_HOLD_S``, a daily limit).
 """
 
 from __future__ import annotations
@@ -20,13 +25,18 @@ from adapters import metrics
 from schemas.errors import ModelConfigError, ModelRejected, ModelUnavailable
 from schemas.settings import Settings
 from worker.model.client import ChatCompletion, ModelClient
-from worker.model.failures import ApiFailure, Decision, classify, outcome_of
+from worker.model.failures import ApiFailure, Decision, classify, outcome_of, rate_limited
 from worker.model.formats import Negotiator, Variant
 from worker.model.ledger import CostLedger
+from worker.model.pacing import Pacer
 from worker.model.params import HINTS, RequestShape
 from worker.model.prefill import format_mode
+from worker.model.ratelimit import Budget, estimate_charge
 from worker.model.tiers import FLEX_TIER, LLMMode, TierDecision, call_options, next_tier
 from worker.packing import backoff_s
+
+#: a rate-limit pause longer than this (a daily limit) goes to the broker's delayed retries
+MAX_HOLD_S = 900.0
 
 #: builds the request for the variant and the parameters in use now
 BuildRequest = Callable[[], tuple[dict[str, Any], Variant]]
@@ -82,8 +92,13 @@ class Caller:
         backoff_base_s: float = 0.5,
         backoff_cap_s: float = 20.0,
         max_wait_s: float = 60.0,
+        pacer: Pacer | None = None,
     ) -> None:
         self.client = client
+        self.pacer = pacer or Pacer(
+            Budget(settings.tpm, settings.rpm),
+            on_wait=lambda seconds, _reason: metrics.rate_limit_waited(settings.model, seconds),
+        )
         self.settings = settings
         self.ledger = ledger
         self.shape = shape
@@ -153,14 +168,28 @@ class Caller:
                 f"cost budget reached: ${self.ledger.known_cost_usd:.4f} of ${budget:.4f} "
                 "(FINPIPE_MAX_COST_USD); no new calls this run"
             )
-        started = time.monotonic()
-        try:
-            completion = self.client.complete(body, timeout_s)
-        except ApiFailure as failure:
-            metrics.model_call(self.settings.model, format_mode(body), outcome_of(failure), 0.0)
-            raise
-        metrics.model_call(self.settings.model, format_mode(body), "ok", time.monotonic() - started)
-        return completion
+        charge = estimate_charge(body)
+        mode = format_mode(body)
+        while True:
+            ticket = self.pacer.acquire(charge)
+            started = time.monotonic()
+            try:
+                completion, headers = self.client.send(body, timeout_s)
+            except ApiFailure as failure:
+                metrics.model_call(self.settings.model, mode, outcome_of(failure), 0.0)
+                if not rate_limited(failure):
+                    self.pacer.answered(ticket, failure.headers)
+                    raise
+                pause_s = self.pacer.refused(ticket, failure.headers, failure.message)
+                if pause_s > MAX_HOLD_S:
+                    raise ModelUnavailable(
+                        f"model API rate limit asks for a pause of {pause_s:.0f} s: {failure}",
+                        retry_after_s=pause_s,
+                    ) from failure
+                continue
+            metrics.model_call(self.settings.model, mode, "ok", time.monotonic() - started)
+            self.pacer.answered(ticket, headers)
+            return completion
 
     def _wait(self, state: RetryCallState) -> float:
         failure = _failure_of(state)
@@ -176,8 +205,6 @@ class Caller:
             raise ModelUnavailable(
                 f"model API asks us to wait {delay:.0f} s: {failure}", retry_after_s=delay
             ) from failure
-        if outcome_of(failure) == "rate_limited":  # a 429's backoff is time lost to the limit
-            metrics.rate_limit_waited(self.settings.model, delay)
         return delay
 
     def _log_retry(self, state: RetryCallState) -> None:

@@ -1,8 +1,9 @@
 """The OpenAI SDK client: the only module that imports ``openai``.
 
 One chat completion per :meth:`ModelClient.complete`, with the SDK's own retries off (finpipe
-decides about retries, :mod:`worker.model.calls`). The SDK's exceptions are translated here into
-:class:`~worker.model.failures.ApiFailure`.
+decides about retries, :mod:`worker.model.calls`, and waits for the rate limit itself,
+:mod:`worker.model.pacing`: the SDK would resend a 429 at once). The SDK's exceptions are
+translated here into :class:`~worker.model.failures.ApiFailure`.
 """
 
 from __future__ import annotations
@@ -37,9 +38,17 @@ class ModelClient:
         """The completion for ``body`` (the arguments of ``chat.completions.create``), or
         :class:`ApiFailure` saying what went wrong. ``timeout_s`` replaces the client's timeout
         for this call (flex calls may queue)."""
+        return self.send(body, timeout_s)[0]
+
+    def send(
+        self, body: dict[str, Any], timeout_s: float | None = None
+    ) -> tuple[ChatCompletion, dict[str, str]]:
+        """:meth:`complete`, with the answer's headers (``x-ratelimit-*``: the shared budget)."""
         extra: dict[str, Any] = {"timeout": timeout_s} if timeout_s is not None else {}
         try:
-            completion = self._client.chat.completions.create(**body, **extra)
+            raw = self._client.chat.completions.with_raw_response.create(**body, **extra)
+            headers = {k.lower(): v for k, v in raw.headers.items()}
+            completion = raw.parse()
         except openai.APIStatusError as exc:
             raise _status_failure(exc) from exc
         except openai.APITimeoutError as exc:
@@ -52,7 +61,7 @@ class ModelClient:
         if not isinstance(getattr(completion, "choices", None), list):
             # a 200 that is no chat completion at all (a proxy's HTML page)
             raise _unreadable(completion)
-        return completion
+        return completion, headers
 
     def batch_api(self) -> openai.OpenAI:
         """The SDK client itself, for the Batch API (``files`` and ``batches``: the protocol
@@ -89,6 +98,7 @@ def _status_failure(exc: openai.APIStatusError) -> ApiFailure:
         body_text=body_text,
         retry_after_s=retry_after_s(headers, time.time()),
         should_retry=should_retry(headers),
+        headers={k.lower(): v for k, v in headers.items()},
     )
 
 

@@ -19,8 +19,10 @@ Steps 3-6 are :mod:`worker.model.reask`; retries and the budget are :mod:`worker
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +53,7 @@ from worker.model.grounding import (
     grounded_fallback,
 )
 from worker.model.ledger import CallUsage, CostLedger
+from worker.model.pacing import Pacer
 from worker.model.params import RequestShape, effort_for, optional_params, request_body
 from worker.model.plan import CallPlan, plan_calls
 from worker.model.prefill import (
@@ -120,6 +123,7 @@ class OpenAIExtractor:
         self.formats = Negotiator(settings.response_format)
         self.mode = parse_llm_mode(settings.llm_mode)
         self.shape = RequestShape(self.model)
+        self._warm_up = threading.Lock()
         self._client = ModelClient(settings)
         self._caller = Caller(
             self._client,
@@ -147,6 +151,17 @@ class OpenAIExtractor:
     def client(self) -> ModelClient:
         """The HTTP client: Batch API jobs go over the same one."""
         return self._client
+
+    @property
+    def pacer(self) -> Pacer:
+        """The gate of this engine's calls before the account's rate limit (``on_wait`` is where
+        a metric of the waits hooks in)."""
+        return self._caller.pacer
+
+    def interrupt(self) -> None:
+        """The worker is stopping: calls waiting for the rate limit give up (their reports go
+        back to the queue unchanged); calls already sent finish."""
+        self._caller.pacer.interrupt()
 
     def close(self) -> None:
         self._client.close()
@@ -416,6 +431,7 @@ class OpenAIExtractor:
             cache_key=f"finpipe-{PROMPT_VERSION}-{variant.mode}",
             dropped=self.shape.dropped,
             service_tier=service_tier,
+            per_snippet=self.ledger.answer_tokens_per_snippet(),
         )
         return request_body(self.model, messages, response_format(variant), params)
 
@@ -435,7 +451,11 @@ class OpenAIExtractor:
             return body, variant
 
         started = time.monotonic()
-        completion, variant = self._caller.complete(build, len(job.sids), tier)
+        # until an answer was measured, one call at a time: the first sizes the others'
+        # max_completion_tokens (a rate limit charges what a call asks for)
+        warming = self.ledger.answer_tokens_per_snippet() is None
+        with self._warm_up if warming else contextlib.nullcontext():
+            completion, variant = self._caller.complete(build, len(job.sids), tier)
         billed: Literal["standard", "flex"] = (
             "flex" if sent.get("tier") == FLEX_TIER else "standard"
         )

@@ -42,6 +42,7 @@ class ApiFailure(Exception):
         body_text: str = "",
         retry_after_s: float | None = None,
         should_retry: bool | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
@@ -52,6 +53,8 @@ class ApiFailure(Exception):
         self.body_text = body_text
         self.retry_after_s = retry_after_s
         self.should_retry = should_retry
+        #: the answer's headers, lower-cased (``x-ratelimit-*`` come with errors too)
+        self.headers: Mapping[str, str] = headers or {}
 
     def __str__(self) -> str:
         return self.message if self.status is None else f"{self.status}: {self.message}"
@@ -74,6 +77,18 @@ class Decision:
     verdict: Verdict
     hint: str = ""
     param: str | None = None
+
+
+def rate_limited(failure: ApiFailure) -> bool:
+    """A 429 for the account's rate limit (``rate_limit_exceeded``): waited out in the worker,
+    never a failure of the reports. Not ``insufficient_quota`` (a stop), nor a flex tier without
+    capacity (``resource_unavailable``: the standard tier takes the call)."""
+    if failure.status != 429 or failure.code in ("insufficient_quota", "resource_unavailable"):
+        return False
+    text = _text(failure)
+    return failure.code == "rate_limit_exceeded" or (
+        failure.code is None and "rate limit" in text and "insufficient_quota" not in text
+    )
 
 
 def classify(failure: ApiFailure, sent: Mapping[str, object] | None = None) -> Decision:

@@ -4,6 +4,7 @@ call is counted in)."""
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -59,6 +60,10 @@ class Usage:
             self.cost_usd += other.cost_usd
 
 
+#: answer sizes kept to size the next calls' completion budget
+ANSWERS_KEPT = 64
+
+
 class CostLedger:
     """Run totals, shared by the threads of one worker."""
 
@@ -66,6 +71,14 @@ class CostLedger:
         self._lock = threading.Lock()
         self._totals = Usage()
         self._known_cost = 0.0
+        #: visible answer tokens per snippet of recent calls
+        self._per_snippet: deque[float] = deque(maxlen=ANSWERS_KEPT)
+
+    def answer_tokens_per_snippet(self) -> float | None:
+        """The largest answer per snippet (reasoning left out) among the recent calls; an
+        answer cut off by its budget counts twice its size. None before any answer."""
+        with self._lock:
+            return max(self._per_snippet) if self._per_snippet else None
 
     def add_call(self, call: CallUsage) -> None:
         metrics.model_usage(
@@ -88,6 +101,9 @@ class CostLedger:
                 )
             )
             self._known_cost += call.cost_usd or 0.0
+            if call.snippets > 0 and call.tier != "batch":
+                size = max(call.completion_tokens - call.reasoning_tokens, 0) / call.snippets
+                self._per_snippet.append(size * 2 if call.finish_reason == "length" else size)
 
     def add_cache_hits(self, n: int) -> None:
         with self._lock:

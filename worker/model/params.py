@@ -9,6 +9,7 @@ refused, so each costs one warning and is never sent again.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -40,6 +41,9 @@ REASONING_ROOM = {
     "xhigh": 32_768,
     "max": 65_536,
 }
+#: once the ledger has measured answers: a base, the largest answer per snippet seen times a margin
+MEASURED_BASE = 256
+MEASURED_MARGIN = 1.5
 #: what to change when a parameter stays refused
 HINTS = {
     "reasoning_effort": "FINPIPE_REASONING_EFFORT",
@@ -47,10 +51,18 @@ HINTS = {
 }
 
 
-def completion_budget(n_snippets: int, effort: str | None) -> int:
+def completion_budget(n_snippets: int, effort: str | None, per_snippet: float | None = None) -> int:
     """``max_completion_tokens`` for a call of ``n_snippets``: enough for their answers plus the
-    reasoning the effort allows. A call that runs out is split in halves (never lost)."""
-    return BUDGET_BASE + BUDGET_PER_SNIPPET * n_snippets + REASONING_ROOM.get(effort or "none", 0)
+    reasoning the effort allows. ``per_snippet`` is the answer size per snippet the ledger
+    measured (:meth:`worker.model.ledger.CostLedger.answer_tokens_per_snippet`); with it the
+    budget is that with a margin, since a rate limit charges the budget asked for, not the answer.
+    A call that runs out is split in halves (never lost)."""
+    room = REASONING_ROOM.get(effort or "none", 0)
+    fixed = BUDGET_BASE + BUDGET_PER_SNIPPET * n_snippets + room
+    if per_snippet is None:
+        return fixed
+    measured = MEASURED_BASE + math.ceil(per_snippet * MEASURED_MARGIN * n_snippets) + room
+    return min(fixed, measured)
 
 
 def effort_for(profile: ModelProfile | None, wanted: str) -> str | None:
@@ -71,6 +83,7 @@ def optional_params(
     cache_key: str | None,
     dropped: frozenset[str] = frozenset(),
     service_tier: str | None = None,
+    per_snippet: float | None = None,
 ) -> dict[str, Any]:
     """The optional parameters for a call, as the profile allows and minus those ``dropped``.
     A model without a profile gets ``temperature=0`` and ``max_tokens`` only."""
@@ -83,7 +96,7 @@ def optional_params(
         out["reasoning_effort"] = effort
     limit = _token_limit(accepted, dropped)
     if limit is not None:
-        out[limit] = completion_budget(n_snippets, effort)
+        out[limit] = completion_budget(n_snippets, effort, per_snippet)
     if cache_key and "prompt_cache_key" in accepted:
         out["prompt_cache_key"] = cache_key
     if service_tier and "service_tier" in accepted:
