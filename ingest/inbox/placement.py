@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -23,19 +23,15 @@ from ingest.inbox.names import (
     FAILED_DIR,
     NAME_MAX,
     PROCESSED_DIR,
-    fit_name,
     quote_name,
     unique_name,
 )
 from ingest.inbox.outcome import FileOutcome
-from ingest.inbox.reading import rejects_lines
 from ingest.inbox.settling import FileStamp
-from ingest.readers import Reject
 
 log = logging.getLogger(__name__)
 
 ERROR_SUFFIX = ".error.json"
-REJECTS_SUFFIX = ".rejects.jsonl"
 
 
 def processed_day_dir(root: Path, day: date) -> Path:
@@ -63,7 +59,7 @@ class Placement:
         """Move ``path`` into ``failed/`` with ``<name>.error.json`` holding ``error``."""
         moved = self._move(path, self.failed, sidecar=ERROR_SUFFIX)
         text = json.dumps(error, indent=2, ensure_ascii=False) + "\n"
-        _create(self.failed, f"{moved.name}{ERROR_SUFFIX}", text)
+        create_file(self.failed, f"{moved.name}{ERROR_SUFFIX}", text)
         return moved
 
     def return_if_changed(self, outcome: FileOutcome) -> Path | None:
@@ -91,14 +87,6 @@ class Placement:
         )
         return back
 
-    def write_rejects(self, name: str, rejects: Sequence[Reject]) -> Path | None:
-        """``failed/<name>.rejects.jsonl`` listing the rejected rows, if there are any."""
-        if not rejects:
-            return None
-        self.failed.mkdir(parents=True, exist_ok=True)
-        stem = fit_name(name, NAME_MAX - len(REJECTS_SUFFIX))
-        return _create(self.failed, f"{stem}{REJECTS_SUFFIX}", rejects_lines(name, rejects))
-
     @staticmethod
     def _move(
         path: Path, folder: Path, sidecar: str | None = None, name: str | None = None
@@ -117,7 +105,7 @@ class Placement:
         return dest
 
 
-def _create(folder: Path, name: str, text: str) -> Path:
+def create_file(folder: Path, name: str, text: str) -> Path:
     """Write a new file ``folder/name`` (numbered if taken); an existing file is never opened."""
     while True:
         target = folder / unique_name(name, lambda n: os.path.lexists(folder / n))

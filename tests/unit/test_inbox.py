@@ -254,16 +254,16 @@ def test_error_sidecar_quotes_only_a_short_excerpt_of_a_garbage_file(inbox: Inbo
 def test_file_that_cannot_be_opened_fails_and_the_sweep_goes_on(
     inbox: Inbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import ingest.inbox.sweep
+    import ingest.inbox.trip
 
-    real = ingest.inbox.sweep.take_snapshot
+    real = ingest.inbox.trip.take_snapshot
 
     def no_permission(path: Path, limits: ReadLimits) -> object:
         if path.name == "locked.jsonl":
             raise PermissionError(13, "Permission denied")
         return real(path, limits)
 
-    monkeypatch.setattr(ingest.inbox.sweep, "take_snapshot", no_permission)
+    monkeypatch.setattr(ingest.inbox.trip, "take_snapshot", no_permission)
     (inbox.root / "locked.jsonl").write_text(SEED)
     (inbox.root / "open.jsonl").write_text(SEED)
     summary = inbox.sweep(RecordingPublisher())
@@ -493,16 +493,16 @@ def test_a_symlink_loop_fails_with_its_reason_and_the_files_after_it_go_through(
 def test_an_unexpected_error_on_one_file_fails_that_file_and_the_sweep_goes_on(
     inbox: Inbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import ingest.inbox.sweep
+    import ingest.inbox.trip
 
-    real = ingest.inbox.sweep.read_items
+    real = ingest.inbox.trip.read_items
 
     def explode(path: Path, *args: object) -> object:
         if path.name == "a.jsonl":
             raise ValueError("reader bug")
         return real(path, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(ingest.inbox.sweep, "read_items", explode)
+    monkeypatch.setattr(ingest.inbox.trip, "read_items", explode)
     (inbox.root / "a.jsonl").write_text(SEED)
     (inbox.root / "b.jsonl").write_text(SEED.replace("XYZ", "ABC"))
     summary = inbox.sweep(RecordingPublisher())
@@ -576,10 +576,10 @@ def test_fitted_names_keep_their_extension_and_fit(name: str, room: int) -> None
 def test_a_big_file_is_published_chunk_by_chunk_as_it_is_read(
     inbox: Inbox, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
-    import ingest.inbox.reading
+    import ingest.inbox.publishing
     import ingest.readers.base
 
-    monkeypatch.setattr(ingest.inbox.reading, "PUBLISH_CHUNK", 100)
+    monkeypatch.setattr(ingest.inbox.publishing, "PUBLISH_CHUNK", 100)
     built = 0
     real = ReportMessage.build
 
