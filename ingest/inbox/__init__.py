@@ -6,6 +6,8 @@ Layout (all inside the inbox folder)::
     inbox/processed/YYYY-MM-DD/ files whose reports were all confirmed by the broker
     inbox/failed/               files that cannot be read, with <name>.error.json giving the reason,
                                 and <name>.rejects.jsonl listing the bad rows of partly good files
+                                (a file from inbox/sub/ lands in processed/YYYY-MM-DD/sub/ or
+                                failed/sub/, its sidecars beside it)
     inbox/.finpipe-ledger.jsonl content hashes of processed files, to recognise a file dropped again
 
 Files are only ever renamed (moved), never altered, deleted or overwritten.
@@ -29,6 +31,7 @@ from ingest.inbox.names import (
     PARTIAL_SUFFIXES,
     PROCESSED_DIR,
     fit_name,
+    folder_within,
     is_ignored_name,
     is_within,
     quote_name,
@@ -80,6 +83,7 @@ __all__ = [
     "Trip",
     "expand_paths",
     "fit_name",
+    "folder_within",
     "ingest_paths",
     "is_ignored_name",
     "is_within",

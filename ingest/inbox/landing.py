@@ -48,7 +48,7 @@ class Landing:
     ) -> FileOutcome:
         """Every report was confirmed: list the rejects, move the file, record it in the ledger."""
         name, rejects = path.name, done.rejects
-        rejects_file = list_rejects(self.placement.failed, name, rejects)
+        rejects_file = list_rejects(self.placement.failed_folder(path), name, rejects)
         moved = self.placement.to_processed(path)
         self.ledger.record(
             {
@@ -109,7 +109,7 @@ class Landing:
     def unreadable(self, path: Path, snapshot: Snapshot, exc: UnreadableFile) -> FileOutcome:
         """The bytes hold no report to publish: list the rejected rows, if any, and fail."""
         rejects = exc.rejects if isinstance(exc, NothingToPublish) else []
-        write_rejects(self.placement.failed, path.name, rejects)
+        write_rejects(self.placement.failed_folder(path), path.name, rejects)
         outcome = self.failed(path, exc.reason, snapshot.sha256, snapshot.size)
         outcome.rejects = len(rejects)
         return outcome

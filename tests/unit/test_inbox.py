@@ -7,7 +7,7 @@ import json
 import os
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -20,6 +20,7 @@ from ingest.inbox import (
     Summary,
     expand_paths,
     fit_name,
+    folder_within,
     ingest_paths,
     is_ignored_name,
     quote_name,
@@ -154,6 +155,51 @@ def test_published_file_moves_to_processed_by_local_date_with_suffix_on_clash(
     assert (day / "feed-1.jsonl").read_text() == SEED
     assert not (box.root / "feed.jsonl").exists()
     assert pub.published[0].provenance.file_name == "feed.jsonl"
+
+
+@pytest.mark.parametrize(
+    ("path", "folder"),
+    [
+        ("/in/a.csv", ""),
+        ("/in/sub/a.csv", "sub"),
+        ("/in/sub/q2/a.csv", "sub/q2"),
+        ("/elsewhere/a.csv", ""),
+    ],
+)
+def test_the_folder_a_file_keeps_is_its_folder_within_the_inbox(path: str, folder: str) -> None:
+    assert folder_within(PurePosixPath(path), PurePosixPath("/in")) == PurePosixPath(folder)
+
+
+def test_files_from_sub_folders_land_under_the_same_folders(inbox: Inbox) -> None:
+    for folder in ("north", "south/q2"):
+        (inbox.root / folder).mkdir(parents=True)
+        (inbox.root / folder / "feed.jsonl").write_text(SEED.replace("XYZ", folder))
+        (inbox.root / folder / "bad.csv").write_text("headline\nno text column here\n")
+        (inbox.root / folder / "mixed.csv").write_text(
+            "raw_text,reported_at\nA reported revenue of $1 million for Q1 2024.,2024-05-01\n"
+            f"{folder} reported revenue of $2 million.,autumn\n"
+        )
+    summary = inbox.sweep(RecordingPublisher())
+    assert (summary.reports_published, summary.files_failed, summary.rows_rejected) == (4, 2, 2)
+    day = inbox.processed / "2024-08-01"
+    assert sorted(p.relative_to(day).as_posix() for p in day.rglob("*.*")) == [
+        "north/feed.jsonl",
+        "north/mixed.csv",
+        "south/q2/feed.jsonl",
+        "south/q2/mixed.csv",
+    ]
+    assert sorted(p.relative_to(inbox.failed).as_posix() for p in inbox.failed.rglob("*.*")) == [
+        "north/bad.csv",
+        "north/bad.csv.error.json",
+        "north/mixed.csv.rejects.jsonl",
+        "south/q2/bad.csv",
+        "south/q2/bad.csv.error.json",
+        "south/q2/mixed.csv.rejects.jsonl",
+    ]
+    ledger = [json.loads(line) for line in inbox.ledger.path.read_text().splitlines()]
+    assert "south/q2/feed.jsonl" in {
+        Path(e["moved_to"]).relative_to("processed/2024-08-01").as_posix() for e in ledger
+    }
 
 
 def test_redropped_file_is_moved_without_publishing_again(inbox: Inbox) -> None:
