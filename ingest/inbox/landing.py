@@ -19,7 +19,7 @@ from ingest.inbox.names import quote_name
 from ingest.inbox.outcome import FileOutcome
 from ingest.inbox.placement import Placement
 from ingest.inbox.publishing import Progress, Published
-from ingest.inbox.rejects import NothingToPublish, ledger_fields, list_rejects, write_rejects
+from ingest.inbox.rejects import NothingToPublish, list_rejects, write_rejects
 from ingest.inbox.snapshot import Snapshot
 from ingest.readers import UnreadableFile
 from ingest.readers.base import clip
@@ -56,7 +56,8 @@ class Landing:
                 "file": name,
                 "processed_at": now.isoformat(),
                 "moved_to": str(moved.relative_to(self.root)),
-                **ledger_fields(done.reports, rejects),
+                "reports": done.reports,
+                "rejects": len(rejects),
             }
         )
         if progress:

@@ -1,6 +1,7 @@
-"""The rejected rows and lines of a file, in one place: collected while its reports are published,
-logged (the first ``LOGGED_REJECTS``), listed in full in the sidecar ``failed/<name>.rejects.jsonl``
-and counted in the file's ledger entry. A file with no good report at all is
+"""The rejected rows and lines of a file, in one place: collected while its reports are published
+(:func:`collect`), logged (the first ``LOGGED_REJECTS``) and listed in full in the sidecar
+``<name>.rejects.jsonl`` beside where failed files go (:func:`list_rejects`); ``landing`` counts
+them in the file's ledger entry in the same step. A file with no good report at all is
 :class:`NothingToPublish`, its reason naming the first reject.
 """
 
@@ -10,7 +11,6 @@ import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 from ingest.inbox.names import NAME_MAX, fit_name, quote_name
 from ingest.inbox.placement import create_file
@@ -82,11 +82,6 @@ def list_rejects(folder: Path, name: str, rejects: Sequence[Reject]) -> Path | N
         listed = None
     log_rejects(name, rejects)
     return listed
-
-
-def ledger_fields(reports: int, rejects: Sequence[Reject]) -> dict[str, Any]:
-    """What a ledger entry says of a file's rows: reports published, rows rejected."""
-    return {"reports": reports, "rejects": len(rejects)}
 
 
 def _where(r: Reject) -> str:
