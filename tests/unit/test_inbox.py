@@ -576,6 +576,28 @@ def test_a_failing_file_with_a_250_byte_name_lands_in_failed_with_its_reason(
     assert error["file"] == name and "no text column" in error["reason"]
 
 
+def test_rejects_that_cannot_be_listed_are_logged_and_the_file_still_moves(
+    inbox: Inbox, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import ingest.inbox.rejects
+
+    def disk_full(folder: Path, name: str, text: str) -> Path:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ingest.inbox.rejects, "create_file", disk_full)
+    (inbox.root / "mixed.csv").write_text(
+        "raw_text,reported_at\nA reported revenue of $1 million for Q1 2024.,2024-05-01\n"
+        "B reported revenue of $2 million.,autumn\n"
+    )
+    summary = inbox.sweep(RecordingPublisher())
+    assert (summary.reports_published, summary.rows_rejected) == (1, 1)
+    assert (inbox.processed / "2024-08-01" / "mixed.csv").exists()
+    assert "cannot list the rejected rows of mixed.csv" in caplog.text
+    assert "rejected mixed.csv line 3: field reported_at" in caplog.text
+    entry = json.loads(inbox.ledger.path.read_text())
+    assert (entry["reports"], entry["rejects"]) == (1, 1)
+
+
 def test_a_partly_bad_csv_with_a_long_name_is_published_once_and_moved(inbox: Inbox) -> None:
     name = _long_name(".csv")
     (inbox.root / name).write_text(
