@@ -6,25 +6,32 @@ Layout (all inside the inbox folder)::
     inbox/processed/YYYY-MM-DD/ files whose reports were all confirmed by the broker
     inbox/failed/               files that cannot be read, with <name>.error.json giving the reason,
                                 and <name>.rejects.jsonl listing the bad rows of partly good files
+                                (a file from inbox/sub/ lands in processed/YYYY-MM-DD/sub/ or
+                                failed/sub/, its sidecars beside it)
     inbox/.finpipe-ledger.jsonl content hashes of processed files, to recognise a file dropped again
 
 Files are only ever renamed (moved), never altered, deleted or overwritten.
 
-Modules, each owning one idea: ``names`` (ignored names, free names; pure), ``settling`` (when
-a file is complete; pure), ``outcome`` (what happened, totals; pure), ``selection`` (which files
-are waiting, and waiting for them to settle), ``reading`` (bytes to messages to the publisher),
-``ledger`` (files already processed), ``placement`` (moves and the files written next to them),
-``sweep`` (:class:`Inbox`: one file's steps, the sweep) and ``paths`` (``finpipe ingest PATHS``,
-inside the inbox or not).
+Modules, each owning one idea. Before the trip: ``names`` (ignored names, free names; pure),
+``settling`` (when a file is complete; pure), ``selection`` (which files are waiting, and waiting
+for them to settle). One file's trip, in the order it happens (``trip`` reads it top to bottom):
+``snapshot`` (a stable snapshot: hash, size and time, within ``limits``), ``reading`` (its reports
+and rejects), ``publishing`` (confirmed chunks to the publisher), ``landing`` (settling it:
+``placement`` moves it, ``rejects`` lists and logs its bad rows, ``ledger`` records it).
+Around it: ``outcome`` (what happened, totals; pure), ``sweep`` (:class:`Inbox`: the sweep over
+every settled file) and ``paths`` (``finpipe ingest PATHS``, inside the inbox or not).
 """
 
+from ingest.inbox.landing import Landing
 from ingest.inbox.ledger import Ledger
+from ingest.inbox.limits import ReadLimits
 from ingest.inbox.names import (
     FAILED_DIR,
     LEDGER_NAME,
     PARTIAL_SUFFIXES,
     PROCESSED_DIR,
     fit_name,
+    folder_within,
     is_ignored_name,
     is_within,
     quote_name,
@@ -33,28 +40,21 @@ from ingest.inbox.names import (
 from ingest.inbox.outcome import FileOutcome, Status, Summary
 from ingest.inbox.paths import expand_paths, ingest_paths, publish_file
 from ingest.inbox.placement import Placement, processed_day_dir
-from ingest.inbox.reading import (
-    LOGGED_REJECTS,
+from ingest.inbox.publishing import (
     PUBLISH_CHUNK,
-    FileTooLarge,
-    NothingToPublish,
     Progress,
     Published,
-    ReadLimits,
     ReportPublisher,
-    Snapshot,
-    load_file,
-    parse,
     publish_messages,
     publish_reports,
-    read_items,
-    read_reports,
-    rejects_lines,
-    take_snapshot,
 )
+from ingest.inbox.reading import parse, read_items, read_reports
+from ingest.inbox.rejects import LOGGED_REJECTS, NothingToPublish, rejects_lines
 from ingest.inbox.selection import Selection, wait_settled
 from ingest.inbox.settling import FileStamp, Settling
+from ingest.inbox.snapshot import FileTooLarge, Snapshot, load_file, take_snapshot
 from ingest.inbox.sweep import Inbox
+from ingest.inbox.trip import Trip
 
 __all__ = [
     "FAILED_DIR",
@@ -67,6 +67,7 @@ __all__ = [
     "FileStamp",
     "FileTooLarge",
     "Inbox",
+    "Landing",
     "Ledger",
     "NothingToPublish",
     "Placement",
@@ -79,8 +80,10 @@ __all__ = [
     "Snapshot",
     "Status",
     "Summary",
+    "Trip",
     "expand_paths",
     "fit_name",
+    "folder_within",
     "ingest_paths",
     "is_ignored_name",
     "is_within",

@@ -76,6 +76,16 @@ def is_within(path: PurePath, folder: PurePath) -> bool:
     return path == folder or folder in path.parents
 
 
+def folder_within(path: PurePath, root: PurePath) -> PurePath:
+    """The folder of ``path`` relative to ``root`` (both absolute and normalised): ``sub/q2``
+    for ``root/sub/q2/a.csv``, empty for a file directly in ``root`` or outside it. A moved file
+    keeps it, so files of the same name from two folders stay apart."""
+    try:
+        return path.parent.relative_to(root)
+    except ValueError:
+        return PurePath()
+
+
 def quote_name(path: PurePath | str | None) -> str:
     """A file name or path for a log line: as it is when every character is printable, else
     escaped and quoted like ``repr``, so a newline or control character in a name can neither

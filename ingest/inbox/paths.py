@@ -9,18 +9,13 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ingest.inbox.limits import ReadLimits
 from ingest.inbox.names import is_ignored_name, is_within, quote_name
 from ingest.inbox.outcome import FileOutcome, Summary
-from ingest.inbox.reading import (
-    NothingToPublish,
-    Progress,
-    ReadLimits,
-    ReportPublisher,
-    log_rejects,
-    publish_reports,
-    read_items,
-    take_snapshot,
-)
+from ingest.inbox.publishing import Progress, ReportPublisher, publish_reports
+from ingest.inbox.reading import read_items
+from ingest.inbox.rejects import NothingToPublish, log_rejects
+from ingest.inbox.snapshot import take_snapshot
 from ingest.inbox.sweep import Inbox
 from ingest.readers import SUPPORTED_SUFFIXES, UnreadableFile
 from schemas.errors import TransientError

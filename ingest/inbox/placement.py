@@ -1,4 +1,5 @@
-"""Where a file goes once it has been read: ``processed/<day>/`` or ``failed/`` with its reason.
+"""Where a file goes once it has been read: ``processed/<day>/`` or ``failed/`` with its reason,
+under the folder it lay in within the inbox (``inbox/sub/a.csv`` goes to ``processed/<day>/sub/``).
 
 Files are only ever renamed (moved), never altered, deleted or overwritten: a name that is taken
 gets a numbered suffix. That holds for the files written next to a moved file too: a file goes to
@@ -12,9 +13,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import date, datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,19 +24,16 @@ from ingest.inbox.names import (
     FAILED_DIR,
     NAME_MAX,
     PROCESSED_DIR,
-    fit_name,
+    folder_within,
     quote_name,
     unique_name,
 )
 from ingest.inbox.outcome import FileOutcome
-from ingest.inbox.reading import rejects_lines
 from ingest.inbox.settling import FileStamp
-from ingest.readers import Reject
 
 log = logging.getLogger(__name__)
 
 ERROR_SUFFIX = ".error.json"
-REJECTS_SUFFIX = ".rejects.jsonl"
 
 
 def processed_day_dir(root: Path, day: date) -> Path:
@@ -55,16 +53,29 @@ class Placement:
     def today(self) -> date:
         return self.clock().astimezone(self.tz).date()
 
+    def processed_folder(self, path: Path) -> Path:
+        """Where ``path`` goes once published: ``processed/<today>/`` plus the folder it lies in
+        within the inbox (``inbox/sub/a.csv`` goes to ``processed/<today>/sub/``)."""
+        return processed_day_dir(self.root, self.today()) / self._folder_of(path)
+
+    def failed_folder(self, path: Path) -> Path:
+        """Where ``path`` and the files written about it go when it fails: ``failed/`` plus the
+        folder it lies in within the inbox."""
+        return self.failed / self._folder_of(path)
+
     def to_processed(self, path: Path) -> Path:
         """Move ``path`` into today's folder under ``processed/``; returns where it went."""
-        return self._move(path, processed_day_dir(self.root, self.today()))
+        return self._move(path, self.processed_folder(path))
 
     def to_failed(self, path: Path, error: dict[str, Any]) -> Path:
         """Move ``path`` into ``failed/`` with ``<name>.error.json`` holding ``error``."""
-        moved = self._move(path, self.failed, sidecar=ERROR_SUFFIX)
+        moved = self._move(path, self.failed_folder(path), sidecar=ERROR_SUFFIX)
         text = json.dumps(error, indent=2, ensure_ascii=False) + "\n"
-        _create(self.failed, f"{moved.name}{ERROR_SUFFIX}", text)
+        create_file(moved.parent, f"{moved.name}{ERROR_SUFFIX}", text)
         return moved
+
+    def _folder_of(self, path: Path) -> PurePath:
+        return folder_within(Path(os.path.abspath(path)), self.root)
 
     def return_if_changed(self, outcome: FileOutcome) -> Path | None:
         """A moved file that changed since it was read goes back to where it was found (numbered
@@ -91,14 +102,6 @@ class Placement:
         )
         return back
 
-    def write_rejects(self, name: str, rejects: Sequence[Reject]) -> Path | None:
-        """``failed/<name>.rejects.jsonl`` listing the rejected rows, if there are any."""
-        if not rejects:
-            return None
-        self.failed.mkdir(parents=True, exist_ok=True)
-        stem = fit_name(name, NAME_MAX - len(REJECTS_SUFFIX))
-        return _create(self.failed, f"{stem}{REJECTS_SUFFIX}", rejects_lines(name, rejects))
-
     @staticmethod
     def _move(
         path: Path, folder: Path, sidecar: str | None = None, name: str | None = None
@@ -117,7 +120,7 @@ class Placement:
         return dest
 
 
-def _create(folder: Path, name: str, text: str) -> Path:
+def create_file(folder: Path, name: str, text: str) -> Path:
     """Write a new file ``folder/name`` (numbered if taken); an existing file is never opened."""
     while True:
         target = folder / unique_name(name, lambda n: os.path.lexists(folder / n))

@@ -1,9 +1,8 @@
-"""The managed inbox: which files to take, when they are complete, and where they go afterwards.
+"""The managed inbox: which files to take, when they are complete, and the sweep over them.
 
-:meth:`Inbox.process` takes one complete file through named steps: refuse what must not be read,
-load it, set a duplicate aside, read its reports, publish them, then move the file to
-``processed/`` (or ``failed/`` with the reason). :meth:`Inbox.sweep` does that for every settled
-file of the inbox.
+:meth:`Inbox.process` hands one complete file to its trip (``trip``: snapshot, read, publish,
+settle); :meth:`Inbox.sweep` does that for every settled file of the inbox, and
+:meth:`Inbox.pending_reports` reads ahead what the next sweep is about to publish.
 """
 
 from __future__ import annotations
@@ -12,37 +11,25 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
+from ingest.inbox.landing import Landing
 from ingest.inbox.ledger import Ledger
-from ingest.inbox.names import DROP_ADVICE, is_within, quote_name
+from ingest.inbox.limits import ReadLimits
+from ingest.inbox.names import quote_name
 from ingest.inbox.outcome import FileOutcome, Summary
 from ingest.inbox.placement import Placement
-from ingest.inbox.reading import (
-    FileTooLarge,
-    NothingToPublish,
-    Progress,
-    Published,
-    ReadLimits,
-    ReportPublisher,
-    Snapshot,
-    log_rejects,
-    publish_reports,
-    read_items,
-    take_snapshot,
-)
+from ingest.inbox.publishing import Progress, ReportPublisher
+from ingest.inbox.reading import read_items
 from ingest.inbox.selection import Selection, wait_settled
+from ingest.inbox.snapshot import take_snapshot
+from ingest.inbox.trip import Trip
 from ingest.readers import UnreadableFile
-from ingest.readers.base import clip
 from schemas.errors import TransientError
 from schemas.message import ReportMessage
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
-
-#: readings of a file that keeps changing before it is left for later
-READ_ATTEMPTS = 3
 
 
 class Inbox:
@@ -67,6 +54,8 @@ class Inbox:
         self.processed = self.placement.processed
         self.failed = self.placement.failed
         self.ledger = Ledger(self.root)
+        landing = Landing(self.root, self.placement, self.ledger, clock)
+        self.trip = Trip(self.root, self.limits, landing, clock)
 
     @classmethod
     def from_settings(
@@ -105,68 +94,9 @@ class Inbox:
     def process(
         self, path: Path, publisher: ReportPublisher, progress: Progress | None = None
     ) -> FileOutcome:
-        """Publish one complete inbox file and move it; ``TransientError`` leaves it in place.
-
-        The file is moved only while it still holds what was read. One that changed meanwhile is
-        read and published again (harmless: report ids are hashes of the text, so the reports
-        read before are the same reports); one that keeps changing is left for later.
-
-        No file stops the inbox: whatever else goes wrong with one (a bug, a file system error)
-        fails that file with the reason, and the caller goes on with the next."""
-        try:
-            return self._process(path, publisher, progress)
-        except TransientError:
-            raise
-        except Exception as exc:
-            log.exception("unexpected error on %s", quote_name(path))
-            reason = f"unexpected error while reading the file: {type(exc).__name__}: {exc}"
-            return self._fail_anyway(path, reason)
-
-    def _process(
-        self, path: Path, publisher: ReportPublisher, progress: Progress | None
-    ) -> FileOutcome:
-        refused = self._refuse(path)
-        if refused is not None:
-            return refused
-        for _ in range(READ_ATTEMPTS):
-            try:
-                snapshot = take_snapshot(path, self.limits)
-            except FileTooLarge as exc:
-                return self._fail(path, exc.reason, None, exc.size_bytes)
-            except FileNotFoundError:
-                return FileOutcome(path, "skipped", reason="file disappeared")
-            except OSError as exc:  # no permission to read it, an I/O error
-                return self._fail(path, f"cannot read the file: {exc.strerror or exc}", None)
-            outcome = self._take(path, snapshot, publisher, progress)
-            if outcome is not None:
-                return outcome
-            self._warn_changed(path, snapshot)
-        log.warning("%s kept changing while it was read; left in the inbox", quote_name(path.name))
-        return FileOutcome(path, "left", reason="still being written")
-
-    def _take(
-        self,
-        path: Path,
-        snapshot: Snapshot,
-        publisher: ReportPublisher,
-        progress: Progress | None,
-    ) -> FileOutcome | None:
-        """Set the file aside, fail it or publish it, as its bytes say; ``None`` when the file
-        changed before it could be moved (nothing was moved then)."""
-        seen = self.ledger.get(snapshot.sha256)
-        if seen is not None:
-            if not snapshot.matches(path):
-                return None
-            return self._set_aside_duplicate(path, snapshot, seen, progress)
-        now = self.clock()
-        try:
-            items = read_items(path, snapshot, self.limits, now)
-            done = publish_reports(items, publisher, progress)
-        except UnreadableFile as exc:
-            return self._fail_read(path, snapshot, exc) if snapshot.matches(path) else None
-        if not snapshot.matches(path):
-            return None
-        return self._finish_published(path, snapshot, now, done, progress)
+        """Publish one complete inbox file and move it (see :class:`Trip`); ``TransientError``
+        leaves it in place, anything else that goes wrong fails that file alone."""
+        return self.trip.process(path, publisher, progress)
 
     def reclaim_if_changed(self, outcome: FileOutcome) -> Path | None:
         """A file moved to ``processed/`` that changed since it was read (its writer still had it
@@ -175,137 +105,6 @@ class Inbox:
         if outcome.status not in ("published", "duplicate"):
             return None
         return self.placement.return_if_changed(outcome)
-
-    def _warn_changed(self, path: Path, snapshot: Snapshot) -> None:
-        try:
-            now_bytes: int | str = path.stat().st_size
-        except FileNotFoundError:
-            now_bytes = "gone"
-        log.warning(
-            "%s changed while it was read (%d bytes read, %s now); reading it again. %s",
-            quote_name(path.name),
-            snapshot.size,
-            now_bytes,
-            DROP_ADVICE,
-        )
-
-    def _refuse(self, path: Path) -> FileOutcome | None:
-        """Links out of the inbox and link loops fail; anything but a regular file is skipped."""
-        if path.is_symlink():
-            try:
-                target = path.resolve()
-            except (RuntimeError, OSError) as exc:  # RuntimeError: a loop, before Python 3.13
-                reason = f"symbolic link that cannot be followed (a loop?): {exc}"
-                return self._fail(path, reason, None)
-            if not is_within(target, self.root.resolve()):
-                reason = f"symbolic link to {quote_name(target)}, outside the inbox; not followed"
-                return self._fail(path, reason, None)
-        if not path.is_file():
-            return FileOutcome(path, "skipped", reason="not a regular file")
-        return None
-
-    def _set_aside_duplicate(
-        self, path: Path, snapshot: Snapshot, seen: dict[str, Any], progress: Progress | None
-    ) -> FileOutcome:
-        size = snapshot.size
-        moved = self.placement.to_processed(path)
-        log.info(
-            "%s has the same content as %s, already ingested at %s; moved to %s without "
-            "publishing it again",
-            quote_name(path.name),
-            quote_name(seen.get("file")),
-            seen.get("processed_at", "an earlier run"),
-            quote_name(moved),
-        )
-        if progress:
-            progress(0, size)
-        return FileOutcome(path, "duplicate", size_bytes=size, moved_to=moved, stamp=snapshot.stamp)
-
-    def _finish_published(
-        self,
-        path: Path,
-        snapshot: Snapshot,
-        now: datetime,
-        done: Published,
-        progress: Progress | None,
-    ) -> FileOutcome:
-        """Every report was confirmed: list the rejects, move the file, record it in the ledger."""
-        name, size, published, rejects = path.name, snapshot.size, done.reports, done.rejects
-        try:
-            rejects_file = self.placement.write_rejects(name, rejects)
-        except OSError as exc:  # the reports are out: the file must still be moved
-            log.error("cannot list the rejected rows of %s: %s", quote_name(name), exc)
-            rejects_file = None
-        moved = self.placement.to_processed(path)
-        self.ledger.record(
-            {
-                "sha256": snapshot.sha256,
-                "file": name,
-                "processed_at": now.isoformat(),
-                "moved_to": str(moved.relative_to(self.root)),
-                "reports": published,
-                "rejects": len(rejects),
-            }
-        )
-        if progress:
-            progress(0, size)
-        if rejects:
-            log_rejects(name, rejects)
-            log.warning(
-                "published %s: %d reports; %d rejected rows listed in %s; moved to %s",
-                quote_name(name),
-                published,
-                len(rejects),
-                quote_name(rejects_file),
-                quote_name(moved),
-            )
-        else:
-            log.info(
-                "published %s: %d reports; moved to %s",
-                quote_name(name),
-                published,
-                quote_name(moved),
-            )
-        return FileOutcome(
-            path,
-            "published",
-            reports=published,
-            rejects=len(rejects),
-            size_bytes=size,
-            moved_to=moved,
-            stamp=snapshot.stamp,
-        )
-
-    def _fail_read(self, path: Path, snapshot: Snapshot, exc: UnreadableFile) -> FileOutcome:
-        """The bytes hold no report to publish: list the rejected rows, if any, and fail."""
-        rejects = exc.rejects if isinstance(exc, NothingToPublish) else []
-        self.placement.write_rejects(path.name, rejects)
-        outcome = self._fail(path, exc.reason, snapshot.sha256, snapshot.size)
-        outcome.rejects = len(rejects)
-        return outcome
-
-    def _fail_anyway(self, path: Path, reason: str) -> FileOutcome:
-        """Fail a file after an unexpected error; one that cannot even be moved stays put."""
-        try:
-            return self._fail(path, reason, None)
-        except OSError as exc:
-            log.error("cannot move %s to failed/: %s", quote_name(path), exc)
-            return FileOutcome(path, "failed", reason=clip(reason))
-
-    def _fail(self, path: Path, reason: str, sha256: str | None, size: int = 0) -> FileOutcome:
-        reason = clip(reason)
-        error = {
-            "file": path.name,
-            "reason": reason,
-            "sha256": sha256,
-            "size_bytes": size,
-            "failed_at": self.clock().isoformat(),
-        }
-        moved = self.placement.to_failed(path, error)
-        log.error(
-            "cannot ingest %s: %s; moved to %s", quote_name(path.name), reason, quote_name(moved)
-        )
-        return FileOutcome(path, "failed", size_bytes=size, moved_to=moved, reason=reason)
 
     # --- reading ahead --------------------------------------------------------------------------
 

@@ -223,7 +223,10 @@ def test_folder_moved_into_the_inbox_brings_its_files(
     with watching(settings) as box:
         os.rename(folder, box.root / "august")
         reader.wait_for_count(5)
-        wait_until(lambda: processed(box, "news.csv") and processed(box, "seed.txt"))
+        wait_until(
+            lambda: processed(box, "august/news.csv") and processed(box, "august/seed.txt"),
+            what="the folder's files in processed/<day>/august/",
+        )
     assert (box.root / "august" / "draft.txt.part").exists()
 
 

@@ -7,7 +7,7 @@ import json
 import os
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -20,6 +20,7 @@ from ingest.inbox import (
     Summary,
     expand_paths,
     fit_name,
+    folder_within,
     ingest_paths,
     is_ignored_name,
     quote_name,
@@ -156,6 +157,51 @@ def test_published_file_moves_to_processed_by_local_date_with_suffix_on_clash(
     assert pub.published[0].provenance.file_name == "feed.jsonl"
 
 
+@pytest.mark.parametrize(
+    ("path", "folder"),
+    [
+        ("/in/a.csv", ""),
+        ("/in/sub/a.csv", "sub"),
+        ("/in/sub/q2/a.csv", "sub/q2"),
+        ("/elsewhere/a.csv", ""),
+    ],
+)
+def test_the_folder_a_file_keeps_is_its_folder_within_the_inbox(path: str, folder: str) -> None:
+    assert folder_within(PurePosixPath(path), PurePosixPath("/in")) == PurePosixPath(folder)
+
+
+def test_files_from_sub_folders_land_under_the_same_folders(inbox: Inbox) -> None:
+    for folder in ("north", "south/q2"):
+        (inbox.root / folder).mkdir(parents=True)
+        (inbox.root / folder / "feed.jsonl").write_text(SEED.replace("XYZ", folder))
+        (inbox.root / folder / "bad.csv").write_text("headline\nno text column here\n")
+        (inbox.root / folder / "mixed.csv").write_text(
+            "raw_text,reported_at\nA reported revenue of $1 million for Q1 2024.,2024-05-01\n"
+            f"{folder} reported revenue of $2 million.,autumn\n"
+        )
+    summary = inbox.sweep(RecordingPublisher())
+    assert (summary.reports_published, summary.files_failed, summary.rows_rejected) == (4, 2, 2)
+    day = inbox.processed / "2024-08-01"
+    assert sorted(p.relative_to(day).as_posix() for p in day.rglob("*.*")) == [
+        "north/feed.jsonl",
+        "north/mixed.csv",
+        "south/q2/feed.jsonl",
+        "south/q2/mixed.csv",
+    ]
+    assert sorted(p.relative_to(inbox.failed).as_posix() for p in inbox.failed.rglob("*.*")) == [
+        "north/bad.csv",
+        "north/bad.csv.error.json",
+        "north/mixed.csv.rejects.jsonl",
+        "south/q2/bad.csv",
+        "south/q2/bad.csv.error.json",
+        "south/q2/mixed.csv.rejects.jsonl",
+    ]
+    ledger = [json.loads(line) for line in inbox.ledger.path.read_text().splitlines()]
+    assert "south/q2/feed.jsonl" in {
+        Path(e["moved_to"]).relative_to("processed/2024-08-01").as_posix() for e in ledger
+    }
+
+
 def test_redropped_file_is_moved_without_publishing_again(inbox: Inbox) -> None:
     pub = RecordingPublisher()
     (inbox.root / "feed.jsonl").write_text(SEED)
@@ -254,16 +300,16 @@ def test_error_sidecar_quotes_only_a_short_excerpt_of_a_garbage_file(inbox: Inbo
 def test_file_that_cannot_be_opened_fails_and_the_sweep_goes_on(
     inbox: Inbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import ingest.inbox.sweep
+    import ingest.inbox.trip
 
-    real = ingest.inbox.sweep.take_snapshot
+    real = ingest.inbox.trip.take_snapshot
 
     def no_permission(path: Path, limits: ReadLimits) -> object:
         if path.name == "locked.jsonl":
             raise PermissionError(13, "Permission denied")
         return real(path, limits)
 
-    monkeypatch.setattr(ingest.inbox.sweep, "take_snapshot", no_permission)
+    monkeypatch.setattr(ingest.inbox.trip, "take_snapshot", no_permission)
     (inbox.root / "locked.jsonl").write_text(SEED)
     (inbox.root / "open.jsonl").write_text(SEED)
     summary = inbox.sweep(RecordingPublisher())
@@ -493,16 +539,16 @@ def test_a_symlink_loop_fails_with_its_reason_and_the_files_after_it_go_through(
 def test_an_unexpected_error_on_one_file_fails_that_file_and_the_sweep_goes_on(
     inbox: Inbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import ingest.inbox.sweep
+    import ingest.inbox.trip
 
-    real = ingest.inbox.sweep.read_items
+    real = ingest.inbox.trip.read_items
 
     def explode(path: Path, *args: object) -> object:
         if path.name == "a.jsonl":
             raise ValueError("reader bug")
         return real(path, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(ingest.inbox.sweep, "read_items", explode)
+    monkeypatch.setattr(ingest.inbox.trip, "read_items", explode)
     (inbox.root / "a.jsonl").write_text(SEED)
     (inbox.root / "b.jsonl").write_text(SEED.replace("XYZ", "ABC"))
     summary = inbox.sweep(RecordingPublisher())
@@ -528,6 +574,28 @@ def test_a_failing_file_with_a_250_byte_name_lands_in_failed_with_its_reason(
     assert error_file == moved + ".error.json"
     error = json.loads((inbox.failed / error_file).read_text())
     assert error["file"] == name and "no text column" in error["reason"]
+
+
+def test_rejects_that_cannot_be_listed_are_logged_and_the_file_still_moves(
+    inbox: Inbox, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import ingest.inbox.rejects
+
+    def disk_full(folder: Path, name: str, text: str) -> Path:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ingest.inbox.rejects, "create_file", disk_full)
+    (inbox.root / "mixed.csv").write_text(
+        "raw_text,reported_at\nA reported revenue of $1 million for Q1 2024.,2024-05-01\n"
+        "B reported revenue of $2 million.,autumn\n"
+    )
+    summary = inbox.sweep(RecordingPublisher())
+    assert (summary.reports_published, summary.rows_rejected) == (1, 1)
+    assert (inbox.processed / "2024-08-01" / "mixed.csv").exists()
+    assert "cannot list the rejected rows of mixed.csv" in caplog.text
+    assert "rejected mixed.csv line 3: field reported_at" in caplog.text
+    entry = json.loads(inbox.ledger.path.read_text())
+    assert (entry["reports"], entry["rejects"]) == (1, 1)
 
 
 def test_a_partly_bad_csv_with_a_long_name_is_published_once_and_moved(inbox: Inbox) -> None:
@@ -576,10 +644,10 @@ def test_fitted_names_keep_their_extension_and_fit(name: str, room: int) -> None
 def test_a_big_file_is_published_chunk_by_chunk_as_it_is_read(
     inbox: Inbox, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
-    import ingest.inbox.reading
+    import ingest.inbox.publishing
     import ingest.readers.base
 
-    monkeypatch.setattr(ingest.inbox.reading, "PUBLISH_CHUNK", 100)
+    monkeypatch.setattr(ingest.inbox.publishing, "PUBLISH_CHUNK", 100)
     built = 0
     real = ReportMessage.build
 
