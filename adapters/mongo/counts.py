@@ -115,9 +115,6 @@ class RunningCounts:
         self.conn = conn
         self.exact = exact
 
-    def apply(self, changes: Changes) -> None:
-        apply_changes(self.conn, changes)
-
     def document(self) -> dict[str, Any]:
         """The counts; counted from the collections (and kept) when there are none yet."""
         with self.conn.translated("running count read"):
