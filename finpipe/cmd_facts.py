@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from adapters.mongo_queries import fact_filter
+from adapters.mongo.queries import fact_filter
 from finpipe.context import Context, pass_ctx
 from schemas.errors import ConfigError, FinpipeError
 

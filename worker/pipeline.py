@@ -10,13 +10,14 @@ from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from adapters import metrics
+from schemas.documents import FactDocument, ReportFields
 from schemas.errors import FinpipeError, Interrupted, PermanentError, TransientError
 from schemas.message import ReportMessage
 from worker.extract import Extractor
-from worker.records import fact_document
+from worker.records import fact_document, report_fields
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,8 @@ class ResultStore(Protocol):
 
     def save_results(
         self,
-        facts_by_report: Mapping[str, list[dict[str, Any]]],
-        report_fields: Mapping[str, Mapping[str, Any]],
+        facts_by_report: Mapping[str, Sequence[FactDocument]],
+        report_fields: Mapping[str, ReportFields],
         now: datetime,
     ) -> int: ...
 
@@ -112,21 +113,7 @@ class Pipeline:
         }
         try:
             self.store.save_results(
-                docs,
-                {
-                    r.report_id: {
-                        "snippets": extraction[r.report_id].snippets,
-                        "snippets_without_amount": extraction[r.report_id].snippets_without_amount,
-                        "rejected": extraction[r.report_id].rejected[:50],
-                        "unassigned_amounts": extraction[r.report_id].unassigned_amounts,
-                        "unassigned_detail": extraction[r.report_id].unassigned_detail[:50],
-                        "source": r.source,
-                        "file_name": r.provenance.file_name,
-                        "error": None,
-                    }
-                    for r in unique
-                },
-                now,
+                docs, {r.report_id: report_fields(r, extraction[r.report_id]) for r in unique}, now
             )
         except FinpipeError as exc:
             log.warning("batch of %d report(s): storing failed, retry later: %s", len(unique), exc)

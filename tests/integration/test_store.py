@@ -173,7 +173,7 @@ class RecordingStore(MongoStore):
 
 
 def test_status_companies_and_facts_of_a_company_read_no_whole_collection(settings) -> None:
-    from adapters.mongo_queries import fact_filter
+    from adapters.mongo.queries import fact_filter
 
     store = RecordingStore.from_settings(settings)
     store.calls = []

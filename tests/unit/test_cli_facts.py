@@ -16,7 +16,7 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
-from adapters.mongo_queries import fact_filter, facts_query
+from adapters.mongo.queries import fact_filter, facts_query
 from finpipe import cmd_export, cmd_facts, cmd_inbox
 from finpipe.context import Context
 from schemas.settings import Settings

@@ -8,7 +8,7 @@ import pytest
 from pymongo.errors import ServerSelectionTimeoutError
 
 from adapters.mongo import MongoStore, one_line, write_concern_of
-from adapters.mongo_queries import facts_query, unassigned_query
+from adapters.mongo.queries import facts_query, unassigned_query
 from schemas.errors import ConfigError
 
 
@@ -121,7 +121,7 @@ def test_threads_meeting_an_unopened_store_share_one_client(
 
 @pytest.mark.parametrize("name", ["Acme Corp.", "$ACME", "", "100%", "a.b$c%2E", "Zoë\x00"])
 def test_a_company_name_becomes_a_field_name_and_back(name: str) -> None:
-    from adapters.mongo_summary import escape_key, unescape_key
+    from adapters.mongo.counts import escape_key, unescape_key
 
     key = escape_key(name)
     assert key and "." not in key and not key.startswith("$") and "\x00" not in key
@@ -129,7 +129,7 @@ def test_a_company_name_becomes_a_field_name_and_back(name: str) -> None:
 
 
 def test_changes_become_one_inc_and_cancel_out() -> None:
-    from adapters.mongo_summary import Changes
+    from adapters.mongo.counts import Changes
 
     changes = Changes()
     changes.facts_added([{"company": "A.B"}, {"company": "A.B"}, {"company": None}])
@@ -152,7 +152,7 @@ def test_changes_become_one_inc_and_cancel_out() -> None:
 
 
 def test_counts_read_back_leave_out_empty_companies_and_keep_every_known_status() -> None:
-    from adapters.mongo_summary import (
+    from adapters.mongo.counts import (
         company_counts_of,
         facts_of,
         report_counts_of,
@@ -172,7 +172,7 @@ def test_counts_read_back_leave_out_empty_companies_and_keep_every_known_status(
 
 
 def test_a_company_in_list_becomes_one_equality_query_each() -> None:
-    from adapters.mongo_queries import split_in
+    from adapters.mongo.queries import split_in
 
     query = {"company": {"$in": ["A", "a", "A"]}, "metric": "revenue"}
     assert split_in(query, "company") == [
@@ -184,6 +184,6 @@ def test_a_company_in_list_becomes_one_equality_query_each() -> None:
 
 
 def test_merged_answers_sort_like_mongodb_nulls_then_numbers_then_strings() -> None:
-    from adapters.mongo_queries import sort_key
+    from adapters.mongo.queries import sort_key
 
     assert sorted(["b", None, 2, "A", 1.5], key=sort_key) == [None, 1.5, 2, "A", "b"]

@@ -3,12 +3,13 @@ reports per status, kept in one document that the writers update as they go.
 
 On FerretDB v1 a count or a ``$group`` reads the whole collection (20 s at 100,000 facts), while
 one document read by ``_id`` takes milliseconds: ``finpipe status``, ``finpipe companies`` and
-``finpipe facts --company`` read the running counts. ``adapters.mongo`` applies each change with one
-``$inc`` on the document and never creates it that way; when it is missing (a store written before
-the counts existed, or filled by other means) the reader counts the collections once and stores
-the result (:class:`RunningCounts`, over the store's client). Company names are field names
-there, escaped (``escape_key``) since a name may hold ``.``, ``$`` or anything else. Model usage
-is added up here too (``usage_totals_of``): FerretDB v1 returns 0 for ``{"$sum": "$field"}``.
+``finpipe facts --company`` read the running counts. The writers apply each change with one
+``$inc`` on the document (:func:`apply_changes`) and never create it that way; when it is missing
+(a store written before the counts existed, or filled by other means) the reader counts the
+collections once and stores the result (:class:`RunningCounts`, over the store's client).
+Company names are field names there, escaped (``escape_key``) since a name may hold ``.``, ``$``
+or anything else. Model usage is added up here too (``usage_totals_of``): FerretDB v1 returns 0
+for ``{"$sum": "$field"}``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
+
+from adapters.mongo.client import Connection
+from adapters.mongo.names import COUNTERS
 
 log = logging.getLogger(__name__)
 
@@ -85,26 +89,36 @@ class Changes:
         return {"$inc": inc} if inc else None
 
 
+def apply_changes(conn: Connection, changes: Changes) -> None:
+    """Add ``changes`` to the running counts, if they exist (see :meth:`RunningCounts.document`);
+    pymongo's errors are the caller's to translate (it is in the middle of a write)."""
+    update = changes.update()
+    if update is not None:
+        conn.db[COUNTERS].update_one({"_id": SUMMARY_ID}, update)
+
+
+class ExactCounts(Protocol):
+    """The full counts of the collections that the running counts start from."""
+
+    def report_counts(self) -> dict[str, int]: ...
+
+    def count_facts(self) -> int: ...
+
+    def company_counts(self) -> dict[str, int]: ...
+
+
 class RunningCounts:
-    """The running counts of a ``MongoStore``, kept in its collection ``collection``."""
+    """The running counts, kept in the counters collection of ``conn``; ``exact`` counts the
+    collections when they are missing or asked to be counted again."""
 
-    def __init__(self, store: Any, collection: str) -> None:
-        self.store = store
-        self.collection = collection
-
-    def apply(self, changes: Changes) -> None:
-        """Add ``changes`` to the counts, if they exist (see :meth:`document`); pymongo's errors
-        are the caller's to translate (it is in the middle of a write)."""
-        update = changes.update()
-        if update is not None:
-            self.store.db[self.collection].update_one({"_id": SUMMARY_ID}, update)
+    def __init__(self, conn: Connection, exact: ExactCounts) -> None:
+        self.conn = conn
+        self.exact = exact
 
     def document(self) -> dict[str, Any]:
         """The counts; counted from the collections (and kept) when there are none yet."""
-        with self.store.translated("running count read"):
-            doc: dict[str, Any] | None = self.store.db[self.collection].find_one(
-                {"_id": SUMMARY_ID}
-            )
+        with self.conn.translated("running count read"):
+            doc: dict[str, Any] | None = self.conn.db[COUNTERS].find_one({"_id": SUMMARY_ID})
         if doc is not None:
             return doc
         log.info("counting facts and reports once, to keep running counts from now on")
@@ -113,10 +127,10 @@ class RunningCounts:
     def recount(self, *, keep_newer: bool = False) -> dict[str, Any]:
         """Count the collections (a full read of each) and keep the result as the running counts
         (``finpipe status --recount``); ``keep_newer`` keeps counts stored meanwhile."""
-        statuses = {k: n for k, n in self.store.report_counts().items() if k != "received"}
-        doc = summary_document(self.store.count_facts(), self.store.company_counts(), statuses)
-        counts = self.store.db[self.collection]
-        with self.store.translated("running count write"):
+        statuses = {k: n for k, n in self.exact.report_counts().items() if k != "received"}
+        doc = summary_document(self.exact.count_facts(), self.exact.company_counts(), statuses)
+        counts = self.conn.db[COUNTERS]
+        with self.conn.translated("running count write"):
             if keep_newer:
                 fields = {k: v for k, v in doc.items() if k != "_id"}
                 counts.update_one({"_id": SUMMARY_ID}, {"$setOnInsert": fields}, upsert=True)
@@ -127,8 +141,8 @@ class RunningCounts:
     def counted(self, collection: str, field: str) -> dict[Any, int]:
         """Documents of ``collection`` per value of ``field``: one ``$group`` (a full read)."""
         group = {"$group": {"_id": f"${field}", "n": {"$sum": 1}}}
-        with self.store.translated(f"{collection} count"):
-            return {g["_id"]: int(g["n"]) for g in self.store.db[collection].aggregate([group])}
+        with self.conn.translated(f"{collection} count"):
+            return {g["_id"]: int(g["n"]) for g in self.conn.db[collection].aggregate([group])}
 
     def status_counts(self, statuses: Iterable[str]) -> dict[str, Any]:
         """Reports by status (``statuses`` always present) and facts stored."""

@@ -1,7 +1,7 @@
 """The filters of the MongoDB reads, built as plain documents (pure; no client here).
 
-``adapters.mongo`` runs them. They keep to what MongoDB and FerretDB v1 both answer correctly:
-equality, ranges, ``$in`` and anchored case-insensitive ``$regex``.
+``adapters.mongo.reports`` runs them. They keep to what MongoDB and FerretDB v1 both answer
+correctly: equality, ranges, ``$in`` and anchored case-insensitive ``$regex``.
 """
 
 from __future__ import annotations
