@@ -15,7 +15,6 @@ import click
 
 from adapters import metrics
 from adapters.mongo import MongoStore
-from adapters.rabbitmq import Broker
 from finpipe.context import Context, pass_ctx
 from schemas.errors import ConfigError, FinpipeError
 from schemas.settings import Settings, redact_url
@@ -71,7 +70,7 @@ def serve(ctx: Context, host: str, port: int, threads: int) -> None:
 
     settings = ctx.settings
     broker = ctx.broker()
-    metrics.watch_queues(queue_reading(broker))
+    metrics.watch_queues(metrics.queue_reading(broker))
     store = ctx.store()  # one MongoDB client for the process, shared by the serving threads
     # A request must not wait for reconnects: one try, then 503 and the client retries.
     app = create_app(
@@ -100,16 +99,6 @@ def serve(ctx: Context, host: str, port: int, threads: int) -> None:
     finally:
         app.extensions["finpipe.close"]()
     log.info("server stopped")
-
-
-def queue_reading(broker: Broker) -> Callable[[], metrics.QueueReading]:
-    """What ``/metrics`` shows of the work and dead-letter queues (read when scraped)."""
-
-    def read() -> metrics.QueueReading:
-        work, dead = broker.queue_depths(timeout_s=2.0)
-        return [(role, q.messages, q.consumers) for role, q in (("work", work), ("dead", dead))]
-
-    return read
 
 
 def report_status_hooks(
@@ -155,7 +144,7 @@ def worker(ctx: Context, burst: bool) -> None:
     settings = ctx.settings
     store = ctx.store()
     try:
-        start_metrics(settings)
+        metrics.serve_configured(settings)
         store.ping()
         store.ensure_indexes()
         store.running_counts().document()  # counted once if the store has none yet
@@ -182,12 +171,6 @@ def worker(ctx: Context, burst: bool) -> None:
         extractor.close()
     store.close()
     sys.exit(code)
-
-
-def start_metrics(settings: Settings) -> None:
-    """Serve ``/metrics`` on FINPIPE_METRICS_PORT (the worker and the scheduler), if it is set."""
-    if settings.metrics_port is not None:
-        metrics.serve_metrics(settings.metrics_port, settings.metrics_host)
 
 
 def register(cli: click.Group) -> None:
