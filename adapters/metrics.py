@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -32,6 +32,10 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from schemas.errors import ConfigError
+
+if TYPE_CHECKING:
+    from adapters.rabbitmq import Broker
+    from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -282,6 +286,16 @@ class _Sampled(Collector):
 QueueReading = list[tuple[str, int, int]]
 
 
+def queue_reading(broker: Broker) -> Callable[[], QueueReading]:
+    """What ``/metrics`` shows of the work and dead-letter queues (read when scraped)."""
+
+    def read() -> QueueReading:
+        work, dead = broker.queue_depths(timeout_s=2.0)
+        return [(role, q.messages, q.consumers) for role, q in (("work", work), ("dead", dead))]
+
+    return read
+
+
 def watch_queues(read: Callable[[], QueueReading], min_interval_s: float = 5.0) -> None:
     """Serve the depth and consumers of the work and dead-letter queues, read by ``read`` when
     scraped (``finpipe serve`` and the scheduler do: a worker that is down cannot say it)."""
@@ -366,3 +380,9 @@ def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
             "(each process on a machine needs a port of its own)"
         ) from exc
     log.info("metrics on http://%s:%d/metrics", host, port)
+
+
+def serve_configured(settings: Settings) -> None:
+    """Serve ``/metrics`` on FINPIPE_METRICS_PORT (the worker and the scheduler), if it is set."""
+    if settings.metrics_port is not None:
+        serve_metrics(settings.metrics_port, settings.metrics_host)

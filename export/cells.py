@@ -49,9 +49,12 @@ def iso_utc(when: datetime) -> str:
 
 
 def missing(x: Any) -> bool:
-    if x is None or x is pd.NaT:
+    """Whether a cell holds no value: ``None``, NaN (numpy's float too), pandas' ``NA`` or
+    ``NaT``. The one test of the export's modules. An empty string is a value (text written
+    empty), not missing."""
+    if x is None or x is pd.NA or x is pd.NaT:
         return True
-    return bool(isinstance(x, float) and math.isnan(x))
+    return isinstance(x, float) and math.isnan(x)
 
 
 def as_text(x: Any) -> str | None:

@@ -25,10 +25,10 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
+from export.cells import missing
 from schemas.errors import ConfigError
 
 #: The environment variable that names the aliases file.
@@ -184,17 +184,13 @@ def display_names(
     return {name: chosen[key] for name, key in key_of.items()}
 
 
-def _missing(x: Any) -> bool:
-    return x is None or (isinstance(x, float) and x != x) or x is pd.NA or x is pd.NaT
-
-
 def add_company_canonical(
     facts: pd.DataFrame, aliases: Mapping[str, str] | None = None
 ) -> pd.DataFrame:
     """A copy of ``facts`` with ``company_canonical`` (the display name of the company, chosen
     across these facts) right after the written ``company`` column, which is kept as it is.
     Facts without a company have no canonical name (``None``)."""
-    written = [None if _missing(c) else str(c) for c in facts["company"].tolist()]
+    written = [None if missing(c) else str(c) for c in facts["company"].tolist()]
     names = display_names(Counter(c for c in written if c is not None), aliases)
     out = facts.copy()
     column = pd.Series(

@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from export.cells import missing
 from export.conflicts import Key, shown_values
 from schemas import periods
 
@@ -61,12 +62,8 @@ def percent_change(previous: Decimal, current: Decimal) -> Decimal | None:
     return ((current - previous) * 100 / abs(previous)).quantize(_PCT_QUANTUM, ROUND_HALF_UP)
 
 
-def _missing(x: Any) -> bool:
-    return x is None or x is pd.NA or x is pd.NaT or (isinstance(x, float) and x != x)
-
-
 def _decimal(x: Any) -> Decimal | None:
-    if _missing(x) or isinstance(x, bool):
+    if missing(x) or isinstance(x, bool):
         return None
     try:
         d = Decimal(repr(x)) if isinstance(x, float) else Decimal(str(x).strip())
@@ -76,7 +73,7 @@ def _decimal(x: Any) -> Decimal | None:
 
 
 def _text(x: Any) -> str:
-    return "" if _missing(x) else str(x)
+    return "" if missing(x) else str(x)
 
 
 _Series = tuple[str, str, str, str]  # company, metric, unit, currency

@@ -24,7 +24,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from export.cells import format_cell, neutralize
+from export.cells import format_cell, missing, neutralize
 from schemas.numbers import exact_decimal, plain_decimal
 
 #: Excel's limit on a sheet name, and the characters it forbids in one.
@@ -59,12 +59,6 @@ def sheet_titles(names: Iterable[str]) -> list[str]:
     return titles
 
 
-def _missing(x: Any) -> bool:
-    if x is None or x is pd.NA or x is pd.NaT:
-        return True
-    return bool(isinstance(x, float) and x != x)
-
-
 def _number(d: Decimal) -> int | Decimal | None:
     """A whole value as ``int``; any other as the exact decimal, written plainly."""
     if not d.is_finite():
@@ -83,7 +77,7 @@ def _naive_utc(x: datetime) -> datetime:
 def _cell(x: Any, *, text: bool) -> Any:
     """One cell value: text columns hold the CSV's text; other columns hold numbers, booleans
     and times, and text only where a value is not a number (neutralized)."""
-    if _missing(x):
+    if missing(x):
         return None
     if text:
         return format_cell(x, text=True) or None

@@ -1,79 +1,19 @@
-"""Batch mode (``FINPIPE_LLM_MODE=batch``): the step the nightly sweep runs first, and
-``finpipe batch list|show|cancel`` for operators.
-
-The step reads the reports waiting in the inbox, fills the extraction cache for them through
-Batch API jobs kept in MongoDB (``batch_jobs``, ``batch_requests``), and asks synchronously what
-did not come back; then the sweep publishes the reports as always and the workers find their
-answers in the cache. A job still running a margin before the next export
-(``FINPIPE_BATCH_CANCEL_MARGIN_S``) is cancelled; what it answered is kept.
+"""``finpipe batch list|show|cancel``: the Batch API jobs of ``FINPIPE_LLM_MODE=batch``, for
+operators. The nightly step that submits them and fills the extraction cache is
+``ops/nightly.py``; the jobs themselves are ``worker/batch_api/``.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
-import threading
 import time
-from datetime import UTC, datetime
 
 import click
 
 from finpipe.context import Context, pass_ctx
-from ingest import scheduler
-from schemas.errors import FinpipeError, Interrupted
-from schemas.message import ReportMessage
-from schemas.settings import Settings
+from schemas.errors import FinpipeError
 
 log = logging.getLogger(__name__)
-
-
-def export_deadlines(settings: Settings, now: datetime) -> tuple[float, float]:
-    """``(cancel_at, give_up_at)`` in epoch seconds: jobs still running the margin before the
-    next export are cancelled, and the wait stops at half the margin (the other half is for the
-    synchronous leftovers and the workers). Pure."""
-    export = scheduler.Job("export", settings.export_cron, lambda: None, "FINPIPE_EXPORT_CRON")
-    fire = scheduler.next_fire_time(export, settings.timezone, now)
-    deadline = fire.timestamp() if fire is not None else now.timestamp() + 86400
-    margin = settings.batch_cancel_margin_s
-    return deadline - margin, deadline - margin / 2
-
-
-def batch_prepare(ctx: Context, stop: threading.Event | None = None) -> scheduler.Prepare:
-    """The sweep's first step in batch mode (see the module's docstring). Once ``stop`` is set
-    the wait ends with :class:`Interrupted`: the job stays stored, the files stay in the inbox,
-    and the next run resumes both."""
-    from worker.batch_api.nightly import prefill_cache, runner_for
-    from worker.llm import OpenAIExtractor
-
-    settings = ctx.settings
-    stopping = stop or threading.Event()
-
-    def sleep(seconds: float) -> None:
-        if stopping.wait(seconds):
-            raise Interrupted("stopping while a batch job runs; the next run resumes it")
-
-    def prepare(reports: list[ReportMessage]) -> scheduler.Prepared:
-        cancel_at, give_up_at = export_deadlines(settings, datetime.now(UTC))
-        store = ctx.store()
-        try:
-            store.ensure_indexes()
-            with OpenAIExtractor(settings, cache=store) as engine:
-                items = [(r.report_id, r.raw_text, r.company_hint) for r in reports]
-                report = prefill_cache(
-                    engine,
-                    items,
-                    lambda sink: runner_for(engine, store, sink, now=time.time),
-                    poll_s=settings.batch_poll_s,
-                    cancel_at=cancel_at,
-                    give_up_at=give_up_at,
-                    sleep=sleep,
-                )
-            # the workers look these reports' answers up, whenever they started
-            return scheduler.Prepared(report.line(), frozenset(r.report_id for r in reports))
-        finally:
-            store.close()
-
-    return prepare
 
 
 @click.group()
@@ -150,24 +90,6 @@ def cancel_job(ctx: Context, job_id: str) -> None:
     finally:
         store.close()
     click.echo(describe(job))
-
-
-def progress_line(jobs: list[object]) -> None:
-    """``finpipe extract``'s progress while it waits for its batch job: one line on stderr."""
-    from worker.batch_api.jobs import BatchJob
-
-    done = total = 0
-    states = []
-    for job in jobs:
-        if not isinstance(job, BatchJob):
-            continue
-        for part in job.parts:
-            total += part.requests
-            done += part.counts.get("completed", part.answered)
-            states.append(str(part.outcome or part.remote_status or part.state))
-    end = "\r" if sys.stderr.isatty() else "\n"
-    sys.stderr.write(f"batch: {', '.join(states) or 'submitting'} {done}/{total} answered{end}")
-    sys.stderr.flush()
 
 
 def register(cli: click.Group) -> None:

@@ -67,11 +67,10 @@ def export_cmd(
     FINPIPE_COMPANY_ALIASES; see finpipe companies).
     """
     from export.run import run_export
-    from finpipe.cmd_facts import company_aliases
 
     if since and until and since > until:
         raise click.BadParameter("--since is after --until", param_hint="--since")
-    aliases = company_aliases(ctx, "export")
+    aliases = ctx.company_aliases("export")
     store = ctx.store()
     try:
         folder = run_export(

@@ -10,20 +10,7 @@ import click
 
 from adapters.mongo.queries import fact_filter
 from finpipe.context import Context, pass_ctx
-from schemas.errors import ConfigError, FinpipeError
-
-
-def company_aliases(ctx: Context, command: str) -> dict[str, str]:
-    """The aliases file ``FINPIPE_COMPANY_ALIASES`` names, read once when a command starts; a
-    bad file stops the command with one line naming the file, the line and the field (exit 2,
-    as for any configuration error)."""
-    from export.companies import configured_aliases
-
-    try:
-        return configured_aliases(ctx.settings.company_aliases)
-    except ConfigError as exc:
-        click.echo(f"finpipe {command}: {exc}", err=True)
-        sys.exit(2)
+from schemas.errors import FinpipeError
 
 
 @click.command()
@@ -76,7 +63,7 @@ def facts(
 
     if only_conflicts and report_id:
         raise click.UsageError("--conflicts compares reports; use --company, --metric, --period")
-    aliases = company_aliases(ctx, "facts")
+    aliases = ctx.company_aliases("facts")
     store = ctx.store()
     docs: list[dict[str, Any]] = []
     try:
@@ -131,7 +118,7 @@ def companies(ctx: Context, as_json: bool) -> None:
     from export.companies import company_forms
     from export.listing import companies_text
 
-    aliases = company_aliases(ctx, "companies")
+    aliases = ctx.company_aliases("companies")
     store = ctx.store()
     try:
         counts = store.running_counts().company_totals()

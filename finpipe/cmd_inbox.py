@@ -7,25 +7,20 @@ import shutil
 import signal
 import sys
 import threading
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
 
-from adapters import metrics
-from adapters.mongo import LAST_EXPORT, LAST_SWEEP
-from finpipe.cmd_facts import company_aliases
-from finpipe.cmd_pipeline import queue_reading, start_metrics
 from finpipe.context import Context, pass_ctx
 from ingest import scheduler
 from ingest.inbox import Inbox, Progress, Summary, expand_paths, ingest_paths, quote_name
-from schemas.errors import ConfigError, FinpipeError, TransientError
+from ops import nightly
+from schemas.errors import ConfigError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -105,43 +100,6 @@ def ingest(ctx: Context, paths: tuple[Path, ...], text_column: str | None, settl
         sys.exit(1)
 
 
-def nightly_jobs(ctx: Context, stop: threading.Event | None = None) -> list[scheduler.Job]:
-    """What ``finpipe schedule`` runs, in order: the inbox sweep, then the export. Each run
-    builds its own adapters and closes them. The company aliases file is read here, once: a bad
-    file stops the scheduler at start instead of failing a night's export. In batch mode
-    (``FINPIPE_LLM_MODE=batch`` with the OpenAI provider) the sweep first fills the extraction
-    cache for the reports it is about to publish through Batch API jobs
-    (:mod:`finpipe.cmd_batch`)."""
-    settings = ctx.settings
-    aliases = company_aliases(ctx, "schedule")
-
-    def export() -> str:
-        from adapters.mongo import LAST_SWEEP
-        from adapters.rabbitmq import read_queues
-        from export.night import night_check
-        from export.run import export_after_drain
-
-        broker, store = ctx.broker(), ctx.store()
-        queues = broker.topology.backlog_queues()
-        check = night_check(lambda: read_queues(broker.nodes, queues), store, LAST_SWEEP)
-        try:
-            return export_after_drain(settings, store, check, aliases=aliases)
-        finally:
-            store.close()
-
-    prepare = None
-    if settings.llm_mode == "batch" and settings.effective_provider == "openai":
-        from finpipe.cmd_batch import batch_prepare
-
-        prepare = batch_prepare(ctx, stop)
-    return [
-        scheduler.inbox_sweep_job(
-            settings, publisher=lambda: ctx.broker().publisher(), runs=ctx.store, prepare=prepare
-        ),
-        scheduler.Job("export", settings.export_cron, export, "FINPIPE_EXPORT_CRON", LAST_EXPORT),
-    ]
-
-
 @click.command()
 @click.option(
     "--run-now",
@@ -171,26 +129,21 @@ def schedule(ctx: Context, run_now: bool, once: bool) -> None:
     settings = ctx.settings
     stop = threading.Event()
     try:
-        jobs = nightly_jobs(ctx, stop)
-        _observed(ctx)
+        jobs = nightly.nightly_jobs(ctx, ctx.company_aliases("schedule"), stop)
+        nightly.observe(ctx)
         if once:
-            _run_once(jobs)
+            if nightly.run_once(jobs):
+                sys.exit(1)
             return
         now = datetime.now(ZoneInfo(settings.timezone))
-        catch_up = [] if run_now else _missed(ctx, jobs, now)
+        catch_up = [] if run_now else nightly.missed(ctx, jobs, now)
         sched = scheduler.build_scheduler(
             jobs, settings.timezone, run_now=run_now, catch_up=catch_up, now=now
         )
     except ConfigError as exc:
         click.echo(f"finpipe: configuration error: {exc}", err=True)
         sys.exit(2)
-    for job in jobs:
-        when = scheduler.next_fire_time(job, settings.timezone, now)
-        log.info("job %s on %r (%s), next run %s", job.name, job.cron, settings.timezone, when)
-    if run_now:
-        log.info(
-            "--run-now: running %s now, one after the other", ", then ".join(j.name for j in jobs)
-        )
+    nightly.announce(jobs, settings.timezone, now, run_now=run_now)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         sched.start()
@@ -200,75 +153,6 @@ def schedule(ctx: Context, run_now: bool, once: bool) -> None:
         stop.set()  # a batch job being waited for stays stored; the next run resumes it
         if sched.running:
             sched.shutdown(wait=True)
-
-
-def _observed(ctx: Context) -> None:
-    """With FINPIPE_METRICS_PORT: serve ``/metrics`` with the jobs' last successes as MongoDB
-    remembers them (a restarted scheduler does not look as if no sweep ever ran), the queues
-    and the Batch API jobs by state."""
-    settings = ctx.settings
-    if settings.metrics_port is None:
-        return
-    start_metrics(settings)
-    store = ctx.store()
-    try:
-        for job, run in (("inbox-sweep", LAST_SWEEP), ("export", LAST_EXPORT)):
-            at = (store.last_run(run) or {}).get("at")
-            if isinstance(at, datetime):
-                metrics.job_succeeded_before(job, at.replace(tzinfo=at.tzinfo or UTC).timestamp())
-    except FinpipeError as exc:
-        log.warning("last runs not read for the metrics: %s", exc)
-    metrics.watch_queues(queue_reading(ctx.broker()))
-    metrics.watch_batch_jobs(lambda: _jobs_by_state(store.find_jobs(limit=1000)))
-
-
-def _jobs_by_state(jobs: list[dict[str, Any]]) -> dict[str, int]:
-    """Batch API jobs by state, every state shown (0 when none is in it)."""
-    from worker.batch_api.jobs import PartState
-
-    counts = Counter(str(j.get("state")) for j in jobs)
-    return {**{s.value: 0 for s in PartState}, **counts}
-
-
-def _missed(ctx: Context, jobs: list[scheduler.Job], now: datetime) -> list[scheduler.Job]:
-    """The jobs whose last night's run did not happen (``runs`` records older than their last
-    fire time), each logged; they run once at start as a catch-up. A database that cannot be
-    read is logged and nothing is caught up."""
-    store = ctx.store()
-    try:
-        last = {j.record: (store.last_run(j.record) or {}).get("at") for j in jobs if j.record}
-    except FinpipeError as exc:
-        log.warning("cannot tell whether a night was missed (%s); no catch-up", exc)
-        return []
-    finally:
-        store.close()
-    missed = scheduler.missed_jobs(jobs, last, ctx.settings.timezone, now)
-    for job, due in missed:
-        log.warning(
-            "job %s missed its run due at %s (last run %s): running it now as a catch-up",
-            job.name,
-            due.isoformat(),
-            last.get(job.record),
-        )
-    return [job for job, _ in missed]
-
-
-def _run_once(jobs: list[scheduler.Job]) -> None:
-    """Each job once, in order; exit status 1 when one failed (the others still ran)."""
-    failed = []
-    for job in jobs:
-        log.info("job %s starting", job.name)
-        try:
-            result = job.func()
-        except Exception:
-            log.exception("job %s failed", job.name)
-            failed.append(job.name)
-            metrics.job_ended(job.name, "failed")
-            continue
-        metrics.job_ended(job.name, "ok")
-        log.info("job %s done%s", job.name, f": {result}" if result is not None else "")
-    if failed:
-        sys.exit(1)
 
 
 @contextmanager

@@ -7,44 +7,15 @@ import faulthandler
 import logging
 import signal
 import sys
-from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any
 
 import click
 
 from adapters import metrics
-from adapters.mongo import MongoStore
-from adapters.rabbitmq import Broker
 from finpipe.context import Context, pass_ctx
 from schemas.errors import ConfigError, FinpipeError
-from schemas.settings import Settings, redact_url
+from schemas.settings import redact_url
 
 log = logging.getLogger("finpipe")
-
-
-def build_extractor(settings: Settings, store: Any = None) -> Any:
-    """The extraction provider the settings ask for, announced loudly. With the model, answers
-    are cached in ``store``, behind a filter of its keys read once here: a snippet not seen
-    before costs no read of the store."""
-    if settings.effective_provider == "openai":
-        from worker.llm import OpenAIExtractor
-        from worker.model.cache import FilteredCache
-
-        log.warning(
-            "EXTRACTOR: OpenAI-compatible model %s at %s (offline rules as fallback)",
-            settings.model,
-            redact_url(settings.openai_base_url or "https://api.openai.com/v1"),
-        )
-        cache = None
-        if store is not None:
-            cache = FilteredCache(store)
-            cache.load()
-        return OpenAIExtractor(settings, cache=cache)
-    from worker.extract import RulesExtractor
-
-    log.warning("EXTRACTOR: offline rules (no OPENAI_API_KEY set, or FINPIPE_PROVIDER=rules)")
-    return RulesExtractor(min_confidence=settings.min_confidence)
 
 
 @click.command()
@@ -71,7 +42,7 @@ def serve(ctx: Context, host: str, port: int, threads: int) -> None:
 
     settings = ctx.settings
     broker = ctx.broker()
-    metrics.watch_queues(queue_reading(broker))
+    metrics.watch_queues(metrics.queue_reading(broker))
     store = ctx.store()  # one MongoDB client for the process, shared by the serving threads
     # A request must not wait for reconnects: one try, then 503 and the client retries.
     app = create_app(
@@ -102,39 +73,6 @@ def serve(ctx: Context, host: str, port: int, threads: int) -> None:
     log.info("server stopped")
 
 
-def queue_reading(broker: Broker) -> Callable[[], metrics.QueueReading]:
-    """What ``/metrics`` shows of the work and dead-letter queues (read when scraped)."""
-
-    def read() -> metrics.QueueReading:
-        work, dead = broker.queue_depths(timeout_s=2.0)
-        return [(role, q.messages, q.consumers) for role, q in (("work", work), ("dead", dead))]
-
-    return read
-
-
-def report_status_hooks(
-    store: MongoStore,
-) -> tuple[Callable[[str, str], None], Callable[[str, str, int], None]]:
-    """What the consumer calls (off its thread) when a report is dead-lettered or retried: record
-    the status; a failure to record is logged, never raised (the database may be what failed)."""
-
-    def on_dead(report_id: str, reason: str) -> None:
-        try:
-            store.mark_reports([report_id], "dead", datetime.now(UTC), error=reason)
-        except FinpipeError as exc:
-            log.warning("could not record dead status of %s: %s", report_id[:12], exc)
-
-    def on_retry(report_id: str, reason: str, attempt: int) -> None:
-        try:
-            store.mark_reports(
-                [report_id], "failed", datetime.now(UTC), error=reason, attempts=attempt
-            )
-        except FinpipeError as exc:
-            log.debug("could not record failed status of %s: %s", report_id[:12], exc)
-
-    return on_dead, on_retry
-
-
 @click.command()
 @click.option(
     "--burst",
@@ -151,11 +89,13 @@ def worker(ctx: Context, burst: bool) -> None:
     """
     from worker.consumer import Consumer
     from worker.pipeline import Pipeline
+    from worker.provider import build_extractor
+    from worker.report_status import report_status_hooks
 
     settings = ctx.settings
     store = ctx.store()
     try:
-        start_metrics(settings)
+        metrics.serve_configured(settings)
         store.ping()
         store.ensure_indexes()
         store.running_counts().document()  # counted once if the store has none yet
@@ -182,12 +122,6 @@ def worker(ctx: Context, burst: bool) -> None:
         extractor.close()
     store.close()
     sys.exit(code)
-
-
-def start_metrics(settings: Settings) -> None:
-    """Serve ``/metrics`` on FINPIPE_METRICS_PORT (the worker and the scheduler), if it is set."""
-    if settings.metrics_port is not None:
-        metrics.serve_metrics(settings.metrics_port, settings.metrics_host)
 
 
 def register(cli: click.Group) -> None:

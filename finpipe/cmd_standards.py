@@ -95,12 +95,28 @@ def _openai(items: list[Item]) -> dict[str, list[Fact]]:
     settings = getattr(ctx.obj, "settings", None) if ctx is not None else None
     settings = settings or Settings.from_env()
     if settings.llm_mode == "batch":
-        from finpipe.cmd_batch import progress_line
-
         found = entry(settings, items, progress=progress_line)
     else:
         found = entry(settings, items)
     return {key: [ff.fact for ff in found.get(key, [])] for key, _, _ in items}
+
+
+def progress_line(jobs: list[object]) -> None:
+    """``finpipe extract``'s progress while it waits for its batch job: one line on stderr."""
+    from worker.batch_api.jobs import BatchJob
+
+    done = total = 0
+    states = []
+    for job in jobs:
+        if not isinstance(job, BatchJob):
+            continue
+        for part in job.parts:
+            total += part.requests
+            done += part.counts.get("completed", part.answered)
+            states.append(str(part.outcome or part.remote_status or part.state))
+    end = "\r" if sys.stderr.isatty() else "\n"
+    sys.stderr.write(f"batch: {', '.join(states) or 'submitting'} {done}/{total} answered{end}")
+    sys.stderr.flush()
 
 
 def extract_stream(

@@ -4,10 +4,13 @@ server does."""
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from adapters.mongo import MongoStore
 from adapters.rabbitmq import Broker
+from schemas.errors import ConfigError
 from schemas.settings import Settings
 
 
@@ -27,6 +30,18 @@ class Context:
         if validate:
             store.validate()
         return store
+
+    def company_aliases(self, command: str) -> dict[str, str]:
+        """The aliases file ``FINPIPE_COMPANY_ALIASES`` names, read once when a command starts; a
+        bad file stops the command with one line naming the file, the line and the field (exit 2,
+        as for any configuration error)."""
+        from export.companies import configured_aliases
+
+        try:
+            return configured_aliases(self.settings.company_aliases)
+        except ConfigError as exc:
+            click.echo(f"finpipe {command}: {exc}", err=True)
+            sys.exit(2)
 
 
 pass_ctx = click.make_pass_decorator(Context)

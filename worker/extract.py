@@ -76,7 +76,10 @@ class RulesExtractor:
         for report in reports:
             snippets = split_snippets(report.raw_text)
             found = extract_report(
-                report.raw_text, report.company_hint, min_confidence=self.min_confidence
+                report.raw_text,
+                report.company_hint,
+                min_confidence=self.min_confidence,
+                snippets=snippets,
             )
             out[report.report_id] = ReportExtraction(
                 facts=[

@@ -14,8 +14,8 @@ from typing import Any
 import pika
 
 from adapters.rabbitmq import declare_topology
-from finpipe.cmd_inbox import nightly_jobs
 from finpipe.context import Context
+from ops.nightly import nightly_jobs
 from schemas.settings import Settings
 from schemas.topology import Topology
 from tests.fake_openai import FakeOpenAI
@@ -43,9 +43,8 @@ def fill_inbox(settings: Settings) -> None:
 
 def night(settings: Settings, export_wait_s: float) -> tuple[Callable[[], Any], Callable[[], Any]]:
     """The sweep and the export as ``finpipe schedule`` runs them."""
-    sweep, export = nightly_jobs(
-        Context(settings.model_copy(update={"export_wait_s": export_wait_s}))
-    )
+    ctx = Context(settings.model_copy(update={"export_wait_s": export_wait_s}))
+    sweep, export = nightly_jobs(ctx, ctx.company_aliases("schedule"))
     return sweep.func, export.func
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from finpipe.cli import cli
-from finpipe.cmd_batch import export_deadlines
+from ops.nightly import export_deadlines
 from schemas.settings import Settings
 from tests.fake_openai import FakeOpenAI
 

@@ -718,3 +718,34 @@ def test_a_read_only_export_folder_is_named_with_the_reason(
         writer.check_writable(tmp_path)
     assert str(refused.value) == f"cannot write to {tmp_path}: Permission denied"
     assert list(tmp_path.iterdir()) == []
+
+
+# -- what a missing cell is, one meaning for every module of the export
+
+
+@pytest.mark.parametrize(
+    ("value", "is_missing"),
+    [
+        (None, True),
+        (float("nan"), True),
+        (pd.Series([1.5, None]).iloc[1], True),  # numpy's NaN
+        (pd.NA, True),
+        (pd.NaT, True),
+        ("", False),  # text written empty is a value
+        (0, False),
+        (0.0, False),
+        (False, False),
+        ("nan", False),
+        (Decimal("0"), False),
+    ],
+)
+def test_a_cell_is_missing_when_it_holds_none_nan_na_or_nat(value: Any, is_missing: bool) -> None:
+    assert cells.missing(value) is is_missing
+
+
+def test_pandas_na_is_blank_in_the_csv_and_workbook_alike_and_empty_text_stays_text() -> None:
+    assert cells.format_cell(pd.NA, text=True) == ""
+    assert cells.format_cell(pd.NA, text=False) == ""
+    assert cells.as_text(pd.NA) is None and cells.as_datetime(pd.NA) is None
+    assert cells.exact_value(pd.NA, "5.3") == Decimal("5.3")
+    assert cells.format_cell("", text=True) == "" and cells.as_text("") == ""

@@ -141,13 +141,13 @@ def test_missed_jobs_keep_their_order_and_skip_jobs_without_a_record() -> None:
 
 
 def test_schedule_runs_the_sweep_then_the_export_on_their_own_crons() -> None:
-    from finpipe.cmd_inbox import nightly_jobs
     from finpipe.context import Context
+    from ops.nightly import nightly_jobs
 
     settings = Settings.from_env(
         {"FINPIPE_SWEEP_CRON": "0 1 * * *", "FINPIPE_EXPORT_CRON": "0 3 * * *"}
     )
-    jobs = nightly_jobs(Context(settings))
+    jobs = nightly_jobs(Context(settings), {})
     assert [(j.name, j.cron, j.env_var) for j in jobs] == [
         ("inbox-sweep", "0 1 * * *", "FINPIPE_SWEEP_CRON"),
         ("export", "0 3 * * *", "FINPIPE_EXPORT_CRON"),
@@ -158,8 +158,8 @@ def test_the_nightly_export_uses_the_aliases_read_when_the_scheduler_started(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from export import run
-    from finpipe.cmd_inbox import nightly_jobs
     from finpipe.context import Context
+    from ops.nightly import nightly_jobs
 
     aliases = tmp_path / "aliases.yaml"
     aliases.write_text("Google: Alphabet\n", encoding="utf-8")
@@ -170,7 +170,8 @@ def test_the_nightly_export_uses_the_aliases_read_when_the_scheduler_started(
         return "exported"
 
     monkeypatch.setattr(run, "export_after_drain", export_after_drain)
-    jobs = nightly_jobs(Context(Settings.from_env({}, company_aliases=aliases)))
+    ctx = Context(Settings.from_env({}, company_aliases=aliases))
+    jobs = nightly_jobs(ctx, ctx.company_aliases("schedule"))
     aliases.write_text("Google: ''\n", encoding="utf-8")  # broken after the start: not read again
     export = next(j for j in jobs if j.name == "export")
     assert export.func() == "exported"

@@ -47,3 +47,30 @@ def test_a_report_of_899999_bytes_of_short_lines_is_extracted_in_seconds() -> No
     (extraction,) = RulesExtractor().extract([msg]).values()
     assert time.monotonic() - started < 60  # hours before sentences were bounded
     assert [f.fact.company for f in extraction.facts][:1] == ["Acme"]
+
+
+def test_the_rules_extractor_splits_a_report_once_and_finds_what_the_rules_find(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from worker import rules, snippets
+    from worker.rules import extract_report
+
+    text = (
+        "Acme Corp. reported revenue of $12.5 million for Q2 2024. The board met twice.\n\n"
+        "Net income was $1.1 million, up from $0.9 million."
+    )
+    msg = ReportMessage.build(SubmitReport(raw_text=text), Provenance(channel="api"))
+    expected = extract_report(text, min_confidence=0.7)
+    calls: list[str] = []
+
+    def counted(report: str) -> list[snippets.Snippet]:
+        calls.append(report)
+        return split_snippets(report)
+
+    monkeypatch.setattr(snippets, "split_snippets", counted)
+    monkeypatch.setattr(rules, "split_snippets", counted)
+    (extraction,) = RulesExtractor(min_confidence=0.7).extract([msg]).values()
+    assert calls == [text]
+    assert [f.fact for f in extraction.facts] == [rf.fact for rf in expected.facts]
+    assert extraction.facts and extraction.snippets == 3
+    assert extraction.unassigned_amounts == expected.unassigned

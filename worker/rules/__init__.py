@@ -27,6 +27,7 @@ reason, and counts among the unassigned amounts.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from schemas.fact import Fact
@@ -91,15 +92,21 @@ _HOLDING = re.compile(
 
 
 def extract_report(
-    text: str, company_hint: str | None = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    text: str,
+    company_hint: str | None = None,
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+    *,
+    snippets: Sequence[Snippet] | None = None,
 ) -> RulesResult:
     """All facts the rules find in ``text`` with at least ``min_confidence``, in reading order;
-    those below it (withheld, with the reason); and how many amounts the text holds."""
+    those below it (withheld, with the reason); and how many amounts the text holds.
+    ``snippets``: ``split_snippets(text)`` when the caller has split it already (a report is
+    split once on its way through the worker)."""
     result = RulesResult()
     hint = company_hint.strip() if company_hint else None
     doc_company: str | None = None
     period: str | None = None
-    for snippet in split_snippets(text):
+    for snippet in split_snippets(text) if snippets is None else snippets:
         named = find_company(snippet.text)
         if named:
             doc_company = named
