@@ -112,6 +112,8 @@ class Consumer:
             os._exit(130)
         log.info("signal %d: finishing the batch in hand, then exiting (again to force)", signum)
         self._stopping.set()  # no wake-up from a signal handler: the loop sees it within 0.25 s
+        # calls waiting for the rate limit stop waiting now (an Event of their own, not pika's)
+        self.pipeline.interrupt()
 
     def stop(self) -> None:
         self._stopping.set()

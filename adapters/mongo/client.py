@@ -190,6 +190,15 @@ def increment(collection: Any, doc_id: str, inc: Mapping[str, int]) -> None:
         collection.update_one({"_id": doc_id}, update)
 
 
+def upsert_one(collection: Any, doc_id: str, update: Mapping[str, Any]) -> None:
+    """``update`` on one document, creating it. Two processes creating it at once: one upsert
+    wins, the other sees a duplicate key and updates the document that now exists."""
+    try:
+        collection.update_one({"_id": doc_id}, dict(update), upsert=True)
+    except pymongo.errors.DuplicateKeyError:
+        collection.update_one({"_id": doc_id}, dict(update))
+
+
 def by_ids(
     collection: Any, ids: Iterable[str], fields: Sequence[str] | None = None
 ) -> dict[str, dict[str, Any]]:

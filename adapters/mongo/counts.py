@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from adapters.mongo.client import Connection
+from adapters.mongo.client import Connection, upsert_one
 from adapters.mongo.names import COUNTERS
 
 log = logging.getLogger(__name__)
@@ -131,11 +131,10 @@ class RunningCounts:
         doc = summary_document(self.exact.count_facts(), self.exact.company_counts(), statuses)
         counts = self.conn.db[COUNTERS]
         with self.conn.translated("running count write"):
-            if keep_newer:
-                fields = {k: v for k, v in doc.items() if k != "_id"}
-                counts.update_one({"_id": SUMMARY_ID}, {"$setOnInsert": fields}, upsert=True)
-            else:
-                counts.replace_one({"_id": SUMMARY_ID}, doc, upsert=True)
+            fields = {k: v for k, v in doc.items() if k != "_id"}
+            # several workers starting on a store without counts count at once: the first kept
+            # wins with keep_newer, the last with a recount
+            upsert_one(counts, SUMMARY_ID, {"$setOnInsert" if keep_newer else "$set": fields})
         return doc
 
     def counted(self, collection: str, field: str) -> dict[Any, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -207,3 +208,29 @@ def test_recount_replaces_running_counts_that_drifted(store, db) -> None:
     store.running_counts().recount()
     assert running(store) == exact_counts(store)
     assert running(store)["facts_stored"] == 0
+
+
+def test_workers_starting_together_on_a_store_without_counts_all_start(settings) -> None:
+    # each worker counts a store that has no running counts yet at start; several starting at the
+    # same moment all try to create the document (one of them exited on a duplicate key)
+    stores = [MongoStore.from_settings(settings) for _ in range(6)]
+    together = threading.Barrier(len(stores))
+    failures: list[BaseException] = []
+
+    def start(store: MongoStore) -> None:
+        together.wait()
+        try:
+            store.running_counts().document()
+        except BaseException as exc:  # collected for the assertion
+            failures.append(exc)
+
+    threads = [threading.Thread(target=start, args=(s,)) for s in stores]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    finally:
+        for s in stores:
+            s.close()
+    assert failures == []
