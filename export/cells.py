@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from schemas.numbers import plain_decimal
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas is imported by the code that builds a frame (``csv_text`` here), not by this module: the
+# operator commands that print stored documents (``finpipe facts``, ``companies``, ``status``) use
+# these cells and start without pandas (tests/unit/test_startup.py). A cell can only hold a pandas
+# value (``NA``, ``NaT``, ``Timestamp``) once pandas is loaded, so the tests below look it up in
+# ``sys.modules``.
 
 #: Characters that make a spreadsheet treat a cell as a formula (OWASP's list).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -52,9 +60,12 @@ def missing(x: Any) -> bool:
     """Whether a cell holds no value: ``None``, NaN (numpy's float too), pandas' ``NA`` or
     ``NaT``. The one test of the export's modules. An empty string is a value (text written
     empty), not missing."""
-    if x is None or x is pd.NA or x is pd.NaT:
+    if x is None:
         return True
-    return isinstance(x, float) and math.isnan(x)
+    if isinstance(x, float):
+        return math.isnan(x)
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and (x is pandas.NA or x is pandas.NaT)
 
 
 def as_text(x: Any) -> str | None:
@@ -73,7 +84,8 @@ def as_int(x: Any) -> int | None:
 def as_datetime(x: Any) -> datetime | None:
     if missing(x):
         return None
-    if isinstance(x, pd.Timestamp):
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and isinstance(x, pandas.Timestamp):
         x = x.to_pydatetime()
     if isinstance(x, datetime):
         return x if x.tzinfo is not None else x.replace(tzinfo=UTC)
@@ -94,7 +106,7 @@ def format_cell(x: Any, *, text: bool) -> str:
         return str(x)
     if isinstance(x, float):
         return plain_decimal(Decimal(repr(x)))
-    if isinstance(x, pd.Timestamp | datetime):
+    if isinstance(x, datetime):  # pandas' Timestamp too (a subclass)
         dt = as_datetime(x)
         return iso_utc(dt) if dt is not None else ""
     if isinstance(x, date):
@@ -107,6 +119,8 @@ def csv_text(frame: pd.DataFrame, text_columns: Iterable[str]) -> str:
     """The frame as CSV (UTF-8 text, header row, ``\\n`` line ends), every cell formatted by
     ``format_cell``; columns not in ``text_columns`` are numbers and are never neutralized.
     Header cells are text (metric names come from reports) and are neutralized too."""
+    import pandas as pd
+
     text_set = frozenset(text_columns)
     formatted = pd.DataFrame(
         {

@@ -25,11 +25,13 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from export.cells import missing
 from schemas.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: The environment variable that names the aliases file.
 ALIASES_VARIABLE = "FINPIPE_COMPANY_ALIASES"
@@ -192,6 +194,8 @@ def add_company_canonical(
     Facts without a company have no canonical name (``None``)."""
     written = [None if missing(c) else str(c) for c in facts["company"].tolist()]
     names = display_names(Counter(c for c in written if c is not None), aliases)
+    import pandas as pd  # here, not at the top: the operator commands start without it (cells.py)
+
     out = facts.copy()
     column = pd.Series(
         [names.get(c) if c is not None else None for c in written], index=facts.index, dtype=object

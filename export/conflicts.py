@@ -29,13 +29,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from export.cells import as_datetime, as_text, exact_value, missing
 from schemas.numbers import plain_decimal
 from schemas.periods import sort_key
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Columns of ``conflicts.csv``: one row per value in conflict (a report stating the same value
 #: twice is one row).
@@ -140,7 +141,7 @@ def scale_slip(a: Decimal, a_step: Decimal, b: Decimal, b_step: Decimal) -> int 
 # -- statements and figures ---------------------------------------------------------------------
 def report_instant(x: Any) -> datetime | None:
     """A report date as stored or shown (a date is midnight UTC) as an aware date-time."""
-    if isinstance(x, datetime | pd.Timestamp):
+    if isinstance(x, datetime):  # pandas' Timestamp too (a subclass)
         return as_datetime(x)
     if isinstance(x, date):
         return datetime(x.year, x.month, x.day, tzinfo=UTC)
@@ -351,6 +352,8 @@ def conflicts_table(facts: pd.DataFrame, figs: Mapping[Key, Figure] | None = Non
     for row in rows:
         for c in ("company", "period", "currency"):
             row[c] = row[c] or None
+    import pandas as pd  # here, not at the top: ``finpipe facts`` starts without it (cells.py)
+
     return pd.DataFrame(
         {c: pd.Series([r.get(c) for r in rows], dtype=object) for c in CONFLICT_COLUMNS},
         columns=list(CONFLICT_COLUMNS),

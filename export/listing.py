@@ -13,14 +13,15 @@ import io
 import json
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from export.cells import csv_text, exact_value, format_cell, missing
 from export.companies import CompanyForms
 from export.conflicts import CONFLICT_TEXT_COLUMNS, report_date_shown
 from schemas.numbers import json_number
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMATS = ("json", "table", "csv")
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-from adapters.mongo.queries import fact_filter
 from finpipe.context import Context, pass_ctx
 from schemas.errors import FinpipeError
 
@@ -58,6 +57,7 @@ def facts(
     exits 1 when no stored company matches. --conflicts lists the values reports disagree about
     instead, with the value the summary shows.
     """
+    from adapters.mongo.queries import fact_filter
     from export.companies import display_names, matching_names
     from export.listing import facts_text
 

@@ -12,15 +12,19 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
 
 from finpipe.context import Context, pass_ctx
-from ingest import scheduler
-from ingest.inbox import Inbox, Progress, Summary, expand_paths, ingest_paths, quote_name
-from ops import nightly
 from schemas.errors import ConfigError, TransientError
+
+if TYPE_CHECKING:
+    from ingest.inbox import Progress, Summary
+
+# ingest, the scheduler and the nightly jobs are imported by the commands that run them, so that
+# every other ``finpipe`` command starts without them (tests/unit/test_startup.py).
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,7 @@ def watch(ctx: Context, inbox: Path | None, settle_s: float) -> None:
     failed/<name>.rejects.jsonl. A file dropped again is recognised and not published twice.
     Stop with Ctrl-C.
     """
+    from ingest.inbox import Inbox
     from ingest.watcher import InboxWatcher
 
     settings = ctx.settings
@@ -81,6 +86,8 @@ def ingest(ctx: Context, paths: tuple[Path, ...], text_column: str | None, settl
     the broker did not take everything (those files stay for the next run), else 0; unreadable
     files and rejected rows are counted in the summary.
     """
+    from ingest.inbox import Inbox, expand_paths, ingest_paths
+
     settings = ctx.settings
     box = Inbox.from_settings(settings, text_column=text_column, settle_s=settle_s)
     files = expand_paths(paths, box)
@@ -126,6 +133,9 @@ def schedule(ctx: Context, run_now: bool, once: bool) -> None:
     With FINPIPE_LLM_MODE=batch the sweep first fills the extraction cache for the waiting
     reports through the Batch API (see `finpipe batch --help`).
     """
+    from ingest import scheduler
+    from ops import nightly
+
     settings = ctx.settings
     stop = threading.Event()
     try:
@@ -185,6 +195,8 @@ def _progress(total_bytes: int, files: int) -> Iterator[Progress | None]:
 
 
 def _print_failures(summary: Summary) -> None:
+    from ingest.inbox import quote_name
+
     for outcome in summary.outcomes:
         if outcome.status == "failed":
             click.echo(f"failed: {quote_name(outcome.path)}: {outcome.reason}", err=True)

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import TYPE_CHECKING
 
 import click
 
 from finpipe.context import Context, pass_ctx
-from ops.deadletters import DeadLetterQueue
 from schemas.errors import FinpipeError
+
+if TYPE_CHECKING:
+    from ops.deadletters import DeadLetterQueue
 
 log = logging.getLogger("finpipe")
 
 
 def _queue(ctx: Context) -> DeadLetterQueue:
+    from ops.deadletters import DeadLetterQueue
+
     return DeadLetterQueue(ctx.settings, ctx.broker().dead_letters())
 
 

@@ -10,7 +10,6 @@ import sys
 
 import click
 
-from adapters import metrics
 from finpipe.context import Context, pass_ctx
 from schemas.errors import ConfigError, FinpipeError
 from schemas.settings import redact_url
@@ -37,6 +36,7 @@ def serve(ctx: Context, host: str, port: int, threads: int) -> None:
     report_id once the broker has confirmed it. Served by waitress with a fixed pool of
     threads; SIGTERM or SIGINT stops it and closes its connections.
     """
+    from adapters import metrics
     from ingest import server
     from ingest.app import body_too_large, create_app
 
@@ -87,6 +87,7 @@ def worker(ctx: Context, burst: bool) -> None:
     delayed-retry queues, permanent ones to the dead-letter queue with their reason.
     SIGTERM/SIGINT finish the batch in hand and exit 0; a second signal exits at once.
     """
+    from adapters import metrics
     from worker.consumer import Consumer
     from worker.pipeline import Pipeline
     from worker.provider import build_extractor

@@ -5,13 +5,19 @@ server does."""
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from adapters.mongo import MongoStore
-from adapters.rabbitmq import Broker
 from schemas.errors import ConfigError
 from schemas.settings import Settings
+
+if TYPE_CHECKING:
+    from adapters.mongo import MongoStore
+    from adapters.rabbitmq import Broker
+
+# The adapters are imported when a command asks for one, so that ``finpipe --help``, or a command
+# that only reads MongoDB, does not load pika (or pymongo) first (tests/unit/test_startup.py).
 
 
 class Context:
@@ -21,11 +27,15 @@ class Context:
     def broker(self) -> Broker:
         """RabbitMQ for the configured work queue: publishers, consumers, queue depths, dead
         letters."""
+        from adapters.rabbitmq import Broker
+
         return Broker.from_settings(self.settings)
 
     def store(self, *, timeout_ms: int = 5000, validate: bool = True) -> MongoStore:
         """MongoDB: every collection finpipe reads or writes. Callers close it. ``ConfigError``
         at once if the URL is unusable (unless ``validate`` is false: ``status`` shows it)."""
+        from adapters.mongo import MongoStore
+
         store = MongoStore.from_settings(self.settings, timeout_ms=timeout_ms)
         if validate:
             store.validate()

@@ -14,14 +14,10 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.schedulers.base import BaseScheduler
-from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.date import DateTrigger
 
 from adapters import metrics
 from adapters.mongo import LAST_SWEEP, MongoStore
@@ -31,6 +27,9 @@ from schemas.errors import ConfigError, FinpipeError, Interrupted, TransientErro
 from schemas.message import ReportMessage
 from schemas.settings import Settings
 from schemas.topology import HEADER_PREFILLED
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.base import BaseScheduler
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +232,11 @@ def build_scheduler(
     one after the other in the order given, then on its schedule; otherwise the ``catch_up``
     jobs (missed runs, see ``missed_jobs``) are run so, once. Missed runs are coalesced; the
     jobs never run at the same time (one waits for the other)."""
+    # imported here: ``finpipe status`` reads the cron schedule (``missed_fire``) without them
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.schedulers.blocking import BlockingScheduler
+    from apscheduler.triggers.date import DateTrigger
+
     tz = ZoneInfo(timezone)
     scheduler: BaseScheduler = (
         BlockingScheduler(timezone=tz) if blocking else BackgroundScheduler(timezone=tz)
