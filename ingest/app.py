@@ -371,6 +371,8 @@ def report(adapters: SharedAdapters, report_id: str) -> tuple[Response, int]:
     if not REPORT_ID.fullmatch(report_id):
         return _error(404, "no such report: a report id is 64 hexadecimal digits")
     report_id = report_id.lower()
+    # before the lookup: an id written meanwhile is no longer in memory but then in the database
+    received_at = adapters.submissions.queued_at(report_id)  # accepted, not recorded yet
     store = adapters.store()
     try:
         doc = store.report(report_id)
@@ -381,7 +383,6 @@ def report(adapters: SharedAdapters, report_id: str) -> tuple[Response, int]:
             return _error(503, "database unavailable, retry later")
         log.error("report lookup %s failed while the database is up: %s", report_id[:12], exc)
         return _error(500, "internal error; see the server log")
-    received_at = adapters.submissions.queued_at(report_id)  # accepted, not recorded yet
     if doc is None and received_at is not None:
         doc = {"_id": report_id, "received_at": received_at, "channel": "api", "status": "queued"}
         doc["facts"] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -92,3 +93,36 @@ def test_a_known_report_is_returned(asked: str) -> None:
     assert response.status_code == 200
     assert response.get_json()["report_id"] == REPORT_ID
     assert store.asked == [REPORT_ID]
+
+
+class WrittenDuringLookup(Store):
+    """A database the submission record is written to, the write landing while a lookup runs:
+    the lookup reads the database just before the write, which then takes the id out of memory."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recorded: dict[str, Any] = {}
+        self.looked_up = threading.Event()
+        self.log: Any = None
+
+    def mark_queued(self, received: Any, **fields: Any) -> None:
+        self.looked_up.wait(5)  # the write lands once the lookup has read
+        self.recorded.update(received)
+
+    def report(self, report_id: str) -> dict[str, Any] | None:
+        self.asked.append(report_id)
+        found = report_id in self.recorded
+        self.looked_up.set()
+        assert self.log.flush(5)
+        return {"_id": report_id, "status": "queued", "facts": []} if found else None
+
+
+def test_a_report_recorded_during_its_lookup_still_reads_queued() -> None:
+    store = WrittenDuringLookup()
+    client = client_for(store)
+    store.log = client.application.extensions["finpipe.adapters"].submissions
+    submitted = client.post("/submit", json={"raw_text": "Lookup Corp reported revenue of $1."})
+    assert submitted.status_code == 202
+    response = client.get(f"/reports/{submitted.get_json()['report_id']}")
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "queued"

@@ -87,3 +87,18 @@ def test_closing_writes_what_is_left_and_later_additions_are_written_at_once() -
     log.close()
     log.add(["b"], T0)  # a request that finished during shutdown
     assert [list(w) for w, _ in store.writes] == [["a"], ["b"]]
+
+
+def test_reports_accepted_soon_after_a_write_wait_for_the_next_one_together() -> None:
+    store = GatedStore()
+    store.gate.set()
+    log = SubmissionLog(lambda: store, write_every_s=60)
+    log.add(["a"], T0)
+    assert log.flush(5)
+    store.started.clear()
+    log.add(["b"], T0)
+    log.add(["c"], T0)
+    assert not store.started.wait(0.3)  # not written yet: the next write is a minute away
+    assert log.queued_at("b") == T0
+    log.close()  # writes what is left at once
+    assert [list(w) for w, _ in store.writes] == [["a"], ["b", "c"]]
