@@ -4,9 +4,10 @@
 and opens consumer sessions. Its queues are lists of messages by name; a session delivers from the
 work queue (``prefetch`` unacknowledged at most), and what it publishes again lands in the queue
 it is addressed to (the dead-letter exchange routes to the dead-letter queue, as in RabbitMQ).
-Acknowledged messages are gone; the ones a session held when it closed go back to the front of the
-work queue, as the broker redelivers them. Thread-safe: tests put messages and wait from their own
-thread while the consumer runs.
+Each delivery gets a tag of its own, as on a channel. Acknowledged messages are gone; the ones a
+session held when it closed or lost its connection (``drop_connections``) go back to the front of
+the work queue, and the broker delivers them again. Thread-safe: tests put messages and wait from
+their own thread while the consumer runs.
 """
 
 from __future__ import annotations
@@ -37,16 +38,18 @@ class StubBroker:
         self.topology = topology
         self.queues: defaultdict[str, deque[Incoming]] = defaultdict(deque)
         self.published: list[Published] = []
+        #: every delivery, and the tags acknowledged
+        self.delivered: list[Incoming] = []
         self.acked: list[int] = []
         self.sessions: list[StubSession] = []
         self.changed = threading.Condition()
         self._tags = 0
 
     def put(self, body: bytes, headers: dict[str, Any] | None = None, **props: Any) -> Incoming:
-        """A message into the work queue, as a publisher would put it."""
+        """A message into the work queue, as a publisher would put it (its tag is set when it
+        is delivered)."""
         with self.changed:
-            self._tags += 1
-            message = Incoming(self._tags, body, dict(headers or {}), **props)
+            message = Incoming(0, body, dict(headers or {}), **props)
             self.queues[self.topology.queue].append(message)
             self.changed.notify_all()
         return message
@@ -67,6 +70,12 @@ class StubBroker:
                 self.changed.wait(min(left, 0.05))
         return True
 
+    def drop_connections(self) -> None:
+        """Every open session loses its connection: what it held goes back to the work queue,
+        and its next call raises ``BrokerUnavailable``."""
+        for session in self.sessions:
+            session.close()
+
     def consumer(self, *, prefetch: int, on_message: Callable[[Incoming], None]) -> StubSession:
         session = StubSession(self, prefetch=prefetch, on_message=on_message)
         self.sessions.append(session)
@@ -74,15 +83,19 @@ class StubBroker:
 
     def _route(self, exchange: str, routing_key: str, message: Incoming) -> None:
         with self.changed:
-            self._tags += 1
-            message = replace(message, tag=self._tags)
+            message = replace(message, tag=0)
             self.published.append(Published(exchange, routing_key, message))
             self.queues[routing_key].append(message)
             self.changed.notify_all()
 
     def _next_delivery(self) -> Incoming | None:
         queue = self.queues[self.topology.queue]
-        return queue.popleft() if queue else None
+        if not queue:
+            return None
+        self._tags += 1
+        message = replace(queue.popleft(), tag=self._tags)
+        self.delivered.append(message)
+        return message
 
 
 class StubSession:
@@ -108,6 +121,7 @@ class StubSession:
             self._check_open()
             if not self._callbacks and not self._deliverable():
                 changed.wait(time_limit_s)
+                self._check_open()
             callbacks, self._callbacks = self._callbacks, []
             deliveries = []
             while self._deliverable() and (message := self.broker._next_delivery()) is not None:
@@ -152,7 +166,7 @@ class StubSession:
     def close(self) -> None:
         with self.broker.changed:
             self._open = self._consuming = False
-            held = sorted(self._unacked.values(), key=lambda m: m.tag)
+            held = sorted(self._unacked.values(), key=lambda m: m.tag)  # as delivered
             self._unacked.clear()
             self.broker.queues[self.broker.topology.queue].extendleft(reversed(held))
             self.broker.changed.notify_all()

@@ -77,6 +77,25 @@ class WaitingExtractor:
         raise Interrupted("the worker is stopping")
 
 
+class GatedExtractor(RulesExtractor):
+    """The rules extractor, whose first call waits until the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+        self.calls = 0
+
+    def extract(
+        self, reports: Sequence[ReportMessage], *, prefilled: Collection[str] = frozenset()
+    ) -> dict[str, ReportExtraction]:
+        self.calls += 1
+        if self.calls == 1:
+            self.entered.set()
+            assert self.gate.wait(10)
+        return super().extract(reports, prefilled=prefilled)
+
+
 def _settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "queue": "reports",
@@ -133,8 +152,8 @@ def test_a_stored_report_has_its_message_acked_and_nothing_published() -> None:
     worker = Worker(RulesExtractor())
     report = _report()
     with worker.running() as broker:
-        message = broker.put(report.to_body())
-        assert broker.wait_for(lambda: message.tag in broker.acked)
+        broker.put(report.to_body())
+        assert broker.wait_for(lambda: len(broker.acked) == 1)
 
     assert len(worker.store.facts[report.report_id]) == 1
     assert broker.published == []
@@ -159,7 +178,7 @@ def test_a_transient_failure_goes_to_the_next_delay_queue_with_its_attempt(
     next_attempt = (attempt or 0) + 1
     with worker.running() as broker:
         message = broker.put(report.to_body(), headers, message_id=report.report_id)
-        assert broker.wait_for(lambda: message.tag in broker.acked)
+        assert broker.wait_for(lambda: len(broker.acked) == 1)
 
     [retried] = worker.queue(queue)
     assert retried.body == message.body
@@ -178,8 +197,8 @@ def test_the_last_attempt_is_dead_lettered_with_its_reason() -> None:
     worker = Worker(FailingExtractor(ModelUnavailable("model API down")))
     report = _report()
     with worker.running() as broker:
-        message = broker.put(report.to_body(), {HEADER_ATTEMPT: 3})
-        assert broker.wait_for(lambda: message.tag in broker.acked)
+        broker.put(report.to_body(), {HEADER_ATTEMPT: 3})
+        assert broker.wait_for(lambda: len(broker.acked) == 1)
 
     [dead] = worker.queue(".dead")
     reason = "gave up after 3 delayed retries: model API down"
@@ -206,8 +225,8 @@ def test_a_poison_message_is_dead_lettered_at_once(
     extractor = FailingExtractor(AssertionError("a poison message reached the pipeline"))
     worker = Worker(extractor)
     with worker.running() as broker:
-        message = broker.put(body, headers)
-        assert broker.wait_for(lambda: message.tag in broker.acked)
+        broker.put(body, headers)
+        assert broker.wait_for(lambda: len(broker.acked) == 1)
 
     [dead] = worker.queue(".dead")
     assert dead.body == body
@@ -228,7 +247,7 @@ def test_a_stop_hands_held_messages_back_with_their_attempt_count_unchanged() ->
         assert broker.wait_for(lambda: worker.consumer._buffered() == 1)
     # leaving the block stopped the worker
 
-    assert set(broker.acked) == {held.tag, waiting.tag}
+    assert sorted(broker.acked) == [m.tag for m in broker.delivered]
     back = {m.body: m.headers for m in worker.queue()}
     assert back == {held.body: {HEADER_ATTEMPT: 2}, waiting.body: {}}
     assert worker.queue(".dead") == worker.queue(".retry.2s") == []
@@ -242,7 +261,7 @@ def test_a_refused_model_configuration_stops_the_worker_and_hands_its_message_ba
     report = _report()
     with worker.running() as broker:
         message = broker.put(report.to_body(), {HEADER_ATTEMPT: 1})
-        assert broker.wait_for(lambda: message.tag in broker.acked)
+        assert broker.wait_for(lambda: len(broker.acked) == 1)
         assert broker.wait_for(lambda: worker.exit_code is not None)
 
     assert worker.exit_code == 3
@@ -250,3 +269,25 @@ def test_a_refused_model_configuration_stops_the_worker_and_hands_its_message_ba
     assert back.body == message.body
     assert back.headers == {HEADER_ATTEMPT: 1}
     assert worker.consumer.stats["handed_back"] == 1
+
+
+def test_a_lost_connection_drops_the_lot_in_hand_and_the_redelivered_message_is_stored() -> None:
+    extractor = GatedExtractor()
+    worker = Worker(extractor, llm_concurrency=2)
+    report = _report()
+    with worker.running() as broker:
+        broker.put(report.to_body())
+        assert extractor.entered.wait(5)
+        broker.drop_connections()  # the lot is in flight: its tag dies with the connection
+        assert broker.wait_for(lambda: len(broker.sessions) == 2 and len(broker.delivered) == 2)
+        extractor.gate.set()  # the first lot's result comes back too late to settle anything
+        assert broker.wait_for(lambda: len(broker.acked) == 1)
+
+    first, again = broker.delivered
+    assert broker.acked == [again.tag]
+    assert again.body == first.body
+    assert extractor.calls == 2
+    assert report.report_id in worker.store.facts
+    assert worker.consumer.stats["acked"] == 1
+    assert broker.published == []
+    assert worker.queue() == []
