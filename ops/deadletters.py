@@ -18,12 +18,20 @@ from typing import Any
 from adapters.rabbitmq import Broker, Incoming
 from adapters.rabbitmq_deadletters import DeadLetterBox
 from schemas.settings import Settings
-from schemas.topology import HEADER_ERROR_KIND, HEADER_REASON, attempt_of
+from schemas.topology import (
+    HEADER_DEAD_AT,
+    HEADER_DELIVERY_COUNT,
+    HEADER_ERROR_KIND,
+    HEADER_PREFIX,
+    HEADER_REASON,
+    HEADER_REPLAYED,
+    attempt_of,
+)
 
 log = logging.getLogger(__name__)
 
 #: headers a replayed message sheds: our verdict and the broker's death records
-_VERDICT_HEADERS = ("x-finpipe-", "x-death", "x-first-death", "x-last-death")
+_VERDICT_HEADERS = (HEADER_PREFIX, "x-death", "x-first-death", "x-last-death")
 
 
 @dataclass(frozen=True)
@@ -82,7 +90,7 @@ def _broker_reason(headers: dict[str, Any]) -> str | None:
     if not isinstance(death, dict):
         return None
     reason = f"{_text(death.get('reason'))} by the broker from {_text(death.get('queue'))}"
-    if death.get("reason") == "delivery_limit" or "x-delivery-count" in headers:
+    if death.get("reason") == "delivery_limit" or HEADER_DELIVERY_COUNT in headers:
         reason += " (delivery limit reached)"
     return reason
 
@@ -109,7 +117,7 @@ def describe(message: Incoming) -> DeadLetter:
         id=message.message_id or f"tag-{message.tag}",
         reason=reason or "unknown",
         kind=_text(headers.get(HEADER_ERROR_KIND)) or "broker",
-        dead_at=_text(headers.get("x-finpipe-dead-at")),
+        dead_at=_text(headers.get(HEADER_DEAD_AT)),
         attempts=attempts,
         preview=_preview(message.body),
         headers=headers,
@@ -122,9 +130,9 @@ def replay_headers(headers: dict[str, Any]) -> dict[str, Any]:
     kept = {
         k: v
         for k, v in headers.items()
-        if not k.startswith(_VERDICT_HEADERS) and k != "x-delivery-count"
+        if not k.startswith(_VERDICT_HEADERS) and k != HEADER_DELIVERY_COUNT
     }
-    kept["x-finpipe-replayed"] = True
+    kept[HEADER_REPLAYED] = True
     return kept
 
 

@@ -23,12 +23,20 @@ if TYPE_CHECKING:
 #: backoff steps for transient failures, seconds (``FINPIPE_RETRY_DELAYS_S``)
 RETRY_DELAYS_S: tuple[int, ...] = (2, 10, 60, 300, 1800)
 
-HEADER_REASON = "x-finpipe-reason"
-HEADER_ATTEMPT = "x-finpipe-attempt"
-HEADER_ERROR_KIND = "x-finpipe-error"
+#: every header finpipe writes starts with this
+HEADER_PREFIX = "x-finpipe-"
+HEADER_REASON = f"{HEADER_PREFIX}reason"
+HEADER_ATTEMPT = f"{HEADER_PREFIX}attempt"
+HEADER_ERROR_KIND = f"{HEADER_PREFIX}error"
+#: when a worker dead-lettered the message (ISO 8601, UTC)
+HEADER_DEAD_AT = f"{HEADER_PREFIX}dead-at"
+#: on a dead letter sent back to the work queue by ``finpipe dlq replay``
+HEADER_REPLAYED = f"{HEADER_PREFIX}replayed"
 #: on a report the nightly batch step answered: its model answers are in the extraction cache, so
 #: a worker looks its snippets' cache keys up even when they were written after the worker started
-HEADER_PREFILLED = "x-finpipe-prefilled"
+HEADER_PREFILLED = f"{HEADER_PREFIX}prefilled"
+#: the quorum queue's count of deliveries (RabbitMQ's): a message published again sheds it
+HEADER_DELIVERY_COUNT = "x-delivery-count"
 
 #: more delayed retries than any topology has steps: such a header was not written by a worker
 MAX_ATTEMPT = 1000

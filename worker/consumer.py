@@ -1,7 +1,10 @@
-"""The worker's consume policy: batching deliveries, and settling each message: ack, delayed retry,
-or dead letter. The RabbitMQ calls are the adapter's (``adapters.rabbitmq.ConsumerSession``).
+"""The worker's consume loop: deliveries gathered into lots (the reports handed to the pipeline at
+once), each lot extracted in a thread pool, each message settled: ack, delayed retry, dead letter
+or hand back. What to do with a message is decided in ``worker.settling`` (pure); the broker calls
+go through a session (``worker.session.Session``: ``adapters.rabbitmq`` in production,
+``adapters.stub_session`` in tests).
 
-The connection lives on the main thread, which only receives deliveries, decides batches, and
+The connection lives on the main thread, which only receives deliveries, decides lots, and
 settles them. Extraction and storage run in a thread pool; their results come back through the
 session's ``call_threadsafe`` so heartbeats keep flowing while a model call takes its time. A
 message is acknowledged only after its facts were written.
@@ -24,14 +27,25 @@ from types import FrameType
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
 
 from adapters import metrics
-from adapters.rabbitmq import Broker, ConsumerSession, Incoming
+from adapters.rabbitmq import Incoming
 from schemas.errors import BrokerUnavailable, ModelConfigError
 from schemas.message import ReportMessage
 from schemas.settings import Settings
-from schemas.topology import HEADER_ATTEMPT, HEADER_ERROR_KIND, HEADER_PREFILLED, HEADER_REASON
+from schemas.topology import HEADER_PREFILLED
 from worker.admission import Refused, admit
 from worker.packing import BatchBuffer
 from worker.pipeline import Outcome, Pipeline
+from worker.session import Session, Sessions
+from worker.settling import (
+    Ack,
+    DeadLetter,
+    HandBack,
+    Retry,
+    dead_headers,
+    handback_headers,
+    retry_headers,
+    settle,
+)
 from worker.snippets import has_amount, split_snippets
 
 log = logging.getLogger(__name__)
@@ -54,14 +68,16 @@ class Delivery:
     prefilled: bool = False
 
 
-def batch_budget(batch_snippets: int, attempt: int) -> int:
-    """Snippets per batch for messages on their ``attempt``-th delayed retry: halved each time,
+def lot_budget(batch_snippets: int, attempt: int) -> int:
+    """Snippets per lot for messages on their ``attempt``-th delayed retry: halved each time,
     so a report that always fails ends up alone and cannot hold back the others."""
     return max(1, batch_snippets >> attempt)
 
 
 @dataclass
-class _Batch:
+class _Lot:
+    """Deliveries handed to the pipeline at once, taken on session number ``generation``."""
+
     deliveries: list[Delivery]
     generation: int
 
@@ -73,7 +89,7 @@ class Consumer:
         self,
         settings: Settings,
         pipeline: Pipeline,
-        broker: Broker,
+        broker: Sessions,
         *,
         on_dead: Callable[[str, str], None] | None = None,
         on_retry: Callable[[str, str, int], None] | None = None,
@@ -90,11 +106,11 @@ class Consumer:
         # report-status hooks get a thread of their own: while the database is down each one
         # waits out its timeout, and extraction must not wait behind them
         self._hooks = ThreadPoolExecutor(1, thread_name_prefix="status")
-        self._session: ConsumerSession | None = None
+        self._session: Session | None = None
         self._generation = 0
-        # one buffer per retry attempt (0: fresh messages), each with its own batch budget
+        # one buffer per retry attempt (0: fresh messages), each with its own lot budget
         self._buffers: dict[int, BatchBuffer[Delivery]] = {}
-        self._in_flight: dict[int, _Batch] = {}
+        self._in_flight: dict[int, _Lot] = {}
         self._stopping = threading.Event()
         self._signals = 0
         self._fatal: BaseException | None = None
@@ -191,7 +207,7 @@ class Consumer:
             "redelivered by the broker",
             exc,
             self._buffered(),
-            sum(len(b.deliveries) for b in self._in_flight.values()),
+            sum(len(lot.deliveries) for lot in self._in_flight.values()),
         )
         # Their delivery tags die with the channel; results that come back later are dropped,
         # and the broker redelivers the messages (storage is idempotent).
@@ -221,20 +237,20 @@ class Consumer:
                 cancelled = True
             if self._fatal is not None:
                 for buf in self._buffers.values():  # not processed: back to the queue
-                    for batch in buf.take(now, force=True):
-                        for d in batch:
+                    for lot in buf.take(now, force=True):
+                        for d in lot:
                             self._hand_back(d)
             else:
                 for buf in self._buffers.values():
                     free = self.settings.llm_concurrency - len(self._in_flight)
                     if cancelled:
-                        batches = buf.take(now, force=True)
+                        lots = buf.take(now, force=True)
                     elif free > 0:
-                        batches = buf.take(now, max_batches=free)
+                        lots = buf.take(now, max_batches=free)
                     else:
                         break
-                    for batch in batches:
-                        self._dispatch(batch)
+                    for lot in lots:
+                        self._dispatch(lot)
             if self._buffered() or self._in_flight:
                 idle_since = now
             if cancelled and not self._buffered() and not self._in_flight:
@@ -243,8 +259,8 @@ class Consumer:
                 self.stop()
 
     def _wait_s(self, now: float) -> float:
-        """How long the loop may wait on the broker: until the first batch must leave, if a slot
-        is free for it. A delivery, a batch done (``call_threadsafe``) or ``stop`` ends the wait
+        """How long the loop may wait on the broker: until the first lot must leave, if a slot
+        is free for it. A delivery, a lot done (``call_threadsafe``) or ``stop`` ends the wait
         sooner; ``IDLE_WAIT_S`` at most (a burst worker's idle check, a signal)."""
         if len(self._in_flight) >= self.settings.llm_concurrency:
             return IDLE_WAIT_S
@@ -256,13 +272,13 @@ class Consumer:
             message.body, message.headers, max_report_bytes=self.settings.max_report_bytes
         )
         if isinstance(verdict, Refused):
-            self._dead(message, verdict.reason, verdict.kind, verdict.report_id)
+            self._dead(message, DeadLetter(verdict.reason, verdict.kind), verdict.report_id)
             return
         report, attempt = verdict.report, verdict.attempt
         n = sum(1 for s in split_snippets(report.raw_text) if has_amount(s))
         buf = self._buffers.get(attempt)
         if buf is None:
-            budget = batch_budget(self.settings.batch_snippets, attempt)
+            budget = lot_budget(self.settings.batch_snippets, attempt)
             buf = BatchBuffer(
                 max_items=budget,
                 max_chars=budget,
@@ -277,9 +293,9 @@ class Consumer:
         return sum(len(b) for b in self._buffers.values())
 
     def _dispatch(self, taken: list[Delivery]) -> None:
-        batch = _Batch(taken, self._generation)
-        key = id(batch)
-        self._in_flight[key] = batch
+        lot = _Lot(taken, self._generation)
+        key = id(lot)
+        self._in_flight[key] = lot
         metrics.batches_in_flight(len(self._in_flight))
         prefilled = frozenset(d.report.report_id for d in taken if d.prefilled)
         future = self._pool.submit(
@@ -288,11 +304,11 @@ class Consumer:
         session = self._session
         assert session is not None
         future.add_done_callback(
-            lambda f: session.call_threadsafe(partial(self._settle, key, batch, f))
+            lambda f: session.call_threadsafe(partial(self._settle, key, lot, f))
         )
 
-    def _settle(self, key: int, batch: _Batch, future: Future[dict[str, Outcome]]) -> None:
-        if batch.generation != self._generation or key not in self._in_flight:
+    def _settle(self, key: int, lot: _Lot, future: Future[dict[str, Outcome]]) -> None:
+        if lot.generation != self._generation or key not in self._in_flight:
             return  # the channel these tags belong to is gone; the broker redelivers them
         del self._in_flight[key]
         metrics.batches_in_flight(len(self._in_flight))
@@ -302,112 +318,88 @@ class Consumer:
             log.error("stopping the worker: %s", exc)
             self._fatal = exc
             self.stop()
-            for d in batch.deliveries:
+            for d in lot.deliveries:
                 self._hand_back(d)
             return
         except Exception as exc:
             log.error(
                 "batch of %d report(s) failed unexpectedly; retrying later",
-                len(batch.deliveries),
+                len(lot.deliveries),
                 exc_info=exc,
             )
             outcomes = {
-                d.report.report_id: Outcome("retry", reason=repr(exc)) for d in batch.deliveries
+                d.report.report_id: Outcome("retry", reason=repr(exc)) for d in lot.deliveries
             }
-        assert self._session is not None
-        for d in batch.deliveries:
-            out = outcomes.get(d.report.report_id) or Outcome("retry", reason="no outcome")
-            if out.action == "ack":
-                self._session.ack(d.message.tag)
-                self.stats["acked"] += 1
-                self.stats["facts"] += out.facts
-                metrics.report_settled("stored")
-            elif out.action == "retry":
-                self._retry(d, out.reason or "transient failure", out.retry_after_s)
-            elif out.action == "handback":
+        for d in lot.deliveries:
+            verdict = settle(outcomes.get(d.report.report_id), d.attempt, self.topology)
+            if isinstance(verdict, Ack):
+                self._ack(d, verdict)
+            elif isinstance(verdict, Retry):
+                self._retry(d, verdict)
+            elif isinstance(verdict, HandBack):
                 self._hand_back(d)
             else:
-                self._dead(
-                    d.message,
-                    out.reason or "rejected",
-                    "permanent",
-                    d.report.report_id,
-                )
+                self._dead(d.message, verdict, d.report.report_id)
 
-    # -- hand back, retry and dead letters ------------------------------------------------------
+    # -- carrying the verdicts out --------------------------------------------------------------
+    def _ack(self, d: Delivery, verdict: Ack) -> None:
+        assert self._session is not None
+        self._session.ack(d.message.tag)
+        self.stats["acked"] += 1
+        self.stats["facts"] += verdict.facts
+        metrics.report_settled("stored")
+
     def _hand_back(self, d: Delivery) -> None:
         """Back to the work queue as it came, without spending a delivery attempt: published
         again (confirmed) and then acked. A nack would count against the quorum queue's
         delivery limit (``x-delivery-count``), and a worker restarted on a configuration problem
         would walk every report it took to the dead-letter queue."""
-        headers = {k: v for k, v in d.message.headers.items() if k != "x-delivery-count"}
         assert self._session is not None
         # no more deliveries first: the message published again must not come straight back to
         # this consumer and be in transit when it cancels (the client rejects those, counted)
         self._session.cancel()
-        self._session.republish("", self.topology.queue, d.message, headers)
+        self._session.republish(
+            "", self.topology.queue, d.message, handback_headers(d.message.headers)
+        )
         self._session.ack(d.message.tag)
         self.stats["handed_back"] += 1
 
-    def _retry(self, d: Delivery, reason: str, retry_after_s: float | None = None) -> None:
-        headers = dict(d.message.headers)
-        attempt = d.attempt + 1
-        step = self.topology.retry_step(attempt, at_least_s=retry_after_s)
-        if step is None:
-            self._dead(
-                d.message,
-                f"gave up after {attempt - 1} delayed retries: {reason}",
-                "retries_exhausted",
-                d.report.report_id,
-            )
-            return
-        headers.update({HEADER_ATTEMPT: attempt, HEADER_REASON: reason[:500]})
+    def _retry(self, d: Delivery, verdict: Retry) -> None:
         assert self._session is not None
         # Confirmed before the original is acked: at-least-once into the retry queue.
-        self._session.republish("", self.topology.retry_queue(step), d.message, headers)
+        self._session.republish(
+            "", verdict.queue, d.message, retry_headers(d.message.headers, verdict)
+        )
         self._session.ack(d.message.tag)
         self.stats["retried"] += 1
         metrics.report_settled("retried", "transient")
         if self.on_retry is not None:  # off this thread: the database may be what is down
-            self._hooks.submit(self.on_retry, d.report.report_id, reason, attempt)
+            self._hooks.submit(self.on_retry, d.report.report_id, verdict.reason, verdict.attempt)
         log.warning(
             "report %s: attempt %d failed (%s); retrying in %d s",
             d.report.report_id[:12],
-            attempt,
-            reason,
-            self.topology.retry_delays_s[step],
+            verdict.attempt,
+            verdict.reason,
+            verdict.delay_s,
             extra={"report_id": d.report.report_id},
         )
 
-    def _dead(
-        self,
-        message: Incoming,
-        reason: str,
-        kind: str,
-        report_id: str | None = None,
-    ) -> None:
-        headers = dict(message.headers)
-        headers.update(
-            {
-                HEADER_REASON: reason[:1000],
-                HEADER_ERROR_KIND: kind,
-                "x-finpipe-dead-at": datetime.now(UTC).isoformat(),
-            }
-        )
+    def _dead(self, message: Incoming, verdict: DeadLetter, report_id: str | None = None) -> None:
+        headers = dead_headers(message.headers, verdict, datetime.now(UTC))
         assert self._session is not None
         # Confirmed before the original is acked: at-least-once into the dead-letter queue.
         self._session.republish(self.topology.dlx, self.topology.dead_queue, message, headers)
         self._session.ack(message.tag)
         self.stats["dead"] += 1
-        metrics.report_settled("dead_lettered", kind)
+        metrics.report_settled("dead_lettered", verdict.kind)
         log.warning(
             "message %s dead-lettered: %s",
             (report_id or message.message_id or "?")[:12],
-            reason,
+            verdict.reason,
             extra={"report_id": report_id},
         )
         if report_id and self.on_dead is not None:  # off this thread, like on_retry
-            self._hooks.submit(self.on_dead, report_id, reason)
+            self._hooks.submit(self.on_dead, report_id, verdict.reason)
 
 
 def _log_reconnect(state: RetryCallState) -> None:

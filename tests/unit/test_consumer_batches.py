@@ -1,6 +1,6 @@
 import pytest
 
-from worker.consumer import batch_budget
+from worker.consumer import lot_budget
 
 
 @pytest.mark.parametrize(
@@ -16,7 +16,7 @@ from worker.consumer import batch_budget
         (5, 1, 2),
     ],
 )
-def test_each_delayed_retry_halves_the_batch_until_a_report_is_alone(
+def test_each_delayed_retry_halves_the_lot_until_a_report_is_alone(
     batch_snippets: int, attempt: int, budget: int
 ) -> None:
-    assert batch_budget(batch_snippets, attempt) == budget
+    assert lot_budget(batch_snippets, attempt) == budget
