@@ -35,7 +35,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fake_http import BackgroundServer, QuietHandler
+from fakes.http_server import BackgroundServer, QuietHandler
 
 Answer = Callable[[dict[str, Any]], tuple[int, dict[str, Any]]]
 Response = tuple[int, dict[str, str], bytes]
@@ -72,8 +72,8 @@ def chat_completion(body: Mapping[str, Any], content: str, finish_reason: str = 
 
 
 def echo_answer(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    """The answer of ``tests.fake_openai``'s default (echo rules) to one request body."""
-    from tests.fake_openai import echo_rules
+    """The answer of ``fakes.openai_server``'s default (echo rules) to one request body."""
+    from fakes.openai_server import echo_rules
     from worker.model.prompt import request_snippets
 
     snippets = request_snippets(body.get("messages") or [])
@@ -300,7 +300,7 @@ class FakeBatches:
         return problems
 
     def _over_token_limit(self, batch: FakeBatch, models: set[str]) -> list[dict[str, Any]]:
-        from tests.fake_limits import charge_of
+        from fakes.limits import charge_of
 
         batch.tokens = sum(charge_of(line["body"]) for line in batch.lines)
         enqueued = sum(

@@ -2,7 +2,7 @@
 
 A real HTTP server on 127.0.0.1 (stdlib ``http.server`` in a thread) answering
 ``POST /v1/chat/completions``, and the Batch API (``/v1/files``, ``/v1/batches``: a
-:class:`tests.fake_batches.FakeBatches` whose request lines get the same answers as chat calls,
+:class:`fakes.batches.FakeBatches` whose request lines get the same answers as chat calls,
 in :attr:`FakeOpenAI.batches`). It records every request and answers from a per-test script
 (a queue of actions) or, when the script is empty, by "echo rules": it runs the rules extractor
 over each snippet of the request and answers with those facts, so pipelines and benchmarks get
@@ -23,13 +23,13 @@ correct answers without a model.
 
 ``reject_params`` names parameters refused with a 400 "Unsupported parameter" in any mode.
 Tokens are counted as characters / 4. ``tpm`` / ``rpm`` enforce rate limits as OpenAI does
-(:mod:`tests.fake_limits`, in :attr:`FakeOpenAI.limits`).
+(:mod:`fakes.limits`, in :attr:`FakeOpenAI.limits`).
 
     with FakeOpenAI() as server:
         server.script(Status(429, retry_after="1"), Reply({"snippets": []}))
         settings = Settings(openai_base_url=server.base_url, openai_api_key="test", ...)
 
-Standalone: ``python -m tests.fake_openai --port 8099 --base-ms 0``.
+Standalone: ``python -m fakes.openai_server --port 8099 --base-ms 0``.
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.fake_batches import FakeBatches
-from tests.fake_http import BackgroundServer, QuietHandler
-from tests.fake_limits import RateLimits
+from fakes.batches import FakeBatches
+from fakes.http_server import BackgroundServer, QuietHandler
+from fakes.limits import RateLimits
 from worker.model.prompt import request_snippets
 
 Snippets = list[dict[str, str]]

@@ -1,7 +1,7 @@
 """Soak a running ``finpipe serve``: many keep-alive clients posting reports and asking for
 ``/healthz``, and the server process's resources (threads, open files, established connections
 to RabbitMQ and MongoDB) read from ``/proc`` before and after. Used by the integration test and by
-the ``serve`` benchmark (``bench/scenarios/soak.py``)."""
+the ``serve`` benchmark (``bench/scenarios/serve.py``)."""
 
 from __future__ import annotations
 

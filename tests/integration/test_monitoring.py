@@ -28,8 +28,8 @@ import pytest
 import yaml
 
 from adapters.mongo import FACTS
+from fakes.openai_server import FakeOpenAI, Status
 from schemas.settings import Settings
-from tests.fake_openai import FakeOpenAI, Status
 from tests.integration.conftest import (
     ROOT,
     FinpipeProcess,

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from fakes.openai_server import Echo, FakeOpenAI, Status
 from schemas.errors import Interrupted, ModelConfigError
 from schemas.settings import Settings
-from tests.fake_openai import Echo, FakeOpenAI, Status
 from worker.batch_api.delivery import ResultSink
 from worker.batch_api.jobstore import MemoryJobStore
 from worker.batch_api.nightly import plan_requests, prefill_cache, runner_for

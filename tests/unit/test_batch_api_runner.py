@@ -11,8 +11,8 @@ from typing import Any
 import openai
 import pytest
 
-from tests.fake_batches import FakeBatches, FakeBatchesServer, echo_answer
-from tests.fake_openai import FakeOpenAI
+from fakes.batches import FakeBatches, FakeBatchesServer, echo_answer
+from fakes.openai_server import FakeOpenAI
 from worker.batch_api.delivery import PartResult
 from worker.batch_api.jobs import Outcome, PartState, describe, show
 from worker.batch_api.jobstore import MemoryJobStore

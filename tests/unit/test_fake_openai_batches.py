@@ -7,7 +7,7 @@ import json
 
 import openai
 
-from tests.fake_openai import Echo, FakeOpenAI, Status
+from fakes.openai_server import Echo, FakeOpenAI, Status
 from worker.model.prompt import build_messages
 
 

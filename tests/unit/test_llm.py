@@ -8,10 +8,7 @@ from typing import Any
 
 import pytest
 
-from schemas.errors import ModelConfigError, ModelRejected, ModelUnavailable
-from schemas.message import Provenance, ReportMessage, report_id_for
-from schemas.settings import Settings
-from tests.fake_openai import (
+from fakes.openai_server import (
     Delay,
     Echo,
     FakeOpenAI,
@@ -21,6 +18,9 @@ from tests.fake_openai import (
     malformed,
     truncated,
 )
+from schemas.errors import ModelConfigError, ModelRejected, ModelUnavailable
+from schemas.message import Provenance, ReportMessage, report_id_for
+from schemas.settings import Settings
 from worker.llm import (
     EXTRACTOR_FALLBACK,
     EXTRACTOR_OPENAI,
