@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from fakes.openai_server import Echo, FakeOpenAI
+from fakes.openai_server import FakeOpenAI
+from fakes.script import Echo
 from ingest.app import create_app
 from schemas.message import Provenance, ReportMessage, SubmitReport, report_id_for
 from schemas.settings import Settings

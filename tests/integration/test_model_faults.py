@@ -8,7 +8,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from fakes.openai_server import Delay, FakeOpenAI, Garbage, Snippets, Status, malformed
+from fakes.openai_server import FakeOpenAI
+from fakes.script import Delay, Garbage, Snippets, Status, malformed
 from ops.deadletters import DeadLetterQueue
 from schemas.message import Provenance, ReportMessage, SubmitReport
 from tests.integration.conftest import (

@@ -28,7 +28,8 @@ import pytest
 import yaml
 
 from adapters.mongo import FACTS
-from fakes.openai_server import FakeOpenAI, Status
+from fakes.openai_server import FakeOpenAI
+from fakes.script import Status
 from schemas.settings import Settings
 from tests.integration.conftest import (
     ROOT,

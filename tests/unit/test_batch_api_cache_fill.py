@@ -16,8 +16,9 @@ from typing import Any
 import openai
 import pytest
 
-from fakes.batches import FakeBatches, FakeBatchesServer, echo_answer
+from fakes.batches import FakeBatches, FakeBatchesServer
 from fakes.openai_server import FakeOpenAI
+from fakes.script import echo_answer
 from schemas.settings import Settings
 from worker.batch_api.delivery import PartResult
 from worker.batch_api.jobstore import MemoryJobStore

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from fakes.openai_server import Echo, FakeOpenAI, Status
+from fakes.openai_server import FakeOpenAI
+from fakes.script import Echo, Status
 from schemas.errors import Interrupted, ModelConfigError
 from schemas.settings import Settings
 from worker.batch_api.delivery import ResultSink

@@ -13,7 +13,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from adapters import metrics
-from fakes.openai_server import FakeOpenAI, Status
+from fakes.openai_server import FakeOpenAI
+from fakes.script import Status
 from finpipe.logs import JsonFormatter
 from ingest import scheduler
 from ingest.app import create_app

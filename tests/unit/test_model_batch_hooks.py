@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from fakes.batches import chat_completion
-from fakes.openai_server import FakeOpenAI, Status, echo_rules
+from fakes.openai_server import FakeOpenAI
+from fakes.script import Status, chat_completion, echo_rules
 from schemas.settings import Settings
 from worker.llm import MemoryCache, OpenAIExtractor, SnippetRequest
 from worker.model.prompt import request_snippets
