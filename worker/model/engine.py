@@ -145,6 +145,8 @@ class OpenAIExtractor:
             cache=self.cache,
             worked_examples=worked_examples,
         )
+        #: the request body of a call with the parameters in use now (``Asker.request``)
+        self.request = self._asker.request
         for warning in start_up_warnings(
             self.model,
             self.profile,
@@ -392,20 +394,6 @@ class OpenAIExtractor:
         if call is not None:
             self._asker.record(call)
         return call
-
-    # ----------------------------------------------------------------- one call
-
-    def request(
-        self,
-        snippets: Sequence[tuple[str, str]],
-        variant: Variant,
-        *,
-        service_tier: str | None = None,
-        **ask: Any,
-    ) -> dict[str, Any]:
-        """The request for ``snippets`` (``(id, text)`` pairs) in ``variant`` with the
-        parameters in use now (:meth:`worker.model.asker.Asker.request`)."""
-        return self._asker.request(snippets, variant, service_tier=service_tier, **ask)
 
 
 def numbered(group: Sequence[SnippetRequest]) -> list[tuple[str, str]]:
