@@ -1,8 +1,7 @@
 """A local OpenAI Batch API (``/v1/files`` and ``/v1/batches``) for tests and benchmarks.
 
-:class:`FakeBatches` is a router, ``handle(method, path, headers, body) -> (status, headers,
-body)``, that can be mounted in any HTTP server; :class:`FakeBatchesServer` is a thin stdlib server
-around it (127.0.0.1, a free port, a thread) whose ``base_url`` goes into ``openai.OpenAI``.
+:class:`FakeBatches` is a router (``handle(method, path, headers, body)``) for any HTTP server;
+:class:`FakeBatchesServer` serves it on 127.0.0.1, its ``base_url`` for ``openai.OpenAI``.
 
 Batches go through the real status sequence: ``validating`` → ``in_progress`` → ``finalizing`` →
 ``completed``; ``failed`` when the input does not validate (or on request); ``expired`` with partial
@@ -234,7 +233,8 @@ class FakeBatches:
         batch.times[status] = self._now()
         if status == "failed":
             return
-        out, err = [], []
+        out: list[dict[str, Any]] = []
+        err: list[dict[str, Any]] = []
         for n, (cid, code, body) in enumerate(batch.done):
             line = {
                 "id": f"batch_req_{batch.id}_{n}",
