@@ -381,9 +381,9 @@ def status_value(pid: int, key: str) -> int:
 
 @contextlib.contextmanager
 def fake_model(base_ms: float = 0.0, per_snippet_ms: float = 0.0) -> Iterator[Any]:
-    """The local OpenAI-compatible server (``tests/fake_openai.py``) in this process, answering
+    """The local OpenAI-compatible server (``fakes/openai_server.py``) in this process, answering
     as the rules extractor reads each snippet, after ``base_ms + per_snippet_ms * snippets``."""
-    from tests.fake_openai import FakeOpenAI
+    from fakes.openai_server import FakeOpenAI
 
     with FakeOpenAI(base_ms=base_ms, per_snippet_ms=per_snippet_ms) as server:
         yield server

@@ -22,6 +22,7 @@ from bench.common import (
     say,
     worker,
 )
+from fakes.soak import wait_listening
 from schemas.settings import Settings
 
 NAME = "latency"
@@ -37,18 +38,10 @@ def percentile(values: list[float], q: float) -> float:
 
 def wait_http(port: int, api: Proc, timeout_s: float = 60.0) -> None:
     """Until ``GET /healthz`` answers at all (the server listens)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", "/healthz")
-            conn.getresponse().read()
-            conn.close()
-            return
-        except OSError:
-            if time.monotonic() > deadline or api.proc.poll() is not None:
-                raise RuntimeError(f"finpipe serve did not answer: {api.tail()}") from None
-            time.sleep(0.05)
+    try:
+        wait_listening(port, timeout_s, gone=lambda: api.proc.poll() is not None)
+    except OSError:
+        raise RuntimeError(f"finpipe serve did not answer: {api.tail()}") from None
 
 
 def measure(settings: Settings, texts: list[str], label: str) -> list[float]:

@@ -104,7 +104,7 @@ def _stop_all(procs: list[Proc]) -> float:
 
 
 def night(n: int, workers: int) -> dict[str, Any]:
-    from tests.fake_openai import FakeOpenAI
+    from fakes.openai_server import FakeOpenAI
 
     label = f"{NAME}-{workers}w"
     with FakeOpenAI(tpm=TPM) as server:

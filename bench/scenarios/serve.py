@@ -7,7 +7,7 @@ server that leaked would grow with every request."""
 from __future__ import annotations
 
 from bench.common import Proc, Row, bench_settings, cleaned, free_port, process_env, say
-from tests.serve_soak import Resources, drive, resources, wait_listening
+from fakes.soak import Resources, drive, resources, wait_listening
 
 NAME = "serve"
 THREADS = 4

@@ -1,5 +1,5 @@
 """Scenario 7: tokens per stored fact and what they cost, from the model server's usage
-accounting (``tests/fake_openai.py`` counts characters / 4 and caches a static prefix of 1,024
+accounting (``fakes/openai_server.py`` counts characters / 4 and caches a static prefix of 1,024
 tokens or more, as OpenAI does).
 
 - prompt and completion tokens per fact for batch sizes 1, 5, 20 and 50 snippets per call;

@@ -10,8 +10,8 @@ import openai
 import pytest
 
 from adapters.mongo import MongoStore
+from fakes.openai_server import FakeOpenAI
 from schemas.settings import Settings
-from tests.fake_openai import FakeOpenAI
 from tests.integration.conftest import finpipe_cli
 from worker.batch_api.requests import BatchRequest
 from worker.batch_api.runner import BatchRunner

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
+from fakes.openai_server import FakeOpenAI
 from schemas.settings import Settings
-from tests.fake_openai import FakeOpenAI
 from tests.integration.conftest import FinpipeProcess, WorkerProcess, settings_env, wait_until
 
 REPORTS = 6

@@ -16,10 +16,10 @@ import pika
 import pytest
 
 from adapters.rabbitmq import Publisher
+from fakes.openai_server import FakeOpenAI
 from ops.deadletters import DeadLetterQueue
 from schemas.message import Provenance, ReportMessage, SubmitReport
 from schemas.topology import HEADER_REASON, Topology
-from tests.fake_openai import FakeOpenAI
 from tests.integration.conftest import (
     ROOT,
     finpipe_cli,

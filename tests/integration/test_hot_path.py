@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from adapters.mongo import CACHE, FACTS, REPORTS, USAGE, MongoStore
+from fakes.openai_server import FakeOpenAI
 from schemas.settings import Settings
-from tests.fake_openai import FakeOpenAI
 from tests.integration.conftest import one_sentence_reports
 from worker.model.cache import FilteredCache, cache_key
 from worker.model.engine import OpenAIExtractor

@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
+from fakes.openai_server import FakeOpenAI
+from fakes.script import Echo
 from ingest.app import create_app
 from schemas.message import Provenance, ReportMessage, SubmitReport, report_id_for
 from schemas.settings import Settings
 from schemas.topology import Topology
 from tests.conftest import delete_topology
-from tests.fake_openai import Echo, FakeOpenAI
 from tests.integration.conftest import (
     ROOT,
     SEED,

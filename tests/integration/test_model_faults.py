@@ -8,9 +8,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from fakes.openai_server import FakeOpenAI
+from fakes.script import Delay, Garbage, Snippets, Status, malformed
 from ops.deadletters import DeadLetterQueue
 from schemas.message import Provenance, ReportMessage, SubmitReport
-from tests.fake_openai import Delay, FakeOpenAI, Garbage, Snippets, Status, malformed
 from tests.integration.conftest import (
     WorkerProcess,
     one_sentence_reports,

@@ -28,8 +28,9 @@ import pytest
 import yaml
 
 from adapters.mongo import FACTS
+from fakes.openai_server import FakeOpenAI
+from fakes.script import Status
 from schemas.settings import Settings
-from tests.fake_openai import FakeOpenAI, Status
 from tests.integration.conftest import (
     ROOT,
     FinpipeProcess,

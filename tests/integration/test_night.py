@@ -14,11 +14,11 @@ from typing import Any
 import pika
 
 from adapters.rabbitmq import declare_topology
+from fakes.openai_server import FakeOpenAI
 from finpipe.context import Context
 from ops.nightly import nightly_jobs
 from schemas.settings import Settings
 from schemas.topology import Topology
-from tests.fake_openai import FakeOpenAI
 from tests.integration.conftest import (
     FinpipeProcess,
     WorkerProcess,

@@ -10,10 +10,10 @@ from typing import Any
 import pika
 import pytest
 
+from fakes.openai_server import FakeOpenAI
 from ingest.app import create_app
 from schemas.settings import Settings
 from schemas.topology import Topology
-from tests.fake_openai import FakeOpenAI
 from tests.integration.conftest import SEED, assert_seed_record, queue_depth, wait_until
 
 

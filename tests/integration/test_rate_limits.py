@@ -12,10 +12,10 @@ from typing import Any
 
 import pika
 
+from fakes.openai_server import FakeOpenAI
 from ops.deadletters import DeadLetterQueue
 from schemas.settings import Settings
 from schemas.topology import HEADER_ATTEMPT
-from tests.fake_openai import FakeOpenAI
 from tests.integration.conftest import (
     WorkerProcess,
     one_sentence_reports,

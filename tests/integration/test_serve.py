@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from fakes.soak import drive, resources, wait_listening
 from schemas.settings import Settings
 from tests.integration.conftest import ROOT, queue_depth, settings_env
-from tests.serve_soak import drive, resources, wait_listening
 
 TOKEN = "soak-token"
 SOAK_REQUESTS = 5000

@@ -15,9 +15,9 @@ import pymongo.errors
 import pytest
 from pymongo.uri_parser import parse_uri
 
+from fakes.openai_server import FakeOpenAI
 from schemas.topology import Topology
 from tests.conftest import MONGO_URI
-from tests.fake_openai import FakeOpenAI
 from tests.integration.conftest import ROOT, one_sentence_reports, publish, queue_depth, wait_until
 from tests.integration.test_faults import assert_each_stored_once, services
 

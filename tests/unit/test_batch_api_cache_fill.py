@@ -16,12 +16,14 @@ from typing import Any
 import openai
 import pytest
 
+from fakes.batches import FakeBatches, FakeBatchesServer
+from fakes.openai_server import FakeOpenAI
+from fakes.script import echo_answer
 from schemas.settings import Settings
-from tests.fake_batches import FakeBatches, FakeBatchesServer, echo_answer
-from tests.fake_openai import FakeOpenAI
+from worker.batch_api.delivery import PartResult
 from worker.batch_api.jobstore import MemoryJobStore
 from worker.batch_api.requests import build_requests
-from worker.batch_api.runner import BatchRunner, PartResult
+from worker.batch_api.runner import BatchRunner
 from worker.llm import (
     CONTEXT_CHARS,
     EXTRACTOR_OPENAI,

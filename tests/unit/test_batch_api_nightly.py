@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
+from fakes.openai_server import FakeOpenAI
+from fakes.script import Echo, Status
 from schemas.errors import Interrupted, ModelConfigError
 from schemas.settings import Settings
-from tests.fake_openai import Echo, FakeOpenAI, Status
+from worker.batch_api.delivery import ResultSink
 from worker.batch_api.jobstore import MemoryJobStore
 from worker.batch_api.nightly import plan_requests, prefill_cache, runner_for
-from worker.batch_api.runner import ResultSink
 from worker.llm import MemoryCache, OpenAIExtractor, SnippetRequest, cache_key, estimate_cost_usd
 from worker.model.profiles import load_table
 

@@ -11,12 +11,14 @@ from typing import Any
 import openai
 import pytest
 
-from tests.fake_batches import FakeBatches, FakeBatchesServer, echo_answer
-from tests.fake_openai import FakeOpenAI
+from fakes.batches import FakeBatches, FakeBatchesServer
+from fakes.openai_server import FakeOpenAI
+from fakes.script import echo_answer
+from worker.batch_api.delivery import PartResult
 from worker.batch_api.jobs import Outcome, PartState, describe, show
 from worker.batch_api.jobstore import MemoryJobStore
 from worker.batch_api.requests import BatchRequest, build_requests
-from worker.batch_api.runner import BatchRunner, PartResult
+from worker.batch_api.runner import BatchRunner
 from worker.model.formats import VARIANTS
 from worker.model.formats import response_format as format_of
 from worker.model.prompt import build_messages, request_snippets

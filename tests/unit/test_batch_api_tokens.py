@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import openai
 
-from tests.fake_batches import FakeBatches, FakeBatchesServer, echo_answer
-from tests.fake_limits import charge_of
+from fakes.batches import FakeBatches, FakeBatchesServer
+from fakes.limits import charge_of
+from fakes.script import echo_answer
 from tests.unit.test_batch_api_runner import Collector, make_requests, no_sleep, runner_for
 from worker.batch_api.jobs import Outcome
 from worker.batch_api.jobstore import MemoryJobStore

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from fakes.openai_server import FakeOpenAI
 from finpipe.cli import cli
 from ops.nightly import export_deadlines
 from schemas.settings import Settings
-from tests.fake_openai import FakeOpenAI
 
 NAMES = ["ABC", "DEF", "GHI", "JKL", "MNO"]
 

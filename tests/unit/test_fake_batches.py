@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.fake_batches import FakeBatches, chat_completion
+from fakes.batches import FakeBatches
+from fakes.script import chat_completion
 
 BOUNDARY = "x-boundary"
 

@@ -7,7 +7,8 @@ import json
 
 import openai
 
-from tests.fake_openai import Echo, FakeOpenAI, Status
+from fakes.openai_server import FakeOpenAI
+from fakes.script import Echo, Status
 from worker.model.prompt import build_messages
 
 

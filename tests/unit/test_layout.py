@@ -6,8 +6,10 @@ packages are the top-level folders (``worker``, ``schemas``...); at depth 2 thei
 (``worker.model``, ``worker.batch_api``...), a module directly in ``worker/`` standing for
 ``worker``; and so on. A folder and its own sub-folders count as one (``worker/llm.py`` may compose
 ``worker.model`` and ``worker.batch_api``, which may use ``worker/snippets.py``), so only imports
-between packages neither of which contains the other are edges. The harness around the code
-(``tests/``, ``bench/``, ``samples/``) is left out. Read with ``ast``: nothing is imported.
+between packages neither of which contains the other are edges. The harness counts too:
+``tests/`` may import ``bench/`` and ``fakes/``, ``bench/`` may import ``fakes/``, never the
+reverse; ``samples/`` (data and the script that makes it) is left out. Read with ``ast``: nothing
+is imported.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SKIP_DIRS = {"build", "dist", "__pycache__", "node_modules"}
-#: top-level folders that are not the project's code
-HARNESS = {"tests", "bench", "samples"}
+#: top-level folders that hold no code of the project or its harness
+HARNESS = {"samples"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +164,7 @@ def test_no_import_cycle_between_packages_at_this_depth(depth: int) -> None:
 def test_the_walk_sees_the_packages_it_checks() -> None:
     packages = {e.source for e in EDGES} | {e.target for e in EDGES}
     assert {"worker", "worker.model", "worker.batch_api", "schemas"} <= packages
+    assert {"tests.unit", "tests.integration", "bench", "bench.scenarios", "fakes"} <= packages
 
 
 # -- the checker itself, on a small tree written for the test

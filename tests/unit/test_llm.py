@@ -8,19 +8,11 @@ from typing import Any
 
 import pytest
 
+from fakes.openai_server import FakeOpenAI
+from fakes.script import Delay, Echo, Refuse, Reply, Status, malformed, truncated
 from schemas.errors import ModelConfigError, ModelRejected, ModelUnavailable
 from schemas.message import Provenance, ReportMessage, report_id_for
 from schemas.settings import Settings
-from tests.fake_openai import (
-    Delay,
-    Echo,
-    FakeOpenAI,
-    Refuse,
-    Reply,
-    Status,
-    malformed,
-    truncated,
-)
 from worker.llm import (
     EXTRACTOR_FALLBACK,
     EXTRACTOR_OPENAI,

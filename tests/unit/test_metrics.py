@@ -13,13 +13,14 @@ import pytest
 from prometheus_client import REGISTRY
 
 from adapters import metrics
+from fakes.openai_server import FakeOpenAI
+from fakes.script import Status
 from finpipe.logs import JsonFormatter
 from ingest import scheduler
 from ingest.app import create_app
 from schemas.errors import ConfigError
 from schemas.message import Provenance, ReportMessage, SubmitReport
 from schemas.settings import Settings
-from tests.fake_openai import FakeOpenAI, Status
 from tests.unit.test_pipeline import RecordingStore
 from worker.extract import RulesExtractor
 from worker.llm import OpenAIExtractor, SnippetRequest

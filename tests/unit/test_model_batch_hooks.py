@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from fakes.openai_server import FakeOpenAI
+from fakes.script import Status, chat_completion, echo_rules
 from schemas.settings import Settings
-from tests.fake_batches import chat_completion
-from tests.fake_openai import FakeOpenAI, Status, echo_rules
 from worker.llm import MemoryCache, OpenAIExtractor, SnippetRequest
 from worker.model.prompt import request_snippets
 

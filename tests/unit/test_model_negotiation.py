@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
+from fakes.openai_server import FakeOpenAI
+from fakes.script import Reply, Status
 from schemas.errors import ModelConfigError, ModelUnavailable
 from schemas.fact import Fact
-from tests.fake_openai import FakeOpenAI, Reply, Status
 from tests.unit.test_llm import NAMES, SEED, Sleeps, sentence, settings_for
 from worker.llm import EXTRACTOR_OPENAI, MemoryCache, OpenAIExtractor, SnippetRequest
 from worker.model.failures import ApiFailure, classify
@@ -364,7 +365,7 @@ def test_a_retiring_model_is_announced_at_start_up(
 def test_fallback_facts_that_do_not_stand_in_the_snippet_are_not_kept(
     engine_for: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.fake_openai import Refuse
+    from fakes.script import Refuse
     from worker.model import grounding
 
     wrong = Fact(

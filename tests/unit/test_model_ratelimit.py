@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from fakes.limits import RateLimits, duration
+from fakes.openai_server import FakeOpenAI
+from fakes.script import Status
 from schemas.errors import Interrupted
 from schemas.settings import Settings
-from tests.fake_limits import RateLimits, duration
-from tests.fake_openai import FakeOpenAI, Status
 from worker.llm import EXTRACTOR_OPENAI, OpenAIExtractor, SnippetRequest
 from worker.model.pacing import Pacer
 from worker.model.ratelimit import Budget, parse_duration_s
@@ -143,7 +144,7 @@ def test_a_waiting_call_gives_up_at_once_when_the_worker_stops() -> None:
 
 
 def test_the_completion_budget_follows_the_measured_answers_and_a_cut_answer_still_splits() -> None:
-    from tests.fake_openai import truncated
+    from fakes.script import truncated
 
     with FakeOpenAI() as server, _engine(server, batch_snippets=20) as engine:
         engine.extract_texts(_snippets(20))

@@ -35,13 +35,16 @@ says what it must do. Two collections:
 from __future__ import annotations
 
 import copy
+import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from schemas.errors import StaleJob
+from worker.batch_api.jobs import BatchJob, JobPart
+from worker.batch_api.requests import BatchRequest
 
-__all__ = ["JobStore", "MemoryJobStore", "StaleJob"]
+__all__ = ["JobStore", "MemoryJobStore", "StaleJob", "load_part", "save_part"]
 
 
 class JobStore(Protocol):
@@ -62,6 +65,28 @@ class JobStore(Protocol):
     def load_requests(self, job_id: str, part: int) -> list[tuple[str, str]]:
         """The ``(custom_id, line)`` pairs of one part, in the order saved."""
         ...
+
+
+def save_part(store: JobStore, job_id: str, index: int, requests: Iterable[BatchRequest]) -> int:
+    """Store the request lines of part ``index`` of a job, in order; the part's size in bytes."""
+    lines = [(r.custom_id, r.line().decode("utf-8")) for r in requests]
+    store.save_requests(job_id, index, lines)
+    return sum(len(line.encode("utf-8")) for _, line in lines)
+
+
+def load_part(store: JobStore, job: BatchJob, part: JobPart) -> dict[str, BatchRequest]:
+    """The stored requests of one part of ``job`` by custom id, in order; RuntimeError when
+    they are not as many as the part says (the store lost some)."""
+    out: dict[str, BatchRequest] = {}
+    for custom_id, line in store.load_requests(job.job_id, part.index):
+        doc = json.loads(line)
+        out[custom_id] = BatchRequest(custom_id, doc["body"], doc.get("url", job.endpoint))
+    if len(out) != part.requests:
+        raise RuntimeError(
+            f"batch job {job.job_id} part {part.index}: {len(out)} stored request(s), "
+            f"expected {part.requests}"
+        )
+    return out
 
 
 class MemoryJobStore:

@@ -36,10 +36,11 @@ from functools import partial
 from typing import Any, Unpack
 
 from schemas.errors import FinpipeError, ModelConfigError
+from worker.batch_api.delivery import PartResult, ResultSink, RunReport, WaitOptions
 from worker.batch_api.jobs import BatchJob
 from worker.batch_api.jobstore import JobStore, MemoryJobStore
 from worker.batch_api.requests import BatchRequest, Planned, build_requests
-from worker.batch_api.runner import BatchRunner, PartResult, ResultSink, RunReport, WaitOptions
+from worker.batch_api.runner import BatchRunner
 from worker.model.client import BATCH_TRANSIENT
 from worker.model.engine import OpenAIExtractor
 from worker.model.grounding import SnippetRequest

@@ -24,16 +24,21 @@ Rules it keeps:
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypedDict, Unpack
+from typing import Unpack
 
-from worker.batch_api.client import BatchClient, RemoteBatch, is_refusal, read_batch, read_bytes
+from worker.batch_api.client import BatchClient, is_refusal, read_batch, read_bytes
+from worker.batch_api.delivery import (
+    PartResult,
+    ResultSink,
+    RunReport,
+    Submitted,
+    WaitOptions,
+    collected,
+    not_submitted,
+)
 from worker.batch_api.jobs import (
-    META_JOB,
-    META_PART,
     TERMINAL_STATUSES,
     BatchJob,
     JobPart,
@@ -46,7 +51,8 @@ from worker.batch_api.jobs import (
     other_part_running,
     refused_for_tokens,
 )
-from worker.batch_api.jobstore import JobStore
+from worker.batch_api.jobstore import JobStore, load_part, save_part
+from worker.batch_api.remote import find_batch, find_file, observe
 from worker.batch_api.requests import (
     CHAT_COMPLETIONS_URL,
     MAX_FILE_BYTES,
@@ -54,91 +60,10 @@ from worker.batch_api.requests import (
     BatchRequest,
     split_files,
 )
-from worker.batch_api.results import ParsedResults, RequestError, parse_result_lines
+from worker.batch_api.results import ParsedResults, parse_result_lines
 from worker.batch_api.tokens import wait_for_room
 
 log = logging.getLogger(__name__)
-
-#: How far before a job's creation a listed file or batch may be dated and still be looked at
-#: (clocks differ); listing stops at the first older one (lists are newest first).
-LIST_SLACK_S = 3600.0
-
-
-@dataclass
-class PartResult:
-    """What one part of a job returned: every request of the part is either in ``answers`` or
-    in ``errors`` (with why it has no answer)."""
-
-    job_id: str
-    part: int
-    outcome: Outcome
-    requests: dict[str, BatchRequest]
-    answers: dict[str, dict[str, Any]]
-    errors: dict[str, RequestError]
-    #: why the whole batch failed, as the server said
-    reason: str | None = None
-    #: answer lines whose custom_id is not a request of this part
-    unknown_lines: int = 0
-
-    @property
-    def todo(self) -> list[BatchRequest]:
-        """The requests without an answer, in their order: for the synchronous path."""
-        return [r for cid, r in self.requests.items() if cid not in self.answers]
-
-
-ResultSink = Callable[[PartResult], None]
-
-
-class WaitOptions(TypedDict, total=False):
-    """When :meth:`BatchRunner.wait` cancels the open jobs or stops waiting (epoch s), and who
-    sees the jobs after each round; :meth:`BatchRunner.run` and the nightly prefill pass them on."""
-
-    cancel_at: float | None
-    give_up_at: float | None
-    progress: Callable[[list[BatchJob]], None] | None
-
-
-@dataclass
-class Submitted:
-    """A new job (None when nothing was left to submit) and the parts it already collected;
-    how many requests were left out because an open job has them; the requests for the
-    synchronous path: too large for any input file, or in a part of an open job that was
-    collected before (its results went to the sink of an earlier run)."""
-
-    job: BatchJob | None
-    delivered: list[PartResult] = field(default_factory=list)
-    already_open: int = 0
-    to_sync: list[BatchRequest] = field(default_factory=list)
-
-
-@dataclass
-class RunReport:
-    """What one :meth:`BatchRunner.wait` or :meth:`BatchRunner.run` did."""
-
-    jobs: list[BatchJob] = field(default_factory=list)
-    delivered: list[PartResult] = field(default_factory=list)
-    #: requests that were never in a batch of this run (see :class:`Submitted`)
-    to_sync: list[BatchRequest] = field(default_factory=list)
-
-    @property
-    def open_jobs(self) -> list[str]:
-        """Jobs still running when the wait gave up."""
-        return [j.job_id for j in self.jobs if j.open]
-
-    @property
-    def answers(self) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        for result in self.delivered:
-            out.update(result.answers)
-        return out
-
-    @property
-    def todo(self) -> list[BatchRequest]:
-        """Requests for the synchronous path: without an answer, or never batched."""
-        done = self.answers
-        out = {r.custom_id: r for res in self.delivered for r in res.todo}
-        out.update((r.custom_id, r) for r in self.to_sync)
-        return [r for cid, r in out.items() if cid not in done]
 
 
 class BatchRunner:
@@ -181,18 +106,6 @@ class BatchRunner:
     def open_jobs(self) -> list[BatchJob]:
         return self.jobs(open_only=True, limit=1000)
 
-    def requests_of(self, job: BatchJob, part: JobPart) -> dict[str, BatchRequest]:
-        out: dict[str, BatchRequest] = {}
-        for custom_id, line in self.store.load_requests(job.job_id, part.index):
-            doc = json.loads(line)
-            out[custom_id] = BatchRequest(custom_id, doc["body"], doc.get("url", job.endpoint))
-        if len(out) != part.requests:
-            raise RuntimeError(
-                f"batch job {job.job_id} part {part.index}: {len(out)} stored request(s), "
-                f"expected {part.requests}"
-            )
-        return out
-
     # ------------------------------------------------------------------ submitting
 
     def submit(self, requests: Sequence[BatchRequest]) -> Submitted:
@@ -223,11 +136,7 @@ class BatchRunner:
             job_id = f"{base_id}-{n}"
         parts = []
         for index, file in enumerate(plan.files):
-            lines = [(r.custom_id, r.line().decode("utf-8")) for r in file]
-            self.store.save_requests(job_id, index, lines)
-            parts.append(
-                JobPart(index, len(file), sum(len(line.encode("utf-8")) for _, line in lines))
-            )
+            parts.append(JobPart(index, len(file), save_part(self.store, job_id, index, file)))
         models = sorted({r.model for f in plan.files for r in f})
         job = BatchJob(job_id, now, ",".join(models), self.endpoint, parts, self.completion_window)
         self._save(job)
@@ -276,17 +185,17 @@ class BatchRunner:
                 self._poll(job, part)
                 step = next_step(part)
             if step is Step.COLLECT and refused_for_tokens(part):
-                wait_for_room(self.store, job, part, self.requests_of(job, part))
+                wait_for_room(self.store, job, part, load_part(self.store, job, part))
                 self._save(job)
             elif step is Step.COLLECT:
                 delivered.append(self._collect(job, part))
         return job, delivered
 
     def _upload(self, job: BatchJob, part: JobPart, delivered: list[PartResult]) -> None:
-        requests = self.requests_of(job, part)
+        requests = load_part(self.store, job, part)
         data = b"".join(r.line() for r in requests.values())
         name = job.file_name(part)
-        file_id = self._find_file(job, name, len(data))
+        file_id = find_file(self.client, job, name, len(data))
         if file_id is not None:
             log.info(
                 "batch job %s part %d: input file %s found again", job.job_id, part.index, file_id
@@ -315,7 +224,7 @@ class BatchRunner:
         self._save(job)
 
     def _create(self, job: BatchJob, part: JobPart, delivered: list[PartResult]) -> None:
-        remote = self._find_batch(job, part)
+        remote = find_batch(self.client, job, part)
         if remote is not None:
             log.info(
                 "batch job %s part %d: batch %s found again (%s); not submitted twice",
@@ -335,20 +244,20 @@ class BatchRunner:
             except Exception as exc:
                 if not is_refusal(exc):
                     raise
-                requests = self.requests_of(job, part)
+                requests = load_part(self.store, job, part)
                 delivered.append(self._refused(job, part, requests, f"batch refused: {exc}"))
                 return
             remote = read_batch(created)
             log.info("batch job %s part %d: submitted as %s", job.job_id, part.index, remote.id)
         part.batch_id = remote.id
         part.state = PartState.SUBMITTED
-        _observe(part, remote)
+        observe(part, remote)
         self._save(job)
 
     def _poll(self, job: BatchJob, part: JobPart) -> None:
         remote = read_batch(self.client.batches.retrieve(str(part.batch_id)))
         before = (part.remote_status, part.counts)
-        _observe(part, remote)
+        observe(part, remote)
         if (part.remote_status, part.counts) != before:
             log.info(
                 "batch job %s part %d: %s %s",
@@ -360,26 +269,13 @@ class BatchRunner:
             self._save(job)
 
     def _collect(self, job: BatchJob, part: JobPart) -> PartResult:
-        requests = self.requests_of(job, part)
+        requests = load_part(self.store, job, part)
         parsed = ParsedResults()
         for file_id in (part.output_file_id, part.error_file_id):
             if file_id:
                 parsed.add(parse_result_lines(read_bytes(self.client.files.content(file_id))))
         outcome = TERMINAL_STATUSES[str(part.remote_status)]
-        answers = {cid: body for cid, body in parsed.answers.items() if cid in requests}
-        errors: dict[str, RequestError] = {}
-        for cid in requests:
-            if cid in answers:
-                continue
-            errors[cid] = parsed.errors.get(cid) or RequestError(
-                "not_run", f"batch {outcome.value} before this request was answered"
-            )
-        unknown = len(set(parsed.answers) | set(parsed.errors)) - len(
-            (set(parsed.answers) | set(parsed.errors)) & set(requests)
-        )
-        result = PartResult(
-            job.job_id, part.index, outcome, requests, answers, errors, part.error, unknown
-        )
+        result = collected(job.job_id, part.index, outcome, requests, parsed, part.error)
         self._deliver(job, part, result)
         return result
 
@@ -394,15 +290,7 @@ class BatchRunner:
             reason,
             part.requests,
         )
-        result = PartResult(
-            job.job_id,
-            part.index,
-            Outcome.FAILED,
-            requests,
-            {},
-            dict.fromkeys(requests, RequestError("not_submitted", reason)),
-            reason,
-        )
+        result = not_submitted(job.job_id, part.index, Outcome.FAILED, requests, reason, reason)
         self._deliver(job, part, result, outcome=Outcome.FAILED)
         return result
 
@@ -439,23 +327,15 @@ class BatchRunner:
             raise KeyError(f"no batch job {job_id}")
         for part in job.parts:
             if part.state is PartState.UPLOADED:
-                remote = self._find_batch(job, part)
+                remote = find_batch(self.client, job, part)
                 if remote is not None:
                     part.batch_id = remote.id
                     part.state = PartState.SUBMITTED
-                    _observe(part, remote)
+                    observe(part, remote)
             if part.state in (PartState.BUILDING, PartState.UPLOADED):
-                requests = self.requests_of(job, part)
-                result = PartResult(
-                    job.job_id,
-                    part.index,
-                    Outcome.CANCELLED,
-                    requests,
-                    {},
-                    dict.fromkeys(
-                        requests, RequestError("not_submitted", "job cancelled before submission")
-                    ),
-                )
+                requests = load_part(self.store, job, part)
+                why = "job cancelled before submission"
+                result = not_submitted(job.job_id, part.index, Outcome.CANCELLED, requests, why)
                 self._deliver(job, part, result)
                 continue
             if part.state is not PartState.SUBMITTED or part.remote_status in TERMINAL_STATUSES:
@@ -469,7 +349,7 @@ class BatchRunner:
                     raise
                 log.warning("batch job %s part %d: cancel refused: %s", job.job_id, part.index, exc)
                 continue
-            _observe(part, remote)
+            observe(part, remote)
             self._save(job)
             log.info("batch job %s part %d: %s", job.job_id, part.index, part.remote_status)
         return job
@@ -551,43 +431,7 @@ class BatchRunner:
         report.to_sync = submitted.to_sync
         return report
 
-    # ------------------------------------------------------------------ finding remote things
-
-    def _find_file(self, job: BatchJob, name: str, size: int) -> str | None:
-        """The id of an input file of this name and size uploaded for the job, if any."""
-        try:
-            for obj in self.client.files.list(purpose="batch"):
-                created = float(getattr(obj, "created_at", 0) or 0)
-                if created and created < job.created_at - LIST_SLACK_S:
-                    break
-                if getattr(obj, "filename", None) == name and getattr(obj, "bytes", None) == size:
-                    return str(obj.id)
-        except Exception as exc:
-            if not is_refusal(exc):
-                raise
-        return None
-
-    def _find_batch(self, job: BatchJob, part: JobPart) -> RemoteBatch | None:
-        """The batch created for this part of the job, if one was (found by its metadata)."""
-        for obj in self.client.batches.list(limit=100):
-            remote = read_batch(obj)
-            if remote.created_at and remote.created_at < job.created_at - LIST_SLACK_S:
-                break
-            meta = remote.metadata
-            if meta.get(META_JOB) == job.job_id and meta.get(META_PART) == str(part.index):
-                return remote
-        return None
-
     def _save(self, job: BatchJob) -> None:
         job.version += 1
         job.updated_at = self._now()
         self.store.save_job(job.to_doc())
-
-
-def _observe(part: JobPart, remote: RemoteBatch) -> None:
-    part.remote_status = remote.status
-    part.counts = dict(remote.counts)
-    part.output_file_id = remote.output_file_id or part.output_file_id
-    part.error_file_id = remote.error_file_id or part.error_file_id
-    if remote.errors:
-        part.error = "; ".join(remote.errors[:5])[:1000]

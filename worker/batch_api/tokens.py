@@ -13,7 +13,7 @@ import logging
 from collections.abc import Mapping
 
 from worker.batch_api.jobs import BatchJob, JobPart, split_part
-from worker.batch_api.jobstore import JobStore
+from worker.batch_api.jobstore import JobStore, save_part
 from worker.batch_api.requests import BatchRequest
 
 log = logging.getLogger(__name__)
@@ -25,9 +25,7 @@ def wait_for_room(
     """Close ``part`` and store its requests as the new parts of ``job`` (the caller saves the
     job)."""
     for new, ids in split_part(job, part, list(requests)):
-        lines = [(cid, requests[cid].line().decode("utf-8")) for cid in ids]
-        store.save_requests(job.job_id, new.index, lines)
-        new.bytes = sum(len(line.encode("utf-8")) for _, line in lines)
+        new.bytes = save_part(store, job.job_id, new.index, (requests[cid] for cid in ids))
     log.warning(
         "batch job %s part %d: %s; its %d request(s) wait for room as part(s) %s",
         job.job_id,

@@ -14,25 +14,25 @@ For a set of snippets:
 6. whatever still has no valid answer falls back to the rules extractor
    (``extractor: "rules-fallback"``).
 
-Steps 3-6 are :mod:`worker.model.reask`; retries and the budget are :mod:`worker.model.calls`.
+Steps 3-6 are :mod:`worker.model.reask`; one call (its body, sending, its usage) is
+:mod:`worker.model.asker`; retries and the budget are :mod:`worker.model.calls`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 
 from schemas.message import ReportMessage
 from schemas.settings import Settings
 from worker.extract import ReportExtraction
+from worker.model.asker import Asker
 from worker.model.cache import (
     ExtractionCache,
     MemoryCache,
@@ -43,7 +43,7 @@ from worker.model.cache import (
 )
 from worker.model.calls import Caller, Tier
 from worker.model.client import ChatCompletion, ModelClient
-from worker.model.formats import Negotiator, Variant, looks_like_json, response_format
+from worker.model.formats import Negotiator, Variant, looks_like_json
 from worker.model.grounding import (
     ExtractedFact,
     SnippetOutcome,
@@ -54,11 +54,11 @@ from worker.model.grounding import (
 )
 from worker.model.ledger import CallUsage, CostLedger
 from worker.model.pacing import Pacer
-from worker.model.params import RequestShape, effort_for, optional_params, request_body
+from worker.model.params import RequestShape, effort_for
 from worker.model.plan import CallPlan, plan_calls
 from worker.model.prefill import (
-    finals_of,
-    format_mode,
+    batch_usage,
+    cache_entries,
     model_of,
     read_completion,
     this_prompt,
@@ -69,7 +69,6 @@ from worker.model.profiles import (
     load_table,
     start_up_warnings,
 )
-from worker.model.prompt import PROMPT_VERSION, build_messages
 from worker.model.reask import (
     EXTRACTOR_FALLBACK,
     EXTRACTOR_OPENAI,
@@ -83,8 +82,7 @@ from worker.model.reask import (
 )
 from worker.model.reports import add_outcome, requests_of
 from worker.model.schema import parse_answer
-from worker.model.tiers import FLEX_TIER, parse_llm_mode
-from worker.model.usage import call_usage
+from worker.model.tiers import parse_llm_mode
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +121,6 @@ class OpenAIExtractor:
         self.formats = Negotiator(settings.response_format)
         self.mode = parse_llm_mode(settings.llm_mode)
         self.shape = RequestShape(self.model)
-        self._warm_up = threading.Lock()
         self._client = ModelClient(settings)
         self._caller = Caller(
             self._client,
@@ -137,6 +134,19 @@ class OpenAIExtractor:
             backoff_cap_s=backoff_cap_s,
             max_wait_s=max_wait_s,
         )
+        self._asker = Asker(
+            self._caller,
+            model=self.model,
+            profile=self.profile,
+            effort=self.effort,
+            formats=self.formats,
+            shape=self.shape,
+            ledger=self.ledger,
+            cache=self.cache,
+            worked_examples=worked_examples,
+        )
+        #: the request body of a call with the parameters in use now (``Asker.request``)
+        self.request = self._asker.request
         for warning in start_up_warnings(
             self.model,
             self.profile,
@@ -295,7 +305,7 @@ class OpenAIExtractor:
         tier = Tier.for_mode(self.mode, self.settings.llm_timeout_s)
         while rnd.queue:
             job = rnd.queue.popleft()
-            completion, variant, call = self._call(rnd, job, tier)
+            completion, variant, call = self._asker.call(rnd, job, tier)
             rnd.charge(job, call)
             self._read(rnd, job, completion, variant)
 
@@ -349,14 +359,7 @@ class OpenAIExtractor:
         if not this_prompt(body):
             log.info("a batch answer asked with an older prompt: not cached")
             return {}
-        mode = format_mode(body)
-        finals = finals_of(completion, group, mode)
-        model = model_of(body, self.model)
-        return {
-            cache_key(r.text, model, mode): entry_from_final(finals[r.id])
-            for r in group
-            if r.id in finals
-        }
+        return cache_entries(group, body, completion, self.model)
 
     def settle_batch_answer(
         self,
@@ -385,119 +388,11 @@ class OpenAIExtractor:
     ) -> CallUsage | None:
         """Record one answered batch request (``body`` and its ``completion``) in the ledger and
         the usage log, priced at the batch rate; None when the answer is no chat completion."""
-        read = read_completion(completion)
-        if read is None:
-            return None
-        model = model_of(body, self.model)
-        profile = self.profile if model == self.model else self._profiles.lookup(model)
-        effort = body.get("reasoning_effort")
-        call = call_usage(
-            read,
-            model=model,
-            price=profile.price if profile is not None else None,
-            purpose="batch-api",
-            snippets=n_snippets,
-            latency_ms=0,
-            response_format=format_mode(body),
-            reasoning_effort=effort if isinstance(effort, str) else None,
-            tier="batch",
+        call = batch_usage(
+            body, completion, n_snippets, default_model=self.model, profiles=self._profiles
         )
-        self.ledger.add_call(call)
-        self.cache.record_usage(call)
-        return call
-
-    # ----------------------------------------------------------------- one call
-
-    def request(
-        self,
-        snippets: Sequence[tuple[str, str]],
-        variant: Variant,
-        *,
-        service_tier: str | None = None,
-        **ask: Any,
-    ) -> dict[str, Any]:
-        """The request for ``snippets`` (``(id, text)`` pairs) in ``variant`` with the
-        parameters in use now; ``ask`` takes ``reask`` and ``previous_answer``."""
-        messages = build_messages(
-            snippets,
-            schema_in_prompt=variant.mode != "json_schema",
-            examples=self.worked_examples,
-            **ask,
-        )
-        params = optional_params(
-            self.profile,
-            n_snippets=len(snippets),
-            effort=self.effort,
-            cache_key=f"finpipe-{PROMPT_VERSION}-{variant.mode}",
-            dropped=self.shape.dropped,
-            service_tier=service_tier,
-            per_snippet=self.ledger.answer_tokens_per_snippet(),
-        )
-        return request_body(self.model, messages, response_format(variant), params)
-
-    def _call(self, rnd: Round, job: Job, tier: Tier) -> tuple[ChatCompletion, Variant, CallUsage]:
-        sent: dict[str, Any] = {}
-
-        def build() -> tuple[dict[str, Any], Variant]:
-            variant = self.formats.current
-            body = self.request(
-                rnd.snippets(job),
-                variant,
-                service_tier=tier.service_tier,
-                reask=job.reask,
-                previous_answer=job.previous_answer(),
-            )
-            sent["tier"] = body.get("service_tier")
-            return body, variant
-
-        started = time.monotonic()
-        # until an answer was measured, one call at a time: the first sizes the others'
-        # max_completion_tokens (a rate limit charges what a call asks for)
-        warming = self.ledger.answer_tokens_per_snippet() is None
-        with self._warm_up if warming else contextlib.nullcontext():
-            completion, variant = self._caller.complete(build, len(job.sids), tier)
-        billed: Literal["standard", "flex"] = (
-            "flex" if sent.get("tier") == FLEX_TIER else "standard"
-        )
-        call = self._usage(completion, len(job.sids), job.purpose, started, variant, billed)
-        return completion, variant, call
-
-    def _usage(
-        self,
-        completion: ChatCompletion,
-        n_snippets: int,
-        purpose: str,
-        started: float,
-        variant: Variant,
-        tier: Literal["standard", "flex"] = "standard",
-    ) -> CallUsage:
-        call = call_usage(
-            completion,
-            model=self.model,
-            price=self.price,
-            purpose=purpose,
-            snippets=n_snippets,
-            latency_ms=int((time.monotonic() - started) * 1000),
-            response_format=variant.mode,
-            reasoning_effort=self.effort,
-            tier=tier,
-        )
-        self.ledger.add_call(call)
-        self.cache.record_usage(call)
-        log.info(
-            "model call (%s, %s): %d snippet(s), %d prompt + %d completion tokens "
-            "(%d cached, %d reasoning), cost %s, %d ms, finish %s",
-            purpose,
-            variant.mode,
-            n_snippets,
-            call.prompt_tokens,
-            call.completion_tokens,
-            call.cached_tokens,
-            call.reasoning_tokens,
-            "unknown" if call.cost_usd is None else f"${call.cost_usd:.6f}",
-            call.latency_ms,
-            call.finish_reason,
-        )
+        if call is not None:
+            self._asker.record(call)
         return call
 
 

@@ -16,12 +16,16 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 
+from worker.model.cache import cache_key, entry_from_final
 from worker.model.client import ChatCompletion
 from worker.model.formats import FormatMode, Variant
 from worker.model.grounding import SnippetRequest, ground_all
+from worker.model.ledger import CallUsage
+from worker.model.profiles import ProfileTable
 from worker.model.prompt import system_prompt
 from worker.model.reask import EXTRACTOR_OPENAI, Final, cut_off_reason
 from worker.model.schema import parse_answer
+from worker.model.usage import call_usage
 
 
 def format_mode(body: Mapping[str, Any]) -> str:
@@ -98,3 +102,50 @@ def finals_of(
         if not rejected:
             out[request.id] = Final(EXTRACTOR_OPENAI, [c for _, c in kept], mode=mode)
     return out
+
+
+def cache_entries(
+    group: Sequence[SnippetRequest],
+    body: Mapping[str, Any],
+    completion: Mapping[str, Any],
+    default_model: str,
+) -> dict[str, dict[str, Any]]:
+    """Cache entries (by cache key) for the snippets of ``group`` that the ``completion`` of
+    ``body`` settles (:func:`finals_of`), under the model and output format ``body`` asked."""
+    mode = format_mode(body)
+    finals = finals_of(completion, group, mode)
+    model = model_of(body, default_model)
+    return {
+        cache_key(r.text, model, mode): entry_from_final(finals[r.id])
+        for r in group
+        if r.id in finals
+    }
+
+
+def batch_usage(
+    body: Mapping[str, Any],
+    completion: Mapping[str, Any],
+    n_snippets: int,
+    *,
+    default_model: str,
+    profiles: ProfileTable,
+) -> CallUsage | None:
+    """One answered batch request (``body`` and its ``completion``) as a billed call, priced at
+    the batch rate of the model ``body`` asked; None when the answer is no chat completion."""
+    read = read_completion(completion)
+    if read is None:
+        return None
+    model = model_of(body, default_model)
+    profile = profiles.lookup(model)
+    effort = body.get("reasoning_effort")
+    return call_usage(
+        read,
+        model=model,
+        price=profile.price if profile is not None else None,
+        purpose="batch-api",
+        snippets=n_snippets,
+        latency_ms=0,
+        response_format=format_mode(body),
+        reasoning_effort=effort if isinstance(effort, str) else None,
+        tier="batch",
+    )

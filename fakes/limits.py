@@ -1,4 +1,4 @@
-"""Rate limits as OpenAI enforces them, for the local test server (:mod:`tests.fake_openai`).
+"""Rate limits as OpenAI enforces them, for the local test server (:mod:`fakes.openai_server`).
 
 Tokens per minute and requests per minute, each a bucket that holds one minute's worth, starts
 full and refills continuously. A request is charged at admission: its prompt estimated from the

@@ -18,6 +18,23 @@ class QuietHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def send_bytes(self, code: int, data: bytes, headers: dict[str, str] | None = None) -> None:
+        """Send one answer (``headers`` should name its Content-Type); a client that gave up
+        (a timeout test) is no error."""
+        try:
+            self.send_response(code)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
 
 class BackgroundServer:
     """A threading HTTP server that serves on a daemon thread between :meth:`start` and

@@ -1,7 +1,7 @@
 """Soak a running ``finpipe serve``: many keep-alive clients posting reports and asking for
 ``/healthz``, and the server process's resources (threads, open files, established connections
 to RabbitMQ and MongoDB) read from ``/proc`` before and after. Used by the integration test and by
-the ``serve`` benchmark (``bench/scenarios/soak.py``)."""
+the ``serve`` benchmark (``bench/scenarios/serve.py``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -105,7 +106,11 @@ def drive(
     return counts, time.monotonic() - started
 
 
-def wait_listening(port: int, timeout_s: float = 30.0) -> None:
+def wait_listening(
+    port: int, timeout_s: float = 30.0, *, gone: Callable[[], bool] | None = None
+) -> None:
+    """Until ``GET /healthz`` on ``port`` answers at all (the server listens); the last
+    OSError after ``timeout_s``, or as soon as ``gone()`` says the server process ended."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -115,6 +120,6 @@ def wait_listening(port: int, timeout_s: float = 30.0) -> None:
             conn.close()
             return
         except OSError:
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or (gone is not None and gone()):
                 raise
             time.sleep(0.05)

@@ -1,8 +1,7 @@
 """A local OpenAI Batch API (``/v1/files`` and ``/v1/batches``) for tests and benchmarks.
 
-:class:`FakeBatches` is a router, ``handle(method, path, headers, body) -> (status, headers,
-body)``, that can be mounted in any HTTP server; :class:`FakeBatchesServer` is a thin stdlib server
-around it (127.0.0.1, a free port, a thread) whose ``base_url`` goes into ``openai.OpenAI``.
+:class:`FakeBatches` is a router (``handle(method, path, headers, body)``) for any HTTP server;
+:class:`FakeBatchesServer` serves it on 127.0.0.1, its ``base_url`` for ``openai.OpenAI``.
 
 Batches go through the real status sequence: ``validating`` → ``in_progress`` → ``finalizing`` →
 ``completed``; ``failed`` when the input does not validate (or on request); ``expired`` with partial
@@ -30,12 +29,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fake_http import BackgroundServer, QuietHandler
+from fakes.batch_objects import FakeBatch, FakeFile
+from fakes.http_server import BackgroundServer, QuietHandler
+from fakes.script import echo_answer
 
 Answer = Callable[[dict[str, Any]], tuple[int, dict[str, Any]]]
 Response = tuple[int, dict[str, str], bytes]
@@ -44,126 +44,11 @@ ENDPOINTS = ("/v1/chat/completions",)
 ACTIVE = ("validating", "in_progress", "finalizing", "cancelling")
 TERMINAL = ("completed", "expired", "failed", "cancelled")
 
-
-def chat_completion(body: Mapping[str, Any], content: str, finish_reason: str = "stop") -> dict:
-    """A chat completion answering ``body`` with ``content``, tokens estimated at 4 chars."""
-    prompt_chars = sum(len(str(m.get("content", ""))) for m in body.get("messages", []))
-    prompt, completion = prompt_chars // 4, len(content) // 4
-    return {
-        "id": f"chatcmpl-batch-{next(_ids)}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": body.get("model", "fake"),
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": content, "refusal": None},
-                "finish_reason": finish_reason,
-                "logprobs": None,
-            }
-        ],
-        "usage": {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-            "prompt_tokens_details": {"cached_tokens": 0},
-        },
-    }
-
-
-def echo_answer(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    """The answer of ``tests.fake_openai``'s default (echo rules) to one request body."""
-    from tests.fake_openai import echo_rules
-    from worker.model.prompt import request_snippets
-
-    snippets = request_snippets(body.get("messages") or [])
-    return 200, chat_completion(body, json.dumps(echo_rules(snippets)))
+_ids = itertools.count(1)
 
 
 def error_body(message: str, kind: str = "server_error", code: str | None = None) -> dict:
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
-
-
-_ids = itertools.count(1)
-
-
-@dataclass
-class FakeFile:
-    id: str
-    filename: str
-    purpose: str
-    data: bytes
-    created_at: int
-
-    def obj(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "file",
-            "bytes": len(self.data),
-            "created_at": self.created_at,
-            "filename": self.filename,
-            "purpose": self.purpose,
-            "status": "processed",
-            "expires_at": None,
-            "status_details": None,
-        }
-
-
-@dataclass
-class FakeBatch:
-    id: str
-    input_file_id: str
-    endpoint: str
-    completion_window: str
-    metadata: dict[str, str] | None
-    created_at: int
-    status: str = "validating"
-    lines: list[dict[str, Any]] = field(default_factory=list)
-    #: answered requests: (custom_id, status code, response body)
-    done: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    output_file_id: str | None = None
-    error_file_id: str | None = None
-    times: dict[str, int] = field(default_factory=dict)
-    expire_after: int | None = None
-    fail_reason: str | None = None
-    last_step_at: float = 0.0
-    #: what the batch takes of the organization's queue of batch tokens while it runs
-    tokens: int = 0
-
-    def obj(self) -> dict[str, Any]:
-        failed = sum(1 for _, status, _ in self.done if status != 200)
-        return {
-            "id": self.id,
-            "object": "batch",
-            "endpoint": self.endpoint,
-            "errors": {"object": "list", "data": self.errors} if self.errors else None,
-            "input_file_id": self.input_file_id,
-            "completion_window": self.completion_window,
-            "status": self.status,
-            "output_file_id": self.output_file_id,
-            "error_file_id": self.error_file_id,
-            "created_at": self.created_at,
-            **{
-                f"{name}_at": self.times.get(name)
-                for name in (
-                    "in_progress",
-                    "finalizing",
-                    "completed",
-                    "failed",
-                    "expired",
-                    "cancelling",
-                    "cancelled",
-                )
-            },
-            "expires_at": self.created_at + 86400,
-            "request_counts": {
-                "total": len(self.lines),
-                "completed": len(self.done) - failed,
-                "failed": failed,
-            },
-            "metadata": self.metadata,
-        }
 
 
 class FakeBatches:
@@ -300,7 +185,7 @@ class FakeBatches:
         return problems
 
     def _over_token_limit(self, batch: FakeBatch, models: set[str]) -> list[dict[str, Any]]:
-        from tests.fake_limits import charge_of
+        from fakes.limits import charge_of
 
         batch.tokens = sum(charge_of(line["body"]) for line in batch.lines)
         enqueued = sum(
@@ -348,7 +233,8 @@ class FakeBatches:
         batch.times[status] = self._now()
         if status == "failed":
             return
-        out, err = [], []
+        out: list[dict[str, Any]] = []
+        err: list[dict[str, Any]] = []
         for n, (cid, code, body) in enumerate(batch.done):
             line = {
                 "id": f"batch_req_{batch.id}_{n}",
@@ -553,20 +439,11 @@ class FakeBatchesServer(BackgroundServer):
 def _handler_for(batches: FakeBatches) -> type[BaseHTTPRequestHandler]:
     class Handler(QuietHandler):
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
+            raw = self.read_body()
             status, headers, data = batches.handle(
                 self.command, self.path, dict(self.headers.items()), raw
             )
-            try:
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
+            self.send_bytes(status, data, headers)
 
         do_GET = do_POST = do_DELETE = _serve
 
