@@ -12,8 +12,7 @@ from unittest import mock
 import pika.exceptions
 import pytest
 
-from adapters import rabbitmq
-from adapters.rabbitmq import Broker, Nodes, connect, refusal
+from adapters.rabbitmq import Broker, Nodes, channel, connect, refusal
 from schemas.errors import BrokerConfigError, BrokerUnavailable, TransientError
 from schemas.topology import Topology
 
@@ -76,7 +75,7 @@ def test_a_worker_reconnects_to_another_node_not_only_to_the_one_that_went_away(
     tried = fake_broker(monkeypatch, down=set())
     broker = Broker(",".join(URLS), Topology("q"), rng=NoShuffle())
     session = broker.consumer(prefetch=1, on_message=lambda _m: None)
-    monkeypatch.setattr(rabbitmq, "declare_topology", lambda *_a: None)
+    monkeypatch.setattr(channel, "declare_topology", lambda *_a: None)
     session.open()
     session.abandon()  # its node went away
     session.open()
@@ -146,7 +145,7 @@ def test_a_refused_login_stops_connecting_at_once(monkeypatch: pytest.MonkeyPatc
             "ConnectionClosedByBroker: (403) 'ACCESS_REFUSED - Login was refused'"
         )
 
-    monkeypatch.setattr(rabbitmq, "BlockingConnection", refuse)
+    monkeypatch.setattr(channel, "BlockingConnection", refuse)
     with pytest.raises(BrokerConfigError) as err:
         connect(Nodes(URLS, rng=NoShuffle()), attempts=5, backoff_s=0.01)
     assert tried == [5681]
@@ -182,5 +181,5 @@ def fake_broker(monkeypatch: pytest.MonkeyPatch, down: set[int]) -> list[int]:
         conn.is_open = True
         return conn
 
-    monkeypatch.setattr(rabbitmq, "BlockingConnection", open_)
+    monkeypatch.setattr(channel, "BlockingConnection", open_)
     return tried
