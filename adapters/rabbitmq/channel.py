@@ -260,7 +260,9 @@ class Link:
             if props.message_id:
                 on_return(str(props.message_id))
 
-        # BlockingChannel waits for each confirm; its asynchronous channel does not.
+        # The one private pika attribute of the adapter: BlockingChannel's own confirm mode waits
+        # for each confirm in turn (one round trip per message); the asynchronous channel under
+        # it does not, and pika offers no public way to it from a blocking connection.
         impl = self.channel._impl
         impl.confirm_delivery(ack_nack_callback=confirmed)
         impl.add_on_return_callback(returned)

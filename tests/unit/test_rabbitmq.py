@@ -183,3 +183,52 @@ def fake_broker(monkeypatch: pytest.MonkeyPatch, down: set[int]) -> list[int]:
 
     monkeypatch.setattr(channel, "BlockingConnection", open_)
     return tried
+
+
+def failing_channels(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """``BlockingConnection`` replaced: every node takes the connection, and its first channel
+    fails as a node going away does; returns the ports tried, in order."""
+    tried: list[int] = []
+
+    def open_(params: pika.URLParameters) -> Any:
+        tried.append(params.port)
+        conn = mock.MagicMock()
+        conn.is_open = True
+        conn.channel.side_effect = pika.exceptions.StreamLostError("EOF")
+        return conn
+
+    monkeypatch.setattr(channel, "BlockingConnection", open_)
+    return tried
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        lambda broker: broker.dead_letters().count(),
+        lambda broker: list(broker.dead_letters().browse()),
+        lambda broker: broker.dead_letters().purge(),
+        lambda broker: broker.queue_depths(),
+    ],
+    ids=["dead-letter count", "dead-letter browse", "dead-letter purge", "queue depths"],
+)
+def test_the_dead_letter_tools_and_queue_reads_report_a_lost_node_as_the_publisher_does(
+    monkeypatch: pytest.MonkeyPatch, use: Any
+) -> None:
+    tried = failing_channels(monkeypatch)
+    broker = Broker(",".join(URLS), Topology("q"), rng=NoShuffle())
+    for _ in range(2):
+        with pytest.raises(BrokerUnavailable) as err:
+            use(broker)
+        assert ":pw@" not in str(err.value)
+    assert tried == [5681, 5682]  # the second try starts at the next node
+
+
+def test_a_publisher_whose_channel_fails_on_opening_reports_the_node_lost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tried = failing_channels(monkeypatch)
+    publisher = Broker(",".join(URLS), Topology("q"), rng=NoShuffle()).publisher()
+    for _ in range(2):
+        with pytest.raises(BrokerUnavailable):
+            publisher.check()
+    assert tried == [5681, 5682]
