@@ -20,7 +20,13 @@ import pika.channel
 import pika.exceptions
 import pika.spec
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
-from pika.adapters.utils.connection_workflow import AMQPConnectorException
+from pika.adapters.select_connection import IOLoop, SelectConnection
+from pika.adapters.utils.connection_workflow import (
+    AMQPConnectionWorkflowFailed,
+    AMQPConnectorException,
+    AMQPConnectorPhaseErrorBase,
+    AMQPConnectorSocketConnectError,
+)
 
 from adapters.rabbitmq import policy
 from adapters.rabbitmq.policy import Nodes
@@ -89,10 +95,6 @@ def translated(what: str) -> Iterator[None]:
         yield
     except BROKER_ERRORS as exc:
         raise BrokerUnavailable(f"RabbitMQ {what}: {exc!r}") from exc
-
-
-def _nothing() -> None:
-    """A timer callback that only ends a wait (see ``Link.wake``)."""
 
 
 def _close_quietly(conn: BlockingConnection) -> None:
@@ -202,10 +204,6 @@ def queue_depth(channel: Any, name: str) -> QueueDepth:
 
 
 # -- the one way to open a channel -----------------------------------------------------------------
-#: what a publisher hears about a message: its delivery tag, ``multiple``, nacked
-OnConfirm = Callable[[int, bool, bool], None]
-
-
 @dataclass
 class Link:
     """A connection to the node at ``url`` and the ``channel`` opened on it, with the topology
@@ -216,7 +214,6 @@ class Link:
     url: str
     conn: BlockingConnection
     channel: BlockingChannel
-    _publisher: pika.channel.Channel | None = field(default=None, init=False)
     _republishing: BlockingChannel | None = field(default=None, init=False)
     _consumer_tag: str | None = field(default=None, init=False)
 
@@ -229,57 +226,12 @@ class Link:
         """Process what the broker sent, waiting up to ``time_limit_s`` for something to arrive."""
         self.conn.process_data_events(time_limit=time_limit_s)
 
-    def wake(self) -> None:
-        """End the current ``poll`` as soon as the frame being processed is done (a callback on
-        the asynchronous channel does not end the blocking connection's wait; a timer due now
-        does)."""
-        self.conn.call_later(0, _nothing)
-
-    def sleep(self, duration_s: float) -> None:
-        """Wait ``duration_s`` while frames keep flowing (heartbeats, confirms)."""
-        self.conn.sleep(duration_s)
-
     def call_threadsafe(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` on the connection's thread; nothing when the connection is gone."""
         with contextlib.suppress(*BROKER_ERRORS, RuntimeError):
             self.conn.add_callback_threadsafe(fn)
 
-    # -- publishing -------------------------------------------------------------------------------
-    def confirm_asynchronously(
-        self, on_confirm: OnConfirm, on_return: Callable[[str], None]
-    ) -> None:
-        """Put ``channel`` in confirm mode without a wait per message: the broker's acks and nacks
-        reach ``on_confirm``, returned messages ``on_return`` (their message id), while ``poll``
-        runs. Then ``send`` publishes."""
-
-        def confirmed(frame: Any) -> None:
-            m = frame.method
-            on_confirm(m.delivery_tag, m.multiple, isinstance(m, pika.spec.Basic.Nack))
-
-        def returned(_ch: Any, _m: Any, props: pika.BasicProperties, _body: bytes) -> None:
-            if props.message_id:
-                on_return(str(props.message_id))
-
-        # The one private pika attribute of the adapter: BlockingChannel's own confirm mode waits
-        # for each confirm in turn (one round trip per message); the asynchronous channel under
-        # it does not, and pika offers no public way to it from a blocking connection.
-        impl = self.channel._impl
-        impl.confirm_delivery(ack_nack_callback=confirmed)
-        impl.add_on_return_callback(returned)
-        self._publisher = impl
-        self.poll(0)
-
-    def send(self, queue: str, msg: ReportMessage, headers: Mapping[str, Any]) -> None:
-        """Publish ``msg`` to ``queue`` (persistent, mandatory) without waiting for its confirm."""
-        assert self._publisher is not None, "confirm_asynchronously first"
-        self._publisher.basic_publish(
-            exchange="",
-            routing_key=queue,
-            body=msg.to_body(),
-            properties=_report_properties(msg, headers),
-            mandatory=True,
-        )
-
+    # -- publishing again ---------------------------------------------------------------------
     def open_republishing(self) -> None:
         """Open a second channel, in confirm mode, that ``republish`` publishes on."""
         self._republishing = self.conn.channel()
@@ -358,6 +310,22 @@ class Link:
         _close_quietly(self.conn)
 
 
+@contextlib.contextmanager
+def _setting_up(nodes: Nodes, url: str, purpose: str, close: Callable[[], None]) -> Iterator[None]:
+    """While a new connection to ``url`` is set up: a broker error is reported as the node lost
+    and leaves as ``BrokerUnavailable`` saying ``purpose``; a ``BrokerConfigError`` (a refused
+    login or queue) leaves as it is, the node not reported (another would refuse it too); on any
+    error the connection is closed."""
+    try:
+        with translated(f"failed at {redact_url(url)} ({purpose})"):
+            yield
+    except BaseException as exc:
+        if isinstance(exc, BrokerUnavailable):
+            nodes.lost(url)
+        close()
+        raise
+
+
 def open_channel(
     nodes: Nodes,
     topology: Topology | None,
@@ -368,35 +336,31 @@ def open_channel(
     timeout_s: float = 5.0,
 ) -> Link:
     """A ``Link`` to the first node, in turn, that takes the connection (``attempts`` rounds):
-    a channel opened on it, ``topology`` declared (unless ``None``), then ``prepare`` run on it.
-    When the node fails on the way, it is reported lost and ``BrokerUnavailable`` says
-    ``purpose``; a ``BrokerConfigError`` (a refused login or queue) leaves as it is, the node
-    not reported (another node would refuse it too)."""
+    a channel opened on it, ``topology`` declared (unless ``None``), then ``prepare`` run on it,
+    failures handled by ``_setting_up``."""
     conn, url = connect_to(nodes, attempts=attempts, timeout_s=timeout_s)
-    link: Link | None = None
-    try:
-        with translated(f"failed at {redact_url(url)} ({purpose})"):
-            link = Link(nodes, url, conn, conn.channel())
-            if topology is not None:
-                declare_topology(link.channel, topology)
-            if prepare is not None:
-                prepare(link)
-    except BaseException as exc:
-        if isinstance(exc, BrokerUnavailable):
-            nodes.lost(url)
-        _close_quietly(conn)
-        raise
+    with _setting_up(nodes, url, purpose, lambda: _close_quietly(conn)):
+        link = Link(nodes, url, conn, conn.channel())
+        if topology is not None:
+            declare_topology(link.channel, topology)
+        if prepare is not None:
+            prepare(link)
     return link
 
 
 @contextlib.contextmanager
 def session(
-    nodes: Nodes, topology: Topology | None, *, purpose: str, timeout_s: float = 5.0
+    nodes: Nodes,
+    topology: Topology | None,
+    *,
+    purpose: str,
+    attempts: int = 1,
+    timeout_s: float = 5.0,
 ) -> Iterator[Link]:
     """``open_channel`` for the length of a ``with`` block, closed after it: a broker error in the
     block reports the node lost and leaves as ``BrokerUnavailable`` saying ``purpose``;
     unacknowledged messages go back to their queue."""
-    link = open_channel(nodes, topology, purpose=purpose, timeout_s=timeout_s)
+    link = open_channel(nodes, topology, purpose=purpose, attempts=attempts, timeout_s=timeout_s)
     try:
         with translated(f"failed at {redact_url(link.url)} ({purpose})"):
             yield link
@@ -405,3 +369,168 @@ def session(
         raise
     finally:
         _close_quietly(link.conn)
+
+
+# -- a channel that publishes without waiting for each confirm -------------------------------------
+#: what a publisher hears about a message: its delivery tag, ``multiple``, nacked
+OnConfirm = Callable[[int, bool, bool], None]
+
+
+def _turn(ioloop: IOLoop, done: Callable[[], bool], time_limit_s: float) -> None:
+    """Turn ``ioloop`` until ``done()`` holds or ``time_limit_s`` has passed (one turn at least)."""
+    expired: list[bool] = []
+    timer = ioloop.call_later(max(time_limit_s, 0.0), lambda: expired.append(True))
+    try:
+        while True:
+            ioloop.poll()
+            ioloop.process_timeouts()
+            if done() or expired:
+                return
+    finally:
+        ioloop.remove_timeout(timer)
+
+
+def _asynchronous_connection(url: str, timeout_s: float) -> SelectConnection:
+    """A connection to ``url`` on an I/O loop of its own, which this thread turns; raises what
+    ``BlockingConnection`` raises for the same failure (``refusal`` reads it)."""
+    ioloop = IOLoop()
+    ioloop.activate_poller()
+    outcome: list[Any] = []
+    try:
+        SelectConnection.create_connection(
+            [parameters(url, timeout_s=timeout_s)], on_done=outcome.append, custom_ioloop=ioloop
+        )
+        _turn(ioloop, lambda: bool(outcome), timeout_s * 3)  # the handshake ends by 2 x timeout_s
+        result = outcome[0] if outcome else AMQPConnectorException("connecting timed out")
+        if isinstance(result, AMQPConnectionWorkflowFailed):  # as BlockingConnection reports it
+            result = result.exceptions[-1]
+            if isinstance(result, AMQPConnectorSocketConnectError):
+                result = pika.exceptions.AMQPConnectionError(result)
+            elif isinstance(result, AMQPConnectorPhaseErrorBase):
+                result = result.exception
+        if isinstance(result, BaseException):
+            raise result
+    except BaseException:
+        ioloop.close()
+        raise
+    assert isinstance(result, SelectConnection)
+    return result
+
+
+class ConfirmingLink:
+    """A connection to the node at ``url`` on an I/O loop this thread turns, and a channel in
+    confirm mode on it: ``send`` does not wait for the confirm; the broker's acks and nacks, and
+    the messages it returns, reach the callbacks while ``poll`` runs. (A ``BlockingChannel``
+    in confirm mode waits for each confirm in turn, one round trip per message.)"""
+
+    def __init__(self, nodes: Nodes, url: str, conn: SelectConnection) -> None:
+        self.nodes, self.url, self.conn = nodes, url, conn
+        self._channel: pika.channel.Channel | None = None
+        self._failure: BaseException | None = None
+        self._woken = False
+        conn.add_on_close_callback(self._closed)
+
+    def _closed(self, _what: Any, reason: BaseException) -> None:
+        if self._failure is None:
+            self._failure = reason
+
+    def _run(self, done: Callable[[], bool], time_limit_s: float) -> None:
+        """Turn the loop until ``done()``, for ``time_limit_s`` at most; raise what broke the
+        connection or the channel."""
+        if self._failure is None:
+            _turn(self.conn.ioloop, lambda: done() or self._failure is not None, time_limit_s)
+        if self._failure is not None:
+            raise self._failure
+
+    def start_confirming(
+        self, on_confirm: OnConfirm, on_return: Callable[[str], None], timeout_s: float
+    ) -> None:
+        def confirmed(frame: Any) -> None:
+            m = frame.method
+            on_confirm(m.delivery_tag, m.multiple, isinstance(m, pika.spec.Basic.Nack))
+
+        def returned(_ch: Any, _m: Any, props: pika.BasicProperties, _body: bytes) -> None:
+            if props.message_id:
+                on_return(str(props.message_id))
+
+        opened: list[pika.channel.Channel] = []
+        self.conn.channel(on_open_callback=opened.append)
+        self._run(lambda: bool(opened), timeout_s)
+        if not opened:
+            raise pika.exceptions.AMQPChannelError("the channel did not open in time")
+        channel, selected = opened[0], list[Any]()
+        channel.add_on_close_callback(self._closed)
+        channel.add_on_return_callback(returned)
+        channel.confirm_delivery(ack_nack_callback=confirmed, callback=selected.append)
+        self._run(lambda: bool(selected), timeout_s)
+        if not selected:
+            raise pika.exceptions.AMQPChannelError("confirm mode was not acknowledged in time")
+        self._channel = channel
+
+    @property
+    def is_open(self) -> bool:
+        return self._failure is None and bool(self.conn.is_open)
+
+    def send(self, queue: str, msg: ReportMessage, headers: Mapping[str, Any]) -> None:
+        """Publish ``msg`` to ``queue`` (persistent, mandatory) without waiting for its confirm."""
+        assert self._channel is not None, "start_confirming first"
+        if self._failure is not None:
+            raise self._failure
+        self._channel.basic_publish(
+            "", queue, msg.to_body(), _report_properties(msg, headers), mandatory=True
+        )
+
+    def poll(self, time_limit_s: float) -> None:
+        """Send what waits, take what the broker sent, for ``time_limit_s`` at most or until
+        ``wake``."""
+        self._woken = False
+        self._run(lambda: self._woken, time_limit_s)
+
+    def wake(self) -> None:
+        """End the current ``poll`` after the frames being processed (called from a callback)."""
+        self._woken = True
+
+    def sleep(self, duration_s: float) -> None:
+        """Wait ``duration_s`` while frames keep flowing (heartbeats, confirms)."""
+        self._run(lambda: False, duration_s)
+
+    def close_quietly(self) -> None:
+        """Close the connection, ignoring errors (it may be broken already), and its loop."""
+        with contextlib.suppress(*BROKER_ERRORS):
+            if self.conn.is_open:
+                self.conn.close()
+                _turn(self.conn.ioloop, lambda: bool(self.conn.is_closed), 5.0)
+        self.conn.ioloop.close()
+
+    def abandon(self) -> None:
+        """Report the node lost, so the next connection starts at another one, and close."""
+        self.nodes.lost(self.url)
+        self.close_quietly()
+
+
+def open_confirming(
+    nodes: Nodes,
+    topology: Topology,
+    *,
+    on_confirm: OnConfirm,
+    on_return: Callable[[str], None],
+    attempts: int = 1,
+    timeout_s: float = 5.0,
+) -> ConfirmingLink:
+    """A ``ConfirmingLink`` to the first node, in turn, that takes the connection, once a
+    ``session`` has declared ``topology``; failures handled by ``_setting_up``."""
+    purpose = "publishing"
+    with session(nodes, topology, purpose=purpose, attempts=attempts, timeout_s=timeout_s):
+        pass
+    conn, url = policy.connect_in_turn(
+        nodes,
+        lambda url: _asynchronous_connection(url, timeout_s),
+        refusal=refusal,
+        errors=BROKER_ERRORS,
+        attempts=attempts,
+        backoff_s=0.5,
+    )
+    link = ConfirmingLink(nodes, url, conn)
+    with _setting_up(nodes, url, purpose, link.close_quietly):
+        link.start_confirming(on_confirm, on_return, timeout_s)
+    return link

@@ -1,4 +1,4 @@
-"""Publishing ``ReportMessage``s with confirms, on a channel opened by ``channel.open_channel``.
+"""Publishing ``ReportMessage``s with confirms, on a channel opened by ``channel.open_confirming``.
 
 Every message is persistent, ``mandatory`` and confirmed; bulk publishing keeps a window of
 outstanding confirms, pumping the asynchronous channel under the blocking connection; every wait
@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from adapters.rabbitmq import policy
-from adapters.rabbitmq.channel import BROKER_ERRORS, Link, open_channel
+from adapters.rabbitmq.channel import BROKER_ERRORS, ConfirmingLink, open_confirming
 from adapters.rabbitmq.policy import Nodes
 from schemas.errors import BrokerConfigError, BrokerUnavailable, PublishNotConfirmed
 from schemas.message import ReportMessage
@@ -48,7 +48,7 @@ class Publisher:
         self.timeout_s = timeout_s
         self.reconnect_attempts = reconnect_attempts
         self.backoff = backoff or policy.Backoff()
-        self._link: Link | None = None
+        self._link: ConfirmingLink | None = None
         self._confirms = policy.Confirms()
         self._waiting_below: int | None = None
 
@@ -58,12 +58,12 @@ class Publisher:
         return cls(settings.amqp_url, Topology.for_settings(settings), **kwargs)
 
     # -- connection -------------------------------------------------------------------------
-    def _open(self, attempts: int = 1) -> Link:
-        link = open_channel(
+    def _open(self, attempts: int = 1) -> ConfirmingLink:
+        link = open_confirming(
             self.nodes,
             self.topology,
-            purpose="publishing",
-            prepare=lambda link: link.confirm_asynchronously(self._on_confirm, self._on_return),
+            on_confirm=self._on_confirm,
+            on_return=self._on_return,
             attempts=attempts,
         )
         self._link = link
@@ -104,7 +104,7 @@ class Publisher:
     def _on_return(self, message_id: str) -> None:
         self._confirms.returned(message_id)
 
-    def _pump(self, link: Link, deadline: float, *, until_below: int) -> None:
+    def _pump(self, link: ConfirmingLink, deadline: float, *, until_below: int) -> None:
         """Wait until at most ``until_below`` messages are unconfirmed: returns as soon as the
         confirm that gets there arrives; ``PublishNotConfirmed`` at ``deadline``."""
         pending = self._confirms.pending
@@ -164,7 +164,9 @@ class Publisher:
             self._drop()
             raise
 
-    def _publish_round(self, link: Link, outbox: policy.Outbox, headers: Mapping[str, Any]) -> None:
+    def _publish_round(
+        self, link: ConfirmingLink, outbox: policy.Outbox, headers: Mapping[str, Any]
+    ) -> None:
         """Publish what ``outbox`` has now (with ``headers``); wait for every confirm; then, if
         refused messages wait, until the first may go again."""
         self._send_due(link, outbox, headers)
@@ -172,7 +174,9 @@ class Publisher:
         self._refusals(outbox)
         self._wait_for_the_first_refused(link, outbox)
 
-    def _send_due(self, link: Link, outbox: policy.Outbox, headers: Mapping[str, Any]) -> None:
+    def _send_due(
+        self, link: ConfirmingLink, outbox: policy.Outbox, headers: Mapping[str, Any]
+    ) -> None:
         """Send each message ``outbox`` has now, keeping at most ``confirm_window`` unconfirmed
         (then waiting until half of them are confirmed)."""
         confirms = self._confirms
@@ -187,7 +191,7 @@ class Publisher:
                 link.poll(0)  # take the confirms and returns that arrived, without waiting
             self._refusals(outbox)
 
-    def _wait_for_the_first_refused(self, link: Link, outbox: policy.Outbox) -> None:
+    def _wait_for_the_first_refused(self, link: ConfirmingLink, outbox: policy.Outbox) -> None:
         due_at = outbox.next_due_at()
         delay_s = 0.0 if due_at is None else due_at - time.monotonic()
         if delay_s > 0:
