@@ -16,18 +16,12 @@ What each module owns:
 """
 
 from adapters.rabbitmq.broker import Broker, read_queues
-from adapters.rabbitmq.channel import (
-    Incoming,
-    QueueDepth,
-    connect,
-    declare_topology,
-    queue_depth,
-    refusal,
-)
+from adapters.rabbitmq.channel import connect, declare_topology, queue_depth, refusal
 from adapters.rabbitmq.consumer import ConsumerSession
 from adapters.rabbitmq.deadletters import DeadLetterBox
 from adapters.rabbitmq.policy import Nodes
 from adapters.rabbitmq.publisher import Publisher
+from adapters.rabbitmq.records import Incoming, QueueDepth
 
 __all__ = [
     "Broker",

@@ -7,11 +7,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from adapters.rabbitmq import policy
-from adapters.rabbitmq.channel import Incoming, QueueDepth, session
+from adapters.rabbitmq.channel import session
 from adapters.rabbitmq.consumer import ConsumerSession
 from adapters.rabbitmq.deadletters import DeadLetterBox
 from adapters.rabbitmq.policy import Nodes
 from adapters.rabbitmq.publisher import Publisher
+from adapters.rabbitmq.records import Incoming, QueueDepth
 from schemas.settings import Settings
 from schemas.topology import Topology
 

@@ -1,11 +1,8 @@
 """Opening a channel, the one way: a connection to one of several nodes in turn, the topology
-declared, errors translated, a lost node reported so that the next connection starts at another.
-The only pika import: every pika call and type the other modules of the package need is here,
-behind a name that says what finpipe does with it (``Link``).
-
-pika's errors leave as ``BrokerUnavailable``, or ``BrokerConfigError`` when retrying cannot help
-(the login, the vhost, TLS, a queue declared with other arguments).
-"""
+declared, errors translated (``BrokerUnavailable``; ``BrokerConfigError`` when retrying cannot
+help), a lost node reported so that the next connection starts at another. The only pika import:
+every pika call is here, behind a name that says what finpipe does with it (``Link``,
+``ConfirmingLink``)."""
 
 from __future__ import annotations
 
@@ -30,6 +27,13 @@ from pika.adapters.utils.connection_workflow import (
 
 from adapters.rabbitmq import policy
 from adapters.rabbitmq.policy import Nodes
+from adapters.rabbitmq.records import (
+    Incoming,
+    QueueDepth,
+    incoming,
+    report_properties,
+    republished,
+)
 from schemas.errors import BrokerUnavailable
 from schemas.message import ReportMessage
 from schemas.settings import redact_url
@@ -70,9 +74,8 @@ def refusal(exc: BaseException) -> str | None:
 def connect_to(
     nodes: Nodes, *, attempts: int = 1, backoff_s: float = 0.5, timeout_s: float = 5.0
 ) -> tuple[BlockingConnection, str]:
-    """A connection to the first address, in turn, that takes it, and that address (see
-    ``connect_in_turn``): ``BrokerUnavailable`` when none does, ``BrokerConfigError`` when the
-    broker refused the login, the vhost or TLS."""
+    """A connection to the first address, in turn, that takes it, and that address: see
+    ``connect_in_turn`` (``BrokerUnavailable``, or ``BrokerConfigError`` for a refusal)."""
     return policy.connect_in_turn(
         nodes,
         lambda url: BlockingConnection(parameters(url, timeout_s=timeout_s)),
@@ -103,7 +106,6 @@ def _close_quietly(conn: BlockingConnection) -> None:
             conn.close()
 
 
-# -- topology --------------------------------------------------------------------------------------
 def declare_topology(channel: BlockingChannel, topology: Topology) -> None:
     """Declare exchanges and queues; idempotent, every process does it at start-up. Refusals and
     migrations: ``declare_queues``. ``channel`` stays open unless an error is raised."""
@@ -136,64 +138,8 @@ class _Queues:
             ch.close()
 
 
-# -- messages --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Incoming:
-    """A message taken from a queue, as the code deciding its fate sees it."""
-
-    tag: int
-    body: bytes
-    headers: dict[str, Any]
-    message_id: str | None = None
-    content_type: str | None = None
-    type: str | None = None
-
-
-def _incoming(tag: int, props: pika.spec.BasicProperties, body: bytes) -> Incoming:
-    return Incoming(
-        tag,
-        body,
-        dict(props.headers or {}),
-        None if props.message_id is None else str(props.message_id),
-        props.content_type,
-        props.type,
-    )
-
-
-def _properties_like(like: Incoming, headers: dict[str, Any]) -> pika.BasicProperties:
-    """Persistent properties of a message published again, with new ``headers``."""
-    return pika.BasicProperties(
-        delivery_mode=pika.DeliveryMode.Persistent,
-        content_type=like.content_type,
-        message_id=like.message_id,
-        type=like.type,
-        headers=headers,
-    )
-
-
-def _report_properties(msg: ReportMessage, headers: Mapping[str, Any]) -> pika.BasicProperties:
-    return pika.BasicProperties(
-        delivery_mode=pika.DeliveryMode.Persistent,
-        content_type="application/json",
-        message_id=msg.report_id,
-        type="report",
-        headers={**headers, "schema_version": msg.schema_version},
-    )
-
-
-@dataclass(frozen=True)
-class QueueDepth:
-    """A queue as the broker reports it: ``messages`` are ready (not yet delivered) messages."""
-
-    name: str
-    exists: bool
-    messages: int = 0
-    consumers: int = 0
-
-
 def queue_depth(channel: Any, name: str) -> QueueDepth:
-    """Passive ``queue_declare``: reads the depth without creating the queue. A missing queue
-    closes the channel (404), so use a fresh channel per call."""
+    """The depth of queue ``name``, not created if missing (that closes ``channel``: 404)."""
     try:
         ok = channel.queue_declare(queue=name, passive=True)
     except pika.exceptions.ChannelClosedByBroker as exc:
@@ -206,9 +152,8 @@ def queue_depth(channel: Any, name: str) -> QueueDepth:
 # -- the one way to open a channel -----------------------------------------------------------------
 @dataclass
 class Link:
-    """A connection to the node at ``url`` and the ``channel`` opened on it, with the topology
-    declared. Use it from the thread that opened it, except ``call_threadsafe``. After a broker
-    error, ``abandon`` it: the next ``open_channel`` on the same ``nodes`` starts elsewhere."""
+    """A connection to the node at ``url`` and a ``channel`` on it, for the thread that opened it
+    (but ``call_threadsafe``); after a broker error, ``abandon`` it."""
 
     nodes: Nodes
     url: str
@@ -217,11 +162,6 @@ class Link:
     _republishing: BlockingChannel | None = field(default=None, init=False)
     _consumer_tag: str | None = field(default=None, init=False)
 
-    @property
-    def is_open(self) -> bool:
-        return bool(self.conn.is_open)
-
-    # -- waiting ----------------------------------------------------------------------------------
     def poll(self, time_limit_s: float | None) -> None:
         """Process what the broker sent, waiting up to ``time_limit_s`` for something to arrive."""
         self.conn.process_data_events(time_limit=time_limit_s)
@@ -231,7 +171,6 @@ class Link:
         with contextlib.suppress(*BROKER_ERRORS, RuntimeError):
             self.conn.add_callback_threadsafe(fn)
 
-    # -- publishing again ---------------------------------------------------------------------
     def open_republishing(self) -> None:
         """Open a second channel, in confirm mode, that ``republish`` publishes on."""
         self._republishing = self.conn.channel()
@@ -240,21 +179,16 @@ class Link:
     def republish(
         self, exchange: str, routing_key: str, message: Incoming, headers: dict[str, Any]
     ) -> None:
-        """Publish ``message`` again with ``headers`` (persistent, mandatory); returns once the
-        broker confirmed it."""
+        """Publish ``message`` again with ``headers``; returns once the broker confirmed it."""
         assert self._republishing is not None, "open_republishing first"
-        props = _properties_like(message, headers)
+        props = pika.BasicProperties(**republished(message, headers))
         self._republishing.basic_publish(exchange, routing_key, message.body, props, mandatory=True)
 
-    # -- consuming --------------------------------------------------------------------------------
     def consume(self, queue: str, *, prefetch: int, on_message: Callable[[Incoming], None]) -> None:
-        """Deliver messages of ``queue`` to ``on_message`` while ``poll`` runs, ``prefetch``
-        unacknowledged at most."""
+        """Deliver ``queue``'s messages to ``on_message`` in ``poll``; ``prefetch`` unacked."""
 
-        def deliver(
-            _ch: Any, method: pika.spec.Basic.Deliver, props: pika.BasicProperties, body: bytes
-        ) -> None:
-            on_message(_incoming(method.delivery_tag, props, body))
+        def deliver(_ch: Any, method: Any, props: pika.BasicProperties, body: bytes) -> None:
+            on_message(incoming(method.delivery_tag, props, body))
 
         self.channel.basic_qos(prefetch_count=prefetch)
         self._consumer_tag = self.channel.basic_consume(queue, deliver, auto_ack=False)
@@ -277,12 +211,10 @@ class Link:
             method, props, body = self.channel.basic_get(queue, auto_ack=False)
             if method is None:
                 return
-            yield _incoming(method.delivery_tag, props, body)
+            yield incoming(method.delivery_tag, props, body)
 
-    # -- queues -----------------------------------------------------------------------------------
     def depth(self, name: str) -> QueueDepth:
-        """``queue_depth`` of ``name`` on a fresh channel (a missing queue closes it)."""
-        ch = self.conn.channel()
+        ch = self.conn.channel()  # a missing queue closes it
         depth = queue_depth(ch, name)
         if ch.is_open:
             ch.close()
@@ -292,30 +224,24 @@ class Link:
         """Remove every ready message of queue ``name``; how many there were."""
         return int(self.channel.queue_purge(name).method.message_count)
 
-    # -- closing ----------------------------------------------------------------------------------
     def close(self) -> None:
-        """Close the connection; errors leave as ``BrokerUnavailable``."""
         if self.conn.is_open:
             with translated("close failed"):
                 self.conn.close()
 
     def close_quietly(self) -> None:
-        """Close the connection, ignoring errors (it may be broken already)."""
         _close_quietly(self.conn)
 
     def abandon(self) -> None:
-        """Report the node lost, so the next connection starts at another one, and close the
-        connection, ignoring errors."""
+        """Report the node lost (the next connection starts at another) and close quietly."""
         self.nodes.lost(self.url)
         _close_quietly(self.conn)
 
 
 @contextlib.contextmanager
 def _setting_up(nodes: Nodes, url: str, purpose: str, close: Callable[[], None]) -> Iterator[None]:
-    """While a new connection to ``url`` is set up: a broker error is reported as the node lost
-    and leaves as ``BrokerUnavailable`` saying ``purpose``; a ``BrokerConfigError`` (a refused
-    login or queue) leaves as it is, the node not reported (another would refuse it too); on any
-    error the connection is closed."""
+    """While a connection to ``url`` is set up: a broker error reports the node lost and leaves as
+    ``BrokerUnavailable`` saying ``purpose``; any error ``close``s the connection."""
     try:
         with translated(f"failed at {redact_url(url)} ({purpose})"):
             yield
@@ -335,9 +261,8 @@ def open_channel(
     attempts: int = 1,
     timeout_s: float = 5.0,
 ) -> Link:
-    """A ``Link`` to the first node, in turn, that takes the connection (``attempts`` rounds):
-    a channel opened on it, ``topology`` declared (unless ``None``), then ``prepare`` run on it,
-    failures handled by ``_setting_up``."""
+    """A ``Link`` to the first node, in turn, that takes the connection (``attempts`` rounds), its
+    ``topology`` declared (unless ``None``) and ``prepare`` run, failures as ``_setting_up``."""
     conn, url = connect_to(nodes, attempts=attempts, timeout_s=timeout_s)
     with _setting_up(nodes, url, purpose, lambda: _close_quietly(conn)):
         link = Link(nodes, url, conn, conn.channel())
@@ -350,17 +275,12 @@ def open_channel(
 
 @contextlib.contextmanager
 def session(
-    nodes: Nodes,
-    topology: Topology | None,
-    *,
-    purpose: str,
-    attempts: int = 1,
-    timeout_s: float = 5.0,
+    nodes: Nodes, topology: Topology | None, *, purpose: str, **options: Any
 ) -> Iterator[Link]:
-    """``open_channel`` for the length of a ``with`` block, closed after it: a broker error in the
-    block reports the node lost and leaves as ``BrokerUnavailable`` saying ``purpose``;
+    """``open_channel`` (with ``options``) for a ``with`` block, closed after it: a broker error
+    in the block reports the node lost and leaves as ``BrokerUnavailable`` saying ``purpose``;
     unacknowledged messages go back to their queue."""
-    link = open_channel(nodes, topology, purpose=purpose, attempts=attempts, timeout_s=timeout_s)
+    link = open_channel(nodes, topology, purpose=purpose, **options)
     try:
         with translated(f"failed at {redact_url(link.url)} ({purpose})"):
             yield link
@@ -372,8 +292,7 @@ def session(
 
 
 # -- a channel that publishes without waiting for each confirm -------------------------------------
-#: what a publisher hears about a message: its delivery tag, ``multiple``, nacked
-OnConfirm = Callable[[int, bool, bool], None]
+OnConfirm = Callable[[int, bool, bool], None]  # a message's delivery tag, ``multiple``, nacked
 
 
 def _turn(ioloop: IOLoop, done: Callable[[], bool], time_limit_s: float) -> None:
@@ -391,8 +310,7 @@ def _turn(ioloop: IOLoop, done: Callable[[], bool], time_limit_s: float) -> None
 
 
 def _asynchronous_connection(url: str, timeout_s: float) -> SelectConnection:
-    """A connection to ``url`` on an I/O loop of its own, which this thread turns; raises what
-    ``BlockingConnection`` raises for the same failure (``refusal`` reads it)."""
+    """A connection to ``url`` on its own I/O loop, failing as ``BlockingConnection`` would."""
     ioloop = IOLoop()
     ioloop.activate_poller()
     outcome: list[Any] = []
@@ -418,10 +336,9 @@ def _asynchronous_connection(url: str, timeout_s: float) -> SelectConnection:
 
 
 class ConfirmingLink:
-    """A connection to the node at ``url`` on an I/O loop this thread turns, and a channel in
-    confirm mode on it: ``send`` does not wait for the confirm; the broker's acks and nacks, and
-    the messages it returns, reach the callbacks while ``poll`` runs. (A ``BlockingChannel``
-    in confirm mode waits for each confirm in turn, one round trip per message.)"""
+    """A connection to ``url`` on an I/O loop this thread turns, and a channel in confirm mode
+    that ``send``s without waiting for each confirm (as a ``BlockingChannel`` does): acks, nacks
+    and returned messages reach the callbacks while ``poll`` runs."""
 
     def __init__(self, nodes: Nodes, url: str, conn: SelectConnection) -> None:
         self.nodes, self.url, self.conn = nodes, url, conn
@@ -435,8 +352,7 @@ class ConfirmingLink:
             self._failure = reason
 
     def _run(self, done: Callable[[], bool], time_limit_s: float) -> None:
-        """Turn the loop until ``done()``, for ``time_limit_s`` at most; raise what broke the
-        connection or the channel."""
+        """``_turn`` the loop; raise what broke the connection or the channel."""
         if self._failure is None:
             _turn(self.conn.ioloop, lambda: done() or self._failure is not None, time_limit_s)
         if self._failure is not None:
@@ -455,17 +371,18 @@ class ConfirmingLink:
 
         opened: list[pika.channel.Channel] = []
         self.conn.channel(on_open_callback=opened.append)
-        self._run(lambda: bool(opened), timeout_s)
-        if not opened:
-            raise pika.exceptions.AMQPChannelError("the channel did not open in time")
+        self._await(opened, "the channel to open", timeout_s)
         channel, selected = opened[0], list[Any]()
         channel.add_on_close_callback(self._closed)
         channel.add_on_return_callback(returned)
         channel.confirm_delivery(ack_nack_callback=confirmed, callback=selected.append)
-        self._run(lambda: bool(selected), timeout_s)
-        if not selected:
-            raise pika.exceptions.AMQPChannelError("confirm mode was not acknowledged in time")
+        self._await(selected, "confirm mode", timeout_s)
         self._channel = channel
+
+    def _await(self, outcome: list[Any], what: str, timeout_s: float) -> None:
+        self._run(lambda: bool(outcome), timeout_s)
+        if not outcome:
+            raise pika.exceptions.AMQPChannelError(f"waited {timeout_s:g} s for {what}")
 
     @property
     def is_open(self) -> bool:
@@ -476,13 +393,11 @@ class ConfirmingLink:
         assert self._channel is not None, "start_confirming first"
         if self._failure is not None:
             raise self._failure
-        self._channel.basic_publish(
-            "", queue, msg.to_body(), _report_properties(msg, headers), mandatory=True
-        )
+        props = pika.BasicProperties(**report_properties(msg, headers))
+        self._channel.basic_publish("", queue, msg.to_body(), props, mandatory=True)
 
     def poll(self, time_limit_s: float) -> None:
-        """Send what waits, take what the broker sent, for ``time_limit_s`` at most or until
-        ``wake``."""
+        """Send and receive for ``time_limit_s`` at most, or until ``wake``."""
         self._woken = False
         self._run(lambda: self._woken, time_limit_s)
 
@@ -503,7 +418,7 @@ class ConfirmingLink:
         self.conn.ioloop.close()
 
     def abandon(self) -> None:
-        """Report the node lost, so the next connection starts at another one, and close."""
+        """Report the node lost (the next connection starts at another) and close quietly."""
         self.nodes.lost(self.url)
         self.close_quietly()
 
@@ -519,8 +434,7 @@ def open_confirming(
 ) -> ConfirmingLink:
     """A ``ConfirmingLink`` to the first node, in turn, that takes the connection, once a
     ``session`` has declared ``topology``; failures handled by ``_setting_up``."""
-    purpose = "publishing"
-    with session(nodes, topology, purpose=purpose, attempts=attempts, timeout_s=timeout_s):
+    with session(nodes, topology, purpose="publishing", attempts=attempts, timeout_s=timeout_s):
         pass
     conn, url = policy.connect_in_turn(
         nodes,
@@ -531,6 +445,6 @@ def open_confirming(
         backoff_s=0.5,
     )
     link = ConfirmingLink(nodes, url, conn)
-    with _setting_up(nodes, url, purpose, link.close_quietly):
+    with _setting_up(nodes, url, "publishing", link.close_quietly):
         link.start_confirming(on_confirm, on_return, timeout_s)
     return link

@@ -12,8 +12,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from adapters.rabbitmq.channel import Incoming, Link, open_channel, translated
+from adapters.rabbitmq.channel import Link, open_channel, translated
 from adapters.rabbitmq.policy import Nodes
+from adapters.rabbitmq.records import Incoming
 from schemas.settings import redact_url
 from schemas.topology import Topology
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from adapters.rabbitmq.channel import Incoming, session
+from adapters.rabbitmq.channel import session
 from adapters.rabbitmq.policy import Nodes
+from adapters.rabbitmq.records import Incoming
 from schemas.topology import Topology
 
 
