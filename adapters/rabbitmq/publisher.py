@@ -1,8 +1,8 @@
 """Publishing ``ReportMessage``s with confirms, on a channel opened by ``channel.open_confirming``.
 
 Every message is persistent, ``mandatory`` and confirmed; bulk publishing keeps a window of
-outstanding confirms, pumping the asynchronous channel under the blocking connection; every wait
-ends as soon as what it waits for has arrived. Nacked or returned messages are published again
+outstanding confirms, turning the loop of its asynchronous connection; every wait ends as soon
+as what it waits for has arrived. Nacked or returned messages are published again
 with a backoff, for a time budget, then reported; after a dropped connection every
 unconfirmed message is published again, at another node first (storage is idempotent). What to
 publish next and when is the pure ``policy.Outbox``; this module only sends and waits.
