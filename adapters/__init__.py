@@ -1,2 +1,3 @@
-"""One module per outside system: ``rabbitmq`` (the only pika import) and ``mongo`` (the only
-pymongo import). Both translate their library's errors into ``schemas.errors`` at the boundary."""
+"""One package per outside system: ``rabbitmq`` (pika imported by ``rabbitmq/channel.py`` only)
+and ``mongo`` (the only pymongo import). Both translate their library's errors into
+``schemas.errors`` at the boundary."""

@@ -1,6 +1,6 @@
 """Inspecting and replaying the dead-letter queue: what a dead letter says, and which ones go back.
 
-The queue itself is the adapter's (``adapters.rabbitmq_deadletters.DeadLetterBox``): browsing
+The queue itself is the adapter's (``adapters.rabbitmq.DeadLetterBox``): browsing
 never removes a message, and a replayed message leaves the dead-letter queue only once the work
 queue confirmed it.
 """
@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from adapters.rabbitmq import Broker, Incoming
-from adapters.rabbitmq_deadletters import DeadLetterBox
+from adapters.rabbitmq import Broker, DeadLetterBox, Incoming
 from schemas.settings import Settings
 from schemas.topology import (
     HEADER_DEAD_AT,

@@ -12,8 +12,7 @@ from unittest import mock
 import pika.exceptions
 import pytest
 
-from adapters import rabbitmq
-from adapters.rabbitmq import Broker, Nodes, connect, refusal
+from adapters.rabbitmq import Broker, Nodes, channel, connect, refusal
 from schemas.errors import BrokerConfigError, BrokerUnavailable, TransientError
 from schemas.topology import Topology
 
@@ -76,7 +75,7 @@ def test_a_worker_reconnects_to_another_node_not_only_to_the_one_that_went_away(
     tried = fake_broker(monkeypatch, down=set())
     broker = Broker(",".join(URLS), Topology("q"), rng=NoShuffle())
     session = broker.consumer(prefetch=1, on_message=lambda _m: None)
-    monkeypatch.setattr(rabbitmq, "declare_topology", lambda *_a: None)
+    monkeypatch.setattr(channel, "declare_topology", lambda *_a: None)
     session.open()
     session.abandon()  # its node went away
     session.open()
@@ -146,7 +145,7 @@ def test_a_refused_login_stops_connecting_at_once(monkeypatch: pytest.MonkeyPatc
             "ConnectionClosedByBroker: (403) 'ACCESS_REFUSED - Login was refused'"
         )
 
-    monkeypatch.setattr(rabbitmq, "BlockingConnection", refuse)
+    monkeypatch.setattr(channel, "BlockingConnection", refuse)
     with pytest.raises(BrokerConfigError) as err:
         connect(Nodes(URLS, rng=NoShuffle()), attempts=5, backoff_s=0.01)
     assert tried == [5681]
@@ -182,5 +181,54 @@ def fake_broker(monkeypatch: pytest.MonkeyPatch, down: set[int]) -> list[int]:
         conn.is_open = True
         return conn
 
-    monkeypatch.setattr(rabbitmq, "BlockingConnection", open_)
+    monkeypatch.setattr(channel, "BlockingConnection", open_)
     return tried
+
+
+def failing_channels(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """``BlockingConnection`` replaced: every node takes the connection, and its first channel
+    fails as a node going away does; returns the ports tried, in order."""
+    tried: list[int] = []
+
+    def open_(params: pika.URLParameters) -> Any:
+        tried.append(params.port)
+        conn = mock.MagicMock()
+        conn.is_open = True
+        conn.channel.side_effect = pika.exceptions.StreamLostError("EOF")
+        return conn
+
+    monkeypatch.setattr(channel, "BlockingConnection", open_)
+    return tried
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        lambda broker: broker.dead_letters().count(),
+        lambda broker: list(broker.dead_letters().browse()),
+        lambda broker: broker.dead_letters().purge(),
+        lambda broker: broker.queue_depths(),
+    ],
+    ids=["dead-letter count", "dead-letter browse", "dead-letter purge", "queue depths"],
+)
+def test_the_dead_letter_tools_and_queue_reads_report_a_lost_node_as_the_publisher_does(
+    monkeypatch: pytest.MonkeyPatch, use: Any
+) -> None:
+    tried = failing_channels(monkeypatch)
+    broker = Broker(",".join(URLS), Topology("q"), rng=NoShuffle())
+    for _ in range(2):
+        with pytest.raises(BrokerUnavailable) as err:
+            use(broker)
+        assert ":pw@" not in str(err.value)
+    assert tried == [5681, 5682]  # the second try starts at the next node
+
+
+def test_a_publisher_whose_channel_fails_on_opening_reports_the_node_lost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tried = failing_channels(monkeypatch)
+    publisher = Broker(",".join(URLS), Topology("q"), rng=NoShuffle()).publisher()
+    for _ in range(2):
+        with pytest.raises(BrokerUnavailable):
+            publisher.check()
+    assert tried == [5681, 5682]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.rabbitmq_policy import Backoff, Confirms, Inequivalent, Outbox, declare_queues
+from adapters.rabbitmq.policy import Backoff, Confirms, Inequivalent, Outbox, declare_queues
 from schemas.errors import BrokerConfigError, PublishNotConfirmed
 from schemas.message import Provenance, ReportMessage, SubmitReport
 from schemas.topology import QueueSpec, Topology

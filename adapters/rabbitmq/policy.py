@@ -1,4 +1,4 @@
-"""The RabbitMQ adapter's decisions that need no pika (``adapters/rabbitmq.py`` makes the calls):
+"""The RabbitMQ adapter's decisions that need no pika (``channel.py`` makes the calls):
 
 - ``Nodes``: the broker addresses of one process (one, or the nodes of a cluster) in an order of
   its own, and ``connect_in_turn``: try them in turn, move on from a node that went away, stop at
