@@ -3,25 +3,33 @@
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_compose_file_is_valid_and_has_real_services() -> None:
+def compose_services(*profiles: str, **env: str) -> dict[str, Any]:
+    """The services of docker-compose.yml as ``docker-compose config`` resolves them, with the
+    ``profiles`` enabled and ``env`` as the environment."""
     exe = shutil.which("docker-compose")
     assert exe, "docker-compose is not installed; scripts/services.sh up installs it"
+    args = [a for p in profiles for a in ("--profile", p)]
     out = subprocess.run(
-        [exe, "-f", str(ROOT / "docker-compose.yml"), "config"],
+        [exe, "-f", str(ROOT / "docker-compose.yml"), *args, "config"],
         capture_output=True,
         text=True,
         check=False,
-        env={"PATH": "/usr/bin:/bin"},
+        env={"PATH": "/usr/bin:/bin", **env},
     )
     assert out.returncode == 0, out.stderr
-    config = yaml.safe_load(out.stdout)
-    services = config["services"]
+    services: dict[str, Any] = yaml.safe_load(out.stdout)["services"]
+    return services
+
+
+def test_compose_file_is_valid_and_has_real_services() -> None:
+    services = compose_services()
     assert services["rabbitmq"]["image"].startswith("rabbitmq:3-management")
     assert services["mongo"]["image"] == "mongo:7"
     for name in ("rabbitmq", "mongo"):
@@ -34,17 +42,7 @@ def test_compose_file_is_valid_and_has_real_services() -> None:
 def test_cluster_profile_has_three_rabbitmq_nodes_and_workers_that_know_all_of_them() -> None:
     from schemas.settings import amqp_addresses
 
-    exe = shutil.which("docker-compose")
-    assert exe, "docker-compose is not installed; scripts/services.sh up installs it"
-    out = subprocess.run(
-        [exe, "-f", str(ROOT / "docker-compose.yml"), "--profile", "cluster", "config"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"PATH": "/usr/bin:/bin"},
-    )
-    assert out.returncode == 0, out.stderr
-    services = yaml.safe_load(out.stdout)["services"]
+    services = compose_services("cluster")
     nodes = [f"rabbit{i}" for i in (1, 2, 3)]
     for name in nodes:
         node = services[name]
@@ -61,17 +59,7 @@ def test_cluster_profile_has_three_rabbitmq_nodes_and_workers_that_know_all_of_t
 def test_monitoring_profile_runs_prometheus_with_the_rules_and_grafana_with_the_dashboard() -> None:
     import json
 
-    exe = shutil.which("docker-compose")
-    assert exe, "docker-compose is not installed; scripts/services.sh up installs it"
-    out = subprocess.run(
-        [exe, "-f", str(ROOT / "docker-compose.yml"), "--profile", "monitoring", "config"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"PATH": "/usr/bin:/bin"},
-    )
-    assert out.returncode == 0, out.stderr
-    services = yaml.safe_load(out.stdout)["services"]
+    services = compose_services("monitoring")
 
     def mounts(name: str) -> dict[str, Path]:
         found = {}
@@ -110,17 +98,7 @@ def test_monitoring_profile_runs_prometheus_with_the_rules_and_grafana_with_the_
 
 
 def _environments(**env: str) -> dict[str, dict[str, str]]:
-    exe = shutil.which("docker-compose")
-    assert exe, "docker-compose is not installed; scripts/services.sh up installs it"
-    out = subprocess.run(
-        [exe, "-f", str(ROOT / "docker-compose.yml"), "--profile", "cluster", "config"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"PATH": "/usr/bin:/bin", **env},
-    )
-    assert out.returncode == 0, out.stderr
-    services = yaml.safe_load(out.stdout)["services"]
+    services = compose_services("cluster", **env)
     return {
         name: {k: "" if v is None else str(v) for k, v in (svc.get("environment") or {}).items()}
         for name, svc in services.items()
